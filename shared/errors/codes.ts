@@ -1,0 +1,41 @@
+// The one list of Loom error codes. Codes are stable: callers branch on them; messages may change.
+// Every code is documented here; test/unit/errors.test.ts checks that each has a description.
+
+export const ERROR_CODES = {
+  LOOM_ERR_INVALID_ARGUMENT: 'A value given to a command or API call is missing or malformed.',
+  LOOM_ERR_INVALID_CONFIG: 'A configuration file, environment variable or flag is invalid or unknown.',
+  LOOM_ERR_NOT_FOUND: 'The named model, version, job, agent or token does not exist.',
+  LOOM_ERR_CONFLICT: 'The request conflicts with the current state (a name taken, a job already finished).',
+  LOOM_ERR_UNAUTHORIZED: 'No valid bearer token or client certificate was presented.',
+  LOOM_ERR_FORBIDDEN: 'The caller is authenticated but its role does not allow the call.',
+  LOOM_ERR_INTERNAL: 'An unexpected failure; details are in the server log, not the response.',
+
+  LOOM_ERR_PKI: 'A certificate, key or CSR could not be created, parsed or verified.',
+  LOOM_ERR_CSR_INVALID: 'A certificate signing request is malformed or its signature does not verify.',
+  LOOM_ERR_CERT_REVOKED: 'The certificate or agent has been revoked.',
+  LOOM_ERR_CA_MISMATCH:
+    "The coordinator's CA fingerprint does not match the one pinned in the enrollment token.",
+  LOOM_ERR_TOKEN_INVALID: 'An enrollment or API token is malformed, unknown, already used or expired.',
+
+  LOOM_ERR_PROTOCOL: 'A protocol frame is malformed or not valid for its message type.',
+  LOOM_ERR_PROTOCOL_VERSION: 'The two sides share no protocol version.',
+  LOOM_ERR_FRAME_TOO_LARGE: 'A frame or payload exceeds the configured size limit.',
+  LOOM_ERR_TENSOR: 'A tensor has a wrong name, shape, dtype or byte length.',
+
+  LOOM_ERR_UPDATE_REJECTED:
+    'A model update failed validation (job, round, shapes, dtype, finite values, norm).',
+  LOOM_ERR_ROUND_QUORUM: 'A round could not reach its minimum number of clients before its deadline.',
+  LOOM_ERR_AGENT_DISCONNECTED: 'The agent disconnected while it had a task in flight.',
+  LOOM_ERR_TASK_FAILED: 'An agent reported that a training or evaluation task failed.',
+  LOOM_ERR_JOB_CANCELLED: 'The job was cancelled by an operator.',
+
+  LOOM_ERR_MODEL_SPEC: 'A model architecture or TensorFlow.js topology is invalid or unsupported.',
+  LOOM_ERR_DATA: 'Local training data is unreadable or does not match the model input shape.',
+  LOOM_ERR_INFERENCE_INPUT: 'An inference request has a wrong name, shape, datatype or data length.',
+  LOOM_ERR_MODEL_UNAVAILABLE: 'No model version is loaded to serve the request.',
+  LOOM_ERR_STORE: 'The local store is unreadable or its contents are inconsistent.',
+  LOOM_ERR_INTEGRITY: 'A hash or signature over a payload or artifact does not match.',
+  LOOM_ERR_NETWORK: 'A network peer could not be reached or closed the connection.',
+} as const;
+
+export type LoomErrorCode = keyof typeof ERROR_CODES;

@@ -1,0 +1,21 @@
+// Public door of shared/models.
+
+export type {
+  Activation,
+  LogisticArchitecture,
+  MlpArchitecture,
+  ModelArchitecture,
+  TfjsArchitecture,
+} from './architecture.ts';
+export { describeArchitecture, parseArchitecture } from './architecture.ts';
+export type { TfjsModelJson } from './artifact.ts';
+export { toModelJson, toWeightsBin } from './artifact.ts';
+export {
+  buildModel,
+  initialWeights,
+  modelSignature,
+  modelTopology,
+  modelWeightSpecs,
+  readWeights,
+  writeWeights,
+} from './build.ts';

@@ -1,0 +1,164 @@
+// Frame codec: one msgpack envelope {v, id, type, replyTo?, body} per WebSocket frame, and the
+// encoding of tensor lists inside bodies. Decoding validates everything it returns.
+import { randomUUID } from 'node:crypto';
+import msgpack from 'msgpack-lite';
+import { LoomError } from '../errors/index.ts';
+import { parseArchitecture } from '../models/index.ts';
+import { decodeTensors, encodeTensors, type WeightTensor } from '../tensors/index.ts';
+import { FieldReader } from './fields.ts';
+import {
+  MESSAGE_TYPES,
+  type Message,
+  type MessageBodies,
+  type MessageOf,
+  type MessageType,
+  type ModelRef,
+} from './messages.ts';
+
+/** Version of the envelope layout (distinct from the negotiated protocol version). */
+export const ENVELOPE_VERSION = 1;
+
+const codec = msgpack.createCodec({ binarraybuffer: false, preset: true });
+
+function toBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** Builds a message with a fresh id. */
+export function createMessage<T extends MessageType>(
+  type: T,
+  body: MessageBodies[T],
+  replyTo?: string,
+): MessageOf<T> {
+  return { type, id: randomUUID(), body, ...(replyTo ? { replyTo } : {}) } as MessageOf<T>;
+}
+
+/** Message → frame bytes. Reverse of `decodeMessage`. */
+export function encodeMessage(msg: Message): Buffer {
+  const body: Record<string, unknown> = { ...(msg.body as unknown as Record<string, unknown>) };
+  for (const [k, v] of Object.entries(body)) if (v instanceof Uint8Array) body[k] = toBuffer(v);
+  const envelope: Record<string, unknown> = { v: ENVELOPE_VERSION, id: msg.id, type: msg.type, body };
+  if (msg.replyTo) envelope.replyTo = msg.replyTo;
+  return msgpack.encode(envelope, { codec });
+}
+
+/** Tensors → bytes for a `weights` / `update` field. Reverse of `decodeTensorBytes`. */
+export function encodeTensorBytes(weights: readonly WeightTensor[]): Buffer {
+  const wire = encodeTensors(weights).map((t) => ({ ...t, bytes: toBuffer(t.bytes) }));
+  return msgpack.encode(wire, { codec });
+}
+
+/** Bytes of a `weights` / `update` field → tensors; throws LOOM_ERR_TENSOR on bad content. */
+export function decodeTensorBytes(bytes: Uint8Array): WeightTensor[] {
+  let wire: unknown;
+  try {
+    wire = msgpack.decode(toBuffer(bytes), { codec });
+  } catch (err) {
+    throw new LoomError('LOOM_ERR_TENSOR', 'tensor list is not valid msgpack', { cause: err });
+  }
+  return decodeTensors(wire);
+}
+
+const ID = /^[A-Za-z0-9._:-]{1,128}$/;
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+function modelRef(r: FieldReader): ModelRef {
+  return {
+    name: r.string('name', { pattern: NAME }),
+    version: r.integer('version', { min: 1 }),
+    architecture: parseArchitecture(r.raw('architecture'), 'body.model.architecture'),
+  };
+}
+
+type BodyDecoder<T extends MessageType> = (r: FieldReader) => MessageBodies[T];
+
+const BODY_DECODERS: { [T in MessageType]: BodyDecoder<T> } = {
+  hello: (r) => ({
+    protocolVersions: r
+      .array('protocolVersions', { max: 16 })
+      .map((v) =>
+        Number.isSafeInteger(v) ? (v as number) : r.fail('protocolVersions', 'must hold integers'),
+      ),
+    agentVersion: r.string('agentVersion', { max: 64 }),
+    backend: r.string('backend', { max: 64 }),
+    models: r.array('models', { max: 1024 }).map((m, i) => {
+      const mr = FieldReader.of(m, `body.models.${i}`);
+      return { name: mr.string('name', { pattern: NAME }), version: mr.integer('version', { min: 1 }) };
+    }),
+  }),
+  welcome: (r) => ({
+    protocolVersion: r.integer('protocolVersion', { min: 1 }),
+    agentId: r.string('agentId', { pattern: ID }),
+    heartbeatIntervalMs: r.integer('heartbeatIntervalMs', { min: 10 }),
+  }),
+  train: (r) => ({
+    taskId: r.string('taskId', { pattern: ID }),
+    jobId: r.string('jobId', { pattern: ID }),
+    round: r.integer('round', { min: 1 }),
+    model: modelRef(r.object('model')),
+    hyper: (() => {
+      const h = r.object('hyper');
+      return {
+        epochs: h.integer('epochs', { min: 1, max: 1000 }),
+        batchSize: h.integer('batchSize', { min: 1, max: 1 << 16 }),
+        learningRate: h.number('learningRate', { min: 0, exclusiveMin: true, max: 100 }),
+      };
+    })(),
+    weights: r.bytes('weights'),
+  }),
+  'train-result': (r) => ({
+    taskId: r.string('taskId', { pattern: ID }),
+    jobId: r.string('jobId', { pattern: ID }),
+    round: r.integer('round', { min: 1 }),
+    numExamples: r.integer('numExamples', { min: 0 }),
+    metrics: r.numberRecord('metrics'),
+    update: r.bytes('update'),
+    trainMs: r.number('trainMs', { min: 0 }),
+  }),
+  'task-error': (r) => ({
+    taskId: r.string('taskId', { pattern: ID }),
+    code: r.string('code', { max: 64 }),
+    message: r.string('message', { max: 4096 }),
+  }),
+  cancel: (r) => ({ taskId: r.string('taskId', { pattern: ID }) }),
+  deploy: (r) => ({
+    model: modelRef(r.object('model')),
+    weights: r.bytes('weights'),
+    sha256: r.string('sha256', { pattern: /^[0-9a-f]{64}$/ }),
+  }),
+  'deploy-ack': (r) => {
+    const error = r.optionalString('error', { max: 4096 });
+    return {
+      name: r.string('name', { pattern: NAME }),
+      version: r.integer('version', { min: 1 }),
+      ok: r.boolean('ok'),
+      ...(error === undefined ? {} : { error }),
+    };
+  },
+  error: (r) => ({ code: r.string('code', { max: 64 }), message: r.string('message', { max: 4096 }) }),
+};
+
+/**
+ * Frame bytes (untrusted) → a validated message. Throws LOOM_ERR_PROTOCOL naming what is wrong:
+ * not msgpack, not an envelope, unknown type, or a body field of the wrong type.
+ */
+export function decodeMessage(frame: Uint8Array): Message {
+  let raw: unknown;
+  try {
+    raw = msgpack.decode(toBuffer(frame), { codec });
+  } catch (err) {
+    throw new LoomError('LOOM_ERR_PROTOCOL', 'frame is not valid msgpack', { cause: err });
+  }
+  const env = FieldReader.of(raw, '');
+  if (env.raw('v') !== ENVELOPE_VERSION) {
+    throw new LoomError('LOOM_ERR_PROTOCOL', `unsupported envelope version ${String(env.raw('v'))}`);
+  }
+  const id = env.string('id', { pattern: ID });
+  const type = env.string('type', { max: 32 }) as MessageType;
+  if (!MESSAGE_TYPES.includes(type))
+    throw new LoomError('LOOM_ERR_PROTOCOL', `unknown message type "${type}"`);
+  const replyTo = env.optionalString('replyTo', { pattern: ID });
+  const decodeBody = BODY_DECODERS[type] as BodyDecoder<MessageType>;
+  const body = decodeBody(env.object('body'));
+  return { type, id, body, ...(replyTo ? { replyTo } : {}) } as Message;
+}

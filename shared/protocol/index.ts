@@ -1,0 +1,29 @@
+// Public door of shared/protocol.
+
+export {
+  createMessage,
+  decodeMessage,
+  decodeTensorBytes,
+  ENVELOPE_VERSION,
+  encodeMessage,
+  encodeTensorBytes,
+} from './codec.ts';
+export { FieldReader } from './fields.ts';
+export type {
+  CancelBody,
+  DeployAckBody,
+  DeployBody,
+  ErrorBody,
+  HelloBody,
+  Message,
+  MessageBodies,
+  MessageOf,
+  MessageType,
+  ModelRef,
+  TaskErrorBody,
+  TrainBody,
+  TrainHyperParameters,
+  TrainResultBody,
+  WelcomeBody,
+} from './messages.ts';
+export { CLOSE_CODES, MESSAGE_TYPES, PROTOCOL_VERSIONS } from './messages.ts';

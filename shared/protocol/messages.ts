@@ -1,0 +1,137 @@
+// The protocol's message types and their bodies. Agent identity is never in a body: the
+// coordinator takes it from the client certificate.
+import type { ModelArchitecture } from '../models/index.ts';
+
+/** Protocol versions this build speaks, newest first. */
+export const PROTOCOL_VERSIONS: readonly number[] = [1];
+
+/** WebSocket close codes Loom uses (4000–4999 is the application range). */
+export const CLOSE_CODES = {
+  /** A frame could not be decoded or failed validation. */
+  MALFORMED_FRAME: 4000,
+  /** `hello` offered no protocol version this side speaks. */
+  UNSUPPORTED_VERSION: 4001,
+  /** The agent's certificate or identity was revoked. */
+  REVOKED: 4003,
+  /** Heartbeats stopped arriving. */
+  HEARTBEAT_TIMEOUT: 4004,
+  /** A newer connection from the same agent took over. */
+  REPLACED: 4005,
+  /** The first frame was not `hello`, or `hello` came twice. */
+  HANDSHAKE: 4006,
+  /** The coordinator is shutting down. */
+  GOING_AWAY: 1001,
+} as const;
+
+export interface ModelRef {
+  name: string;
+  version: number;
+  architecture: ModelArchitecture;
+}
+
+export interface TrainHyperParameters {
+  epochs: number;
+  batchSize: number;
+  learningRate: number;
+}
+
+export interface HelloBody {
+  /** Versions the agent speaks, newest first. */
+  protocolVersions: number[];
+  agentVersion: string;
+  /** TensorFlow.js backend the agent trains on. */
+  backend: string;
+  /** Model versions the agent already holds, so the coordinator does not resend them. */
+  models: { name: string; version: number }[];
+}
+
+export interface WelcomeBody {
+  protocolVersion: number;
+  agentId: string;
+  heartbeatIntervalMs: number;
+}
+
+export interface TrainBody {
+  taskId: string;
+  jobId: string;
+  round: number;
+  model: ModelRef;
+  hyper: TrainHyperParameters;
+  /** The global weights, msgpack-encoded WireTensor[] (encoded once per round, shared by all sends). */
+  weights: Uint8Array;
+}
+
+export interface TrainResultBody {
+  taskId: string;
+  jobId: string;
+  round: number;
+  numExamples: number;
+  metrics: Record<string, number>;
+  /** Local weights minus the global weights, msgpack-encoded WireTensor[]. */
+  update: Uint8Array;
+  /** Milliseconds the agent spent training (for the coordinator-overhead split). */
+  trainMs: number;
+}
+
+export interface TaskErrorBody {
+  taskId: string;
+  code: string;
+  message: string;
+}
+
+export interface CancelBody {
+  taskId: string;
+}
+
+export interface DeployBody {
+  model: ModelRef;
+  /** msgpack-encoded WireTensor[] */
+  weights: Uint8Array;
+  /** SHA-256 hex of `weights`. */
+  sha256: string;
+}
+
+export interface DeployAckBody {
+  name: string;
+  version: number;
+  ok: boolean;
+  error?: string;
+}
+
+export interface ErrorBody {
+  code: string;
+  message: string;
+}
+
+export interface MessageBodies {
+  hello: HelloBody;
+  welcome: WelcomeBody;
+  train: TrainBody;
+  'train-result': TrainResultBody;
+  'task-error': TaskErrorBody;
+  cancel: CancelBody;
+  deploy: DeployBody;
+  'deploy-ack': DeployAckBody;
+  error: ErrorBody;
+}
+
+export type MessageType = keyof MessageBodies;
+
+export const MESSAGE_TYPES: readonly MessageType[] = [
+  'hello',
+  'welcome',
+  'train',
+  'train-result',
+  'task-error',
+  'cancel',
+  'deploy',
+  'deploy-ack',
+  'error',
+];
+
+/** One protocol frame. */
+export type Message = {
+  [T in MessageType]: { type: T; id: string; replyTo?: string; body: MessageBodies[T] };
+}[MessageType];
+
+export type MessageOf<T extends MessageType> = Extract<Message, { type: T }>;
