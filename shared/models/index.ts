@@ -19,3 +19,5 @@ export {
   readWeights,
   writeWeights,
 } from './build.ts';
+export type { Evaluation } from './evaluate.ts';
+export { evaluateClassifier } from './evaluate.ts';

@@ -1,0 +1,10 @@
+// Public door of coordinator/aggregation: streaming weighted averaging of model updates.
+export { createAggregationEngine, ENGINE_NAMES } from './engine.ts';
+export type {
+  AggregationEngine,
+  Aggregator,
+  AggregatorOptions,
+  EngineName,
+  RejectionReason,
+} from './types.ts';
+export { applyAverageDelta, l2Norm } from './weights-math.ts';

@@ -1,0 +1,105 @@
+// A tiny WebAssembly binary writer: just enough to build the fold kernels at start-up, with no build step.
+
+/** Value types (binary codes). */
+export const I32 = 0x7f;
+export const F32 = 0x7d;
+export const F64 = 0x7c;
+export const V128 = 0x7b;
+
+/** Unsigned LEB128, the integer encoding of the binary format. */
+export function uleb(n: number): number[] {
+  const out: number[] = [];
+  let rest = n >>> 0;
+  do {
+    let byte = rest & 0x7f;
+    rest >>>= 7;
+    if (rest !== 0) byte |= 0x80;
+    out.push(byte);
+  } while (rest !== 0);
+  return out;
+}
+
+/** Signed LEB128, for i32.const immediates. */
+export function sleb(n: number): number[] {
+  const out: number[] = [];
+  let rest = n | 0;
+  for (;;) {
+    const byte = rest & 0x7f;
+    rest >>= 7;
+    const done = (rest === 0 && (byte & 0x40) === 0) || (rest === -1 && (byte & 0x40) !== 0);
+    out.push(done ? byte : byte | 0x80);
+    if (done) return out;
+  }
+}
+
+function vec(items: readonly (readonly number[])[]): number[] {
+  return [...uleb(items.length), ...items.flat()];
+}
+
+function name(text: string): number[] {
+  const bytes = [...new TextEncoder().encode(text)];
+  return [...uleb(bytes.length), ...bytes];
+}
+
+function section(id: number, body: readonly number[]): number[] {
+  return [id, ...uleb(body.length), ...body];
+}
+
+/** Instructions used by the kernels. Memory offsets are byte offsets; alignments are log2. */
+export const op = {
+  block: [0x02, 0x40],
+  loop: [0x03, 0x40],
+  end: [0x0b],
+  br: (depth: number) => [0x0c, ...uleb(depth)],
+  brIf: (depth: number) => [0x0d, ...uleb(depth)],
+  get: (local: number) => [0x20, ...uleb(local)],
+  set: (local: number) => [0x21, ...uleb(local)],
+  tee: (local: number) => [0x22, ...uleb(local)],
+  i32Const: (n: number) => [0x41, ...sleb(n)],
+  i32Add: [0x6a],
+  i32GeU: [0x4f],
+  f64Add: [0xa0],
+  v128Load: (offset: number) => [0xfd, ...uleb(0x00), 4, ...uleb(offset)],
+  v128Store: (offset: number) => [0xfd, ...uleb(0x0b), 4, ...uleb(offset)],
+  v128Const0: [0xfd, ...uleb(0x0c), ...new Array<number>(16).fill(0)],
+  /** Moves lanes 2 and 3 of an f32x4 to lanes 0 and 1 (both operands are the same vector). */
+  shuffleHighToLow: [0xfd, ...uleb(0x0d), 8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15],
+  f32x4Splat: [0xfd, ...uleb(0x13)],
+  f64x2ExtractLane: (lane: number) => [0xfd, ...uleb(0x21), lane],
+  v128Or: [0xfd, ...uleb(0x50)],
+  v128AnyTrue: [0xfd, ...uleb(0x53)],
+  f64x2PromoteLowF32x4: [0xfd, ...uleb(0x5f)],
+  f32x4Add: [0xfd, ...uleb(0xe4)],
+  f32x4Sub: [0xfd, ...uleb(0xe5)],
+  f32x4Mul: [0xfd, ...uleb(0xe6)],
+  f64x2Add: [0xfd, ...uleb(0xf0)],
+  f64x2Mul: [0xfd, ...uleb(0xf2)],
+} as const;
+
+/** One exported function: its signature, extra locals (type and count) and body (without the final `end`). */
+export interface FuncDef {
+  name: string;
+  params: readonly number[];
+  results: readonly number[];
+  locals: readonly (readonly [count: number, type: number])[];
+  body: readonly number[];
+}
+
+/** A module that imports its memory as `env.memory` and exports every function by name. */
+export function assembleModule(funcs: readonly FuncDef[]): Uint8Array {
+  const types = funcs.map((f) => [0x60, ...vec(f.params.map((t) => [t])), ...vec(f.results.map((t) => [t]))]);
+  const memoryImport = [...name('env'), ...name('memory'), 0x02, 0x00, ...uleb(0)];
+  const exportsList = funcs.map((f, i) => [...name(f.name), 0x00, ...uleb(i)]);
+  const codes = funcs.map((f) => {
+    const body = [...vec(f.locals.map(([count, type]) => [...uleb(count), type])), ...f.body, ...op.end];
+    return [...uleb(body.length), ...body];
+  });
+  return new Uint8Array([
+    ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
+    ...section(1, vec(types)),
+    ...section(2, vec([memoryImport])),
+    ...section(3, vec(funcs.map((_, i) => uleb(i)))),
+    ...section(7, vec(exportsList)),
+    ...section(10, vec(codes)),
+  ]);
+}

@@ -1,0 +1,43 @@
+// Turns every failure into one JSON error response `{error: {code, message}}`; unknown errors
+// become a logged 500 that reveals nothing of the internals.
+import type { Context } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { isLoomError, LoomError } from '../../shared/errors/index.ts';
+import type { Logger } from '../../shared/log/index.ts';
+
+export function errorResponse(c: Context, status: number, code: string, message: string): Response {
+  return c.json({ error: { code, message } }, status as ContentfulStatusCode);
+}
+
+export function handleApiError(err: unknown, c: Context, log: Logger): Response {
+  if (isLoomError(err)) {
+    return errorResponse(c, err.httpStatus === 500 ? 500 : err.httpStatus, err.code, err.message);
+  }
+  if (err instanceof HTTPException) {
+    const code = err.status === 413 ? 'LOOM_ERR_FRAME_TOO_LARGE' : 'LOOM_ERR_INVALID_ARGUMENT';
+    return errorResponse(c, err.status, code, err.message || 'bad request');
+  }
+  log.error('unhandled API error', {
+    method: c.req.method,
+    path: c.req.path,
+    error: err instanceof Error ? (err.stack ?? err.message) : String(err),
+  });
+  return errorResponse(c, 500, 'LOOM_ERR_INTERNAL', 'internal error; see the coordinator log');
+}
+
+/** Reads a JSON object body; LOOM_ERR_INVALID_ARGUMENT on anything else. */
+export async function readJsonBody(c: Context): Promise<Record<string, unknown>> {
+  let body: unknown;
+  try {
+    body = await c.req.json();
+  } catch (err) {
+    throw new LoomError('LOOM_ERR_INVALID_ARGUMENT', 'request body must be valid JSON', { cause: err });
+  }
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw new LoomError('LOOM_ERR_INVALID_ARGUMENT', 'request body must be a JSON object', {
+      details: { field: 'body' },
+    });
+  }
+  return body as Record<string, unknown>;
+}

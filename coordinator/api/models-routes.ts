@@ -1,0 +1,166 @@
+// /v1/models: create models, list them, read versions and lineage, download artifacts.
+import { Hono } from 'hono';
+import { LoomError } from '../../shared/errors/index.ts';
+import {
+  buildModel,
+  initialWeights,
+  type ModelArchitecture,
+  modelSignature,
+  modelTopology,
+  modelWeightSpecs,
+  parseArchitecture,
+  toModelJson,
+  toWeightsBin,
+} from '../../shared/models/index.ts';
+import { FieldReader } from '../../shared/protocol/index.ts';
+import { sizeOf, type WeightTensor } from '../../shared/tensors/index.ts';
+import { requireRole } from './auth.ts';
+import type { ApiDeps, ApiEnv } from './context.ts';
+import { readJsonBody } from './errors.ts';
+
+function versionParam(raw: string): number {
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n < 1) {
+    throw new LoomError('LOOM_ERR_INVALID_ARGUMENT', `version "${raw}" is not a positive integer`, {
+      details: { field: 'version' },
+    });
+  }
+  return n;
+}
+
+/**
+ * Initial weights for a TensorFlow.js topology from a base64 weights.bin laid out as the
+ * model.json's weightsManifest says; reordered to the model's own weight order.
+ */
+async function weightsFromUpload(
+  arch: ModelArchitecture,
+  manifest: unknown,
+  base64: string,
+): Promise<{ weights: WeightTensor[]; inputShape: number[]; classes: number }> {
+  const data = Buffer.from(base64, 'base64');
+  const entries = Array.isArray(manifest)
+    ? (manifest as { weights?: unknown }[]).flatMap((g) => (Array.isArray(g.weights) ? g.weights : []))
+    : [];
+  if (entries.length === 0) {
+    throw new LoomError('LOOM_ERR_MODEL_SPEC', 'weights need the weightsManifest of the model.json', {
+      details: { field: 'weightsManifest' },
+    });
+  }
+  const byName = new Map<string, Float32Array>();
+  let offset = 0;
+  for (const [i, raw] of entries.entries()) {
+    const e = FieldReader.of(raw, `weightsManifest.weights.${i}`, 'LOOM_ERR_MODEL_SPEC');
+    const name = e.string('name', { max: 256 });
+    const shape = e.array('shape', { max: 8 }) as number[];
+    if (e.has('dtype') && e.raw('dtype') !== 'float32') e.fail('dtype', 'must be float32');
+    const bytes = sizeOf(shape) * 4;
+    if (offset + bytes > data.length) {
+      throw new LoomError('LOOM_ERR_MODEL_SPEC', `weights are ${data.length} bytes, the manifest needs more`);
+    }
+    const values = new Float32Array(sizeOf(shape));
+    new Uint8Array(values.buffer).set(data.subarray(offset, offset + bytes));
+    byName.set(name, values);
+    offset += bytes;
+  }
+  if (offset !== data.length) {
+    throw new LoomError(
+      'LOOM_ERR_MODEL_SPEC',
+      `weights are ${data.length} bytes, the manifest describes ${offset}`,
+    );
+  }
+  const model = await buildModel(arch);
+  try {
+    const weights = modelWeightSpecs(model).map((spec) => {
+      const values = byName.get(spec.name);
+      if (!values || values.length !== sizeOf(spec.shape)) {
+        throw new LoomError('LOOM_ERR_MODEL_SPEC', `weights have no ${spec.name} of shape [${spec.shape}]`);
+      }
+      return { ...spec, data: values };
+    });
+    return { weights, ...modelSignature(model) };
+  } finally {
+    model.dispose();
+  }
+}
+
+export function modelsRoutes(deps: ApiDeps): Hono<ApiEnv> {
+  const app = new Hono<ApiEnv>();
+
+  app.post('/', requireRole('operator'), async (c) => {
+    const r = FieldReader.of(await readJsonBody(c), '', 'LOOM_ERR_INVALID_ARGUMENT').onlyKeys([
+      'name',
+      'description',
+      'architecture',
+      'weights',
+    ]);
+    const name = r.string('name', { max: 128 });
+    const description = r.optionalString('description', { max: 2048 });
+    const arch = parseArchitecture(r.raw('architecture'));
+    const rawArch = r.raw('architecture') as { topology?: { weightsManifest?: unknown } };
+    const weightsB64 = r.optionalString('weights', { max: 512 * 1024 * 1024 });
+    if (weightsB64 !== undefined && arch.kind !== 'tfjs') {
+      r.fail('weights', 'is only accepted with a tfjs architecture');
+    }
+    const init =
+      weightsB64 === undefined
+        ? await initialWeights(arch)
+        : await weightsFromUpload(arch, rawArch.topology?.weightsManifest, weightsB64);
+    const created = await deps.registry.createModel({
+      name,
+      ...(description ? { description } : {}),
+      architecture: arch,
+      inputShape: init.inputShape,
+      classes: init.classes,
+      weights: init.weights,
+    });
+    const caller = c.get('caller');
+    await deps.audit.append({ actor: caller.name, action: 'model.create', target: name });
+    return c.json({ ...created.model, version: created.version }, 201);
+  });
+
+  app.get('/', async (c) => c.json({ models: await deps.registry.listModels() }));
+
+  app.get('/:name', async (c) => {
+    const name = c.req.param('name');
+    const model = await deps.registry.getModel(name);
+    const deployment = await deps.deployments.get(name);
+    return c.json({ ...model, deployedVersion: deployment?.version ?? null });
+  });
+
+  app.get('/:name/versions', async (c) =>
+    c.json({ versions: await deps.registry.listVersions(c.req.param('name')) }),
+  );
+
+  app.get('/:name/versions/:version', async (c) =>
+    c.json(await deps.registry.getVersion(c.req.param('name'), versionParam(c.req.param('version')))),
+  );
+
+  // tf.loadLayersModel(".../versions/N/artifact") reads this model.json, then fetches its
+  // weights from the manifest path, which resolves to ".../versions/N/artifact/weights.bin".
+  app.get('/:name/versions/:version/artifact', async (c) => {
+    const name = c.req.param('name');
+    const version = versionParam(c.req.param('version'));
+    const model = await deps.registry.getModel(name);
+    const weights = await deps.registry.getWeights(name, version);
+    let topology: Record<string, unknown>;
+    if (model.architecture.kind === 'tfjs') topology = model.architecture.topology;
+    else {
+      const built = await buildModel(model.architecture);
+      topology = modelTopology(built);
+      built.dispose();
+    }
+    return c.json(toModelJson(topology, weights, 'artifact/weights.bin', { loom: { model: name, version } }));
+  });
+
+  app.get('/:name/versions/:version/artifact/weights.bin', async (c) => {
+    const weights = await deps.registry.getWeights(c.req.param('name'), versionParam(c.req.param('version')));
+    const bin = toWeightsBin(weights);
+    const body = new Uint8Array(new ArrayBuffer(bin.byteLength));
+    body.set(bin);
+    return c.body(body, 200, {
+      'content-type': 'application/octet-stream',
+    });
+  });
+
+  return app;
+}

@@ -1,0 +1,136 @@
+// The coordinator's one config type: defaults in one place, merged once (flags > LOOM_*
+// environment > <dataDir>/coordinator.json > defaults), checked once, unknown keys refused.
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { LoomError } from '../../shared/errors/index.ts';
+import { FieldReader } from '../../shared/protocol/index.ts';
+import type { EngineName } from '../aggregation/index.ts';
+
+export interface CoordinatorConfig {
+  dataDir: string;
+  /** Address both servers bind to. */
+  host: string;
+  /** Operator API port (HTTPS); 0 picks a free port. */
+  apiPort: number;
+  /** Agent gateway port (WSS with client certificates); 0 picks a free port. */
+  agentPort: number;
+  /** Names and addresses in the server certificate (set at init). */
+  hosts: string[];
+  heartbeatIntervalMs: number;
+  /** Lifetime of agent client certificates. */
+  agentCertValiditySec: number;
+  /** Lifetime of enrollment tokens unless the request says otherwise. */
+  enrollmentTokenTtlSec: number;
+  /** Aggregation engine for jobs that do not choose one. */
+  engine: EngineName;
+  logFormat: 'text' | 'json';
+}
+
+export const COORDINATOR_DEFAULTS: Omit<CoordinatorConfig, 'dataDir'> = Object.freeze({
+  host: '0.0.0.0',
+  apiPort: 8443,
+  agentPort: 8444,
+  hosts: ['localhost', '127.0.0.1', '::1'],
+  heartbeatIntervalMs: 10_000,
+  agentCertValiditySec: 30 * 86_400,
+  enrollmentTokenTtlSec: 3_600,
+  engine: 'typed-array' as EngineName,
+  logFormat: 'text' as const,
+});
+
+const KEYS = Object.keys(COORDINATOR_DEFAULTS) as (keyof typeof COORDINATOR_DEFAULTS)[];
+
+const ENV: Record<string, keyof typeof COORDINATOR_DEFAULTS> = {
+  LOOM_HOST: 'host',
+  LOOM_API_PORT: 'apiPort',
+  LOOM_AGENT_PORT: 'agentPort',
+  LOOM_HEARTBEAT_INTERVAL_MS: 'heartbeatIntervalMs',
+  LOOM_AGENT_CERT_VALIDITY_SEC: 'agentCertValiditySec',
+  LOOM_ENROLLMENT_TOKEN_TTL_SEC: 'enrollmentTokenTtlSec',
+  LOOM_ENGINE: 'engine',
+  LOOM_LOG_FORMAT: 'logFormat',
+};
+
+export const CONFIG_FILE = 'coordinator.json';
+
+function validate(raw: Record<string, unknown>, source: string): Partial<CoordinatorConfig> {
+  const r = FieldReader.of(raw, '', 'LOOM_ERR_INVALID_CONFIG');
+  for (const key of Object.keys(raw)) {
+    if (!KEYS.includes(key as keyof typeof COORDINATOR_DEFAULTS)) {
+      throw new LoomError(
+        'LOOM_ERR_INVALID_CONFIG',
+        `${source}: unknown setting "${key}" (known: ${KEYS.join(', ')})`,
+      );
+    }
+  }
+  const out: Partial<CoordinatorConfig> = {};
+  try {
+    if (r.has('host')) out.host = r.string('host', { max: 255 });
+    if (r.has('apiPort')) out.apiPort = r.integer('apiPort', { min: 0, max: 65_535 });
+    if (r.has('agentPort')) out.agentPort = r.integer('agentPort', { min: 0, max: 65_535 });
+    if (r.has('hosts')) out.hosts = r.stringArray('hosts', { max: 64 });
+    if (r.has('heartbeatIntervalMs')) out.heartbeatIntervalMs = r.integer('heartbeatIntervalMs', { min: 50 });
+    if (r.has('agentCertValiditySec'))
+      out.agentCertValiditySec = r.integer('agentCertValiditySec', { min: 60 });
+    if (r.has('enrollmentTokenTtlSec'))
+      out.enrollmentTokenTtlSec = r.integer('enrollmentTokenTtlSec', { min: 1 });
+    if (r.has('engine')) {
+      const engine = r.string('engine');
+      if (engine !== 'typed-array' && engine !== 'tfjs') r.fail('engine', 'must be typed-array or tfjs');
+      out.engine = engine as EngineName;
+    }
+    if (r.has('logFormat')) {
+      const f = r.string('logFormat');
+      if (f !== 'text' && f !== 'json') r.fail('logFormat', 'must be text or json');
+      out.logFormat = f as 'text' | 'json';
+    }
+  } catch (err) {
+    throw new LoomError('LOOM_ERR_INVALID_CONFIG', `${source}: ${(err as Error).message}`, { cause: err });
+  }
+  return out;
+}
+
+function fromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [name, key] of Object.entries(ENV)) {
+    const v = env[name];
+    if (v === undefined || v === '') continue;
+    out[key] = typeof COORDINATOR_DEFAULTS[key] === 'number' ? Number(v) : v;
+  }
+  return out;
+}
+
+/** Reads `<dataDir>/coordinator.json` (absent → empty). */
+export async function readConfigFile(dataDir: string): Promise<Record<string, unknown>> {
+  const path = join(dataDir, CONFIG_FILE);
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
+    throw new LoomError('LOOM_ERR_INVALID_CONFIG', `cannot read ${path}`, { cause: err });
+  }
+  try {
+    const parsed = JSON.parse(text) as unknown;
+    if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('not an object');
+    return parsed as Record<string, unknown>;
+  } catch (err) {
+    throw new LoomError('LOOM_ERR_INVALID_CONFIG', `${path} is not a JSON object`, { cause: err });
+  }
+}
+
+/**
+ * The effective config: `flags` over `LOOM_*` environment over the config file over defaults.
+ * Throws LOOM_ERR_INVALID_CONFIG naming the source and key of the first bad value.
+ */
+export async function resolveCoordinatorConfig(
+  dataDir: string,
+  flags: Partial<Omit<CoordinatorConfig, 'dataDir'>> = {},
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<CoordinatorConfig> {
+  const file = validate(await readConfigFile(dataDir), join(dataDir, CONFIG_FILE));
+  const fromEnvironment = validate(fromEnv(env), 'environment');
+  const cleanFlags = Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined));
+  const fromFlags = validate(cleanFlags, 'command line');
+  return Object.freeze({ ...COORDINATOR_DEFAULTS, ...file, ...fromEnvironment, ...fromFlags, dataDir });
+}

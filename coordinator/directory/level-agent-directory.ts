@@ -1,0 +1,74 @@
+// LevelDB implementation of the agent directory.
+import { LoomError } from '../../shared/errors/index.ts';
+import { type CoordinatorDb, jsonSublevel, SUBLEVEL, withStoreErrors } from '../store/index.ts';
+import type { AgentDirectory, AgentPatch, AgentRecord } from './agent-directory.ts';
+import { assertRecordId } from './record-id.ts';
+
+function agentLock(id: string): string {
+  return `agent:${id}`;
+}
+
+/** Copies the defined fields of `patch` over `record`; `id` can never change. */
+function applyPatch(record: AgentRecord, patch: AgentPatch): AgentRecord {
+  const next: Record<string, unknown> = { ...record };
+  for (const [field, value] of Object.entries(patch)) {
+    if (field !== 'id' && value !== undefined) next[field] = value;
+  }
+  return next as unknown as AgentRecord;
+}
+
+/** An `AgentDirectory` on the coordinator's LevelDB database, keyed by agent id. */
+export function createLevelAgentDirectory(db: CoordinatorDb): AgentDirectory {
+  const agents = jsonSublevel<AgentRecord>(db.root, SUBLEVEL.agents);
+
+  async function find(id: string): Promise<AgentRecord | undefined> {
+    assertRecordId(id, 'agent');
+    return withStoreErrors(`read agent ${id}`, () => agents.get(id));
+  }
+
+  async function get(id: string): Promise<AgentRecord> {
+    const agent = await find(id);
+    if (agent === undefined) {
+      throw new LoomError('LOOM_ERR_NOT_FOUND', `no agent with id ${id}`, { details: { agent: id } });
+    }
+    return agent;
+  }
+
+  /** Read-modify-write of one agent under its lock, so concurrent updates do not lose fields. */
+  function modify(id: string, change: (agent: AgentRecord) => AgentRecord | undefined): Promise<AgentRecord> {
+    return db.locks.run(agentLock(id), async () => {
+      const agent = await get(id);
+      const next = change(agent);
+      if (next === undefined) return agent;
+      await withStoreErrors(`update agent ${id}`, () => agents.put(id, next));
+      return next;
+    });
+  }
+
+  return {
+    async add(a: AgentRecord) {
+      assertRecordId(a.id, 'agent');
+      await db.locks.run(agentLock(a.id), () =>
+        withStoreErrors(`add agent ${a.id}`, async () => {
+          if (await agents.has(a.id)) {
+            throw new LoomError('LOOM_ERR_CONFLICT', `an agent with id ${a.id} already exists`);
+          }
+          await agents.put(a.id, { ...a });
+        }),
+      );
+    },
+    get,
+    find,
+    async list() {
+      return withStoreErrors('list agents', () => agents.values().all());
+    },
+    async update(id: string, patch: AgentPatch) {
+      return modify(id, (agent) => applyPatch(agent, patch));
+    },
+    async revoke(id: string, at: Date = new Date()) {
+      return modify(id, (agent) =>
+        agent.revoked ? undefined : { ...agent, revoked: true, revokedAt: at.toISOString() },
+      );
+    },
+  };
+}

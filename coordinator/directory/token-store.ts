@@ -1,0 +1,50 @@
+// The token store contract: one-time enrollment tokens and role-bearing API tokens.
+
+/** Operator API roles, from most to least privileged. */
+export type Role = 'admin' | 'operator' | 'viewer';
+
+/** A one-time enrollment token; only a hash of its secret is stored. */
+export interface EnrollmentTokenRecord {
+  id: string;
+  secretHash: string;
+  expiresAt: string;
+  createdAt: string;
+  createdBy: string;
+  usedAt?: string;
+  usedBy?: string;
+}
+
+/** An operator API token; only its hash is stored. */
+export interface ApiTokenRecord {
+  id: string;
+  hash: string;
+  role: Role;
+  name: string;
+  createdAt: string;
+  revoked?: boolean;
+}
+
+/** Storage of enrollment and API tokens. */
+export interface TokenStore {
+  /** Stores a new enrollment token; LOOM_ERR_CONFLICT if the id is taken. */
+  addEnrollmentToken(t: EnrollmentTokenRecord): Promise<void>;
+  /**
+   * Atomically checks and consumes an enrollment token. Unknown, wrong secret, already used or
+   * expired (at `now`, default the current time) → LOOM_ERR_TOKEN_INVALID with a message saying
+   * which. The secret is checked by the caller's `matches(secretHash)`, so this module holds no
+   * crypto policy; a wrong secret does not use the token up. On success sets `usedAt`/`usedBy` and
+   * returns the updated record. Concurrent calls for one token are serialised, so only one wins.
+   */
+  consumeEnrollmentToken(
+    id: string,
+    matches: (secretHash: string) => boolean,
+    usedBy: string,
+    now?: Date,
+  ): Promise<EnrollmentTokenRecord>;
+  /** Stores a new API token; LOOM_ERR_CONFLICT if the id is taken. */
+  addApiToken(t: ApiTokenRecord): Promise<void>;
+  /** The API token, or undefined if there is none. */
+  getApiToken(id: string): Promise<ApiTokenRecord | undefined>;
+  /** All API tokens, sorted by id. */
+  listApiTokens(): Promise<ApiTokenRecord[]>;
+}

@@ -1,0 +1,79 @@
+// Enrollment: one-time expiring tokens for operators to hand to sites, and the exchange of such
+// a token plus a CSR for a short-lived client certificate naming a coordinator-chosen agent id.
+import { randomBytes } from 'node:crypto';
+import {
+  createEnrollmentToken,
+  type KeyCertPair,
+  parseEnrollmentToken,
+  secretMatches,
+  signCsr,
+} from '../../certs/index.ts';
+import type { AgentDirectory, AgentRecord, TokenStore } from '../directory/index.ts';
+
+export interface EnrollmentServiceOptions {
+  ca: KeyCertPair;
+  caFingerprint: string;
+  tokens: TokenStore;
+  agents: AgentDirectory;
+  /** Client certificate lifetime. */
+  certValiditySec: number;
+  /** Default enrollment token lifetime. */
+  tokenTtlSec: number;
+}
+
+export interface EnrollResult {
+  agent: AgentRecord;
+  certificate: string;
+  caCertificate: string;
+}
+
+export class EnrollmentService {
+  constructor(private readonly opts: EnrollmentServiceOptions) {}
+
+  /** A new one-time token; only the hash of its secret is stored. */
+  async createToken(
+    createdBy: string,
+    ttlSec?: number,
+  ): Promise<{ token: string; id: string; expiresAt: string }> {
+    const t = createEnrollmentToken({
+      caFingerprint: this.opts.caFingerprint,
+      ttlSeconds: ttlSec ?? this.opts.tokenTtlSec,
+    });
+    await this.opts.tokens.addEnrollmentToken({
+      id: t.id,
+      secretHash: t.secretHash,
+      expiresAt: t.expiresAt.toISOString(),
+      createdAt: new Date().toISOString(),
+      createdBy,
+    });
+    return { token: t.token, id: t.id, expiresAt: t.expiresAt.toISOString() };
+  }
+
+  /**
+   * Token + CSR → certificate. The CSR is checked and signed before the token is spent, so a bad
+   * CSR does not burn the token; the subject the CSR asked for is replaced by the new agent id.
+   */
+  async enroll(token: string, csrPem: string, name: string): Promise<EnrollResult> {
+    const parsed = parseEnrollmentToken(token);
+    const agentId = `agent-${randomBytes(6).toString('hex')}`;
+    const signed = signCsr(this.opts.ca, csrPem, {
+      subjectCN: agentId,
+      validitySeconds: this.opts.certValiditySec,
+    });
+    await this.opts.tokens.consumeEnrollmentToken(
+      parsed.id,
+      (hash) => secretMatches(parsed.secret, hash),
+      agentId,
+    );
+    const agent: AgentRecord = {
+      id: agentId,
+      name,
+      enrolledAt: new Date().toISOString(),
+      certSerial: signed.serial.toLowerCase(),
+      certNotAfter: signed.notAfter.toISOString(),
+      revoked: false,
+    };
+    await this.opts.agents.add(agent);
+    return { agent, certificate: signed.certPem, caCertificate: this.opts.ca.certPem };
+  }
+}

@@ -1,0 +1,360 @@
+// The agent gateway: a WSS server that requires client certificates from the Loom CA, checks
+// revocation at every connection, negotiates the protocol in `hello`, keeps heartbeats, and
+// exposes connected agents to the round engine as an AgentPool.
+import { EventEmitter } from 'node:events';
+import { createServer, type Server as HttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import { type WebSocket, WebSocketServer } from 'ws';
+import { isLoomError, LoomError } from '../../shared/errors/index.ts';
+import type { Logger } from '../../shared/log/index.ts';
+import {
+  CLOSE_CODES,
+  createMessage,
+  decodeMessage,
+  encodeMessage,
+  type Message,
+  PROTOCOL_VERSIONS,
+} from '../../shared/protocol/index.ts';
+import type { AgentPool, TrainOutcome, TrainTask } from '../rounds/index.ts';
+import { AgentSession, type AgentSessionInfo } from './agent-session.ts';
+
+/** The decision on a client certificate that passed the TLS handshake. */
+export type AuthorizeResult = { ok: true } | { ok: false; status: number; reason: string };
+
+export interface AgentGatewayOptions {
+  /** PEM of the Loom CA: the only trust anchor for client certificates. */
+  caCertPem: string;
+  serverCertPem: string;
+  serverKeyPem: string;
+  host?: string;
+  /** 0 picks a free port. */
+  port?: number;
+  /** Checked at every connection (after the TLS handshake, before the upgrade). */
+  authorize: (identity: { agentId: string; certSerial: string }) => Promise<AuthorizeResult>;
+  /** Ping interval; an agent that misses one full interval is disconnected (default 10 000 ms). */
+  heartbeatIntervalMs?: number;
+  /** Time allowed between the upgrade and `hello` (default 10 000 ms). */
+  helloTimeoutMs?: number;
+  /** Largest accepted frame (default 256 MiB). */
+  maxPayloadBytes?: number;
+  log: Logger;
+}
+
+export interface GatewayEvents {
+  online: [AgentSessionInfo];
+  offline: [{ agentId: string; reason: string }];
+  'deploy-ack': [{ agentId: string; name: string; version: number; ok: boolean; error?: string }];
+}
+
+export const GATEWAY_DEFAULTS = {
+  host: '0.0.0.0',
+  port: 0,
+  heartbeatIntervalMs: 10_000,
+  helloTimeoutMs: 10_000,
+  maxPayloadBytes: 256 * 1024 * 1024,
+} as const;
+
+export class AgentGateway extends EventEmitter<GatewayEvents> implements AgentPool {
+  private readonly opts: Required<AgentGatewayOptions>;
+  private readonly https: HttpsServer;
+  private readonly wss: WebSocketServer;
+  private readonly sessions = new Map<string, AgentSession>();
+  private heartbeat?: NodeJS.Timeout;
+  private readonly log: Logger;
+
+  constructor(options: AgentGatewayOptions) {
+    super();
+    this.opts = { ...GATEWAY_DEFAULTS, ...options };
+    this.log = options.log;
+    this.https = createServer({
+      cert: this.opts.serverCertPem,
+      key: this.opts.serverKeyPem,
+      ca: [this.opts.caCertPem],
+      requestCert: true,
+      rejectUnauthorized: true,
+      minVersion: 'TLSv1.2',
+    });
+    this.https.on('tlsClientError', (err, socket) => {
+      this.log.warn('TLS handshake refused', { remote: socket.remoteAddress, reason: err.message });
+    });
+    this.https.on('request', (_req, res) => {
+      res.writeHead(426, { 'content-type': 'text/plain' }).end('WebSocket upgrade required\n');
+    });
+    this.wss = new WebSocketServer({
+      server: this.https,
+      path: '/v1/agent',
+      maxPayload: this.opts.maxPayloadBytes,
+      verifyClient: (info, done) => {
+        const identity = peerIdentity(info.req.socket as TLSSocket);
+        if (!identity) {
+          done(false, 401, 'client certificate required');
+          return;
+        }
+        this.opts
+          .authorize(identity)
+          .then((result) => {
+            if (result.ok) done(true);
+            else {
+              this.log.warn('agent refused', { agent: identity.agentId, reason: result.reason });
+              done(false, result.status, result.reason);
+            }
+          })
+          .catch((err: unknown) => {
+            this.log.error('agent authorization failed', { agent: identity.agentId, error: String(err) });
+            done(false, 500, 'authorization failed');
+          });
+      },
+    });
+    this.wss.on('connection', (ws, req) => this.onConnection(ws, req.socket as TLSSocket));
+  }
+
+  /** Starts listening; resolves with the bound port. */
+  async listen(): Promise<number> {
+    await new Promise<void>((resolve, reject) => {
+      this.https.once('error', reject);
+      this.https.listen(this.opts.port, this.opts.host, () => {
+        this.https.off('error', reject);
+        resolve();
+      });
+    });
+    this.heartbeat = setInterval(() => this.tickHeartbeat(), this.opts.heartbeatIntervalMs);
+    this.heartbeat.unref();
+    return this.port;
+  }
+
+  get port(): number {
+    return (this.https.address() as AddressInfo).port;
+  }
+
+  /** Closes every agent connection (close code 1001) and the server. */
+  async close(): Promise<void> {
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    for (const s of this.sessions.values())
+      this.endSession(s, CLOSE_CODES.GOING_AWAY, 'coordinator shutting down');
+    await new Promise<void>((resolve) => this.wss.close(() => resolve()));
+    this.https.closeAllConnections?.();
+    await new Promise<void>((resolve) => this.https.close(() => resolve()));
+  }
+
+  // --- AgentPool -------------------------------------------------------------------------
+
+  onlineAgentIds(): string[] {
+    return [...this.sessions.keys()];
+  }
+
+  runTrainTask(agentId: string, task: TrainTask): Promise<TrainOutcome> {
+    const session = this.sessions.get(agentId);
+    if (!session) {
+      return Promise.reject(
+        new LoomError('LOOM_ERR_AGENT_DISCONNECTED', `agent ${agentId} is not connected`),
+      );
+    }
+    return session.runTrainTask(task);
+  }
+
+  cancelTask(agentId: string, taskId: string): void {
+    this.sessions.get(agentId)?.cancelTask(taskId);
+  }
+
+  onAgentOnline(listener: (agentId: string) => void): () => void {
+    const fn = (info: AgentSessionInfo): void => listener(info.agentId);
+    this.on('online', fn);
+    return () => this.off('online', fn);
+  }
+
+  // --- other operations ------------------------------------------------------------------
+
+  session(agentId: string): AgentSession | undefined {
+    return this.sessions.get(agentId);
+  }
+
+  sessionInfos(): AgentSessionInfo[] {
+    return [...this.sessions.values()].map((s) => s.info);
+  }
+
+  /** Disconnects an agent at once (used on revocation). */
+  disconnect(agentId: string, code: number, reason: string): boolean {
+    const session = this.sessions.get(agentId);
+    if (!session) return false;
+    this.endSession(session, code, reason);
+    return true;
+  }
+
+  // --- internals -------------------------------------------------------------------------
+
+  private onConnection(ws: WebSocket, socket: TLSSocket): void {
+    const identity = peerIdentity(socket);
+    if (!identity) {
+      ws.close(CLOSE_CODES.HANDSHAKE, 'client certificate required');
+      return;
+    }
+    const remoteAddress = socket.remoteAddress ?? 'unknown';
+    let session: AgentSession | undefined;
+    const helloTimer = setTimeout(() => {
+      this.log.warn('agent sent no hello', { agent: identity.agentId });
+      ws.close(CLOSE_CODES.HANDSHAKE, 'hello expected');
+    }, this.opts.helloTimeoutMs);
+
+    ws.on('message', (data, isBinary) => {
+      let msg: Message;
+      try {
+        if (!isBinary) throw new LoomError('LOOM_ERR_PROTOCOL', 'text frames are not part of the protocol');
+        msg = decodeMessage(toBytes(data));
+      } catch (err) {
+        this.protocolViolation(ws, identity.agentId, err);
+        return;
+      }
+      if (!session) {
+        clearTimeout(helloTimer);
+        session = this.onHello(ws, msg, { ...identity, remoteAddress });
+        return;
+      }
+      this.onSessionMessage(session, msg);
+    });
+    ws.on('pong', () => {
+      if (session) session.alive = true;
+    });
+    ws.on('error', (err) =>
+      this.log.warn('agent socket error', { agent: identity.agentId, error: err.message }),
+    );
+    ws.on('close', (code, reasonBuf) => {
+      clearTimeout(helloTimer);
+      if (!session) return;
+      const reason = reasonBuf.toString() || `close code ${code}`;
+      session.markClosed(reason);
+      // A replaced session must not take the new one offline.
+      if (this.sessions.get(session.agentId) === session) {
+        this.sessions.delete(session.agentId);
+        this.log.info('agent offline', { agent: session.agentId, code, reason });
+        this.emit('offline', { agentId: session.agentId, reason });
+      }
+    });
+  }
+
+  private onHello(
+    ws: WebSocket,
+    msg: Message,
+    identity: { agentId: string; certSerial: string; remoteAddress: string },
+  ): AgentSession | undefined {
+    if (msg.type !== 'hello') {
+      this.sendError(ws, 'LOOM_ERR_PROTOCOL', 'the first frame must be hello');
+      ws.close(CLOSE_CODES.HANDSHAKE, 'hello expected');
+      return undefined;
+    }
+    const version = msg.body.protocolVersions.find((v) => PROTOCOL_VERSIONS.includes(v));
+    if (version === undefined) {
+      const message = `no common protocol version: agent speaks [${msg.body.protocolVersions}], coordinator speaks [${PROTOCOL_VERSIONS}]`;
+      this.log.warn('agent protocol mismatch', {
+        agent: identity.agentId,
+        offered: msg.body.protocolVersions,
+      });
+      this.sendError(ws, 'LOOM_ERR_PROTOCOL_VERSION', message);
+      ws.close(CLOSE_CODES.UNSUPPORTED_VERSION, 'unsupported protocol version');
+      return undefined;
+    }
+    const previous = this.sessions.get(identity.agentId);
+    if (previous) this.endSession(previous, CLOSE_CODES.REPLACED, 'replaced by a newer connection');
+    const session = new AgentSession(ws, {
+      agentId: identity.agentId,
+      certSerial: identity.certSerial,
+      backend: msg.body.backend,
+      agentVersion: msg.body.agentVersion,
+      connectedAt: new Date(),
+      remoteAddress: identity.remoteAddress,
+      models: new Map(msg.body.models.map((m) => [m.name, m.version])),
+    });
+    this.sessions.set(identity.agentId, session);
+    session.send(
+      'welcome',
+      {
+        protocolVersion: version,
+        agentId: identity.agentId,
+        heartbeatIntervalMs: this.opts.heartbeatIntervalMs,
+      },
+      msg.id,
+    );
+    this.log.info('agent online', {
+      agent: identity.agentId,
+      remote: identity.remoteAddress,
+      backend: msg.body.backend,
+      protocol: version,
+    });
+    this.emit('online', session.info);
+    return session;
+  }
+
+  private onSessionMessage(session: AgentSession, msg: Message): void {
+    switch (msg.type) {
+      case 'train-result':
+        session.handleTrainResult(msg.body);
+        return;
+      case 'task-error':
+        session.handleTaskError(msg.body);
+        return;
+      case 'deploy-ack':
+        if (msg.body.ok) session.info.models.set(msg.body.name, msg.body.version);
+        this.emit('deploy-ack', { agentId: session.agentId, ...msg.body });
+        return;
+      case 'error':
+        this.log.warn('agent reported an error', {
+          agent: session.agentId,
+          code: msg.body.code,
+          message: msg.body.message,
+        });
+        return;
+      default:
+        this.sendError(session.ws, 'LOOM_ERR_PROTOCOL', `an agent may not send ${msg.type}`, msg.id);
+    }
+  }
+
+  private protocolViolation(ws: WebSocket, agentId: string, err: unknown): void {
+    const message = isLoomError(err) ? err.message : 'malformed frame';
+    this.log.warn('malformed frame from agent', { agent: agentId, error: message });
+    this.sendError(ws, isLoomError(err) ? err.code : 'LOOM_ERR_PROTOCOL', message);
+    ws.close(CLOSE_CODES.MALFORMED_FRAME, 'malformed frame');
+  }
+
+  private sendError(ws: WebSocket, code: string, message: string, replyTo?: string): void {
+    if (ws.readyState !== ws.OPEN) return;
+    ws.send(encodeMessage(createMessage('error', { code, message }, replyTo)));
+  }
+
+  private endSession(session: AgentSession, code: number, reason: string): void {
+    session.markClosed(reason);
+    if (this.sessions.get(session.agentId) === session) {
+      this.sessions.delete(session.agentId);
+      this.emit('offline', { agentId: session.agentId, reason });
+    }
+    session.ws.close(code, reason);
+    // A peer that does not answer the close handshake is cut off.
+    setTimeout(() => session.ws.terminate(), 2_000).unref();
+  }
+
+  private tickHeartbeat(): void {
+    for (const session of this.sessions.values()) {
+      if (!session.alive) {
+        this.log.warn('agent missed heartbeats', { agent: session.agentId });
+        this.endSession(session, CLOSE_CODES.HEARTBEAT_TIMEOUT, 'heartbeat timeout');
+        continue;
+      }
+      session.alive = false;
+      session.ws.ping();
+    }
+  }
+}
+
+function peerIdentity(socket: TLSSocket): { agentId: string; certSerial: string } | undefined {
+  if (!socket.authorized) return undefined;
+  const cert = socket.getPeerCertificate();
+  const cn = cert?.subject?.CN;
+  const agentId = Array.isArray(cn) ? cn[0] : cn;
+  if (!agentId || !cert.serialNumber) return undefined;
+  return { agentId, certSerial: cert.serialNumber.toLowerCase() };
+}
+
+function toBytes(data: Buffer | ArrayBuffer | Buffer[]): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  if (Array.isArray(data)) return Buffer.concat(data);
+  return Buffer.from(data);
+}

@@ -1,0 +1,126 @@
+// One connected agent: sends frames, tracks its in-flight tasks, and fails them on disconnect.
+import type { WebSocket } from 'ws';
+import { LoomError } from '../../shared/errors/index.ts';
+import {
+  createMessage,
+  decodeTensorBytes,
+  encodeMessage,
+  type Message,
+  type MessageBodies,
+  type MessageType,
+} from '../../shared/protocol/index.ts';
+import type { TrainOutcome, TrainTask } from '../rounds/index.ts';
+
+interface PendingTask {
+  jobId: string;
+  round: number;
+  resolve: (outcome: TrainOutcome) => void;
+  reject: (err: LoomError) => void;
+}
+
+export interface AgentSessionInfo {
+  agentId: string;
+  certSerial: string;
+  backend: string;
+  agentVersion: string;
+  connectedAt: Date;
+  remoteAddress: string;
+  /** Model versions the agent holds, updated on deploy-ack. */
+  models: Map<string, number>;
+}
+
+export class AgentSession {
+  readonly info: AgentSessionInfo;
+  private readonly pending = new Map<string, PendingTask>();
+  private closed = false;
+  /** Set by each pong; a tick that finds it false ends the connection. */
+  alive = true;
+
+  constructor(
+    readonly ws: WebSocket,
+    info: AgentSessionInfo,
+  ) {
+    this.info = info;
+  }
+
+  get agentId(): string {
+    return this.info.agentId;
+  }
+
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  send<T extends MessageType>(type: T, body: MessageBodies[T], replyTo?: string): void {
+    if (this.closed)
+      throw new LoomError('LOOM_ERR_AGENT_DISCONNECTED', `agent ${this.agentId} is not connected`);
+    this.ws.send(encodeMessage(createMessage(type, body, replyTo) as Message));
+  }
+
+  runTrainTask(task: TrainTask): Promise<TrainOutcome> {
+    return new Promise<TrainOutcome>((resolve, reject) => {
+      if (this.closed) {
+        reject(new LoomError('LOOM_ERR_AGENT_DISCONNECTED', `agent ${this.agentId} is not connected`));
+        return;
+      }
+      this.pending.set(task.taskId, { jobId: task.jobId, round: task.round, resolve, reject });
+      this.send('train', { ...task });
+    });
+  }
+
+  cancelTask(taskId: string): void {
+    const task = this.pending.get(taskId);
+    if (!task) return;
+    this.pending.delete(taskId);
+    if (!this.closed) this.send('cancel', { taskId });
+  }
+
+  /** Routes a train-result to its task. A result for an unknown task is ignored (cancelled or late). */
+  handleTrainResult(body: MessageBodies['train-result']): void {
+    const task = this.pending.get(body.taskId);
+    if (!task) return;
+    this.pending.delete(body.taskId);
+    if (body.jobId !== task.jobId || body.round !== task.round) {
+      task.reject(
+        new LoomError(
+          'LOOM_ERR_UPDATE_REJECTED',
+          `result names job ${body.jobId} round ${body.round}, the task was job ${task.jobId} round ${task.round}`,
+        ),
+      );
+      return;
+    }
+    try {
+      const update = decodeTensorBytes(body.update);
+      task.resolve({ numExamples: body.numExamples, metrics: body.metrics, update, trainMs: body.trainMs });
+    } catch (err) {
+      task.reject(err instanceof LoomError ? err : new LoomError('LOOM_ERR_TENSOR', String(err)));
+    }
+  }
+
+  handleTaskError(body: MessageBodies['task-error']): void {
+    const task = this.pending.get(body.taskId);
+    if (!task) return;
+    this.pending.delete(body.taskId);
+    task.reject(
+      new LoomError('LOOM_ERR_TASK_FAILED', `agent reported ${body.code}: ${body.message}`, {
+        details: { agentCode: body.code },
+      }),
+    );
+  }
+
+  /** Marks the session closed and fails every in-flight task. Idempotent. */
+  markClosed(reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const [taskId, task] of this.pending) {
+      this.pending.delete(taskId);
+      task.reject(
+        new LoomError('LOOM_ERR_AGENT_DISCONNECTED', `agent ${this.agentId} disconnected: ${reason}`),
+      );
+    }
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+}

@@ -1,0 +1,5 @@
+// Public door of coordinator/gateway.
+
+export type { AgentGatewayOptions, AuthorizeResult, GatewayEvents } from './agent-gateway.ts';
+export { AgentGateway, GATEWAY_DEFAULTS } from './agent-gateway.ts';
+export type { AgentSession, AgentSessionInfo } from './agent-session.ts';

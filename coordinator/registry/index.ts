@@ -1,0 +1,14 @@
+// Public door of coordinator/registry.
+
+export type { LevelRegistryOptions } from './level-registry.ts';
+export { createLevelRegistry } from './level-registry.ts';
+export type { ModelRecord, ModelRegistry, NewModel, NewVersion, VersionRecord } from './model-registry.ts';
+export {
+  assertModelName,
+  assertNewModel,
+  assertNewVersionFields,
+  assertVersionNumber,
+  assertWeights,
+  MODEL_NAME_PATTERN,
+  totalExamples,
+} from './validation.ts';

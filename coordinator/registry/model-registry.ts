@@ -1,0 +1,82 @@
+// The model registry contract: models, their numbered versions and each version's weights.
+import type { ModelArchitecture } from '../../shared/models/index.ts';
+import type { WeightTensor } from '../../shared/tensors/index.ts';
+
+/** A registered model; `latestVersion` is the highest version number written so far. */
+export interface ModelRecord {
+  name: string;
+  description?: string;
+  architecture: ModelArchitecture;
+  inputShape: number[];
+  classes: number;
+  paramCount: number;
+  createdAt: string;
+  latestVersion: number;
+}
+
+/** One immutable version of a model and where it came from (job, round, contributing agents). */
+export interface VersionRecord {
+  model: string;
+  version: number;
+  parentVersion: number | null;
+  jobId: string | null;
+  round: number | null;
+  agents: string[];
+  exampleCounts: Record<string, number>;
+  /** Sum of `exampleCounts`. */
+  numExamples: number;
+  metrics: Record<string, number>;
+  createdAt: string;
+  /** Hex SHA-256 of the stored weights blob. */
+  sha256: string;
+  paramCount: number;
+}
+
+/** Input of `createModel`; `weights` become version 1. */
+export interface NewModel {
+  name: string;
+  description?: string;
+  architecture: ModelArchitecture;
+  inputShape: number[];
+  classes: number;
+  weights: WeightTensor[];
+}
+
+/** Input of `addVersion`. */
+export interface NewVersion {
+  model: string;
+  parentVersion: number | null;
+  jobId: string | null;
+  round: number | null;
+  agents: string[];
+  exampleCounts: Record<string, number>;
+  metrics: Record<string, number>;
+  weights: WeightTensor[];
+}
+
+/**
+ * Storage of models, versions and weights. Implementations must write each version's record,
+ * weights and the model's `latestVersion` atomically, and number versions without gaps or repeats
+ * even under concurrent `addVersion` calls for one model.
+ */
+export interface ModelRegistry {
+  /** Registers a model with its initial weights as version 1. LOOM_ERR_CONFLICT if the name is taken. */
+  createModel(m: NewModel): Promise<{ model: ModelRecord; version: VersionRecord }>;
+  /** LOOM_ERR_NOT_FOUND if there is no such model. */
+  getModel(name: string): Promise<ModelRecord>;
+  /** All models, sorted by name. */
+  listModels(): Promise<ModelRecord[]>;
+  /**
+   * Adds version `latestVersion + 1`. The weights must match version 1's names, shapes and dtypes
+   * (LOOM_ERR_INVALID_ARGUMENT otherwise, and nothing is written).
+   */
+  addVersion(v: NewVersion): Promise<VersionRecord>;
+  /** LOOM_ERR_NOT_FOUND if the model or version does not exist. */
+  getVersion(name: string, version: number): Promise<VersionRecord>;
+  /** All versions of a model, ascending. LOOM_ERR_NOT_FOUND if there is no such model. */
+  listVersions(name: string): Promise<VersionRecord[]>;
+  /** The version's weights; LOOM_ERR_INTEGRITY if the stored bytes no longer match the recorded SHA-256. */
+  getWeights(name: string, version: number): Promise<WeightTensor[]>;
+  /** The version's weights in blob form (see `weightsToBlob`), checked against the recorded SHA-256 like `getWeights`. */
+  getWeightsBlob(name: string, version: number): Promise<Buffer>;
+}

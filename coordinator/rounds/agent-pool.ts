@@ -1,0 +1,36 @@
+// What the round engine needs from the agents, with no knowledge of sockets or frames.
+import type { ModelRef, TrainHyperParameters } from '../../shared/protocol/index.ts';
+import type { WeightTensor } from '../../shared/tensors/index.ts';
+
+export interface TrainTask {
+  taskId: string;
+  jobId: string;
+  round: number;
+  model: ModelRef;
+  hyper: TrainHyperParameters;
+  /** The global weights, encoded once for the round and shared by every send. */
+  weights: Uint8Array;
+}
+
+export interface TrainOutcome {
+  numExamples: number;
+  metrics: Record<string, number>;
+  update: WeightTensor[];
+  /** Time the agent reports it spent training. */
+  trainMs: number;
+}
+
+export interface AgentPool {
+  /** Ids of agents connected and ready for tasks. */
+  onlineAgentIds(): string[];
+  /**
+   * Sends a task and resolves with its result. Rejects with a LoomError when the agent
+   * disconnects (LOOM_ERR_AGENT_DISCONNECTED), reports a failure (LOOM_ERR_TASK_FAILED) or sends
+   * an undecodable update (LOOM_ERR_TENSOR / LOOM_ERR_PROTOCOL).
+   */
+  runTrainTask(agentId: string, task: TrainTask): Promise<TrainOutcome>;
+  /** Tells the agent to drop a task whose result is no longer wanted. */
+  cancelTask(agentId: string, taskId: string): void;
+  /** Calls `listener` whenever an agent comes online; returns the unsubscribe function. */
+  onAgentOnline(listener: (agentId: string) => void): () => void;
+}

@@ -1,0 +1,236 @@
+// The edge agent process: its identity, local data, local model store and inference server,
+// and the coordinator link over which it takes training tasks and receives model versions.
+import { type BackendChoice, initCompute } from '../shared/compute/index.ts';
+import { isLoomError, LoomError } from '../shared/errors/index.ts';
+import type { Logger } from '../shared/log/index.ts';
+import {
+  type DeployBody,
+  decodeTensorBytes,
+  encodeTensorBytes,
+  type Message,
+  PROTOCOL_VERSIONS,
+  type TrainBody,
+} from '../shared/protocol/index.ts';
+import { sha256Hex } from '../shared/tensors/index.ts';
+import { CoordinatorConnection } from './connection/index.ts';
+import { type DataFormat, type LocalDataset, loadDataset } from './data/index.ts';
+import { type AgentIdentity, loadIdentity } from './identity/index.ts';
+import { ModelServer, startInferenceServer } from './inference/index.ts';
+import { type LocalModelStore, openLocalModelStore } from './store/index.ts';
+import { trainLocally } from './training/index.ts';
+
+export const AGENT_VERSION = '0.1.0';
+
+export interface EdgeAgentOptions {
+  dataDir: string;
+  /** Local training data (never uploaded). */
+  dataPath: string;
+  format?: DataFormat;
+  labelColumn?: string;
+  /** Inference server address (default 127.0.0.1:8501; port 0 picks a free port). */
+  inferenceHost?: string;
+  inferencePort?: number;
+  /** Overrides the gateway URL saved at enrollment. */
+  agentUrl?: string;
+  log: Logger;
+}
+
+export const EDGE_AGENT_DEFAULTS = { inferenceHost: '127.0.0.1', inferencePort: 8501 } as const;
+
+export interface EdgeAgentStatus {
+  agentId: string;
+  name: string;
+  connected: boolean;
+  backend: string;
+  examples: number;
+  inferenceUrl: string;
+  models: { name: string; version: number }[];
+  tasksCompleted: number;
+}
+
+export class EdgeAgent {
+  private identity?: AgentIdentity;
+  private store?: LocalModelStore;
+  private server?: ModelServer;
+  private inference?: { port: number; url: string; close(): Promise<void> };
+  private connection?: CoordinatorConnection;
+  private dataset?: LocalDataset;
+  private backend?: BackendChoice;
+  /** Tasks run one at a time: the data and the CPU are shared. */
+  private queue: Promise<void> = Promise.resolve();
+  private readonly cancelled = new Set<string>();
+  private tasksCompleted = 0;
+  private readonly log: Logger;
+
+  constructor(private readonly opts: EdgeAgentOptions) {
+    this.log = opts.log;
+  }
+
+  /** Starts serving local models first (works offline), then connects to the coordinator. */
+  async start(): Promise<void> {
+    this.backend = await initCompute();
+    this.log.info('TensorFlow.js backend', {
+      backend: this.backend.name,
+      skipped: this.backend.skipped.join('; '),
+    });
+    this.identity = await loadIdentity(this.opts.dataDir);
+    this.dataset = await loadDataset(this.opts.dataPath, {
+      ...(this.opts.format ? { format: this.opts.format } : {}),
+      ...(this.opts.labelColumn ? { labelColumn: this.opts.labelColumn } : {}),
+    });
+    this.log.info('local data loaded', {
+      source: this.dataset.source,
+      examples: this.dataset.count,
+      features: this.dataset.featureShape.join('x'),
+    });
+    this.store = await openLocalModelStore(this.opts.dataDir);
+    this.server = new ModelServer(this.store);
+    await this.server.loadActive();
+    this.inference = await startInferenceServer(this.server, {
+      host: this.opts.inferenceHost ?? EDGE_AGENT_DEFAULTS.inferenceHost,
+      port: this.opts.inferencePort ?? EDGE_AGENT_DEFAULTS.inferencePort,
+    });
+    this.log.info('inference server listening', { url: this.inference.url });
+
+    const id = this.identity;
+    this.connection = new CoordinatorConnection({
+      url: this.opts.agentUrl ?? id.agentUrl,
+      certPem: id.certPem,
+      keyPem: id.keyPem,
+      caPem: id.caPem,
+      hello: () => ({
+        protocolVersions: [...PROTOCOL_VERSIONS],
+        agentVersion: AGENT_VERSION,
+        backend: this.backend?.name ?? 'unknown',
+        models: this.server?.list().map((m) => ({ name: m.name, version: m.version })) ?? [],
+      }),
+      log: this.log.child('link'),
+    });
+    this.connection.on('message', (msg) => this.onMessage(msg));
+    this.connection.on('rejected', (err) => this.log.error('coordinator link ended', { code: err.code }));
+    this.connection.start();
+  }
+
+  status(): EdgeAgentStatus {
+    return {
+      agentId: this.identity?.agentId ?? '',
+      name: this.identity?.name ?? '',
+      connected: this.connection?.connected ?? false,
+      backend: this.backend?.name ?? 'unknown',
+      examples: this.dataset?.count ?? 0,
+      inferenceUrl: this.inference?.url ?? '',
+      models: this.server?.list().map((m) => ({ name: m.name, version: m.version })) ?? [],
+      tasksCompleted: this.tasksCompleted,
+    };
+  }
+
+  get connectionLink(): CoordinatorConnection | undefined {
+    return this.connection;
+  }
+
+  async stop(): Promise<void> {
+    await this.connection?.stop();
+    await this.queue.catch(() => undefined);
+    await this.inference?.close();
+    this.server?.dispose();
+    await this.store?.close();
+  }
+
+  private onMessage(msg: Message): void {
+    switch (msg.type) {
+      case 'train':
+        this.enqueue(() => this.runTrain(msg.body));
+        return;
+      case 'deploy':
+        this.enqueue(() => this.runDeploy(msg.body));
+        return;
+      case 'cancel':
+        this.cancelled.add(msg.body.taskId);
+        return;
+      case 'error':
+        this.log.warn('coordinator reported an error', { code: msg.body.code, message: msg.body.message });
+        return;
+      default:
+        this.log.warn('ignoring unexpected frame', { type: msg.type });
+    }
+  }
+
+  private enqueue(task: () => Promise<void>): void {
+    this.queue = this.queue.then(task).catch((err: unknown) => {
+      this.log.error('task handler failed', { error: err instanceof Error ? err.message : String(err) });
+    });
+  }
+
+  private async runTrain(task: TrainBody): Promise<void> {
+    if (this.cancelled.delete(task.taskId)) return;
+    const dataset = this.dataset;
+    if (!dataset || !this.connection) return;
+    this.log.info('training', {
+      job: task.jobId,
+      round: task.round,
+      model: `${task.model.name}@${task.model.version}`,
+    });
+    try {
+      const global = decodeTensorBytes(task.weights);
+      const result = await trainLocally({
+        architecture: task.model.architecture,
+        global,
+        dataset,
+        hyper: task.hyper,
+      });
+      if (this.cancelled.delete(task.taskId)) return;
+      this.connection.send('train-result', {
+        taskId: task.taskId,
+        jobId: task.jobId,
+        round: task.round,
+        numExamples: result.numExamples,
+        metrics: result.metrics,
+        update: encodeTensorBytes(result.update),
+        trainMs: result.trainMs,
+      });
+      this.tasksCompleted++;
+      this.log.info('update sent', {
+        job: task.jobId,
+        round: task.round,
+        examples: result.numExamples,
+        loss: result.metrics.loss,
+        accuracy: result.metrics.accuracy,
+        ms: result.trainMs,
+      });
+    } catch (err) {
+      const code = isLoomError(err) ? err.code : 'LOOM_ERR_INTERNAL';
+      const message = err instanceof Error ? err.message : String(err);
+      this.log.warn('training failed', { job: task.jobId, round: task.round, code, message });
+      try {
+        this.connection.send('task-error', { taskId: task.taskId, code, message });
+      } catch {
+        // Disconnected: the coordinator has already counted the task as failed.
+      }
+    }
+  }
+
+  private async runDeploy(body: DeployBody): Promise<void> {
+    const { name, version } = body.model;
+    const ack = (ok: boolean, error?: string): void => {
+      try {
+        this.connection?.send('deploy-ack', { name, version, ok, ...(error ? { error } : {}) });
+      } catch {
+        // Disconnected: the coordinator re-sends on the next hello.
+      }
+    };
+    try {
+      if (sha256Hex(body.weights) !== body.sha256) {
+        throw new LoomError('LOOM_ERR_INTEGRITY', `weights of ${name}@${version} do not match their SHA-256`);
+      }
+      const weights = decodeTensorBytes(body.weights);
+      await this.store?.put({ name, version, architecture: body.model.architecture, weights });
+      await this.server?.load(name, version);
+      this.log.info('model version deployed', { model: name, version });
+      ack(true);
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      this.log.error('deployment failed', { model: name, version, error: message });
+      ack(false, message);
+    }
+  }
+}

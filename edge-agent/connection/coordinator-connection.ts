@@ -1,0 +1,200 @@
+// The agent's link to the coordinator: a mutual-TLS WebSocket that says hello, answers
+// heartbeats, reconnects with jittered exponential backoff, and hands frames to the agent.
+import { EventEmitter } from 'node:events';
+import WebSocket from 'ws';
+import { LoomError } from '../../shared/errors/index.ts';
+import type { Logger } from '../../shared/log/index.ts';
+import {
+  CLOSE_CODES,
+  createMessage,
+  decodeMessage,
+  encodeMessage,
+  type HelloBody,
+  type Message,
+  type MessageBodies,
+  type MessageType,
+  type WelcomeBody,
+} from '../../shared/protocol/index.ts';
+import { type BackoffOptions, backoffDelay } from './backoff.ts';
+
+export interface CoordinatorConnectionOptions {
+  /** wss://host:port/v1/agent */
+  url: string;
+  certPem: string;
+  keyPem: string;
+  /** The pinned Loom CA: the only trust anchor for the coordinator's certificate. */
+  caPem: string;
+  /** Builds the hello body at each (re)connect, so it lists the models held now. */
+  hello: () => HelloBody;
+  backoff?: BackoffOptions;
+  /** Largest accepted frame (default 256 MiB). */
+  maxPayloadBytes?: number;
+  log: Logger;
+}
+
+export interface ConnectionEvents {
+  connected: [WelcomeBody];
+  disconnected: [{ code: number; reason: string }];
+  message: [Message];
+  /** The coordinator refused this agent for good (revoked, unknown, protocol mismatch); no more retries. */
+  rejected: [LoomError];
+}
+
+/** Close codes after which retrying cannot help. */
+const FATAL_CLOSE_CODES: ReadonlySet<number> = new Set([
+  CLOSE_CODES.REVOKED,
+  CLOSE_CODES.UNSUPPORTED_VERSION,
+]);
+
+export class CoordinatorConnection extends EventEmitter<ConnectionEvents> {
+  private ws?: WebSocket;
+  private attempt = 0;
+  private stopped = true;
+  private reconnectTimer?: NodeJS.Timeout;
+  private livenessTimer?: NodeJS.Timeout;
+  private welcome?: WelcomeBody;
+  private readonly log: Logger;
+
+  constructor(private readonly opts: CoordinatorConnectionOptions) {
+    super();
+    this.log = opts.log;
+  }
+
+  get connected(): boolean {
+    return this.welcome !== undefined && this.ws?.readyState === WebSocket.OPEN;
+  }
+
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.connect();
+  }
+
+  /** Closes the link and stops reconnecting. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.reconnectTimer);
+    clearTimeout(this.livenessTimer);
+    const ws = this.ws;
+    if (!ws || ws.readyState === WebSocket.CLOSED) return;
+    await new Promise<void>((resolve) => {
+      ws.once('close', () => resolve());
+      ws.close(1000, 'agent stopping');
+      setTimeout(() => {
+        ws.terminate();
+        resolve();
+      }, 2_000).unref();
+    });
+  }
+
+  /** Sends a frame; throws LOOM_ERR_NETWORK when not connected (the caller decides whether to keep it). */
+  send<T extends MessageType>(type: T, body: MessageBodies[T], replyTo?: string): void {
+    if (!this.connected || !this.ws)
+      throw new LoomError('LOOM_ERR_NETWORK', 'not connected to the coordinator');
+    this.ws.send(encodeMessage(createMessage(type, body, replyTo) as Message));
+  }
+
+  private connect(): void {
+    if (this.stopped) return;
+    const ws = new WebSocket(this.opts.url, {
+      cert: this.opts.certPem,
+      key: this.opts.keyPem,
+      ca: [this.opts.caPem],
+      rejectUnauthorized: true,
+      maxPayload: this.opts.maxPayloadBytes ?? 256 * 1024 * 1024,
+      handshakeTimeout: 15_000,
+    });
+    this.ws = ws;
+    this.welcome = undefined;
+
+    ws.on('open', () => {
+      ws.send(encodeMessage(createMessage('hello', this.opts.hello())));
+    });
+    ws.on('ping', () => this.armLiveness());
+    ws.on('message', (data, isBinary) => {
+      let msg: Message;
+      try {
+        if (!isBinary) throw new LoomError('LOOM_ERR_PROTOCOL', 'text frame');
+        msg = decodeMessage(Buffer.isBuffer(data) ? data : Buffer.from(data as ArrayBuffer));
+      } catch (err) {
+        this.log.warn('malformed frame from the coordinator', { error: (err as Error).message });
+        return;
+      }
+      if (!this.welcome) {
+        if (msg.type === 'welcome') {
+          this.welcome = msg.body;
+          this.attempt = 0;
+          this.armLiveness();
+          this.log.info('connected to the coordinator', {
+            url: this.opts.url,
+            agent: msg.body.agentId,
+            protocol: msg.body.protocolVersion,
+          });
+          this.emit('connected', msg.body);
+        } else if (msg.type === 'error') {
+          this.log.error('coordinator refused the hello', { code: msg.body.code, message: msg.body.message });
+        }
+        return;
+      }
+      this.emit('message', msg);
+    });
+    ws.on('unexpected-response', (_req, res) => {
+      const status = res.statusCode ?? 0;
+      res.resume();
+      if (status === 401 || status === 403) {
+        const err = new LoomError(
+          status === 403 ? 'LOOM_ERR_CERT_REVOKED' : 'LOOM_ERR_UNAUTHORIZED',
+          `the coordinator refused this agent (HTTP ${status}${res.statusMessage ? ` ${res.statusMessage}` : ''})`,
+        );
+        this.log.error(err.message);
+        this.stopped = true;
+        this.emit('rejected', err);
+      } else {
+        this.log.warn('coordinator answered the upgrade with HTTP status', { status });
+      }
+      ws.terminate();
+    });
+    ws.on('error', (err) => {
+      this.log.warn('coordinator connection error', { error: err.message });
+    });
+    ws.on('close', (code, reasonBuf) => {
+      clearTimeout(this.livenessTimer);
+      const wasConnected = this.welcome !== undefined;
+      this.welcome = undefined;
+      const reason = reasonBuf.toString();
+      if (wasConnected) {
+        this.log.warn('disconnected from the coordinator', { code, reason });
+        this.emit('disconnected', { code, reason });
+      }
+      if (FATAL_CLOSE_CODES.has(code)) {
+        const err = new LoomError(
+          code === CLOSE_CODES.REVOKED ? 'LOOM_ERR_CERT_REVOKED' : 'LOOM_ERR_PROTOCOL_VERSION',
+          `the coordinator closed the connection for good: ${reason || code}`,
+        );
+        this.log.error(err.message);
+        this.stopped = true;
+        this.emit('rejected', err);
+        return;
+      }
+      this.scheduleReconnect();
+    });
+  }
+
+  private scheduleReconnect(): void {
+    if (this.stopped) return;
+    const delay = backoffDelay(this.attempt++, this.opts.backoff);
+    this.log.info('reconnecting', { inMs: delay, attempt: this.attempt });
+    this.reconnectTimer = setTimeout(() => this.connect(), delay);
+  }
+
+  /** A coordinator that stops pinging for three intervals is presumed gone. */
+  private armLiveness(): void {
+    clearTimeout(this.livenessTimer);
+    const interval = this.welcome?.heartbeatIntervalMs ?? 10_000;
+    this.livenessTimer = setTimeout(() => {
+      this.log.warn('no heartbeat from the coordinator; reconnecting');
+      this.ws?.terminate();
+    }, interval * 3);
+    this.livenessTimer.unref();
+  }
+}

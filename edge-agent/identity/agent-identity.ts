@@ -1,0 +1,73 @@
+// The agent's identity on disk: its private key (0600, never leaves the host), its client
+// certificate, the pinned Loom CA, and where the coordinator is.
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { certificateInfo, writeKeyFile } from '../../certs/index.ts';
+import { LoomError } from '../../shared/errors/index.ts';
+
+export interface AgentIdentity {
+  agentId: string;
+  name: string;
+  /** Operator API base URL used at enrollment (https://host:port). */
+  coordinatorUrl: string;
+  /** Agent gateway URL (wss://host:port/v1/agent). */
+  agentUrl: string;
+  caFingerprint: string;
+  enrolledAt: string;
+  keyPem: string;
+  certPem: string;
+  caPem: string;
+}
+
+const FILES = { key: 'agent-key.pem', cert: 'agent-cert.pem', ca: 'ca.pem', meta: 'agent.json' } as const;
+
+export function identityDir(dataDir: string): string {
+  return join(dataDir, 'identity');
+}
+
+/** Writes the identity; the key file gets mode 0600 and the folder 0700. */
+export async function saveIdentity(dataDir: string, id: AgentIdentity): Promise<void> {
+  const dir = identityDir(dataDir);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await writeKeyFile(join(dir, FILES.key), id.keyPem);
+  await writeFile(join(dir, FILES.cert), id.certPem);
+  await writeFile(join(dir, FILES.ca), id.caPem);
+  const { keyPem: _k, certPem: _c, caPem: _ca, ...meta } = id;
+  await writeFile(join(dir, FILES.meta), `${JSON.stringify(meta, null, 2)}\n`);
+}
+
+/** Reads the identity written by `loom agent enroll`; LOOM_ERR_INVALID_CONFIG when missing or damaged. */
+export async function loadIdentity(dataDir: string): Promise<AgentIdentity> {
+  const dir = identityDir(dataDir);
+  try {
+    const meta = JSON.parse(await readFile(join(dir, FILES.meta), 'utf8')) as Omit<
+      AgentIdentity,
+      'keyPem' | 'certPem' | 'caPem'
+    >;
+    const [keyPem, certPem, caPem] = await Promise.all([
+      readFile(join(dir, FILES.key), 'utf8'),
+      readFile(join(dir, FILES.cert), 'utf8'),
+      readFile(join(dir, FILES.ca), 'utf8'),
+    ]);
+    for (const k of ['agentId', 'agentUrl', 'coordinatorUrl'] as const) {
+      if (typeof meta[k] !== 'string') throw new Error(`agent.json has no ${k}`);
+    }
+    certificateInfo(certPem);
+    return { ...meta, keyPem, certPem, caPem };
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new LoomError(
+        'LOOM_ERR_INVALID_CONFIG',
+        `${dataDir} holds no agent identity; run "loom agent enroll" with this --data-dir first`,
+        { cause: err },
+      );
+    }
+    throw new LoomError(
+      'LOOM_ERR_INVALID_CONFIG',
+      `agent identity in ${dir} is damaged: ${(err as Error).message}`,
+      {
+        cause: err,
+      },
+    );
+  }
+}

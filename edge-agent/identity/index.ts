@@ -1,0 +1,4 @@
+// Public door of edge-agent/identity.
+
+export type { AgentIdentity } from './agent-identity.ts';
+export { identityDir, loadIdentity, saveIdentity } from './agent-identity.ts';

@@ -1,0 +1,9 @@
+// Public door of edge-agent.
+
+export type { EdgeAgentOptions, EdgeAgentStatus } from './agent.ts';
+export { AGENT_VERSION, EDGE_AGENT_DEFAULTS, EdgeAgent } from './agent.ts';
+export { readMnist, writeIdx } from './data/index.ts';
+export type { EnrollOptions } from './enrollment/index.ts';
+export { enrollAgent } from './enrollment/index.ts';
+export type { AgentIdentity } from './identity/index.ts';
+export { loadIdentity } from './identity/index.ts';

@@ -1,0 +1,149 @@
+// The Open Inference Protocol v2 REST routes (the KServe/Triton predict protocol) as a Hono app.
+import { createRequire } from 'node:module';
+import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { LoomError } from '../../shared/errors/index.ts';
+import { createLogger, type Logger } from '../../shared/log/index.ts';
+import { errorResponse } from './errors.ts';
+import { modelMetadata } from './metadata.ts';
+import type { ModelServer } from './model-server.ts';
+import { MAX_BODY_BYTES, parseInferRequest } from './request.ts';
+import type { ServedModel } from './types.ts';
+
+/** Options of `createInferenceApp`. */
+export interface InferenceAppOptions {
+  /** Reported as `agent` in the server metadata. Default: not reported. */
+  agentName?: string;
+  /** Where unexpected errors are logged. Default: a stderr logger for component `inference`. */
+  log?: Logger;
+}
+
+const LOOM_VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
+
+/** A version path segment; anything but a plain integer names no version. */
+function parseVersion(name: string, text: string): number {
+  const v = /^\d{1,15}$/.test(text) ? Number(text) : Number.NaN;
+  if (!Number.isSafeInteger(v))
+    throw new LoomError('LOOM_ERR_NOT_FOUND', `model "${name}" has no version "${text}"`);
+  return v;
+}
+
+/** The loaded model `name`@`version`, with the same errors as a prediction would give. */
+function findModel(server: ModelServer, name: string, version?: number): ServedModel {
+  const served = server.get(name, version);
+  if (served) return served;
+  if (server.list().length === 0) throw new LoomError('LOOM_ERR_MODEL_UNAVAILABLE', 'no model is loaded yet');
+  if (!server.get(name)) throw new LoomError('LOOM_ERR_NOT_FOUND', `model "${name}" is not loaded`);
+  throw new LoomError('LOOM_ERR_NOT_FOUND', `model "${name}" version ${version} is not loaded`);
+}
+
+function loadedVersions(server: ModelServer, name: string): number[] {
+  return server
+    .list()
+    .filter((m) => m.name === name)
+    .map((m) => m.version)
+    .sort((a, b) => a - b);
+}
+
+/**
+ * The inference API over `server`: `GET /v2`, `/v2/health/live`, `/v2/health/ready`,
+ * `/v2/models/:name[/versions/:version]`, `/v2/models/:name[/versions/:version]/ready` and
+ * `POST /v2/models/:name[/versions/:version]/infer`. Errors are `{error, code}` with status
+ * 400 (bad input), 404 (unknown model or version), 413 (body over 16 MiB), 503 (nothing
+ * loaded) or 500 (logged, no details).
+ */
+export function createInferenceApp(server: ModelServer, opts: InferenceAppOptions = {}): Hono {
+  const log = opts.log ?? createLogger({ component: 'inference' });
+  const app = new Hono();
+
+  app.onError((err, c) => errorResponse(c, err, log));
+  app.notFound((c) =>
+    errorResponse(c, new LoomError('LOOM_ERR_NOT_FOUND', `no route ${c.req.method} ${c.req.path}`), log),
+  );
+
+  app.get('/v2', (c) =>
+    c.json({
+      name: 'loom-edge',
+      version: LOOM_VERSION,
+      extensions: [],
+      ...(opts.agentName ? { agent: opts.agentName } : {}),
+    }),
+  );
+  app.get('/v2/health/live', (c) => c.json({ live: true }));
+  app.get('/v2/health/ready', (c) =>
+    server.list().length > 0 ? c.json({ ready: true }) : c.json({ ready: false }, 503),
+  );
+
+  app.get('/v2/models/:name', (c) => {
+    const name = c.req.param('name');
+    return c.json(modelMetadata(findModel(server, name), loadedVersions(server, name)));
+  });
+  app.get('/v2/models/:name/versions/:version', (c) => {
+    const name = c.req.param('name');
+    const served = findModel(server, name, parseVersion(name, c.req.param('version')));
+    return c.json(modelMetadata(served, loadedVersions(server, name)));
+  });
+  app.get('/v2/models/:name/ready', (c) => {
+    const served = findModel(server, c.req.param('name'));
+    return c.json({ name: served.name, ready: true });
+  });
+  app.get('/v2/models/:name/versions/:version/ready', (c) => {
+    const name = c.req.param('name');
+    const served = findModel(server, name, parseVersion(name, c.req.param('version')));
+    return c.json({ name: served.name, ready: true });
+  });
+
+  const limit = bodyLimit({
+    maxSize: MAX_BODY_BYTES,
+    onError: (c) =>
+      errorResponse(
+        c,
+        new LoomError('LOOM_ERR_FRAME_TOO_LARGE', `request body is larger than ${MAX_BODY_BYTES} bytes`),
+        log,
+      ),
+  });
+
+  const infer = async (name: string, version: number | undefined, text: string) => {
+    // Resolve first: an unknown model is a 404 whatever the body holds.
+    const served = findModel(server, name, version);
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch (err) {
+      throw new LoomError(
+        'LOOM_ERR_INFERENCE_INPUT',
+        `request body is not valid JSON: ${(err as Error).message}`,
+      );
+    }
+    const req = parseInferRequest(body, served.inputShape);
+    // Predict against the version resolved above; a swap meanwhile does not change the answer's shape.
+    const result = await server.predict(name, served.version, req.inputs, req.batch);
+    const outputs = req.outputs.map((out) =>
+      out === 'probabilities'
+        ? {
+            name: out,
+            shape: [req.batch, served.classes],
+            datatype: 'FP32',
+            data: Array.from(result.probabilities),
+          }
+        : { name: out, shape: [req.batch, 1], datatype: 'INT64', data: Array.from(result.classes) },
+    );
+    return {
+      ...(req.id === undefined ? {} : { id: req.id }),
+      model_name: name,
+      model_version: String(result.version),
+      outputs,
+    };
+  };
+
+  app.post('/v2/models/:name/infer', limit, async (c) => {
+    const name = c.req.param('name');
+    return c.json(await infer(name, undefined, await c.req.text()));
+  });
+  app.post('/v2/models/:name/versions/:version/infer', limit, async (c) => {
+    const name = c.req.param('name');
+    return c.json(await infer(name, parseVersion(name, c.req.param('version')), await c.req.text()));
+  });
+
+  return app;
+}

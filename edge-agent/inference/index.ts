@@ -1,0 +1,8 @@
+// Public door of edge-agent/inference: the local Open Inference Protocol v2 server.
+
+export type { InferenceAppOptions } from './app.ts';
+export { createInferenceApp } from './app.ts';
+export { ModelServer } from './model-server.ts';
+export type { InferenceServerOptions, RunningInferenceServer } from './serve.ts';
+export { startInferenceServer } from './serve.ts';
+export type { Prediction, ServedModel } from './types.ts';

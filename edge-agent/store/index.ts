@@ -1,0 +1,4 @@
+// Public door of edge-agent/store: the agent's local model versions.
+
+export { openLocalModelStore } from './model-store.ts';
+export type { LocalModelStore, NewVersion, StoredVersion } from './types.ts';

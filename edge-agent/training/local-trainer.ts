@@ -1,0 +1,96 @@
+// Trains the global model on the site's local data with TensorFlow.js and returns only the
+// weight delta, the example count and local metrics. Raw samples never leave this module.
+import * as tf from '@tensorflow/tfjs';
+import { LoomError } from '../../shared/errors/index.ts';
+import type { ModelArchitecture } from '../../shared/models/index.ts';
+import { buildModel, modelSignature, readWeights, writeWeights } from '../../shared/models/index.ts';
+import type { TrainHyperParameters } from '../../shared/protocol/index.ts';
+import { subtractWeights, type WeightTensor } from '../../shared/tensors/index.ts';
+import { checkDatasetShape, type LocalDataset } from '../data/index.ts';
+
+export interface LocalTrainingResult {
+  update: WeightTensor[];
+  numExamples: number;
+  metrics: Record<string, number>;
+  trainMs: number;
+}
+
+export interface TrainLocallyOptions {
+  architecture: ModelArchitecture;
+  global: WeightTensor[];
+  dataset: LocalDataset;
+  hyper: TrainHyperParameters;
+  /** Stops training between batches (a cancelled task). */
+  signal?: AbortSignal;
+  /** Called after each epoch with its metrics. */
+  onEpoch?: (epoch: number, metrics: Record<string, number>) => void;
+}
+
+/** Dataset tensors kept across rounds: uploading 60k samples to the backend every round is waste. */
+class DatasetTensors {
+  private cached?: { key: string; xs: tf.Tensor; ys: tf.Tensor };
+
+  get(dataset: LocalDataset, inputShape: number[], classes: number): { xs: tf.Tensor; ys: tf.Tensor } {
+    const key = `${dataset.source}|${dataset.count}|${inputShape.join('x')}|${classes}`;
+    if (this.cached?.key === key) return this.cached;
+    this.dispose();
+    const xs = tf.tensor(dataset.x, [dataset.count, ...inputShape], 'float32');
+    const ys = tf.tidy(() => tf.oneHot(tf.tensor1d(dataset.labels, 'int32'), classes).toFloat());
+    this.cached = { key, xs, ys };
+    return this.cached;
+  }
+
+  dispose(): void {
+    if (this.cached) tf.dispose([this.cached.xs, this.cached.ys]);
+    this.cached = undefined;
+  }
+}
+
+const datasetTensors = new DatasetTensors();
+
+/** Frees the cached dataset tensors (agent shutdown, tests). */
+export function releaseTrainingData(): void {
+  datasetTensors.dispose();
+}
+
+/**
+ * Trains `epochs` passes of plain SGD from the global weights on the local dataset and returns
+ * `local − global`. Throws LOOM_ERR_DATA when the data does not fit the model.
+ */
+export async function trainLocally(opts: TrainLocallyOptions): Promise<LocalTrainingResult> {
+  const started = Date.now();
+  const model = await buildModel(opts.architecture);
+  try {
+    const { inputShape, classes } = modelSignature(model);
+    checkDatasetShape(opts.dataset, inputShape, classes);
+    if (opts.dataset.count === 0)
+      throw new LoomError('LOOM_ERR_DATA', `${opts.dataset.source} holds no examples`);
+    writeWeights(model, opts.global);
+    model.compile({
+      optimizer: tf.train.sgd(opts.hyper.learningRate),
+      loss: 'categoricalCrossentropy',
+      metrics: ['accuracy'],
+    });
+    const { xs, ys } = datasetTensors.get(opts.dataset, inputShape, classes);
+    const metrics: Record<string, number> = {};
+    for (let epoch = 0; epoch < opts.hyper.epochs; epoch++) {
+      if (opts.signal?.aborted) throw new LoomError('LOOM_ERR_JOB_CANCELLED', 'training task cancelled');
+      const history = await model.fit(xs, ys, {
+        epochs: 1,
+        batchSize: opts.hyper.batchSize,
+        shuffle: true,
+        verbose: 0,
+      });
+      for (const [k, v] of Object.entries(history.history)) {
+        const value = Number(v[v.length - 1]);
+        metrics[k === 'acc' ? 'accuracy' : k] = value;
+      }
+      opts.onEpoch?.(epoch + 1, { ...metrics });
+    }
+    const local = readWeights(model);
+    const update = subtractWeights(local, opts.global);
+    return { update, numExamples: opts.dataset.count, metrics, trainMs: Date.now() - started };
+  } finally {
+    model.dispose();
+  }
+}

@@ -1,0 +1,4 @@
+// Public door of shared/http.
+
+export type { HttpResponse, RequestOptions } from './client.ts';
+export { httpRequestRaw, requestJson } from './client.ts';
