@@ -71,13 +71,19 @@ const ARCHITECTURE: ModelArchitecture = {
 };
 const CLI_PATH = fileURLToPath(new URL('./loom.js', import.meta.url));
 
-interface AgentProcess {
+export interface AgentProcess {
   name: string;
   child: ChildProcess;
   ready: Promise<{ agentId: string; inferenceUrl: string }>;
 }
 
-function startAgentProcess(name: string, dataDir: string, dataPath: string, logPath: string): AgentProcess {
+/** Starts `loom agent start` as a child process; `ready` resolves with its JSON status line. */
+export function startAgentProcess(
+  name: string,
+  dataDir: string,
+  dataPath: string,
+  logPath: string,
+): AgentProcess {
   const child = spawn(
     process.execPath,
     [
@@ -120,7 +126,8 @@ function startAgentProcess(name: string, dataDir: string, dataPath: string, logP
   return { name, child, ready };
 }
 
-async function stopProcess(child: ChildProcess): Promise<void> {
+/** SIGTERM, then SIGKILL after 5 s. */
+export async function stopProcess(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   await new Promise<void>((resolve) => {
     const timer = setTimeout(() => {

@@ -17,7 +17,7 @@ import { type DataFormat, type LocalDataset, loadDataset } from './data/index.ts
 import { type AgentIdentity, loadIdentity } from './identity/index.ts';
 import { ModelServer, startInferenceServer } from './inference/index.ts';
 import { type LocalModelStore, openLocalModelStore } from './store/index.ts';
-import { trainLocally } from './training/index.ts';
+import { TrainingDataCache, trainLocally } from './training/index.ts';
 
 export const AGENT_VERSION = '0.1.0';
 
@@ -60,6 +60,7 @@ export class EdgeAgent {
   private queue: Promise<void> = Promise.resolve();
   private readonly cancelled = new Set<string>();
   private tasksCompleted = 0;
+  private readonly trainingData = new TrainingDataCache();
   private readonly log: Logger;
 
   constructor(private readonly opts: EdgeAgentOptions) {
@@ -133,6 +134,7 @@ export class EdgeAgent {
     await this.queue.catch(() => undefined);
     await this.inference?.close();
     this.server?.dispose();
+    this.trainingData.dispose();
     await this.store?.close();
   }
 
@@ -177,6 +179,7 @@ export class EdgeAgent {
         global,
         dataset,
         hyper: task.hyper,
+        cache: this.trainingData,
       });
       if (this.cancelled.delete(task.taskId)) return;
       this.connection.send('train-result', {

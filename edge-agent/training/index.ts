@@ -1,4 +1,4 @@
 // Public door of edge-agent/training.
 
 export type { LocalTrainingResult, TrainLocallyOptions } from './local-trainer.ts';
-export { releaseTrainingData, trainLocally } from './local-trainer.ts';
+export { TrainingDataCache, trainLocally } from './local-trainer.ts';

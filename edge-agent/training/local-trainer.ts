@@ -24,10 +24,15 @@ export interface TrainLocallyOptions {
   signal?: AbortSignal;
   /** Called after each epoch with its metrics. */
   onEpoch?: (epoch: number, metrics: Record<string, number>) => void;
+  /** Keeps the dataset's tensors between rounds; without one they are made and freed per call. */
+  cache?: TrainingDataCache;
 }
 
-/** Dataset tensors kept across rounds: uploading 60k samples to the backend every round is waste. */
-class DatasetTensors {
+/**
+ * Dataset tensors kept across rounds: uploading 60k samples to the backend every round is waste.
+ * One per agent, so two agents in one process never free each other's tensors mid-training.
+ */
+export class TrainingDataCache {
   private cached?: { key: string; xs: tf.Tensor; ys: tf.Tensor };
 
   get(dataset: LocalDataset, inputShape: number[], classes: number): { xs: tf.Tensor; ys: tf.Tensor } {
@@ -46,13 +51,6 @@ class DatasetTensors {
   }
 }
 
-const datasetTensors = new DatasetTensors();
-
-/** Frees the cached dataset tensors (agent shutdown, tests). */
-export function releaseTrainingData(): void {
-  datasetTensors.dispose();
-}
-
 /**
  * Trains `epochs` passes of plain SGD from the global weights on the local dataset and returns
  * `local − global`. Throws LOOM_ERR_DATA when the data does not fit the model.
@@ -60,6 +58,7 @@ export function releaseTrainingData(): void {
 export async function trainLocally(opts: TrainLocallyOptions): Promise<LocalTrainingResult> {
   const started = Date.now();
   const model = await buildModel(opts.architecture);
+  let tensorsOwner: TrainingDataCache | undefined;
   try {
     const { inputShape, classes } = modelSignature(model);
     checkDatasetShape(opts.dataset, inputShape, classes);
@@ -71,7 +70,9 @@ export async function trainLocally(opts: TrainLocallyOptions): Promise<LocalTrai
       loss: 'categoricalCrossentropy',
       metrics: ['accuracy'],
     });
-    const { xs, ys } = datasetTensors.get(opts.dataset, inputShape, classes);
+    const cache = opts.cache ?? new TrainingDataCache();
+    tensorsOwner = opts.cache ? undefined : cache;
+    const { xs, ys } = cache.get(opts.dataset, inputShape, classes);
     const metrics: Record<string, number> = {};
     for (let epoch = 0; epoch < opts.hyper.epochs; epoch++) {
       if (opts.signal?.aborted) throw new LoomError('LOOM_ERR_JOB_CANCELLED', 'training task cancelled');
@@ -92,5 +93,6 @@ export async function trainLocally(opts: TrainLocallyOptions): Promise<LocalTrai
     return { update, numExamples: opts.dataset.count, metrics, trainMs: Date.now() - started };
   } finally {
     model.dispose();
+    tensorsOwner?.dispose();
   }
 }

@@ -1,0 +1,98 @@
+// `npm run bench -- round --agents K`: K edge agents (separate processes) on loopback train the
+// 784-200-200-10 MLP ("2NN") for a few FedAvg rounds; each round's wall time is split into agent
+// training time (the slowest agent's own report) and coordinator overhead (everything else:
+// encoding, transfer, validation, folding, the registry write).
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { type AgentProcess, startAgentProcess, stopProcess } from '../cli/demo.ts';
+import { writeSitePartitions } from '../cli/demo-data.ts';
+import { initCoordinator, resolveCoordinatorConfig, startCoordinator } from '../coordinator/index.ts';
+import type { JobRecord } from '../coordinator/jobs/index.ts';
+import { enrollAgent } from '../edge-agent/index.ts';
+import { createLogger } from '../shared/log/index.ts';
+
+export async function run(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      agents: { type: 'string', default: '10' },
+      rounds: { type: 'string', default: '3' },
+      // Default: every agent holds its whole share of the 60 000 MNIST training images.
+      examples: { type: 'string' },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  const agents = Number(values.agents);
+  const rounds = Number(values.rounds);
+  const examples = values.examples === undefined ? undefined : Number(values.examples);
+  const dir = await mkdtemp(join(tmpdir(), 'loom-bench-round-'));
+  const procs: AgentProcess[] = [];
+  const coordDir = join(dir, 'coordinator');
+  await initCoordinator({ dataDir: coordDir, hosts: ['127.0.0.1'] });
+  const config = await resolveCoordinatorConfig(coordDir, { host: '127.0.0.1', apiPort: 0, agentPort: 0 });
+  const coordinator = await startCoordinator(config, createLogger('silent'));
+  try {
+    const parts = await writeSitePartitions(join(dir, 'data'), agents, 'iid', examples);
+    for (const [i, part] of parts.entries()) {
+      const t = await coordinator.enrollment.createToken('bench');
+      const dataDir = join(dir, 'agents', `a${i}`);
+      await enrollAgent({ coordinatorUrl: coordinator.apiUrl, token: t.token, dataDir, name: `a${i}` });
+      procs.push(startAgentProcess(`a${i}`, dataDir, part.imagesPath, join(dir, `a${i}.log`)));
+    }
+    await Promise.all(procs.map((p) => p.ready));
+    while (coordinator.gateway.onlineAgentIds().length < agents) await new Promise((r) => setTimeout(r, 50));
+    const arch = {
+      kind: 'mlp' as const,
+      inputShape: [784],
+      layers: [200, 200, 10],
+      activation: 'relu' as const,
+    };
+    const { initialWeights } = await import('../shared/models/index.ts');
+    const init0 = await initialWeights(arch);
+    await coordinator.registry.createModel({ name: '2nn', architecture: arch, ...init0 });
+    const job = await coordinator.jobs.create(
+      {
+        model: '2nn',
+        rounds,
+        clientsPerRound: agents,
+        minClients: agents,
+        roundTimeoutSec: 600,
+        epochs: 1,
+        batchSize: 32,
+        learningRate: 0.05,
+        versionEvery: 1,
+        serverLearningRate: 1,
+      },
+      'bench',
+    );
+    const done: JobRecord = await coordinator.jobs.waitFor(job.id);
+    if (done.state !== 'completed') throw new Error(`job ${done.state}: ${done.error?.message}`);
+    const rows = done.rounds.map((r) => {
+      const overhead = r.durationMs - r.trainMs;
+      return {
+        round: r.round,
+        agents: r.participants.length,
+        roundMs: r.durationMs,
+        trainMs: r.trainMs,
+        overheadMs: overhead,
+        overheadPct: (100 * overhead) / r.durationMs,
+      };
+    });
+    for (const row of rows) {
+      if (values.json) console.log(JSON.stringify({ bench: 'round', ...row }));
+      else
+        console.log(
+          `round ${row.round}: ${row.agents} agents, ${row.roundMs} ms = ${row.trainMs} ms agent training + ${row.overheadMs} ms coordinator overhead (${row.overheadPct.toFixed(1)}%)`,
+        );
+    }
+    const mean = rows.reduce((a, r) => a + r.overheadPct, 0) / rows.length;
+    if (!values.json)
+      console.log(`mean coordinator overhead: ${mean.toFixed(1)}% of the round (target ≤ 5% at 10 agents)`);
+  } finally {
+    await Promise.all(procs.map((p) => stopProcess(p.child)));
+    await coordinator.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}

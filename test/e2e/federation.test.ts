@@ -1,0 +1,202 @@
+// A whole federation: a real coordinator and three real edge agents on small MNIST subsets, over
+// mutual TLS on loopback, training a model that must beat its initial accuracy, then serving it.
+import * as tf from '@tensorflow/tfjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { EdgeAgent } from '../../edge-agent/index.ts';
+import { readMnist } from '../../edge-agent/index.ts';
+import { httpRequestRaw, requestJson } from '../../shared/http/index.ts';
+import {
+  buildModel,
+  evaluateClassifier,
+  type ModelArchitecture,
+  modelWeightSpecs,
+  writeWeights,
+} from '../../shared/models/index.ts';
+import { sizeOf } from '../../shared/tensors/index.ts';
+import { startTestCluster, type TestCluster, waitUntil } from '../helpers/cluster.ts';
+
+const ARCH: ModelArchitecture = { kind: 'mlp', inputShape: [784], layers: [64, 10], activation: 'relu' };
+
+interface JobView {
+  id: string;
+  state: string;
+  error?: { code: string; message: string };
+  latestVersion?: number;
+  rounds: {
+    round: number;
+    version?: number;
+    participants: { agentId: string; numExamples: number }[];
+    failures: { agentId: string; code: string; reason: string }[];
+    metrics: Record<string, number>;
+  }[];
+}
+
+interface VersionView {
+  version: number;
+  parentVersion: number | null;
+  jobId: string | null;
+  round: number | null;
+  agents: string[];
+  exampleCounts: Record<string, number>;
+  numExamples: number;
+}
+
+async function waitForJob(cluster: TestCluster, id: string, timeoutMs = 90_000): Promise<JobView> {
+  let job: JobView | undefined;
+  await waitUntil(
+    async () => {
+      job = await cluster.api<JobView>(`/v1/jobs/${id}`);
+      return ['completed', 'failed', 'cancelled'].includes(job.state);
+    },
+    timeoutMs,
+    `job ${id} to finish`,
+  );
+  return job!;
+}
+
+describe('federated training end to end', () => {
+  let cluster: TestCluster;
+  let agents: EdgeAgent[];
+  let test: { x: Float32Array; labels: Uint8Array };
+
+  async function accuracyOf(version: number): Promise<number> {
+    const res = await httpRequestRaw(
+      `${cluster.apiUrl}/v1/models/digits/versions/${version}/artifact/weights.bin`,
+      {
+        ca: cluster.caPem,
+        headers: { authorization: `Bearer ${cluster.adminToken}` },
+      },
+    );
+    expect(res.status).toBe(200);
+    const all = new Float32Array(res.body.byteLength / 4);
+    new Uint8Array(all.buffer).set(res.body);
+    const model = await buildModel(ARCH);
+    let offset = 0;
+    writeWeights(
+      model,
+      modelWeightSpecs(model).map((s) => {
+        const n = sizeOf(s.shape);
+        const data = all.subarray(offset, offset + n);
+        offset += n;
+        return { ...s, data };
+      }),
+    );
+    const acc = evaluateClassifier(model, test.x, test.labels, [784]).accuracy;
+    model.dispose();
+    return acc;
+  }
+
+  beforeAll(async () => {
+    cluster = await startTestCluster();
+    const mnist = await readMnist('test', { limit: 1000 });
+    test = { x: Float32Array.from(mnist.images, (v) => v / 255), labels: mnist.labels };
+    agents = [];
+    for (let i = 0; i < 3; i++)
+      agents.push(await cluster.startAgent(`site-${i + 1}`, { offset: i * 800, count: 800 }));
+    await cluster.waitForAgents(3);
+    await cluster.api('/v1/models', { name: 'digits', architecture: ARCH });
+  });
+
+  afterAll(async () => {
+    await cluster?.close();
+  });
+
+  it('trains across three agents and beats the initial model', async () => {
+    const created = await cluster.api<{ id: string }>('/v1/jobs', {
+      model: 'digits',
+      rounds: 3,
+      clientsPerRound: 3,
+      minClients: 3,
+      roundTimeoutSec: 60,
+      epochs: 1,
+      batchSize: 16,
+      learningRate: 0.1,
+    });
+    const job = await waitForJob(cluster, created.id);
+    expect(job.state).toBe('completed');
+    expect(job.rounds).toHaveLength(3);
+    for (const r of job.rounds) {
+      expect(r.participants).toHaveLength(3);
+      expect(r.failures).toEqual([]);
+      expect(r.metrics.loss).toBeGreaterThan(0);
+    }
+    expect(job.latestVersion).toBe(4);
+
+    const initial = await accuracyOf(1);
+    const final = await accuracyOf(4);
+    expect(final).toBeGreaterThan(initial + 0.3);
+    expect(final).toBeGreaterThan(0.75);
+
+    const v4 = await cluster.api<VersionView>('/v1/models/digits/versions/4');
+    expect(v4).toMatchObject({ parentVersion: 3, jobId: created.id, round: 3, numExamples: 2400 });
+    expect(v4.agents.sort()).toEqual(agents.map((a) => a.status().agentId).sort());
+    expect(Object.values(v4.exampleCounts)).toEqual([800, 800, 800]);
+  });
+
+  it('pushes the final version to every agent, which serve it over the inference protocol', async () => {
+    await waitUntil(
+      () => agents.every((a) => a.status().models.some((m) => m.name === 'digits' && m.version === 4)),
+      20_000,
+      'deployment to all agents',
+    );
+    const image = Array.from(test.x.subarray(0, 784));
+    for (const agent of agents) {
+      const res = await requestJson<{
+        model_name: string;
+        model_version: string;
+        outputs: { name: string; data: number[] }[];
+      }>(`${agent.status().inferenceUrl}/v2/models/digits/infer`, {
+        body: { inputs: [{ name: 'input', shape: [1, 784], datatype: 'FP32', data: image }] },
+      });
+      expect(res.model_name).toBe('digits');
+      expect(res.model_version).toBe('4');
+      const probs = res.outputs.find((o) => o.name === 'probabilities')!.data;
+      expect(probs.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 3);
+    }
+  });
+
+  it('finishes a round without an agent that drops mid-round, recording why it failed', async () => {
+    const created = await cluster.api<{ id: string }>('/v1/jobs', {
+      model: 'digits',
+      rounds: 1,
+      clientsPerRound: 3,
+      minClients: 2,
+      roundTimeoutSec: 60,
+      // Long enough local training that the agent is surely mid-task when it drops.
+      epochs: 15,
+      batchSize: 16,
+      learningRate: 0.05,
+    });
+    const victim = agents[2];
+    const victimId = victim.status().agentId;
+    await waitUntil(
+      () => (cluster.coordinator.gateway.session(victimId)?.inFlight ?? 0) > 0,
+      20_000,
+      'task sent',
+    );
+    await victim.stop();
+    const job = await waitForJob(cluster, created.id);
+    expect(job.state).toBe('completed');
+    expect(job.rounds[0].participants.map((p) => p.agentId)).not.toContain(victimId);
+    expect(job.rounds[0].participants).toHaveLength(2);
+    expect(job.rounds[0].failures).toEqual([
+      expect.objectContaining({ agentId: victimId, code: 'LOOM_ERR_AGENT_DISCONNECTED' }),
+    ]);
+  });
+
+  it('keeps serving predictions while the coordinator is unreachable', async () => {
+    await cluster.coordinator.stop();
+    const res = await requestJson<{ model_version: string }>(
+      `${agents[0].status().inferenceUrl}/v2/models/digits/infer`,
+      {
+        body: {
+          inputs: [
+            { name: 'input', shape: [784], datatype: 'FP32', data: Array.from(test.x.subarray(0, 784)) },
+          ],
+        },
+      },
+    );
+    expect(Number(res.model_version)).toBeGreaterThanOrEqual(4);
+    expect(tf.getBackend()).toBeDefined();
+  });
+});

@@ -1,0 +1,123 @@
+// Test fixture: a real coordinator (temp data dir, real PKI, LevelDB, TLS on ephemeral loopback
+// ports) and real in-process edge agents enrolled with one-time tokens on small MNIST subsets.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  initCoordinator,
+  type RunningCoordinator,
+  resolveCoordinatorConfig,
+  startCoordinator,
+} from '../../coordinator/index.ts';
+import { EdgeAgent, enrollAgent, readMnist, writeIdx } from '../../edge-agent/index.ts';
+import { requestJson } from '../../shared/http/index.ts';
+import { createLogger } from '../../shared/log/index.ts';
+
+export interface TestCluster {
+  dir: string;
+  coordinator: RunningCoordinator;
+  adminToken: string;
+  caPem: string;
+  apiUrl: string;
+  /** Calls the operator API as admin. */
+  api<T>(path: string, body?: unknown, method?: string): Promise<T>;
+  /** Enrolls a new agent and returns its data dir. */
+  enroll(name: string): Promise<{ dataDir: string; agentId: string }>;
+  /** Enrolls and starts an in-process agent on MNIST training examples [offset, offset+count). */
+  startAgent(name: string, opts: { offset: number; count: number }): Promise<EdgeAgent>;
+  waitForAgents(count: number, timeoutMs?: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+const silent = createLogger('silent');
+
+/** Writes MNIST training examples [offset, offset+count) as IDX files; returns the images path. */
+export async function writeMnistSubset(dir: string, offset: number, count: number): Promise<string> {
+  const slice = await readMnist('train', { offset, limit: count });
+  const imagesPath = join(dir, 'train-images-idx3-ubyte');
+  await writeIdx(
+    imagesPath,
+    join(dir, 'train-labels-idx1-ubyte'),
+    slice.images,
+    slice.labels,
+    slice.rows,
+    slice.cols,
+  );
+  return imagesPath;
+}
+
+export async function sleep(ms: number): Promise<void> {
+  await new Promise((r) => setTimeout(r, ms));
+}
+
+/** Polls `check` every 25 ms until it returns true; throws after `timeoutMs` (default 20 s). */
+export async function waitUntil(
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 20_000,
+  what = 'condition',
+): Promise<void> {
+  const start = Date.now();
+  while (!(await check())) {
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await sleep(25);
+  }
+}
+
+export async function startTestCluster(opts: { heartbeatIntervalMs?: number } = {}): Promise<TestCluster> {
+  const dir = await mkdtemp(join(tmpdir(), 'loom-test-'));
+  const dataDir = join(dir, 'coordinator');
+  const init = await initCoordinator({ dataDir, hosts: ['localhost', '127.0.0.1'] });
+  const config = await resolveCoordinatorConfig(dataDir, {
+    host: '127.0.0.1',
+    apiPort: 0,
+    agentPort: 0,
+    heartbeatIntervalMs: opts.heartbeatIntervalMs ?? 10_000,
+  });
+  const coordinator = await startCoordinator(config, silent);
+  const apiUrl = `https://127.0.0.1:${coordinator.apiPort}`;
+  const caPem = (await requestJson<{ caCertificate: string }>(`${apiUrl}/v1/ca`, { insecure: true }))
+    .caCertificate;
+  const agents: EdgeAgent[] = [];
+  const api = <T>(path: string, body?: unknown, method?: string): Promise<T> =>
+    requestJson<T>(`${apiUrl}${path}`, {
+      ca: caPem,
+      headers: { authorization: `Bearer ${init.adminToken}` },
+      ...(body === undefined ? {} : { body }),
+      ...(method ? { method } : {}),
+    });
+  const enroll = async (name: string): Promise<{ dataDir: string; agentId: string }> => {
+    const { token } = await api<{ token: string }>('/v1/enrollment-tokens', {});
+    const agentDir = join(dir, 'agents', name);
+    const id = await enrollAgent({ coordinatorUrl: apiUrl, token, dataDir: agentDir, name });
+    return { dataDir: agentDir, agentId: id.agentId };
+  };
+  return {
+    dir,
+    coordinator,
+    adminToken: init.adminToken,
+    caPem,
+    apiUrl,
+    api,
+    enroll,
+    async startAgent(name, subset) {
+      const { dataDir: agentDir } = await enroll(name);
+      const dataPath = await writeMnistSubset(agentDir, subset.offset, subset.count);
+      const agent = new EdgeAgent({ dataDir: agentDir, dataPath, inferencePort: 0, log: silent });
+      await agent.start();
+      agents.push(agent);
+      return agent;
+    },
+    async waitForAgents(count, timeoutMs = 20_000) {
+      await waitUntil(
+        () => coordinator.gateway.onlineAgentIds().length >= count,
+        timeoutMs,
+        `${count} agents online`,
+      );
+    },
+    async close() {
+      await Promise.all(agents.map((a) => a.stop().catch(() => undefined)));
+      await coordinator.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
