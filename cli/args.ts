@@ -80,3 +80,8 @@ export function stringFlag(flags: ParsedFlags, name: string): string | undefined
   const v = flags[name];
   return typeof v === 'string' ? v : undefined;
 }
+
+export function printHelp(spec: CommandSpec): number {
+  process.stdout.write(`${helpText(spec)}\n`);
+  return 0;
+}

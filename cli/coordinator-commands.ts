@@ -1,25 +1,9 @@
 // `loom coordinator init` and `loom coordinator start`.
 import { initCoordinator, resolveCoordinatorConfig, startCoordinator } from '../coordinator/index.ts';
 import { createLogger } from '../shared/log/index.ts';
-import { type CommandSpec, helpText, intFlag, parseFlags, stringFlag } from './args.ts';
+import { intFlag, parseFlags, printHelp, stringFlag } from './args.ts';
 import { waitForShutdownSignal } from './signals.ts';
-
-export const coordinatorInitSpec: CommandSpec = {
-  usage: 'loom coordinator init --data-dir DIR [--host NAME_OR_IP ...] [--json]',
-  summary:
-    'Creates a coordinator: its CA (key stays here, mode 0600), a server certificate for its names and\n' +
-    'addresses, and the first admin API token, printed once (only its hash is stored).',
-  flags: {
-    'data-dir': { type: 'string', description: 'folder for the coordinator state', required: true },
-    host: {
-      type: 'string',
-      multiple: true,
-      description: 'DNS name or IP address agents and operators use to reach this coordinator',
-      default: 'localhost, 127.0.0.1, ::1',
-    },
-    json: { type: 'boolean', description: 'print one JSON object {adminToken, caFingerprint}' },
-  },
-};
+import { coordinatorInitSpec, coordinatorStartSpec } from './specs.ts';
 
 export async function coordinatorInit(argv: string[]): Promise<number> {
   const { help, flags } = parseFlags(coordinatorInitSpec, argv);
@@ -49,25 +33,6 @@ export async function coordinatorInit(argv: string[]): Promise<number> {
   return 0;
 }
 
-export const coordinatorStartSpec: CommandSpec = {
-  usage: 'loom coordinator start --data-dir DIR [--host ADDR] [--api-port P] [--agent-port P] [--json]',
-  summary:
-    'Runs the coordinator: the operator API (HTTPS, bearer tokens) and the agent gateway (WSS with client\n' +
-    'certificates). Port 0 picks a free port; the ports in use are logged. Settings come from flags, then\n' +
-    'LOOM_* environment variables, then DIR/coordinator.json.',
-  flags: {
-    'data-dir': { type: 'string', description: 'folder created by "loom coordinator init"', required: true },
-    host: { type: 'string', description: 'address to bind', default: '0.0.0.0' },
-    'api-port': { type: 'string', description: 'operator API port', default: '8443' },
-    'agent-port': { type: 'string', description: 'agent gateway port', default: '8444' },
-    'log-format': { type: 'string', description: 'text or json log lines on stderr', default: 'text' },
-    json: {
-      type: 'boolean',
-      description: 'print one JSON line {apiUrl, apiPort, agentPort, caFingerprint} when ready',
-    },
-  },
-};
-
 export async function coordinatorStart(argv: string[]): Promise<number> {
   const { help, flags } = parseFlags(coordinatorStartSpec, argv);
   if (help) return printHelp(coordinatorStartSpec);
@@ -93,10 +58,5 @@ export async function coordinatorStart(argv: string[]): Promise<number> {
   const signal = await waitForShutdownSignal();
   log.info('shutting down', { signal });
   await running.stop();
-  return 0;
-}
-
-export function printHelp(spec: CommandSpec): number {
-  process.stdout.write(`${helpText(spec)}\n`);
   return 0;
 }

@@ -28,39 +28,9 @@ import {
   writeWeights,
 } from '../shared/models/index.ts';
 import { sizeOf } from '../shared/tensors/index.ts';
-import { type CommandSpec, intFlag, parseFlags, stringFlag } from './args.ts';
-import { printHelp } from './coordinator-commands.ts';
+import { intFlag, parseFlags, printHelp, stringFlag } from './args.ts';
 import { type Partition, writeSitePartitions } from './demo-data.ts';
-
-export const demoSpec: CommandSpec = {
-  usage: 'loom demo [--agents 4] [--rounds 5] [--partition iid|shards] [--json]',
-  summary:
-    'Runs a real federation on this machine: a coordinator and several edge agents, each training on its\n' +
-    'own MNIST partition over mutual TLS, then asks one agent for a prediction over its local inference API.',
-  flags: {
-    agents: { type: 'string', description: 'number of edge agents', default: '4' },
-    rounds: { type: 'string', description: 'federated rounds', default: '5' },
-    partition: {
-      type: 'string',
-      description: 'iid (shuffled) or shards (2 digits per site, non-IID)',
-      default: 'iid',
-    },
-    'examples-per-agent': {
-      type: 'string',
-      description: 'cap on each site’s examples',
-      default: 'all of its share',
-    },
-    'learning-rate': { type: 'string', description: 'local SGD learning rate', default: '0.1' },
-    'keep-workspace': {
-      type: 'boolean',
-      description: 'keep the temp folder (logs, data, stores) at the end',
-    },
-    json: {
-      type: 'boolean',
-      description: 'one JSON line per round, then {rounds, finalAccuracy, modelVersion, predicted, label}',
-    },
-  },
-};
+import { demoSpec } from './specs.ts';
 
 const MODEL_NAME = 'mnist-mlp';
 const ARCHITECTURE: ModelArchitecture = {

@@ -1,16 +1,32 @@
 // The `loom` command: dispatches subcommands and turns every failure into one line and a
-// non-zero exit code.
+// non-zero exit code. Commands load lazily so `--help` and usage errors answer at once.
 import { isLoomError } from '../shared/errors/index.ts';
-import { agentEnroll, agentStart } from './agent-commands.ts';
-import { coordinatorInit, coordinatorStart } from './coordinator-commands.ts';
-import { demo } from './demo.ts';
+import { type CommandSpec, parseFlags, printHelp } from './args.ts';
+import {
+  agentEnrollSpec,
+  agentStartSpec,
+  coordinatorInitSpec,
+  coordinatorStartSpec,
+  demoSpec,
+} from './specs.ts';
 
-const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
-  'coordinator init': coordinatorInit,
-  'coordinator start': coordinatorStart,
-  'agent enroll': agentEnroll,
-  'agent start': agentStart,
-  demo,
+type Command = (argv: string[]) => Promise<number>;
+
+const COMMANDS: Record<string, { spec: CommandSpec; load: () => Promise<Command> }> = {
+  'coordinator init': {
+    spec: coordinatorInitSpec,
+    load: async () => (await import('./coordinator-commands.ts')).coordinatorInit,
+  },
+  'coordinator start': {
+    spec: coordinatorStartSpec,
+    load: async () => (await import('./coordinator-commands.ts')).coordinatorStart,
+  },
+  'agent enroll': {
+    spec: agentEnrollSpec,
+    load: async () => (await import('./agent-commands.ts')).agentEnroll,
+  },
+  'agent start': { spec: agentStartSpec, load: async () => (await import('./agent-commands.ts')).agentStart },
+  demo: { spec: demoSpec, load: async () => (await import('./demo.ts')).demo },
 };
 
 const USAGE = `Usage: loom <command> [options]
@@ -34,13 +50,17 @@ export async function main(argv: string[]): Promise<number> {
     return first ? 0 : 1;
   }
   const twoWord = `${first} ${second ?? ''}`.trim();
-  const command = COMMANDS[twoWord] ?? COMMANDS[first];
-  if (!command) {
+  const entry = COMMANDS[twoWord] ?? COMMANDS[first];
+  if (!entry) {
     process.stderr.write(`loom: unknown command "${twoWord}"; run "loom --help"\n`);
     return 2;
   }
   const rest = COMMANDS[twoWord] ? argv.slice(2) : argv.slice(1);
+  if (rest.includes('--help') || rest.includes('-h')) return printHelp(entry.spec);
   try {
+    // Flags are checked before the command (and TensorFlow.js) loads, so usage errors are instant.
+    parseFlags(entry.spec, rest);
+    const command = await entry.load();
     return await command(rest);
   } catch (err) {
     if (isLoomError(err)) {

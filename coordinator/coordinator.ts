@@ -37,6 +37,12 @@ export interface RunningCoordinator {
   stop(): Promise<void>;
 }
 
+/** Serials compared as numbers: case, colons and leading zeros differ between encoders. */
+function sameSerial(a: string, b: string): boolean {
+  const norm = (s: string): string => s.replace(/:/g, '').toLowerCase().replace(/^0+/, '');
+  return norm(a) === norm(b);
+}
+
 /** Starts a coordinator from an initialised data dir. */
 export async function startCoordinator(config: CoordinatorConfig, log: Logger): Promise<RunningCoordinator> {
   const backend = await initCompute();
@@ -64,7 +70,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
       const agent = await agents.find(agentId);
       if (!agent) return { ok: false, status: 403, reason: 'unknown agent' };
       if (agent.revoked) return { ok: false, status: 403, reason: 'agent revoked' };
-      if (agent.certSerial !== certSerial)
+      if (!sameSerial(agent.certSerial, certSerial))
         return { ok: false, status: 403, reason: 'certificate superseded' };
       return { ok: true };
     },

@@ -53,8 +53,8 @@ class TfjsAggregator implements Aggregator {
       for (let i = 0; i < sums.length; i++) {
         const [candidate, check] = tf.tidy(() => {
           const u = tf.tensor(update[i].data, this.#specs[i].shape, 'float32');
-          // A plain sum is finite whenever every value is (barring float32 overflow, re-checked
-          // below), which costs one pass instead of the two of isFinite + all.
+          // One pass instead of isFinite + all: a NaN or ±Infinity makes the sum non-finite. So can
+          // a float32 overflow, which the check after the read-back tells apart.
           const total = tf.sum(u);
           const squares = bounded ? tf.sum(tf.square(u)) : tf.scalar(0);
           return [tf.add(sums[i], tf.mul(u, weight)), tf.stack([total, squares])];
@@ -66,10 +66,12 @@ class TfjsAggregator implements Aggregator {
       const totals = tf.tidy(() => tf.addN(checks));
       const [valueSum, squareSum] = totals.dataSync();
       totals.dispose();
-      // Rare paths: tell a real NaN/Infinity from a float32 overflow by reading the values.
+      // Rare path: tell a real NaN/Infinity from a float32 overflow by reading the values.
       if (!Number.isFinite(valueSum) && hasNonFinite(update)) throw nonFiniteRejection(update);
-      if (bounded)
+      if (bounded) {
+        // An overflowed float32 square sum is recomputed in float64 rather than taken as Infinity.
         checkNorm(Number.isFinite(squareSum) ? Math.sqrt(squareSum) : l2Norm(update), this.#maxNorm);
+      }
       for (let i = 0; i < sums.length; i++) {
         sums[i].dispose();
         sums[i] = candidates[i];

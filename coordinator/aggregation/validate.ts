@@ -12,13 +12,9 @@ export function rejection(reason: RejectionReason, message: string, tensor?: str
 
 /** Throws reason 'weight' unless `weight` is a finite number > 0 that float32 can hold. */
 export function checkWeight(weight: number): void {
-  // The kernels multiply in float32, so a weight past its range would turn every value into Infinity.
-  if (
-    typeof weight !== 'number' ||
-    !Number.isFinite(weight) ||
-    weight <= 0 ||
-    Math.fround(weight) === Infinity
-  ) {
+  // Both engines multiply in float32: a weight past its range would fold Infinity, one below it zero.
+  const asFloat32 = Math.fround(weight);
+  if (typeof weight !== 'number' || !Number.isFinite(asFloat32) || asFloat32 <= 0) {
     throw rejection('weight', `update weight must be a finite number > 0, got ${String(weight)}`);
   }
 }

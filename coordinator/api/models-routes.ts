@@ -46,12 +46,15 @@ async function weightsFromUpload(
       details: { field: 'weightsManifest' },
     });
   }
-  const byName = new Map<string, Float32Array>();
+  const byName = new Map<string, { shape: number[]; values: Float32Array }>();
   let offset = 0;
   for (const [i, raw] of entries.entries()) {
     const e = FieldReader.of(raw, `weightsManifest.weights.${i}`, 'LOOM_ERR_MODEL_SPEC');
     const name = e.string('name', { max: 256 });
     const shape = e.array('shape', { max: 8 }) as number[];
+    if (!shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+      e.fail('shape', 'must be an array of non-negative integers');
+    }
     if (e.has('dtype') && e.raw('dtype') !== 'float32') e.fail('dtype', 'must be float32');
     const bytes = sizeOf(shape) * 4;
     if (offset + bytes > data.length) {
@@ -59,7 +62,7 @@ async function weightsFromUpload(
     }
     const values = new Float32Array(sizeOf(shape));
     new Uint8Array(values.buffer).set(data.subarray(offset, offset + bytes));
-    byName.set(name, values);
+    byName.set(name, { shape, values });
     offset += bytes;
   }
   if (offset !== data.length) {
@@ -71,11 +74,20 @@ async function weightsFromUpload(
   const model = await buildModel(arch);
   try {
     const weights = modelWeightSpecs(model).map((spec) => {
-      const values = byName.get(spec.name);
-      if (!values || values.length !== sizeOf(spec.shape)) {
-        throw new LoomError('LOOM_ERR_MODEL_SPEC', `weights have no ${spec.name} of shape [${spec.shape}]`);
+      const entry = byName.get(spec.name);
+      // Same shape, not just the same size: a transposed kernel must not be reinterpreted.
+      if (
+        !entry ||
+        entry.shape.length !== spec.shape.length ||
+        entry.shape.some((d, i) => d !== spec.shape[i])
+      ) {
+        throw new LoomError(
+          'LOOM_ERR_MODEL_SPEC',
+          `weights have no ${spec.name} of shape [${spec.shape}]` +
+            (entry ? ` (the manifest gives [${entry.shape}])` : ''),
+        );
       }
-      return { ...spec, data: values };
+      return { ...spec, data: entry.values };
     });
     return { weights, ...modelSignature(model) };
   } finally {

@@ -132,6 +132,11 @@ export class AgentGateway extends EventEmitter<GatewayEvents> implements AgentPo
     if (this.heartbeat) clearInterval(this.heartbeat);
     for (const s of this.sessions.values())
       this.endSession(s, CLOSE_CODES.GOING_AWAY, 'coordinator shutting down');
+    // Connections without a session (no hello yet, or already closing) hold wss.close() open too.
+    for (const ws of this.wss.clients) {
+      if (ws.readyState === ws.OPEN) ws.close(CLOSE_CODES.GOING_AWAY, 'coordinator shutting down');
+      setTimeout(() => ws.terminate(), 2_000).unref();
+    }
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));
     this.https.closeAllConnections?.();
     await new Promise<void>((resolve) => this.https.close(() => resolve()));
@@ -197,6 +202,9 @@ export class AgentGateway extends EventEmitter<GatewayEvents> implements AgentPo
     }, this.opts.helloTimeoutMs);
 
     ws.on('message', (data, isBinary) => {
+      // Frames already buffered when this side started closing (a refused hello, a violation)
+      // must not act: a refused agent would otherwise come online from the next frame.
+      if (ws.readyState !== ws.OPEN) return;
       let msg: Message;
       try {
         if (!isBinary) throw new LoomError('LOOM_ERR_PROTOCOL', 'text frames are not part of the protocol');
@@ -295,6 +303,10 @@ export class AgentGateway extends EventEmitter<GatewayEvents> implements AgentPo
       case 'deploy-ack':
         if (msg.body.ok) session.info.models.set(msg.body.name, msg.body.version);
         this.emit('deploy-ack', { agentId: session.agentId, ...msg.body });
+        return;
+      case 'hello':
+        this.sendError(session.ws, 'LOOM_ERR_PROTOCOL', 'hello came twice', msg.id);
+        session.ws.close(CLOSE_CODES.HANDSHAKE, 'hello came twice');
         return;
       case 'error':
         this.log.warn('agent reported an error', {

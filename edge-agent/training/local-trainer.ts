@@ -59,6 +59,8 @@ export async function trainLocally(opts: TrainLocallyOptions): Promise<LocalTrai
   const started = Date.now();
   const model = await buildModel(opts.architecture);
   let tensorsOwner: TrainingDataCache | undefined;
+  // A model does not dispose an optimizer it was handed (only one it made from a name).
+  const optimizer = tf.train.sgd(opts.hyper.learningRate);
   try {
     const { inputShape, classes } = modelSignature(model);
     checkDatasetShape(opts.dataset, inputShape, classes);
@@ -66,7 +68,7 @@ export async function trainLocally(opts: TrainLocallyOptions): Promise<LocalTrai
       throw new LoomError('LOOM_ERR_DATA', `${opts.dataset.source} holds no examples`);
     writeWeights(model, opts.global);
     model.compile({
-      optimizer: tf.train.sgd(opts.hyper.learningRate),
+      optimizer,
       loss: 'categoricalCrossentropy',
       metrics: ['accuracy'],
     });
@@ -93,6 +95,7 @@ export async function trainLocally(opts: TrainLocallyOptions): Promise<LocalTrai
     return { update, numExamples: opts.dataset.count, metrics, trainMs: Date.now() - started };
   } finally {
     model.dispose();
+    optimizer.dispose();
     tensorsOwner?.dispose();
   }
 }

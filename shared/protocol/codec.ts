@@ -2,8 +2,8 @@
 // encoding of tensor lists inside bodies. Decoding validates everything it returns.
 import { randomUUID } from 'node:crypto';
 import msgpack from 'msgpack-lite';
-import { LoomError } from '../errors/index.ts';
-import { parseArchitecture } from '../models/index.ts';
+import { isLoomError, LoomError } from '../errors/index.ts';
+import { type ModelArchitecture, parseArchitecture } from '../models/index.ts';
 import { decodeTensors, encodeTensors, type WeightTensor } from '../tensors/index.ts';
 import { FieldReader } from './fields.ts';
 import {
@@ -66,8 +66,21 @@ function modelRef(r: FieldReader): ModelRef {
   return {
     name: r.string('name', { pattern: NAME }),
     version: r.integer('version', { min: 1 }),
-    architecture: parseArchitecture(r.raw('architecture'), 'body.model.architecture'),
+    architecture: frameArchitecture(r.raw('architecture')),
   };
+}
+
+/** A bad architecture inside a frame is a bad frame: LOOM_ERR_PROTOCOL, not LOOM_ERR_MODEL_SPEC. */
+function frameArchitecture(raw: unknown): ModelArchitecture {
+  try {
+    return parseArchitecture(raw, 'body.model.architecture');
+  } catch (err) {
+    if (!isLoomError(err)) throw err;
+    throw new LoomError('LOOM_ERR_PROTOCOL', err.message, {
+      cause: err,
+      ...(err.details ? { details: err.details } : {}),
+    });
+  }
 }
 
 type BodyDecoder<T extends MessageType> = (r: FieldReader) => MessageBodies[T];

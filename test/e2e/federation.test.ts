@@ -184,6 +184,17 @@ describe('federated training end to end', () => {
     ]);
   });
 
+  it('sends the deployed version to an agent that connects later', async () => {
+    const { deployedVersion } = await cluster.api<{ deployedVersion: number }>('/v1/models/digits');
+    expect(deployedVersion).toBeGreaterThanOrEqual(4);
+    const late = await cluster.startAgent('site-late', { offset: 5000, count: 100 });
+    await waitUntil(
+      () => late.status().models.some((m) => m.name === 'digits' && m.version === deployedVersion),
+      20_000,
+      'deployment to the late agent',
+    );
+  });
+
   it('keeps serving predictions while the coordinator is unreachable', async () => {
     await cluster.coordinator.stop();
     const res = await requestJson<{ model_version: string }>(

@@ -1,0 +1,117 @@
+// Usage, summary and flags of every `loom` command, kept apart from the commands so `--help`
+// answers without loading TensorFlow.js or the servers.
+import type { CommandSpec } from './args.ts';
+
+export const coordinatorInitSpec: CommandSpec = {
+  usage: 'loom coordinator init --data-dir DIR [--host NAME_OR_IP ...] [--json]',
+  summary:
+    'Creates a coordinator: its CA (key stays here, mode 0600), a server certificate for its names and\n' +
+    'addresses, and the first admin API token, printed once (only its hash is stored).',
+  flags: {
+    'data-dir': { type: 'string', description: 'folder for the coordinator state', required: true },
+    host: {
+      type: 'string',
+      multiple: true,
+      description: 'DNS name or IP address agents and operators use to reach this coordinator',
+      default: 'localhost, 127.0.0.1, ::1',
+    },
+    json: { type: 'boolean', description: 'print one JSON object {adminToken, caFingerprint}' },
+  },
+};
+
+export const coordinatorStartSpec: CommandSpec = {
+  usage: 'loom coordinator start --data-dir DIR [--host ADDR] [--api-port P] [--agent-port P] [--json]',
+  summary:
+    'Runs the coordinator: the operator API (HTTPS, bearer tokens) and the agent gateway (WSS with client\n' +
+    'certificates). Port 0 picks a free port; the ports in use are logged. Settings come from flags, then\n' +
+    'LOOM_* environment variables, then DIR/coordinator.json.',
+  flags: {
+    'data-dir': { type: 'string', description: 'folder created by "loom coordinator init"', required: true },
+    host: { type: 'string', description: 'address to bind', default: '0.0.0.0' },
+    'api-port': { type: 'string', description: 'operator API port', default: '8443' },
+    'agent-port': { type: 'string', description: 'agent gateway port', default: '8444' },
+    'log-format': { type: 'string', description: 'text or json log lines on stderr', default: 'text' },
+    json: {
+      type: 'boolean',
+      description: 'print one JSON line {apiUrl, apiPort, agentPort, caFingerprint} when ready',
+    },
+  },
+};
+
+export const agentEnrollSpec: CommandSpec = {
+  usage:
+    'loom agent enroll --coordinator https://HOST:PORT --token TOKEN --data-dir DIR [--name NAME] [--json]',
+  summary:
+    'Enrolls this host as an edge agent: makes a key pair here (it never leaves the host), pins the\n' +
+    "coordinator's CA by the fingerprint inside the token, sends a CSR and saves the signed certificate.",
+  flags: {
+    coordinator: { type: 'string', description: 'operator API URL of the coordinator', required: true },
+    token: { type: 'string', description: 'one-time enrollment token from the operator', required: true },
+    'data-dir': { type: 'string', description: 'folder for the agent identity and models', required: true },
+    name: { type: 'string', description: 'display name of this site', default: 'the host name' },
+    json: { type: 'boolean', description: 'print one JSON object {agentId, name, agentUrl}' },
+  },
+};
+
+export const agentStartSpec: CommandSpec = {
+  usage:
+    'loom agent start --data-dir DIR --data PATH [--format idx|csv|jsonl] [--label-column C] [--inference-port P] [--json]',
+  summary:
+    'Runs the edge agent: serves local models over the Open Inference Protocol v2 (also offline), connects\n' +
+    'to the coordinator with mutual TLS, trains on the local data when asked and sends back only updates.',
+  flags: {
+    'data-dir': { type: 'string', description: 'folder given to "loom agent enroll"', required: true },
+    data: {
+      type: 'string',
+      description: 'local training data: IDX images file, CSV or JSONL',
+      required: true,
+    },
+    format: { type: 'string', description: 'idx, csv or jsonl', default: 'from the file extension' },
+    'label-column': { type: 'string', description: 'CSV column holding the label', default: 'label' },
+    'inference-host': {
+      type: 'string',
+      description: 'address of the inference server',
+      default: '127.0.0.1',
+    },
+    'inference-port': {
+      type: 'string',
+      description: 'port of the inference server (0: any free port)',
+      default: '8501',
+    },
+    'log-format': { type: 'string', description: 'text or json log lines on stderr', default: 'text' },
+    json: {
+      type: 'boolean',
+      description: 'print one JSON line {agentId, inferenceUrl, examples} when ready',
+    },
+  },
+};
+
+export const demoSpec: CommandSpec = {
+  usage: 'loom demo [--agents 4] [--rounds 5] [--partition iid|shards] [--json]',
+  summary:
+    'Runs a real federation on this machine: a coordinator and several edge agents, each training on its\n' +
+    'own MNIST partition over mutual TLS, then asks one agent for a prediction over its local inference API.',
+  flags: {
+    agents: { type: 'string', description: 'number of edge agents', default: '4' },
+    rounds: { type: 'string', description: 'federated rounds', default: '5' },
+    partition: {
+      type: 'string',
+      description: 'iid (shuffled) or shards (2 digits per site, non-IID)',
+      default: 'iid',
+    },
+    'examples-per-agent': {
+      type: 'string',
+      description: 'cap on each site’s examples',
+      default: 'all of its share',
+    },
+    'learning-rate': { type: 'string', description: 'local SGD learning rate', default: '0.1' },
+    'keep-workspace': {
+      type: 'boolean',
+      description: 'keep the temp folder (logs, data, stores) at the end',
+    },
+    json: {
+      type: 'boolean',
+      description: 'one JSON line per round, then {rounds, finalAccuracy, modelVersion, predicted, label}',
+    },
+  },
+};

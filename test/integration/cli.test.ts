@@ -1,0 +1,199 @@
+// The `loom` command as a user runs it: real processes for the coordinator and an agent.
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { requestJson } from '../../shared/http/index.ts';
+import { waitUntil, writeMnistSubset } from '../helpers/cluster.ts';
+
+const CLI = fileURLToPath(new URL('../../cli/loom.js', import.meta.url));
+
+function loom(args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 60_000 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Starts a long-running command and resolves with its first stdout line (its --json status). */
+function startLoom(args: string[]): {
+  child: ChildProcess;
+  firstLine: Promise<Record<string, unknown>>;
+  stderr: () => string;
+} {
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  child.stderr?.on('data', (d: Buffer) => {
+    err += d.toString();
+  });
+  const firstLine = new Promise<Record<string, unknown>>((resolve, reject) => {
+    createInterface({ input: child.stdout! }).once('line', (line) => resolve(JSON.parse(line)));
+    child.once('exit', (code) => reject(new Error(`exited ${code}: ${err}`)));
+  });
+  return { child, firstLine, stderr: () => err };
+}
+
+function exitOf(child: ChildProcess): Promise<number | null> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null) resolve(child.exitCode);
+    else child.once('exit', (code) => resolve(code));
+  });
+}
+
+describe('loom CLI', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'loom-cli-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('prints help for every command', () => {
+    for (const cmd of [
+      [],
+      ['coordinator', 'init'],
+      ['coordinator', 'start'],
+      ['agent', 'enroll'],
+      ['agent', 'start'],
+      ['demo'],
+    ]) {
+      const r = loom([...cmd, '--help']);
+      expect(r.status).toBe(0);
+      expect(r.stdout).toMatch(/Usage: loom/);
+    }
+  });
+
+  it('reports a bad invocation as one line with a code and a non-zero exit', () => {
+    const missing = loom(['coordinator', 'init']);
+    expect(missing.status).not.toBe(0);
+    expect(missing.stderr.trim().split('\n')).toHaveLength(1);
+    expect(missing.stderr).toMatch(/--data-dir is required.*LOOM_ERR_INVALID_ARGUMENT/);
+    const unknown = loom(['coordinator', 'init', '--data-dir', join(dir, 'x'), '--bogus']);
+    expect(unknown.status).not.toBe(0);
+    expect(unknown.stderr).toMatch(/bogus/);
+    expect(loom(['nonsense']).status).not.toBe(0);
+    const badToken = loom([
+      'agent',
+      'enroll',
+      '--coordinator',
+      'https://127.0.0.1:1',
+      '--token',
+      'nope',
+      '--data-dir',
+      join(dir, 'y'),
+    ]);
+    expect(badToken.status).not.toBe(0);
+    expect(badToken.stderr.trim().split('\n')).toHaveLength(1);
+    expect(badToken.stderr).toMatch(/LOOM_ERR_TOKEN_INVALID/);
+  });
+
+  it('initialises, starts, enrolls and runs an agent, then shuts both down cleanly', async () => {
+    const coordDir = join(dir, 'coord');
+    const init = loom(['coordinator', 'init', '--data-dir', coordDir, '--host', '127.0.0.1', '--json']);
+    expect(init.status).toBe(0);
+    const { adminToken, caFingerprint } = JSON.parse(init.stdout) as {
+      adminToken: string;
+      caFingerprint: string;
+    };
+    expect(adminToken).toMatch(/^loom_/);
+    expect(caFingerprint).toMatch(/^[0-9a-f]{64}$/);
+    expect((await stat(join(coordDir, 'pki', 'ca-key.pem'))).mode & 0o777).toBe(0o600);
+    expect(loom(['coordinator', 'init', '--data-dir', coordDir]).stderr).toMatch(/LOOM_ERR_CONFLICT/);
+
+    const coord = startLoom([
+      'coordinator',
+      'start',
+      '--data-dir',
+      coordDir,
+      '--host',
+      '127.0.0.1',
+      '--api-port',
+      '0',
+      '--agent-port',
+      '0',
+      '--json',
+    ]);
+    let agent: ReturnType<typeof startLoom> | undefined;
+    try {
+      const ready = (await coord.firstLine) as { apiPort: number; agentPort: number };
+      expect(coord.stderr()).toMatch(/coordinator listening/);
+      const api = `https://127.0.0.1:${ready.apiPort}`;
+      const { caCertificate } = await requestJson<{ caCertificate: string }>(`${api}/v1/ca`, {
+        insecure: true,
+      });
+      const auth = { ca: caCertificate, headers: { authorization: `Bearer ${adminToken}` } };
+      const { token } = await requestJson<{ token: string }>(`${api}/v1/enrollment-tokens`, {
+        ...auth,
+        body: {},
+      });
+
+      const agentDir = join(dir, 'agent');
+      const enroll = loom([
+        'agent',
+        'enroll',
+        '--coordinator',
+        api,
+        '--token',
+        token,
+        '--data-dir',
+        agentDir,
+        '--name',
+        'site-a',
+        '--json',
+      ]);
+      expect(enroll.status).toBe(0);
+      const { agentId } = JSON.parse(enroll.stdout) as { agentId: string };
+      expect((await stat(join(agentDir, 'identity', 'agent-key.pem'))).mode & 0o777).toBe(0o600);
+      // The token was one-time.
+      const again = loom([
+        'agent',
+        'enroll',
+        '--coordinator',
+        api,
+        '--token',
+        token,
+        '--data-dir',
+        join(dir, 'agent2'),
+      ]);
+      expect(again.stderr).toMatch(/LOOM_ERR_TOKEN_INVALID/);
+
+      const data = await writeMnistSubset(agentDir, 0, 100);
+      agent = startLoom([
+        'agent',
+        'start',
+        '--data-dir',
+        agentDir,
+        '--data',
+        data,
+        '--inference-port',
+        '0',
+        '--json',
+      ]);
+      const status = (await agent.firstLine) as { agentId: string; inferenceUrl: string; examples: number };
+      expect(status).toMatchObject({ agentId, examples: 100 });
+      await waitUntil(
+        async () => {
+          const { agents } = await requestJson<{ agents: { id: string; online: boolean; name: string }[] }>(
+            `${api}/v1/agents`,
+            auth,
+          );
+          return agents.some((a) => a.id === agentId && a.online && a.name === 'site-a');
+        },
+        20_000,
+        'agent online',
+      );
+      const live = await requestJson<{ live: boolean }>(`${status.inferenceUrl}/v2/health/live`);
+      expect(live.live).toBe(true);
+
+      agent.child.kill('SIGTERM');
+      expect(await exitOf(agent.child)).toBe(0);
+      coord.child.kill('SIGINT');
+      expect(await exitOf(coord.child)).toBe(0);
+    } finally {
+      agent?.child.kill('SIGKILL');
+      coord.child.kill('SIGKILL');
+    }
+  });
+});

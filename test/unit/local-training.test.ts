@@ -1,0 +1,71 @@
+// Local training on the agent: the update is local minus global, and no tensors leak.
+import * as tf from '@tensorflow/tfjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { LocalDataset } from '../../edge-agent/data/index.ts';
+import { readMnist } from '../../edge-agent/data/index.ts';
+import { TrainingDataCache, trainLocally } from '../../edge-agent/training/index.ts';
+import { initCompute } from '../../shared/compute/index.ts';
+import { initialWeights, type ModelArchitecture } from '../../shared/models/index.ts';
+
+const ARCH: ModelArchitecture = { kind: 'mlp', inputShape: [784], layers: [16, 10], activation: 'relu' };
+
+describe('local training', () => {
+  let dataset: LocalDataset;
+  beforeAll(async () => {
+    await initCompute();
+    const m = await readMnist('train', { limit: 256 });
+    dataset = {
+      x: Float32Array.from(m.images, (v) => v / 255),
+      labels: Int32Array.from(m.labels),
+      count: m.count,
+      featureShape: [784],
+      source: 'mnist-train-0-256',
+    };
+  });
+
+  it('returns local minus global weights, the example count and metrics', async () => {
+    const { weights } = await initialWeights(ARCH);
+    const result = await trainLocally({
+      architecture: ARCH,
+      global: weights,
+      dataset,
+      hyper: { epochs: 2, batchSize: 32, learningRate: 0.1 },
+    });
+    expect(result.numExamples).toBe(256);
+    expect(result.update.map((u) => u.name)).toEqual(weights.map((w) => w.name));
+    expect(result.update.every((u) => u.data.some((v) => v !== 0))).toBe(true);
+    expect(result.metrics.loss).toBeGreaterThan(0);
+    expect(result.metrics.accuracy).toBeGreaterThan(0);
+  });
+
+  it('does not leak tensors, with or without a dataset cache', async () => {
+    const { weights } = await initialWeights(ARCH);
+    const hyper = { epochs: 1, batchSize: 64, learningRate: 0.05 };
+    await trainLocally({ architecture: ARCH, global: weights, dataset, hyper });
+    const before = tf.memory().numTensors;
+    for (let i = 0; i < 3; i++) await trainLocally({ architecture: ARCH, global: weights, dataset, hyper });
+    expect(tf.memory().numTensors).toBe(before);
+
+    const cache = new TrainingDataCache();
+    await trainLocally({ architecture: ARCH, global: weights, dataset, hyper, cache });
+    const withCache = tf.memory().numTensors;
+    for (let i = 0; i < 3; i++)
+      await trainLocally({ architecture: ARCH, global: weights, dataset, hyper, cache });
+    expect(tf.memory().numTensors).toBe(withCache);
+    cache.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('refuses data that does not fit the model with LOOM_ERR_DATA', async () => {
+    const arch: ModelArchitecture = { kind: 'logistic', inputShape: [10], classes: 3 };
+    const { weights } = await initialWeights(arch);
+    await expect(
+      trainLocally({
+        architecture: arch,
+        global: weights,
+        dataset,
+        hyper: { epochs: 1, batchSize: 8, learningRate: 0.1 },
+      }),
+    ).rejects.toMatchObject({ code: 'LOOM_ERR_DATA' });
+  });
+});
