@@ -93,7 +93,13 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
     defaultEngine: config.engine,
     log: log.child('jobs'),
   });
-  const deployments = new DeploymentService({ db, gateway, registry, log: log.child('deploy') });
+  const deployments = new DeploymentService({
+    db,
+    gateway,
+    registry,
+    signer: pki.server,
+    log: log.child('deploy'),
+  });
   jobs.on('finished', (job) => {
     if (job.state !== 'completed' || job.latestVersion === undefined) return;
     deployments

@@ -10,6 +10,7 @@ import {
   type Message,
   PROTOCOL_VERSIONS,
   type TrainBody,
+  verifyDeployment,
 } from '../shared/protocol/index.ts';
 import { sha256Hex } from '../shared/tensors/index.ts';
 import { CoordinatorConnection } from './connection/index.ts';
@@ -225,6 +226,8 @@ export class EdgeAgent {
       if (sha256Hex(body.weights) !== body.sha256) {
         throw new LoomError('LOOM_ERR_INTEGRITY', `weights of ${name}@${version} do not match their SHA-256`);
       }
+      if (!this.identity) throw new LoomError('LOOM_ERR_INVALID_CONFIG', 'agent has no identity');
+      verifyDeployment(body.model, body.sha256, body.signature, body.signerCertificate, this.identity.caPem);
       const weights = decodeTensorBytes(body.weights);
       await this.store?.put({ name, version, architecture: body.model.architecture, weights });
       await this.server?.load(name, version);

@@ -1,7 +1,8 @@
 // Hashing and verification of the audit chain, independent of where entries are stored.
+
+import { canonicalJson } from '../../shared/protocol/index.ts';
 import { sha256Hex } from '../../shared/tensors/index.ts';
 import type { AuditEntry, AuditVerification } from './audit-log.ts';
-import { canonicalJson } from './canonical-json.ts';
 
 /** `prevHash` of the first entry: 64 zeros. */
 export const GENESIS_HASH = '0'.repeat(64);

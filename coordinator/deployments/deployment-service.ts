@@ -1,7 +1,7 @@
 // Pushes registry versions to agents: every connected agent gets the target version of each
 // deployed model, and agents that connect later get it on their hello. Targets survive restarts.
 import type { Logger } from '../../shared/log/index.ts';
-import { encodeTensorBytes } from '../../shared/protocol/index.ts';
+import { encodeTensorBytes, signDeployment } from '../../shared/protocol/index.ts';
 import { sha256Hex } from '../../shared/tensors/index.ts';
 import type { AgentGateway, AgentSessionInfo } from '../gateway/index.ts';
 import type { ModelRegistry } from '../registry/index.ts';
@@ -17,13 +17,18 @@ export interface DeploymentServiceOptions {
   db: CoordinatorDb;
   gateway: AgentGateway;
   registry: ModelRegistry;
+  /** Signs every deployment; agents verify it against their pinned CA. */
+  signer: { certPem: string; keyPem: string };
   log: Logger;
 }
 
 export class DeploymentService {
   private readonly targets;
   /** The encoded payload of the newest target per model: encoded once, sent to every agent. */
-  private readonly payloads = new Map<string, { version: number; bytes: Buffer; sha256: string }>();
+  private readonly payloads = new Map<
+    string,
+    { version: number; bytes: Buffer; sha256: string; signature: Buffer }
+  >();
   private readonly log: Logger;
 
   constructor(private readonly opts: DeploymentServiceOptions) {
@@ -85,13 +90,22 @@ export class DeploymentService {
     if (payload?.version !== target.version) {
       const weights = await this.opts.registry.getWeights(target.model, target.version);
       const bytes = encodeTensorBytes(weights);
-      payload = { version: target.version, bytes, sha256: sha256Hex(bytes) };
+      const sha256 = sha256Hex(bytes);
+      const ref = { name: target.model, version: target.version, architecture: model.architecture };
+      payload = {
+        version: target.version,
+        bytes,
+        sha256,
+        signature: signDeployment(ref, sha256, this.opts.signer.keyPem),
+      };
       this.payloads.set(target.model, payload);
     }
     session.send('deploy', {
       model: { name: target.model, version: target.version, architecture: model.architecture },
       weights: payload.bytes,
       sha256: payload.sha256,
+      signature: payload.signature,
+      signerCertificate: this.opts.signer.certPem,
     });
   }
 }

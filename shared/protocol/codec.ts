@@ -138,6 +138,8 @@ const BODY_DECODERS: { [T in MessageType]: BodyDecoder<T> } = {
     model: modelRef(r.object('model')),
     weights: r.bytes('weights'),
     sha256: r.string('sha256', { pattern: /^[0-9a-f]{64}$/ }),
+    signature: r.bytes('signature'),
+    signerCertificate: r.string('signerCertificate', { max: 16_384 }),
   }),
   'deploy-ack': (r) => {
     const error = r.optionalString('error', { max: 4096 });

@@ -1,5 +1,7 @@
 // Public door of shared/protocol.
 
+export { deploymentManifest, signDeployment, verifyDeployment } from './artifact-signature.ts';
+export { canonicalJson } from './canonical-json.ts';
 export {
   createMessage,
   decodeMessage,

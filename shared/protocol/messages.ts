@@ -89,6 +89,10 @@ export interface DeployBody {
   weights: Uint8Array;
   /** SHA-256 hex of `weights`. */
   sha256: string;
+  /** Coordinator's signature over the deployment manifest (model, version, architecture, sha256). */
+  signature: Uint8Array;
+  /** PEM of the certificate whose key made `signature`; must chain to the pinned CA. */
+  signerCertificate: string;
 }
 
 export interface DeployAckBody {

@@ -111,6 +111,15 @@ export function blobToWeights(blob: Uint8Array): WeightTensor[] {
   } catch (err) {
     throw new LoomError('LOOM_ERR_STORE', 'weights blob header is not valid JSON', { cause: err });
   }
+  const validSpec = (s: WeightSpec): boolean =>
+    s !== null &&
+    typeof s === 'object' &&
+    typeof s.name === 'string' &&
+    Array.isArray(s.shape) &&
+    s.shape.every((d) => Number.isSafeInteger(d) && d >= 0);
+  if (!Array.isArray(specs) || !specs.every(validSpec)) {
+    throw new LoomError('LOOM_ERR_STORE', 'weights blob header is not a list of tensor specs');
+  }
   let offset = headerStart + headerLen;
   const body = buf.subarray(offset);
   const total = specs.reduce((n, s) => n + sizeOf(s.shape) * 4, 0);

@@ -4,12 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AuditEntry, AuditLog } from '../../coordinator/audit/index.ts';
-import {
-  canonicalJson,
-  createLevelAuditLog,
-  GENESIS_HASH,
-  hashAuditEntry,
-} from '../../coordinator/audit/index.ts';
+import { createLevelAuditLog, GENESIS_HASH, hashAuditEntry } from '../../coordinator/audit/index.ts';
 import type {
   AgentDirectory,
   AgentRecord,
@@ -26,6 +21,7 @@ import {
   openCoordinatorDb,
   SUBLEVEL,
 } from '../../coordinator/store/index.ts';
+import { canonicalJson } from '../../shared/protocol/index.ts';
 import { sha256Hex } from '../../shared/tensors/index.ts';
 
 /** A store under test and how to dispose of it. */
