@@ -1,6 +1,6 @@
 // The coordinator process: opens the store and PKI, starts the agent gateway and the operator
 // API, runs jobs and deploys finished models. One object to start and stop in tests and the CLI.
-import { certificateFingerprint } from '../certs/index.ts';
+import { certificateFingerprint, RevocationList } from '../certs/index.ts';
 import { type BackendChoice, initCompute } from '../shared/compute/index.ts';
 import type { Logger } from '../shared/log/index.ts';
 import { type ApiServer, createApiApp, startApiServer } from './api/index.ts';
@@ -34,6 +34,7 @@ export interface RunningCoordinator {
   gateway: AgentGateway;
   deployments: DeploymentService;
   enrollment: EnrollmentService;
+  revocations: RevocationList;
   stop(): Promise<void>;
 }
 
@@ -56,6 +57,14 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
   const agents = createLevelAgentDirectory(db);
   const tokens = createLevelTokenStore(db);
   const audit = createLevelAuditLog(db);
+  // The directory is the record of revocations; this in-memory list, rebuilt from it at start and
+  // kept current by the revoke call, is what every connection is checked against first.
+  const revocations = new RevocationList();
+  for (const agent of await agents.list()) {
+    if (!agent.revoked) continue;
+    revocations.revokeAgent(agent.id, new Date(agent.revokedAt ?? agent.enrolledAt));
+    revocations.revokeSerial(agent.certSerial);
+  }
 
   const gateway = new AgentGateway({
     caCertPem: pki.ca.certPem,
@@ -67,6 +76,9 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
     log: log.child('gateway'),
     // Revocation and identity are checked at every connection, against the store.
     authorize: async ({ agentId, certSerial }) => {
+      if (revocations.isRevoked({ subjectCN: agentId, serial: certSerial })) {
+        return { ok: false, status: 403, reason: 'certificate revoked' };
+      }
       const agent = await agents.find(agentId);
       if (!agent) return { ok: false, status: 403, reason: 'unknown agent' };
       if (agent.revoked) return { ok: false, status: 403, reason: 'agent revoked' };
@@ -127,6 +139,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
     gateway,
     caCertPem: pki.ca.certPem,
     caFingerprint: pki.caFingerprint,
+    revocations,
     agentPort: () => gateway.port,
     backend: () => backend.name,
     log: log.child('api'),
@@ -165,6 +178,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
     gateway,
     deployments,
     enrollment,
+    revocations,
     async stop() {
       if (stopped) return;
       stopped = true;

@@ -37,6 +37,8 @@ export function agentsRoutes(deps: ApiDeps): Hono<ApiEnv> {
   app.post('/:id/revoke', requireRole('operator'), async (c) => {
     const id = c.req.param('id');
     const agent = await deps.agents.revoke(id);
+    deps.revocations.revokeAgent(id, new Date(agent.revokedAt ?? Date.now()));
+    deps.revocations.revokeSerial(agent.certSerial);
     const disconnected = deps.gateway.disconnect(id, CLOSE_CODES.REVOKED, 'certificate revoked');
     await deps.audit.append({
       actor: c.get('caller').name,
@@ -48,6 +50,13 @@ export function agentsRoutes(deps: ApiDeps): Hono<ApiEnv> {
     return c.json({ ...agent, disconnected });
   });
 
+  return app;
+}
+
+/** The revocation list the gateway enforces: revoked agent ids and certificate serials. */
+export function revocationRoutes(deps: ApiDeps): Hono<ApiEnv> {
+  const app = new Hono<ApiEnv>();
+  app.get('/', (c) => c.json(deps.revocations.toJSON()));
   return app;
 }
 

@@ -2,7 +2,7 @@
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { LoomError } from '../../shared/errors/index.ts';
-import { agentsRoutes, enrollmentTokenRoutes, enrollRoutes } from './agents-routes.ts';
+import { agentsRoutes, enrollmentTokenRoutes, enrollRoutes, revocationRoutes } from './agents-routes.ts';
 import { bearerAuth } from './auth.ts';
 import type { ApiDeps, ApiEnv } from './context.ts';
 import { errorResponse, handleApiError } from './errors.ts';
@@ -45,6 +45,7 @@ export function createApiApp(deps: ApiDeps): Hono<ApiEnv> {
   v1.use('*', bearerAuth(deps.tokens));
   v1.route('/enrollment-tokens', enrollmentTokenRoutes(deps));
   v1.route('/agents', agentsRoutes(deps));
+  v1.route('/revocations', revocationRoutes(deps));
   v1.route('/models', modelsRoutes(deps));
   v1.route('/jobs', jobsRoutes(deps));
   v1.get('/audit', async (c) => {

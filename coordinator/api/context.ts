@@ -1,4 +1,5 @@
 // What the operator API needs from the rest of the coordinator, and the per-request caller.
+import type { RevocationList } from '../../certs/index.ts';
 import type { Logger } from '../../shared/log/index.ts';
 import type { AuditLog } from '../audit/index.ts';
 import type { DeploymentService } from '../deployments/index.ts';
@@ -19,6 +20,8 @@ export interface ApiDeps {
   gateway: AgentGateway;
   caCertPem: string;
   caFingerprint: string;
+  /** Checked by the gateway at every connection; the revoke call adds to it. */
+  revocations: RevocationList;
   /** Port of the agent gateway, told to agents at enrollment. */
   agentPort: () => number;
   /** TensorFlow.js backend in use. */

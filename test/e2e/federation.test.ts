@@ -211,3 +211,62 @@ describe('federated training end to end', () => {
     expect(tf.getBackend()).toBeDefined();
   });
 });
+
+describe('a coordinator restart', () => {
+  let cluster: TestCluster;
+  let agents: EdgeAgent[];
+
+  beforeAll(async () => {
+    cluster = await startTestCluster();
+    agents = [];
+    for (let i = 0; i < 2; i++)
+      agents.push(await cluster.startAgent(`site-${i + 1}`, { offset: i * 300, count: 300 }));
+    await cluster.waitForAgents(2);
+    await cluster.api('/v1/models', { name: 'digits', architecture: ARCH });
+  });
+
+  afterAll(async () => {
+    await cluster?.close();
+  });
+
+  it('resumes an unfinished job after the last registered round, and agents reconnect and train again', async () => {
+    const created = await cluster.api<{ id: string }>('/v1/jobs', {
+      model: 'digits',
+      rounds: 4,
+      clientsPerRound: 2,
+      minClients: 2,
+      roundTimeoutSec: 60,
+      epochs: 4,
+      batchSize: 16,
+      learningRate: 0.05,
+    });
+    await waitUntil(
+      async () => (await cluster.api<JobView>(`/v1/jobs/${created.id}`)).rounds.length >= 1,
+      30_000,
+      'first round',
+    );
+    await cluster.restartCoordinator();
+    const after = await cluster.api<JobView>(`/v1/jobs/${created.id}`);
+    expect(after.state).toBe('running');
+    await cluster.waitForAgents(2, 40_000);
+    const job = await waitForJob(cluster, created.id);
+    expect(job.state).toBe('completed');
+    expect(job.rounds.map((r) => r.round)).toEqual([1, 2, 3, 4]);
+    // Each round's version descends from the one before: no round was lost or done twice.
+    const versions = job.rounds.map((r) => r.version);
+    expect(versions).toEqual([2, 3, 4, 5]);
+    const v5 = await cluster.api<VersionView>('/v1/models/digits/versions/5');
+    expect(v5.parentVersion).toBe(4);
+  });
+
+  it('still refuses an agent revoked before the restart', async () => {
+    const victim = agents[1].status().agentId;
+    await cluster.api(`/v1/agents/${victim}/revoke`, {});
+    await cluster.restartCoordinator();
+    const list = await cluster.api<{ agents: string[]; serials: string[] }>('/v1/revocations');
+    expect(Object.keys(list.agents)).toContain(victim);
+    await cluster.waitForAgents(1, 40_000);
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect(cluster.coordinator.gateway.onlineAgentIds()).not.toContain(victim);
+  });
+});

@@ -26,6 +26,8 @@ export interface TestCluster {
   /** Enrolls and starts an in-process agent on MNIST training examples [offset, offset+count). */
   startAgent(name: string, opts: { offset: number; count: number }): Promise<EdgeAgent>;
   waitForAgents(count: number, timeoutMs?: number): Promise<void>;
+  /** Starts the coordinator again on the same data dir and ports (after `coordinator.stop()`). */
+  restartCoordinator(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -73,7 +75,7 @@ export async function startTestCluster(opts: { heartbeatIntervalMs?: number } = 
     agentPort: 0,
     heartbeatIntervalMs: opts.heartbeatIntervalMs ?? 10_000,
   });
-  const coordinator = await startCoordinator(config, silent);
+  let coordinator = await startCoordinator(config, silent);
   const apiUrl = `https://127.0.0.1:${coordinator.apiPort}`;
   const caPem = (await requestJson<{ caCertificate: string }>(`${apiUrl}/v1/ca`, { insecure: true }))
     .caCertificate;
@@ -93,7 +95,9 @@ export async function startTestCluster(opts: { heartbeatIntervalMs?: number } = 
   };
   return {
     dir,
-    coordinator,
+    get coordinator() {
+      return coordinator;
+    },
     adminToken: init.adminToken,
     caPem,
     apiUrl,
@@ -113,6 +117,16 @@ export async function startTestCluster(opts: { heartbeatIntervalMs?: number } = 
         timeoutMs,
         `${count} agents online`,
       );
+    },
+    async restartCoordinator() {
+      await coordinator.stop();
+      const { dataDir: _same, ...settings } = config;
+      const again = await resolveCoordinatorConfig(dataDir, {
+        ...settings,
+        apiPort: coordinator.apiPort,
+        agentPort: coordinator.agentPort,
+      });
+      coordinator = await startCoordinator(again, silent);
     },
     async close() {
       await Promise.all(agents.map((a) => a.stop().catch(() => undefined)));
