@@ -66,6 +66,15 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
     revocations.revokeSerial(agent.certSerial);
   }
 
+  const enrollment = new EnrollmentService({
+    ca: pki.ca,
+    caFingerprint: certificateFingerprint(pki.ca.certPem),
+    tokens,
+    agents,
+    certValiditySec: config.agentCertValiditySec,
+    tokenTtlSec: config.enrollmentTokenTtlSec,
+  });
+
   const gateway = new AgentGateway({
     caCertPem: pki.ca.certPem,
     serverCertPem: pki.server.certPem,
@@ -82,10 +91,18 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
       const agent = await agents.find(agentId);
       if (!agent) return { ok: false, status: 403, reason: 'unknown agent' };
       if (agent.revoked) return { ok: false, status: 403, reason: 'agent revoked' };
-      if (!sameSerial(agent.certSerial, certSerial))
+      if (agent.pendingCertSerial && sameSerial(agent.pendingCertSerial, certSerial)) {
+        // First connection with a renewed certificate: it becomes current, the old one retires.
+        await agents.promotePendingCertificate(agentId);
+        revocations.revokeSerial(agent.certSerial);
+        return { ok: true };
+      }
+      if (!sameSerial(agent.certSerial, certSerial)) {
         return { ok: false, status: 403, reason: 'certificate superseded' };
+      }
       return { ok: true };
     },
+    renewCertificate: (agentId, csrPem) => enrollment.renew(agentId, csrPem),
   });
   gateway.on('online', (info) => {
     agents
@@ -117,14 +134,6 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
     deployments
       .deploy(job.config.model, job.latestVersion)
       .catch((err: unknown) => log.error('deployment failed', { job: job.id, error: String(err) }));
-  });
-  const enrollment = new EnrollmentService({
-    ca: pki.ca,
-    caFingerprint: certificateFingerprint(pki.ca.certPem),
-    tokens,
-    agents,
-    certValiditySec: config.agentCertValiditySec,
-    tokenTtlSec: config.enrollmentTokenTtlSec,
   });
 
   const agentPort = await gateway.listen();

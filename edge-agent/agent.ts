@@ -1,5 +1,6 @@
 // The edge agent process: its identity, local data, local model store and inference server,
 // and the coordinator link over which it takes training tasks and receives model versions.
+import { certificateInfo, createKeyAndCsr, verifyCertificateChain } from '../certs/index.ts';
 import { type BackendChoice, initCompute } from '../shared/compute/index.ts';
 import { isLoomError, LoomError } from '../shared/errors/index.ts';
 import type { Logger } from '../shared/log/index.ts';
@@ -15,7 +16,7 @@ import {
 import { sha256Hex } from '../shared/tensors/index.ts';
 import { CoordinatorConnection } from './connection/index.ts';
 import { type DataFormat, type LocalDataset, loadDataset } from './data/index.ts';
-import { type AgentIdentity, loadIdentity } from './identity/index.ts';
+import { type AgentIdentity, loadIdentity, saveIdentity } from './identity/index.ts';
 import { ModelServer, startInferenceServer } from './inference/index.ts';
 import { type LocalModelStore, openLocalModelStore } from './store/index.ts';
 import { TrainingDataCache, trainLocally } from './training/index.ts';
@@ -33,10 +34,18 @@ export interface EdgeAgentOptions {
   inferencePort?: number;
   /** Overrides the gateway URL saved at enrollment. */
   agentUrl?: string;
+  /** Renew the client certificate once less than this share of its lifetime is left (default 1/3). */
+  renewAtRemainingFraction?: number;
   log: Logger;
 }
 
-export const EDGE_AGENT_DEFAULTS = { inferenceHost: '127.0.0.1', inferencePort: 8501 } as const;
+export const EDGE_AGENT_DEFAULTS = {
+  inferenceHost: '127.0.0.1',
+  inferencePort: 8501,
+  renewAtRemainingFraction: 1 / 3,
+  /** How often the certificate's remaining lifetime is checked while connected. */
+  renewalCheckMs: 60 * 60 * 1000,
+} as const;
 
 export interface EdgeAgentStatus {
   agentId: string;
@@ -62,6 +71,8 @@ export class EdgeAgent {
   private readonly cancelled = new Set<string>();
   private tasksCompleted = 0;
   private readonly trainingData = new TrainingDataCache();
+  private renewing?: Promise<void>;
+  private renewalTimer?: NodeJS.Timeout;
   private readonly log: Logger;
 
   constructor(private readonly opts: EdgeAgentOptions) {
@@ -109,6 +120,9 @@ export class EdgeAgent {
       log: this.log.child('link'),
     });
     this.connection.on('message', (msg) => this.onMessage(msg));
+    this.connection.on('connected', () => void this.renewIfDue());
+    this.renewalTimer = setInterval(() => void this.renewIfDue(), EDGE_AGENT_DEFAULTS.renewalCheckMs);
+    this.renewalTimer.unref();
     this.connection.on('rejected', (err) => this.log.error('coordinator link ended', { code: err.code }));
     this.connection.start();
   }
@@ -131,12 +145,53 @@ export class EdgeAgent {
   }
 
   async stop(): Promise<void> {
+    clearInterval(this.renewalTimer);
     await this.connection?.stop();
     await this.queue.catch(() => undefined);
     await this.inference?.close();
     this.server?.dispose();
     this.trainingData.dispose();
     await this.store?.close();
+  }
+
+  /**
+   * Renews the client certificate over the mTLS channel when little of its lifetime is left: a
+   * new key made here, a CSR, the signed certificate saved, then a reconnect that presents it.
+   */
+  renewIfDue(now = new Date()): Promise<void> {
+    const id = this.identity;
+    if (!id || !this.connection?.connected) return Promise.resolve();
+    const cert = certificateInfo(id.certPem);
+    const lifetime = cert.notAfter.getTime() - cert.notBefore.getTime();
+    const fraction = this.opts.renewAtRemainingFraction ?? EDGE_AGENT_DEFAULTS.renewAtRemainingFraction;
+    if (cert.notAfter.getTime() - now.getTime() > lifetime * fraction) return Promise.resolve();
+    this.renewing ??= this.renewCertificate(id).finally(() => {
+      this.renewing = undefined;
+    });
+    return this.renewing;
+  }
+
+  private async renewCertificate(id: AgentIdentity): Promise<void> {
+    try {
+      const { keyPem, csrPem } = createKeyAndCsr({ commonName: id.agentId });
+      const reply = await this.connection!.request('renew', { csr: csrPem });
+      if (reply.type !== 'renewed')
+        throw new LoomError('LOOM_ERR_PROTOCOL', `expected renewed, got ${reply.type}`);
+      verifyCertificateChain(id.caPem, reply.body.certificate);
+      if (certificateInfo(reply.body.certificate).subjectCN !== id.agentId) {
+        throw new LoomError('LOOM_ERR_PKI', 'the renewed certificate names another agent');
+      }
+      const renewed: AgentIdentity = { ...id, keyPem, certPem: reply.body.certificate };
+      await saveIdentity(this.opts.dataDir, renewed);
+      this.identity = renewed;
+      this.connection!.setCredentials(renewed.certPem, renewed.keyPem);
+      this.log.info('client certificate renewed', { notAfter: reply.body.notAfter });
+      this.connection!.reconnectNow();
+    } catch (err) {
+      this.log.warn('certificate renewal failed; will retry', {
+        error: err instanceof Error ? err.message : String(err),
+      });
+    }
   }
 
   private onMessage(msg: Message): void {

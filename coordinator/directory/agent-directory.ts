@@ -10,6 +10,9 @@ export interface AgentRecord {
   revoked: boolean;
   revokedAt?: string;
   lastSeen?: string;
+  /** A renewed certificate not used yet; the current one stays valid until it is. */
+  pendingCertSerial?: string;
+  pendingCertNotAfter?: string;
   /** Compute backend the agent last reported (for example `wasm`). */
   backend?: string;
 }
@@ -31,4 +34,8 @@ export interface AgentDirectory {
   update(id: string, patch: AgentPatch): Promise<AgentRecord>;
   /** Marks the agent revoked at `at` (default: now). Idempotent: revoking again keeps the first `revokedAt`. */
   revoke(id: string, at?: Date): Promise<AgentRecord>;
+  /** Records a renewed certificate as pending (one write). */
+  setPendingCertificate(id: string, serial: string, notAfter: string): Promise<AgentRecord>;
+  /** Makes the pending certificate the current one, retiring the old (one write). */
+  promotePendingCertificate(id: string): Promise<AgentRecord>;
 }

@@ -70,5 +70,19 @@ export function createLevelAgentDirectory(db: CoordinatorDb): AgentDirectory {
         agent.revoked ? undefined : { ...agent, revoked: true, revokedAt: at.toISOString() },
       );
     },
+    async setPendingCertificate(id: string, serial: string, notAfter: string) {
+      return modify(id, (agent) => ({ ...agent, pendingCertSerial: serial, pendingCertNotAfter: notAfter }));
+    },
+    async promotePendingCertificate(id: string) {
+      return modify(id, (agent) => {
+        if (!agent.pendingCertSerial) return undefined;
+        const { pendingCertSerial, pendingCertNotAfter, ...rest } = agent;
+        return {
+          ...rest,
+          certSerial: pendingCertSerial,
+          certNotAfter: pendingCertNotAfter ?? agent.certNotAfter,
+        };
+      });
+    },
   };
 }

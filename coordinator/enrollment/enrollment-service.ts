@@ -8,6 +8,7 @@ import {
   secretMatches,
   signCsr,
 } from '../../certs/index.ts';
+import { LoomError } from '../../shared/errors/index.ts';
 import type { AgentDirectory, AgentRecord, TokenStore } from '../directory/index.ts';
 
 export interface EnrollmentServiceOptions {
@@ -47,6 +48,26 @@ export class EnrollmentService {
       createdBy,
     });
     return { token: t.token, id: t.id, expiresAt: t.expiresAt.toISOString() };
+  }
+
+  /**
+   * Renewal over the mTLS channel: a CSR from an agent that is connected with a valid certificate
+   * gets a new certificate for the same agent id. It stays pending until the agent first connects
+   * with it, so an agent that never receives the reply can still use its current certificate.
+   */
+  async renew(agentId: string, csrPem: string): Promise<{ certificate: string; notAfter: Date }> {
+    const agent = await this.opts.agents.get(agentId);
+    if (agent.revoked) throw new LoomError('LOOM_ERR_CERT_REVOKED', `agent ${agentId} is revoked`);
+    const signed = signCsr(this.opts.ca, csrPem, {
+      subjectCN: agentId,
+      validitySeconds: this.opts.certValiditySec,
+    });
+    await this.opts.agents.setPendingCertificate(
+      agentId,
+      signed.serial.toLowerCase(),
+      signed.notAfter.toISOString(),
+    );
+    return { certificate: signed.certPem, notAfter: signed.notAfter };
   }
 
   /**

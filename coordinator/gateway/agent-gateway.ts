@@ -32,6 +32,8 @@ export interface AgentGatewayOptions {
   port?: number;
   /** Checked at every connection (after the TLS handshake, before the upgrade). */
   authorize: (identity: { agentId: string; certSerial: string }) => Promise<AuthorizeResult>;
+  /** Signs a renewal CSR for a connected agent (its identity is the connection's certificate). */
+  renewCertificate?: (agentId: string, csrPem: string) => Promise<{ certificate: string; notAfter: Date }>;
   /** Ping interval; an agent that misses one full interval is disconnected (default 10 000 ms). */
   heartbeatIntervalMs?: number;
   /** Time allowed between the upgrade and `hello` (default 10 000 ms). */
@@ -56,7 +58,8 @@ export const GATEWAY_DEFAULTS = {
 } as const;
 
 export class AgentGateway extends EventEmitter<GatewayEvents> implements AgentPool {
-  private readonly opts: Required<AgentGatewayOptions>;
+  private readonly opts: Required<Omit<AgentGatewayOptions, 'renewCertificate'>> &
+    Pick<AgentGatewayOptions, 'renewCertificate'>;
   private readonly https: HttpsServer;
   private readonly wss: WebSocketServer;
   private readonly sessions = new Map<string, AgentSession>();
@@ -304,6 +307,9 @@ export class AgentGateway extends EventEmitter<GatewayEvents> implements AgentPo
         if (msg.body.ok) session.info.models.set(msg.body.name, msg.body.version);
         this.emit('deploy-ack', { agentId: session.agentId, ...msg.body });
         return;
+      case 'renew':
+        this.onRenew(session, msg.id, msg.body.csr);
+        return;
       case 'hello':
         this.sendError(session.ws, 'LOOM_ERR_PROTOCOL', 'hello came twice', msg.id);
         session.ws.close(CLOSE_CODES.HANDSHAKE, 'hello came twice');
@@ -318,6 +324,31 @@ export class AgentGateway extends EventEmitter<GatewayEvents> implements AgentPo
       default:
         this.sendError(session.ws, 'LOOM_ERR_PROTOCOL', `an agent may not send ${msg.type}`, msg.id);
     }
+  }
+
+  private onRenew(session: AgentSession, requestId: string, csrPem: string): void {
+    const renew = this.opts.renewCertificate;
+    if (!renew) {
+      this.sendError(session.ws, 'LOOM_ERR_FORBIDDEN', 'certificate renewal is not enabled', requestId);
+      return;
+    }
+    renew(session.agentId, csrPem).then(
+      ({ certificate, notAfter }) => {
+        if (session.isClosed) return;
+        session.send('renewed', { certificate, notAfter: notAfter.toISOString() }, requestId);
+        this.log.info('agent certificate renewed', {
+          agent: session.agentId,
+          notAfter: notAfter.toISOString(),
+        });
+      },
+      (err: unknown) => {
+        const code = isLoomError(err) ? err.code : 'LOOM_ERR_INTERNAL';
+        const message = isLoomError(err) ? err.message : 'renewal failed';
+        if (!isLoomError(err))
+          this.log.error('certificate renewal failed', { agent: session.agentId, error: String(err) });
+        this.sendError(session.ws, code, message, requestId);
+      },
+    );
   }
 
   private protocolViolation(ws: WebSocket, agentId: string, err: unknown): void {

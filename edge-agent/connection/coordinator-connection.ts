@@ -2,7 +2,7 @@
 // heartbeats, reconnects with jittered exponential backoff, and hands frames to the agent.
 import { EventEmitter } from 'node:events';
 import WebSocket from 'ws';
-import { LoomError } from '../../shared/errors/index.ts';
+import { ERROR_CODES, LoomError, type LoomErrorCode } from '../../shared/errors/index.ts';
 import type { Logger } from '../../shared/log/index.ts';
 import {
   CLOSE_CODES,
@@ -40,6 +40,10 @@ export interface ConnectionEvents {
   rejected: [LoomError];
 }
 
+function toCode(code: string): LoomErrorCode {
+  return code in ERROR_CODES ? (code as LoomErrorCode) : 'LOOM_ERR_INTERNAL';
+}
+
 /** Close codes after which retrying cannot help. */
 const FATAL_CLOSE_CODES: ReadonlySet<number> = new Set([
   CLOSE_CODES.REVOKED,
@@ -54,6 +58,10 @@ export class CoordinatorConnection extends EventEmitter<ConnectionEvents> {
   private livenessTimer?: NodeJS.Timeout;
   private welcome?: WelcomeBody;
   private readonly log: Logger;
+  private readonly replies = new Map<
+    string,
+    { resolve: (m: Message) => void; reject: (e: LoomError) => void }
+  >();
 
   constructor(private readonly opts: CoordinatorConnectionOptions) {
     super();
@@ -92,6 +100,47 @@ export class CoordinatorConnection extends EventEmitter<ConnectionEvents> {
     if (!this.connected || !this.ws)
       throw new LoomError('LOOM_ERR_NETWORK', 'not connected to the coordinator');
     this.ws.send(encodeMessage(createMessage(type, body, replyTo) as Message));
+  }
+
+  /**
+   * Sends a frame and resolves with the coordinator's reply (the frame whose replyTo is its id).
+   * An `error` reply rejects with its code; so do a disconnect and `timeoutMs` (default 30 s).
+   */
+  request<T extends MessageType>(type: T, body: MessageBodies[T], timeoutMs = 30_000): Promise<Message> {
+    if (!this.connected || !this.ws) {
+      return Promise.reject(new LoomError('LOOM_ERR_NETWORK', 'not connected to the coordinator'));
+    }
+    const msg = createMessage(type, body) as Message;
+    return new Promise<Message>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.replies.delete(msg.id);
+        reject(new LoomError('LOOM_ERR_NETWORK', `no reply to ${type} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.replies.set(msg.id, {
+        resolve: (m) => {
+          clearTimeout(timer);
+          resolve(m);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      });
+      this.ws!.send(encodeMessage(msg));
+    });
+  }
+
+  /** Uses a new client certificate from the next connection on (after a renewal). */
+  setCredentials(certPem: string, keyPem: string): void {
+    this.opts.certPem = certPem;
+    this.opts.keyPem = keyPem;
+  }
+
+  /** Closes the current connection and connects again at once (to present new credentials). */
+  reconnectNow(): void {
+    if (this.stopped || !this.ws) return;
+    this.attempt = 0;
+    this.ws.close(1000, 'reconnecting with renewed credentials');
   }
 
   private connect(): void {
@@ -136,6 +185,13 @@ export class CoordinatorConnection extends EventEmitter<ConnectionEvents> {
         }
         return;
       }
+      const pending = msg.replyTo ? this.replies.get(msg.replyTo) : undefined;
+      if (pending && msg.replyTo) {
+        this.replies.delete(msg.replyTo);
+        if (msg.type === 'error') pending.reject(new LoomError(toCode(msg.body.code), msg.body.message));
+        else pending.resolve(msg);
+        return;
+      }
       this.emit('message', msg);
     });
     ws.on('unexpected-response', (_req, res) => {
@@ -162,6 +218,10 @@ export class CoordinatorConnection extends EventEmitter<ConnectionEvents> {
       const wasConnected = this.welcome !== undefined;
       this.welcome = undefined;
       const reason = reasonBuf.toString();
+      for (const [id, pending] of this.replies) {
+        this.replies.delete(id);
+        pending.reject(new LoomError('LOOM_ERR_NETWORK', 'disconnected before the reply arrived'));
+      }
       if (wasConnected) {
         this.log.warn('disconnected from the coordinator', { code, reason });
         this.emit('disconnected', { code, reason });

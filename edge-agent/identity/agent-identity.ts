@@ -1,6 +1,6 @@
 // The agent's identity on disk: its private key (0600, never leaves the host), its client
 // certificate, the pinned Loom CA, and where the coordinator is.
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { access, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { certificateInfo, writeKeyFile } from '../../certs/index.ts';
 import { LoomError } from '../../shared/errors/index.ts';
@@ -21,24 +21,49 @@ export interface AgentIdentity {
 
 const FILES = { key: 'agent-key.pem', cert: 'agent-cert.pem', ca: 'ca.pem', meta: 'agent.json' } as const;
 
+async function exists(path: string): Promise<boolean> {
+  return access(path).then(
+    () => true,
+    () => false,
+  );
+}
+
 export function identityDir(dataDir: string): string {
   return join(dataDir, 'identity');
 }
 
-/** Writes the identity; the key file gets mode 0600 and the folder 0700. */
+/**
+ * Writes the identity; the key file gets mode 0600 and the folder 0700. The files are written to
+ * a fresh folder that then replaces the old one, so a crash never leaves a key beside the wrong
+ * certificate (a renewal changes both).
+ */
 export async function saveIdentity(dataDir: string, id: AgentIdentity): Promise<void> {
-  const dir = identityDir(dataDir);
+  const final = identityDir(dataDir);
+  const dir = `${final}.new-${process.pid}-${Date.now()}`;
+  const previous = `${final}.prev`;
   await mkdir(dir, { recursive: true, mode: 0o700 });
   await writeKeyFile(join(dir, FILES.key), id.keyPem);
   await writeFile(join(dir, FILES.cert), id.certPem);
   await writeFile(join(dir, FILES.ca), id.caPem);
   const { keyPem: _k, certPem: _c, caPem: _ca, ...meta } = id;
   await writeFile(join(dir, FILES.meta), `${JSON.stringify(meta, null, 2)}\n`);
+  await rm(previous, { recursive: true, force: true });
+  const hadOne = await rename(final, previous).then(
+    () => true,
+    (err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return false;
+      throw err;
+    },
+  );
+  await rename(dir, final);
+  if (hadOne) await rm(previous, { recursive: true, force: true });
 }
 
 /** Reads the identity written by `loom agent enroll`; LOOM_ERR_INVALID_CONFIG when missing or damaged. */
 export async function loadIdentity(dataDir: string): Promise<AgentIdentity> {
-  const dir = identityDir(dataDir);
+  let dir = identityDir(dataDir);
+  // A crash between the two renames of saveIdentity leaves only the previous identity.
+  if (!(await exists(dir)) && (await exists(`${dir}.prev`))) dir = `${dir}.prev`;
   try {
     const meta = JSON.parse(await readFile(join(dir, FILES.meta), 'utf8')) as Omit<
       AgentIdentity,

@@ -141,6 +141,11 @@ const BODY_DECODERS: { [T in MessageType]: BodyDecoder<T> } = {
     signature: r.bytes('signature'),
     signerCertificate: r.string('signerCertificate', { max: 16_384 }),
   }),
+  renew: (r) => ({ csr: r.string('csr', { max: 16_384 }) }),
+  renewed: (r) => ({
+    certificate: r.string('certificate', { max: 16_384 }),
+    notAfter: r.string('notAfter', { max: 64 }),
+  }),
   'deploy-ack': (r) => {
     const error = r.optionalString('error', { max: 4096 });
     return {

@@ -22,6 +22,8 @@ export type {
   MessageOf,
   MessageType,
   ModelRef,
+  RenewBody,
+  RenewedBody,
   TaskErrorBody,
   TrainBody,
   TrainHyperParameters,

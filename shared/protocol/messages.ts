@@ -102,6 +102,17 @@ export interface DeployAckBody {
   error?: string;
 }
 
+/** Agent → coordinator over the mTLS channel: a CSR for a fresh key, before the current cert expires. */
+export interface RenewBody {
+  csr: string;
+}
+
+/** Coordinator → agent, in reply to `renew`. */
+export interface RenewedBody {
+  certificate: string;
+  notAfter: string;
+}
+
 export interface ErrorBody {
   code: string;
   message: string;
@@ -116,6 +127,8 @@ export interface MessageBodies {
   cancel: CancelBody;
   deploy: DeployBody;
   'deploy-ack': DeployAckBody;
+  renew: RenewBody;
+  renewed: RenewedBody;
   error: ErrorBody;
 }
 
@@ -130,6 +143,8 @@ export const MESSAGE_TYPES: readonly MessageType[] = [
   'cancel',
   'deploy',
   'deploy-ack',
+  'renew',
+  'renewed',
   'error',
 ];
 

@@ -136,6 +136,11 @@ const SAMPLES: { [T in MessageType]: MessageBodies[T] } = {
     signerCertificate: '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n',
   },
   'deploy-ack': { name: 'mnist', version: 3, ok: false, error: 'disk full' },
+  renew: { csr: '-----BEGIN CERTIFICATE REQUEST-----\nMIIB\n-----END CERTIFICATE REQUEST-----\n' },
+  renewed: {
+    certificate: '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n',
+    notAfter: '2027-01-01T00:00:00.000Z',
+  },
   error: { code: 'LOOM_ERR_PROTOCOL', message: 'the first frame must be hello' },
 };
 
