@@ -6,7 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { type AgentProcess, startAgentProcess, stopProcess } from '../cli/demo.ts';
+import { type AgentProcess, startAgentProcess, stopProcess } from '../cli/agent-process.ts';
 import { writeSitePartitions } from '../cli/demo-data.ts';
 import { initCoordinator, resolveCoordinatorConfig, startCoordinator } from '../coordinator/index.ts';
 import type { JobRecord } from '../coordinator/jobs/index.ts';

@@ -2,13 +2,10 @@
 // processes, each with its own disjoint MNIST partition on local disk), mutual TLS, a FedAvg job
 // on the 784-200-200-10 MLP, per-round test accuracy, and a prediction from an agent's local
 // inference endpoint. Everything lives in a temp folder removed at the end (and on Ctrl-C).
-import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import {
   initCoordinator,
   type RunningCoordinator,
@@ -28,6 +25,7 @@ import {
   writeWeights,
 } from '../shared/models/index.ts';
 import { sizeOf } from '../shared/tensors/index.ts';
+import { type AgentProcess, startAgentProcess, stopProcess } from './agent-process.ts';
 import { intFlag, parseFlags, printHelp, stringFlag } from './args.ts';
 import { type Partition, writeSitePartitions } from './demo-data.ts';
 import { demoSpec } from './specs.ts';
@@ -39,78 +37,6 @@ const ARCHITECTURE: ModelArchitecture = {
   layers: [200, 200, 10],
   activation: 'relu',
 };
-const CLI_PATH = fileURLToPath(new URL('./loom.js', import.meta.url));
-
-export interface AgentProcess {
-  name: string;
-  child: ChildProcess;
-  ready: Promise<{ agentId: string; inferenceUrl: string }>;
-}
-
-/** Starts `loom agent start` as a child process; `ready` resolves with its JSON status line. */
-export function startAgentProcess(
-  name: string,
-  dataDir: string,
-  dataPath: string,
-  logPath: string,
-): AgentProcess {
-  const child = spawn(
-    process.execPath,
-    [
-      CLI_PATH,
-      'agent',
-      'start',
-      '--data-dir',
-      dataDir,
-      '--data',
-      dataPath,
-      '--inference-port',
-      '0',
-      '--json',
-    ],
-    {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, LOOM_LOG_LEVEL: process.env.LOOM_LOG_LEVEL ?? 'info' },
-    },
-  );
-  const log = createWriteStream(logPath);
-  child.stderr?.pipe(log);
-  const ready = new Promise<{ agentId: string; inferenceUrl: string }>((resolve, reject) => {
-    const lines = createInterface({ input: child.stdout! });
-    lines.once('line', (line) => {
-      try {
-        resolve(JSON.parse(line) as { agentId: string; inferenceUrl: string });
-      } catch {
-        reject(new LoomError('LOOM_ERR_INTERNAL', `${name} printed an unexpected line: ${line}`));
-      }
-    });
-    child.once('exit', (code) =>
-      reject(
-        new LoomError(
-          'LOOM_ERR_INTERNAL',
-          `${name} exited with code ${code} before it was ready; see ${logPath}`,
-        ),
-      ),
-    );
-  });
-  return { name, child, ready };
-}
-
-/** SIGTERM, then SIGKILL after 5 s. */
-export async function stopProcess(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  await new Promise<void>((resolve) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      resolve();
-    }, 5_000);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    child.kill('SIGTERM');
-  });
-}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));

@@ -82,6 +82,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
     host: config.host,
     port: config.agentPort,
     heartbeatIntervalMs: config.heartbeatIntervalMs,
+    maxPayloadBytes: config.maxFrameBytes,
     log: log.child('gateway'),
     // Revocation and identity are checked at every connection, against the store.
     authorize: async ({ agentId, certSerial }) => {
@@ -102,14 +103,19 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
       }
       return { ok: true };
     },
+    isRevoked: ({ agentId, certSerial }) => revocations.isRevoked({ subjectCN: agentId, serial: certSerial }),
     renewCertificate: (agentId, csrPem) => enrollment.renew(agentId, csrPem),
   });
+  let stopping = false;
   gateway.on('online', (info) => {
+    if (stopping) return;
     agents
       .update(info.agentId, { lastSeen: new Date().toISOString(), backend: info.backend })
       .catch((err: unknown) => log.warn('could not record agent online', { error: String(err) }));
   });
   gateway.on('offline', ({ agentId }) => {
+    // At shutdown every agent goes offline while the store is closing: nothing to record then.
+    if (stopping) return;
     agents
       .update(agentId, { lastSeen: new Date().toISOString() })
       .catch((err: unknown) => log.warn('could not record agent offline', { error: String(err) }));
@@ -191,6 +197,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
     async stop() {
       if (stopped) return;
       stopped = true;
+      stopping = true;
       await jobs.close();
       await api.close();
       await gateway.close();

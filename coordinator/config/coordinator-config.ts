@@ -3,8 +3,8 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LoomError } from '../../shared/errors/index.ts';
-import { FieldReader } from '../../shared/protocol/index.ts';
-import type { EngineName } from '../aggregation/index.ts';
+import { DEFAULT_MAX_FRAME_BYTES, FieldReader } from '../../shared/protocol/index.ts';
+import { ENGINE_NAMES, type EngineName } from '../aggregation/index.ts';
 
 export interface CoordinatorConfig {
   dataDir: string;
@@ -24,6 +24,8 @@ export interface CoordinatorConfig {
   /** Aggregation engine for jobs that do not choose one. */
   engine: EngineName;
   logFormat: 'text' | 'json';
+  /** Largest WebSocket frame accepted from an agent; bounds what one update may cost in memory. */
+  maxFrameBytes: number;
 }
 
 export const COORDINATOR_DEFAULTS: Omit<CoordinatorConfig, 'dataDir'> = Object.freeze({
@@ -36,6 +38,7 @@ export const COORDINATOR_DEFAULTS: Omit<CoordinatorConfig, 'dataDir'> = Object.f
   enrollmentTokenTtlSec: 3_600,
   engine: 'typed-array' as EngineName,
   logFormat: 'text' as const,
+  maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
 });
 
 const KEYS = Object.keys(COORDINATOR_DEFAULTS) as (keyof typeof COORDINATOR_DEFAULTS)[];
@@ -49,6 +52,7 @@ const ENV: Record<string, keyof typeof COORDINATOR_DEFAULTS> = {
   LOOM_ENROLLMENT_TOKEN_TTL_SEC: 'enrollmentTokenTtlSec',
   LOOM_ENGINE: 'engine',
   LOOM_LOG_FORMAT: 'logFormat',
+  LOOM_MAX_FRAME_BYTES: 'maxFrameBytes',
 };
 
 export const CONFIG_FILE = 'coordinator.json';
@@ -69,14 +73,19 @@ function validate(raw: Record<string, unknown>, source: string): Partial<Coordin
     if (r.has('apiPort')) out.apiPort = r.integer('apiPort', { min: 0, max: 65_535 });
     if (r.has('agentPort')) out.agentPort = r.integer('agentPort', { min: 0, max: 65_535 });
     if (r.has('hosts')) out.hosts = r.stringArray('hosts', { max: 64 });
-    if (r.has('heartbeatIntervalMs')) out.heartbeatIntervalMs = r.integer('heartbeatIntervalMs', { min: 50 });
+    if (r.has('heartbeatIntervalMs')) {
+      out.heartbeatIntervalMs = r.integer('heartbeatIntervalMs', { min: 50, max: 3_600_000 });
+    }
+    if (r.has('maxFrameBytes'))
+      out.maxFrameBytes = r.integer('maxFrameBytes', { min: 1024, max: 2 ** 31 - 1 });
     if (r.has('agentCertValiditySec'))
       out.agentCertValiditySec = r.integer('agentCertValiditySec', { min: 60 });
     if (r.has('enrollmentTokenTtlSec'))
       out.enrollmentTokenTtlSec = r.integer('enrollmentTokenTtlSec', { min: 1 });
     if (r.has('engine')) {
       const engine = r.string('engine');
-      if (engine !== 'typed-array' && engine !== 'tfjs') r.fail('engine', 'must be typed-array or tfjs');
+      if (!ENGINE_NAMES.includes(engine as EngineName))
+        r.fail('engine', `must be one of ${ENGINE_NAMES.join(', ')}`);
       out.engine = engine as EngineName;
     }
     if (r.has('logFormat')) {

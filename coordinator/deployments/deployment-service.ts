@@ -1,16 +1,23 @@
 // Pushes registry versions to agents: every connected agent gets the target version of each
 // deployed model, and agents that connect later get it on their hello. Targets survive restarts.
 import type { Logger } from '../../shared/log/index.ts';
-import { encodeTensorBytes, signDeployment } from '../../shared/protocol/index.ts';
+import { encodeTensorBytes, type ModelRef, signDeployment } from '../../shared/protocol/index.ts';
 import { sha256Hex } from '../../shared/tensors/index.ts';
 import type { AgentGateway, AgentSessionInfo } from '../gateway/index.ts';
 import type { ModelRegistry } from '../registry/index.ts';
-import type { CoordinatorDb } from '../store/index.ts';
+import { type CoordinatorDb, jsonSublevel, SUBLEVEL } from '../store/index.ts';
 
 export interface DeploymentTarget {
   model: string;
   version: number;
   deployedAt: string;
+}
+
+interface DeployPayload {
+  ref: ModelRef;
+  bytes: Buffer;
+  sha256: string;
+  signature: Buffer;
 }
 
 export interface DeploymentServiceOptions {
@@ -24,15 +31,15 @@ export interface DeploymentServiceOptions {
 
 export class DeploymentService {
   private readonly targets;
-  /** The encoded payload of the newest target per model: encoded once, sent to every agent. */
-  private readonly payloads = new Map<
-    string,
-    { version: number; bytes: Buffer; sha256: string; signature: Buffer }
-  >();
+  /**
+   * The signed, encoded payload of the newest target per model, kept as a promise so agents that
+   * connect together share one registry read, encoding and signature.
+   */
+  private readonly payloads = new Map<string, { version: number; payload: Promise<DeployPayload> }>();
   private readonly log: Logger;
 
   constructor(private readonly opts: DeploymentServiceOptions) {
-    this.targets = opts.db.root.sublevel<string, DeploymentTarget>('deployments', { valueEncoding: 'json' });
+    this.targets = jsonSublevel<DeploymentTarget>(opts.db.root, SUBLEVEL.deployments);
     this.log = opts.log;
     opts.gateway.on('online', (info) => {
       this.pushAll(info).catch((err: unknown) =>
@@ -65,7 +72,7 @@ export class DeploymentService {
       version,
       agents: this.opts.gateway.onlineAgentIds().length,
     });
-    for (const info of this.opts.gateway.sessionInfos()) await this.push(info, target);
+    await Promise.all(this.opts.gateway.sessionInfos().map((info) => this.pushOrLog(info, target)));
     return target;
   }
 
@@ -78,30 +85,49 @@ export class DeploymentService {
   }
 
   private async pushAll(info: AgentSessionInfo): Promise<void> {
-    for (const target of await this.list()) await this.push(info, target);
+    for (const target of await this.list()) await this.pushOrLog(info, target);
   }
 
-  private async push(info: AgentSessionInfo, target: DeploymentTarget): Promise<void> {
-    if (info.models.get(target.model) === target.version) return;
-    const session = this.opts.gateway.session(info.agentId);
-    if (!session || session.isClosed) return;
-    const model = await this.opts.registry.getModel(target.model);
-    let payload = this.payloads.get(target.model);
-    if (payload?.version !== target.version) {
+  /** One agent that cannot take a deployment (it just left, say) must not stop the others. */
+  private async pushOrLog(info: AgentSessionInfo, target: DeploymentTarget): Promise<void> {
+    try {
+      await this.push(info, target);
+    } catch (err) {
+      this.log.warn('could not push model version', {
+        agent: info.agentId,
+        model: target.model,
+        version: target.version,
+        error: err instanceof Error ? err.message : String(err),
+      });
+    }
+  }
+
+  private payloadFor(target: DeploymentTarget): Promise<DeployPayload> {
+    const cached = this.payloads.get(target.model);
+    if (cached?.version === target.version) return cached.payload;
+    const payload = (async (): Promise<DeployPayload> => {
+      const model = await this.opts.registry.getModel(target.model);
       const weights = await this.opts.registry.getWeights(target.model, target.version);
       const bytes = encodeTensorBytes(weights);
       const sha256 = sha256Hex(bytes);
       const ref = { name: target.model, version: target.version, architecture: model.architecture };
-      payload = {
-        version: target.version,
-        bytes,
-        sha256,
-        signature: signDeployment(ref, sha256, this.opts.signer.keyPem),
-      };
-      this.payloads.set(target.model, payload);
-    }
+      return { ref, bytes, sha256, signature: signDeployment(ref, sha256, this.opts.signer.keyPem) };
+    })();
+    this.payloads.set(target.model, { version: target.version, payload });
+    // A failed read is not cached: the next push tries again.
+    payload.catch(() => {
+      if (this.payloads.get(target.model)?.payload === payload) this.payloads.delete(target.model);
+    });
+    return payload;
+  }
+
+  private async push(info: AgentSessionInfo, target: DeploymentTarget): Promise<void> {
+    if (info.models.get(target.model) === target.version) return;
+    const payload = await this.payloadFor(target);
+    const session = this.opts.gateway.session(info.agentId);
+    if (!session || session.isClosed) return;
     session.send('deploy', {
-      model: { name: target.model, version: target.version, architecture: model.architecture },
+      model: payload.ref,
       weights: payload.bytes,
       sha256: payload.sha256,
       signature: payload.signature,

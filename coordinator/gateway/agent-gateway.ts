@@ -11,6 +11,7 @@ import type { Logger } from '../../shared/log/index.ts';
 import {
   CLOSE_CODES,
   createMessage,
+  DEFAULT_MAX_FRAME_BYTES,
   decodeMessage,
   encodeMessage,
   type Message,
@@ -32,13 +33,18 @@ export interface AgentGatewayOptions {
   port?: number;
   /** Checked at every connection (after the TLS handshake, before the upgrade). */
   authorize: (identity: { agentId: string; certSerial: string }) => Promise<AuthorizeResult>;
+  /**
+   * Checked again, synchronously, when `hello` arrives: closes the window between `authorize`
+   * and a revocation that lands while the connection is being set up.
+   */
+  isRevoked?: (identity: { agentId: string; certSerial: string }) => boolean;
   /** Signs a renewal CSR for a connected agent (its identity is the connection's certificate). */
   renewCertificate?: (agentId: string, csrPem: string) => Promise<{ certificate: string; notAfter: Date }>;
   /** Ping interval; an agent that misses one full interval is disconnected (default 10 000 ms). */
   heartbeatIntervalMs?: number;
   /** Time allowed between the upgrade and `hello` (default 10 000 ms). */
   helloTimeoutMs?: number;
-  /** Largest accepted frame (default 256 MiB). */
+  /** Largest accepted frame (default DEFAULT_MAX_FRAME_BYTES, 64 MiB). */
   maxPayloadBytes?: number;
   log: Logger;
 }
@@ -54,12 +60,14 @@ export const GATEWAY_DEFAULTS = {
   port: 0,
   heartbeatIntervalMs: 10_000,
   helloTimeoutMs: 10_000,
-  maxPayloadBytes: 256 * 1024 * 1024,
+  maxPayloadBytes: DEFAULT_MAX_FRAME_BYTES,
 } as const;
 
 export class AgentGateway extends EventEmitter<GatewayEvents> implements AgentPool {
-  private readonly opts: Required<Omit<AgentGatewayOptions, 'renewCertificate'>> &
-    Pick<AgentGatewayOptions, 'renewCertificate'>;
+  private readonly opts: Required<Omit<AgentGatewayOptions, 'renewCertificate' | 'isRevoked'>> &
+    Pick<AgentGatewayOptions, 'renewCertificate' | 'isRevoked'>;
+  /** Connections past the upgrade that have not said hello yet, by agent id. */
+  private readonly handshaking = new Map<string, Set<WebSocket>>();
   private readonly https: HttpsServer;
   private readonly wss: WebSocketServer;
   private readonly sessions = new Map<string, AgentSession>();
@@ -183,8 +191,14 @@ export class AgentGateway extends EventEmitter<GatewayEvents> implements AgentPo
 
   /** Disconnects an agent at once (used on revocation). */
   disconnect(agentId: string, code: number, reason: string): boolean {
+    // Connections still in their handshake are closed too, or a revoked agent could slip through.
+    const pending = [...(this.handshaking.get(agentId) ?? [])];
+    for (const ws of pending) {
+      ws.close(code, reason);
+      setTimeout(() => ws.terminate(), 2_000).unref();
+    }
     const session = this.sessions.get(agentId);
-    if (!session) return false;
+    if (!session) return pending.length > 0;
     this.endSession(session, code, reason);
     return true;
   }
@@ -199,6 +213,15 @@ export class AgentGateway extends EventEmitter<GatewayEvents> implements AgentPo
     }
     const remoteAddress = socket.remoteAddress ?? 'unknown';
     let session: AgentSession | undefined;
+    const pending = this.handshaking.get(identity.agentId) ?? new Set<WebSocket>();
+    pending.add(ws);
+    this.handshaking.set(identity.agentId, pending);
+    const leaveHandshake = (): void => {
+      pending.delete(ws);
+      if (pending.size === 0 && this.handshaking.get(identity.agentId) === pending) {
+        this.handshaking.delete(identity.agentId);
+      }
+    };
     const helloTimer = setTimeout(() => {
       this.log.warn('agent sent no hello', { agent: identity.agentId });
       ws.close(CLOSE_CODES.HANDSHAKE, 'hello expected');
@@ -218,6 +241,7 @@ export class AgentGateway extends EventEmitter<GatewayEvents> implements AgentPo
       }
       if (!session) {
         clearTimeout(helloTimer);
+        leaveHandshake();
         session = this.onHello(ws, msg, { ...identity, remoteAddress });
         return;
       }
@@ -231,6 +255,7 @@ export class AgentGateway extends EventEmitter<GatewayEvents> implements AgentPo
     );
     ws.on('close', (code, reasonBuf) => {
       clearTimeout(helloTimer);
+      leaveHandshake();
       if (!session) return;
       const reason = reasonBuf.toString() || `close code ${code}`;
       session.markClosed(reason);
@@ -251,6 +276,11 @@ export class AgentGateway extends EventEmitter<GatewayEvents> implements AgentPo
     if (msg.type !== 'hello') {
       this.sendError(ws, 'LOOM_ERR_PROTOCOL', 'the first frame must be hello');
       ws.close(CLOSE_CODES.HANDSHAKE, 'hello expected');
+      return undefined;
+    }
+    if (this.opts.isRevoked?.(identity)) {
+      this.sendError(ws, 'LOOM_ERR_CERT_REVOKED', 'this agent has been revoked');
+      ws.close(CLOSE_CODES.REVOKED, 'certificate revoked');
       return undefined;
     }
     const version = msg.body.protocolVersions.find((v) => PROTOCOL_VERSIONS.includes(v));

@@ -1,6 +1,6 @@
 // Jobs as stored and as the API returns them, and validation of a new job's configuration.
 import { FieldReader } from '../../shared/protocol/index.ts';
-import type { EngineName } from '../aggregation/index.ts';
+import { ENGINE_NAMES, type EngineName } from '../aggregation/index.ts';
 import type { RoundFailure, RoundParticipant } from '../rounds/index.ts';
 
 export type JobState = 'pending' | 'running' | 'completed' | 'failed' | 'cancelled';
@@ -120,7 +120,8 @@ export function parseJobConfig(body: unknown): JobConfig {
     config.maxUpdateNorm = r.number('maxUpdateNorm', { min: 0, exclusiveMin: true });
   if (r.has('engine')) {
     const engine = r.string('engine');
-    if (engine !== 'typed-array' && engine !== 'tfjs') r.fail('engine', 'must be "typed-array" or "tfjs"');
+    if (!ENGINE_NAMES.includes(engine as EngineName))
+      r.fail('engine', `must be one of ${ENGINE_NAMES.join(', ')}`);
     config.engine = engine as EngineName;
   }
   return config;

@@ -93,15 +93,50 @@ export class JobService extends EventEmitter<JobEvents> {
     const resumed: string[] = [];
     for (const job of jobs) {
       if (job.state !== 'pending' && job.state !== 'running') continue;
+      await this.adoptOrphanVersion(job);
       // Rounds after the last registered version are redone: their weights were never stored.
       const lastSaved = job.rounds.findLastIndex((r) => r.version !== undefined);
       job.rounds = job.rounds.slice(0, lastSaved + 1);
-      job.currentRound = job.rounds.length;
+      job.currentRound = job.rounds.at(-1)?.round ?? 0;
       this.log.info('resuming job', { job: job.id, fromRound: job.currentRound + 1 });
       this.start(job);
       resumed.push(job.id);
     }
     return resumed;
+  }
+
+  /**
+   * The registry write of a round and the job record that names it are two stores; a stop between
+   * them leaves a version the job does not know. Such a version is the round's result: adopt it
+   * rather than train the round again.
+   */
+  private async adoptOrphanVersion(job: JobRecord): Promise<void> {
+    const known = job.latestVersion ?? job.baseVersion;
+    const orphan = (await this.opts.registry.listVersions(job.config.model))
+      .filter((v) => v.jobId === job.id && v.round !== null && v.version > known)
+      .at(-1);
+    if (!orphan || orphan.round === null) return;
+    job.rounds = job.rounds.filter((r) => r.round < (orphan.round ?? 0));
+    job.rounds.push({
+      round: orphan.round,
+      startedAt: orphan.createdAt,
+      durationMs: 0,
+      trainMs: 0,
+      sampled: orphan.agents,
+      participants: orphan.agents.map((agentId) => ({
+        agentId,
+        numExamples: orphan.exampleCounts[agentId] ?? 0,
+        metrics: {},
+        trainMs: 0,
+        roundTripMs: 0,
+      })),
+      failures: [],
+      numExamples: orphan.numExamples,
+      metrics: orphan.metrics,
+      version: orphan.version,
+    });
+    job.latestVersion = orphan.version;
+    this.log.info('adopted a version written just before a stop', { job: job.id, version: orphan.version });
   }
 
   /** Waits for a job's runner to finish (tests, shutdown). */
@@ -120,7 +155,15 @@ export class JobService extends EventEmitter<JobEvents> {
 
   private start(job: JobRecord): void {
     const controller = new AbortController();
-    const done = this.run(job, controller.signal).finally(() => this.running.delete(job.id));
+    const done = this.run(job, controller.signal)
+      .catch((err: unknown) => {
+        // Only a failing store gets here (the final save); the job stays resumable.
+        this.log.error('job runner stopped', {
+          job: job.id,
+          error: err instanceof Error ? err.message : String(err),
+        });
+      })
+      .finally(() => this.running.delete(job.id));
     this.running.set(job.id, { controller, done });
   }
 

@@ -64,7 +64,6 @@ export function weightedMetrics(participants: readonly RoundParticipant[]): Reco
   const sums: Record<string, { total: number; weight: number }> = {};
   for (const p of participants) {
     for (const [k, v] of Object.entries(p.metrics)) {
-      if (!Number.isFinite(v)) continue;
       const s = sums[k] ?? { total: 0, weight: 0 };
       sums[k] = s;
       s.total += v * p.numExamples;
@@ -135,6 +134,15 @@ export function runRound(
       try {
         const average = aggregator.average();
         const weights = applyAverageDelta(plan.global, average, plan.serverLearningRate ?? 1);
+        // Each update was finite, but their weighted sum can still overflow float32; such a model
+        // must never reach the registry or the agents.
+        const bad = weights.find((w) => !w.data.every(Number.isFinite));
+        if (bad) {
+          throw new LoomError(
+            'LOOM_ERR_UPDATE_REJECTED',
+            `round ${plan.round}: the aggregated weights of "${bad.name}" are not finite (updates too large); no version written`,
+          );
+        }
         const trainMs = Math.max(0, ...participants.map((p) => p.trainMs));
         resolve({
           round: plan.round,

@@ -12,6 +12,7 @@ export const SUBLEVEL = {
   enrollmentTokens: 'enrollment-tokens',
   apiTokens: 'api-tokens',
   audit: 'audit',
+  deployments: 'deployments',
 } as const;
 
 export type SublevelName = (typeof SUBLEVEL)[keyof typeof SUBLEVEL];

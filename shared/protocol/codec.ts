@@ -15,6 +15,9 @@ import {
   type ModelRef,
 } from './messages.ts';
 
+/** Largest example count an update may claim (its weight in FedAvg). */
+export const MAX_EXAMPLES_PER_UPDATE = 1_000_000_000;
+
 /** Version of the envelope layout (distinct from the negotiated protocol version). */
 export const ENVELOPE_VERSION = 1;
 
@@ -123,8 +126,9 @@ const BODY_DECODERS: { [T in MessageType]: BodyDecoder<T> } = {
     taskId: r.string('taskId', { pattern: ID }),
     jobId: r.string('jobId', { pattern: ID }),
     round: r.integer('round', { min: 1 }),
-    numExamples: r.integer('numExamples', { min: 0 }),
-    metrics: r.numberRecord('metrics'),
+    // Bounded so one agent's claimed count cannot overflow the weighted sum.
+    numExamples: r.integer('numExamples', { min: 0, max: MAX_EXAMPLES_PER_UPDATE }),
+    metrics: r.numberRecord('metrics', { maxKeys: 32 }),
     update: r.bytes('update'),
     trainMs: r.number('trainMs', { min: 0 }),
   }),

@@ -112,10 +112,17 @@ export class FieldReader {
     return arr as string[];
   }
 
-  numberRecord(key: string): Record<string, number> {
+  /** A flat record of finite numbers, with at most `maxKeys` keys of at most 64 characters. */
+  numberRecord(key: string, opts: { maxKeys?: number } = {}): Record<string, number> {
     const r = this.object(key);
+    const keys = Object.keys(r.obj);
+    const maxKeys = opts.maxKeys ?? 64;
+    if (keys.length > maxKeys) this.fail(key, `must have at most ${maxKeys} entries`);
     const out: Record<string, number> = {};
-    for (const k of Object.keys(r.obj)) out[k] = r.number(k);
+    for (const k of keys) {
+      if (k.length > 64) this.fail(key, 'keys must be at most 64 characters');
+      out[k] = r.number(k);
+    }
     return out;
   }
 }

@@ -9,6 +9,7 @@ export {
   ENVELOPE_VERSION,
   encodeMessage,
   encodeTensorBytes,
+  MAX_EXAMPLES_PER_UPDATE,
 } from './codec.ts';
 export { FieldReader } from './fields.ts';
 export type {
@@ -30,4 +31,4 @@ export type {
   TrainResultBody,
   WelcomeBody,
 } from './messages.ts';
-export { CLOSE_CODES, MESSAGE_TYPES, PROTOCOL_VERSIONS } from './messages.ts';
+export { CLOSE_CODES, DEFAULT_MAX_FRAME_BYTES, MESSAGE_TYPES, PROTOCOL_VERSIONS } from './messages.ts';

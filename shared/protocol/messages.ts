@@ -5,6 +5,9 @@ import type { ModelArchitecture } from '../models/index.ts';
 /** Protocol versions this build speaks, newest first. */
 export const PROTOCOL_VERSIONS: readonly number[] = [1];
 
+/** Largest WebSocket frame either side accepts unless configured otherwise (64 MiB: ~16M float32 parameters). */
+export const DEFAULT_MAX_FRAME_BYTES = 64 * 1024 * 1024;
+
 /** WebSocket close codes Loom uses (4000–4999 is the application range). */
 export const CLOSE_CODES = {
   /** A frame could not be decoded or failed validation. */

@@ -1,9 +1,9 @@
 // A whole federation: a real coordinator and three real edge agents on small MNIST subsets, over
 // mutual TLS on loopback, training a model that must beat its initial accuracy, then serving it.
-import * as tf from '@tensorflow/tfjs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EdgeAgent } from '../../edge-agent/index.ts';
-import { readMnist } from '../../edge-agent/index.ts';
+import { loadIdentity, readMnist } from '../../edge-agent/index.ts';
 import { httpRequestRaw, requestJson } from '../../shared/http/index.ts';
 import {
   buildModel,
@@ -13,7 +13,7 @@ import {
   writeWeights,
 } from '../../shared/models/index.ts';
 import { sizeOf } from '../../shared/tensors/index.ts';
-import { startTestCluster, type TestCluster, waitUntil } from '../helpers/cluster.ts';
+import { startTestCluster, type TestCluster, tryConnect, waitUntil } from '../helpers/cluster.ts';
 
 const ARCH: ModelArchitecture = { kind: 'mlp', inputShape: [784], layers: [64, 10], activation: 'relu' };
 
@@ -208,7 +208,6 @@ describe('federated training end to end', () => {
       },
     );
     expect(Number(res.model_version)).toBeGreaterThanOrEqual(4);
-    expect(tf.getBackend()).toBeDefined();
   });
 });
 
@@ -263,10 +262,10 @@ describe('a coordinator restart', () => {
     const victim = agents[1].status().agentId;
     await cluster.api(`/v1/agents/${victim}/revoke`, {});
     await cluster.restartCoordinator();
-    const list = await cluster.api<{ agents: string[]; serials: string[] }>('/v1/revocations');
+    const list = await cluster.api<{ agents: Record<string, string>; serials: string[] }>('/v1/revocations');
     expect(Object.keys(list.agents)).toContain(victim);
-    await cluster.waitForAgents(1, 40_000);
-    await new Promise((r) => setTimeout(r, 1_500));
-    expect(cluster.coordinator.gateway.onlineAgentIds()).not.toContain(victim);
+    // The revoked agent itself gave up at close code 4003; dial with its credentials directly.
+    const identity = await loadIdentity(join(cluster.dir, 'agents', 'site-2'));
+    expect(await tryConnect(identity.agentUrl, identity.certPem, identity.keyPem, identity.caPem)).toBe(403);
   });
 });

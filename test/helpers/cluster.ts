@@ -3,6 +3,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import WebSocket from 'ws';
 import {
   initCoordinator,
   type RunningCoordinator,
@@ -46,6 +47,25 @@ export async function writeMnistSubset(dir: string, offset: number, count: numbe
     slice.cols,
   );
   return imagesPath;
+}
+
+/**
+ * Opens a raw mTLS WebSocket to the agent gateway with the given credentials and resolves with
+ * 101 when the upgrade succeeds, the HTTP status when it is refused, or -1 on a TLS failure.
+ */
+export function tryConnect(url: string, certPem: string, keyPem: string, caPem: string): Promise<number> {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(url, { cert: certPem, key: keyPem, ca: [caPem] });
+    ws.on('unexpected-response', (_req, res) => {
+      resolve(res.statusCode ?? 0);
+      ws.terminate();
+    });
+    ws.on('open', () => {
+      resolve(101);
+      ws.close();
+    });
+    ws.on('error', () => resolve(-1));
+  });
 }
 
 export async function sleep(ms: number): Promise<void> {

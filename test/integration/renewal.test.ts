@@ -1,26 +1,10 @@
 // Client certificates are short-lived and renewed over the mTLS channel before they expire.
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
 import { certificateInfo } from '../../certs/index.ts';
 import type { EdgeAgent } from '../../edge-agent/index.ts';
 import { loadIdentity } from '../../edge-agent/index.ts';
-import { startTestCluster, type TestCluster, waitUntil } from '../helpers/cluster.ts';
-
-function tryConnect(url: string, certPem: string, keyPem: string, caPem: string): Promise<number> {
-  return new Promise((resolve) => {
-    const ws = new WebSocket(url, { cert: certPem, key: keyPem, ca: [caPem] });
-    ws.on('unexpected-response', (_req, res) => {
-      resolve(res.statusCode ?? 0);
-      ws.terminate();
-    });
-    ws.on('open', () => {
-      resolve(101);
-      ws.close();
-    });
-    ws.on('error', () => resolve(-1));
-  });
-}
+import { startTestCluster, type TestCluster, tryConnect, waitUntil } from '../helpers/cluster.ts';
 
 describe('certificate renewal', () => {
   let cluster: TestCluster;
