@@ -31,7 +31,13 @@ export async function run(argv: string[]): Promise<void> {
   const procs: AgentProcess[] = [];
   const coordDir = join(dir, 'coordinator');
   await initCoordinator({ dataDir: coordDir, hosts: ['127.0.0.1'] });
-  const config = await resolveCoordinatorConfig(coordDir, { host: '127.0.0.1', apiPort: 0, agentPort: 0 });
+  const config = await resolveCoordinatorConfig(coordDir, {
+    host: '127.0.0.1',
+    apiPort: 0,
+    agentPort: 0,
+    // Every site enrolls from this machine's one address.
+    enrollRatePerMinute: 0,
+  });
   const coordinator = await startCoordinator(config, createLogger('silent'));
   try {
     const parts = await writeSitePartitions(join(dir, 'data'), agents, 'iid', examples);

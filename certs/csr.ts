@@ -7,6 +7,11 @@ import { forgePrivateKey, generateRsaKeyPair, RSA_MODULUS_BITS } from './keys.ts
 import { loadIssuer, signCertificate } from './sign.ts';
 import { assertPositive, validityWindow } from './validity.ts';
 
+/** Largest RSA modulus a CSR may carry; bigger keys only make verification slow. */
+const MAX_CSR_MODULUS_BITS = 4096;
+/** The one RSA public exponent accepted (F4, what every mainstream key generator uses). */
+const CSR_PUBLIC_EXPONENT = 65537;
+
 export interface CreateKeyAndCsrOptions {
   /** CN to request; the coordinator replaces it with the agent id it assigns. */
   commonName: string;
@@ -44,8 +49,9 @@ export interface SignedCsr {
 /**
  * Signs an agent's CSR as a client certificate (extKeyUsage clientAuth, keyUsage
  * digitalSignature/keyEncipherment). Only the CSR's public key is used; its subject and any requested
- * extensions are ignored. Throws LOOM_ERR_CSR_INVALID when the CSR is malformed, its self-signature does
- * not verify, or its key is weaker than 2048-bit RSA.
+ * extensions are ignored. Throws LOOM_ERR_CSR_INVALID when the CSR is malformed, its key is not RSA with a
+ * 2048- to 4096-bit modulus and public exponent 65537 (checked before the signature, so an oversized
+ * key costs nothing), or its self-signature does not verify.
  * @param opts.validitySeconds default 2592000 (30 days)
  * @param opts.notBefore default now minus 60 s
  */
@@ -78,26 +84,40 @@ function verifiedCsrPublicKey(csrPem: string): forge.pki.rsa.PublicKey {
     throw new LoomError('LOOM_ERR_CSR_INVALID', 'CSR is not a PEM "CERTIFICATE REQUEST"');
   }
   let csr: forge.pki.CertificateSigningRequest;
-  let verified: boolean;
   try {
     csr = forge.pki.certificationRequestFromPem(csrPem, true);
-    verified = csr.verify();
   } catch (err) {
     // forge throws for undecodable DER, non-RSA keys and unknown signature algorithms alike.
     throw new LoomError('LOOM_ERR_CSR_INVALID', 'CSR could not be parsed (expected an RSA PKCS#10 request)', {
       cause: err,
     });
   }
-  if (!verified) throw new LoomError('LOOM_ERR_CSR_INVALID', 'CSR signature does not verify');
   const key = csr.publicKey as forge.pki.rsa.PublicKey | null;
-  if (!key || typeof key.n?.bitLength !== 'function') {
+  if (!key || typeof key.n?.bitLength !== 'function' || typeof key.e?.bitLength !== 'function') {
     throw new LoomError('LOOM_ERR_CSR_INVALID', 'CSR has no RSA public key');
   }
-  if (key.n.bitLength() < RSA_MODULUS_BITS) {
+  // The key is checked before the signature: verifying costs time that grows with the modulus and
+  // the exponent, and this runs for unauthenticated callers.
+  const bits = key.n.bitLength();
+  if (bits < RSA_MODULUS_BITS || bits > MAX_CSR_MODULUS_BITS) {
     throw new LoomError(
       'LOOM_ERR_CSR_INVALID',
-      `CSR key is ${key.n.bitLength()}-bit RSA; at least 2048 is required`,
+      `CSR key is ${bits}-bit RSA; ${RSA_MODULUS_BITS} to ${MAX_CSR_MODULUS_BITS} bits are accepted`,
     );
   }
+  if (key.e.toString(10) !== String(CSR_PUBLIC_EXPONENT)) {
+    throw new LoomError(
+      'LOOM_ERR_CSR_INVALID',
+      `CSR key has an RSA public exponent other than ${CSR_PUBLIC_EXPONENT}, the only one accepted`,
+    );
+  }
+  let verified: boolean;
+  try {
+    verified = csr.verify();
+  } catch (err) {
+    // forge throws instead of answering false when the signature decrypts to a malformed block.
+    throw new LoomError('LOOM_ERR_CSR_INVALID', 'CSR signature does not verify', { cause: err });
+  }
+  if (!verified) throw new LoomError('LOOM_ERR_CSR_INVALID', 'CSR signature does not verify');
   return key;
 }

@@ -23,7 +23,7 @@ export {
 } from './fingerprint.ts';
 export { writeKeyFile } from './key-file.ts';
 export type { RevocationListJSON } from './revocation.ts';
-export { RevocationList } from './revocation.ts';
+export { normalizeSerial, RevocationList } from './revocation.ts';
 export { hashSecret, secretMatches } from './secret-hash.ts';
 export type { IssueServerCertOptions } from './server-cert.ts';
 export { issueServerCert } from './server-cert.ts';

@@ -77,7 +77,7 @@ export class RevocationList {
  * Lowercase hex without colons or leading zero bytes, so OpenSSL-style (`0A:1B`), Node (`0A1B`) and
  * forge (`0a1b`) spellings of one serial compare equal. Undefined when it is not hex.
  */
-function normalizeSerial(serial: unknown): string | undefined {
+export function normalizeSerial(serial: unknown): string | undefined {
   if (typeof serial !== 'string') return undefined;
   let hex = serial.replaceAll(':', '').toLowerCase();
   if (!/^[0-9a-f]+$/.test(hex)) return undefined;

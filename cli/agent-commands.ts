@@ -1,18 +1,62 @@
 // `loom agent enroll` and `loom agent start`.
+import { readFile, stat } from 'node:fs/promises';
 import { EdgeAgent, enrollAgent } from '../edge-agent/index.ts';
 import { LoomError } from '../shared/errors/index.ts';
 import { createLogger } from '../shared/log/index.ts';
-import { intFlag, parseFlags, printHelp, stringFlag } from './args.ts';
+import { intFlag, type ParsedFlags, parseFlags, printHelp, stringFlag } from './args.ts';
 import { waitForShutdownSignal } from './signals.ts';
-import { agentEnrollSpec, agentStartSpec } from './specs.ts';
+import { agentEnrollSpec, agentStartSpec, ENROLLMENT_TOKEN_ENV } from './specs.ts';
+
+/** Longest token file read; a token is about 130 characters, so anything bigger is the wrong file. */
+const MAX_TOKEN_FILE_BYTES = 4096;
+
+/**
+ * The enrollment token from exactly one of --token and --token-file or, when neither flag is
+ * given, from `env.LOOM_ENROLLMENT_TOKEN` (flags win over the environment, as for every setting).
+ * LOOM_ERR_INVALID_ARGUMENT when both flags, or no source at all, are given, or the file is unusable.
+ */
+export async function enrollmentTokenFrom(
+  flags: ParsedFlags,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<string> {
+  const inline = stringFlag(flags, 'token');
+  const file = stringFlag(flags, 'token-file');
+  if (inline !== undefined && file !== undefined) {
+    throw new LoomError('LOOM_ERR_INVALID_ARGUMENT', 'give --token or --token-file, not both');
+  }
+  if (file !== undefined) {
+    const unreadable = (reason: string, cause?: unknown): LoomError =>
+      new LoomError('LOOM_ERR_INVALID_ARGUMENT', `cannot read --token-file ${file}: ${reason}`, { cause });
+    let text: string;
+    try {
+      if ((await stat(file)).size > MAX_TOKEN_FILE_BYTES) {
+        throw unreadable(`it is larger than ${MAX_TOKEN_FILE_BYTES} bytes`);
+      }
+      text = await readFile(file, 'utf8');
+    } catch (err) {
+      throw err instanceof LoomError ? err : unreadable((err as Error).message, err);
+    }
+    const token = text.trim();
+    if (!token) throw new LoomError('LOOM_ERR_INVALID_ARGUMENT', `--token-file ${file} is empty`);
+    return token;
+  }
+  if (inline !== undefined) return inline;
+  const fromEnv = env[ENROLLMENT_TOKEN_ENV]?.trim();
+  if (fromEnv) return fromEnv;
+  throw new LoomError(
+    'LOOM_ERR_INVALID_ARGUMENT',
+    `an enrollment token is required: --token-file PATH, $${ENROLLMENT_TOKEN_ENV} or --token (see --help)`,
+  );
+}
 
 export async function agentEnroll(argv: string[]): Promise<number> {
   const { help, flags } = parseFlags(agentEnrollSpec, argv);
   if (help) return printHelp(agentEnrollSpec);
   const name = stringFlag(flags, 'name');
+  const token = await enrollmentTokenFrom(flags);
   const identity = await enrollAgent({
     coordinatorUrl: stringFlag(flags, 'coordinator')!,
-    token: stringFlag(flags, 'token')!,
+    token,
     dataDir: stringFlag(flags, 'data-dir')!,
     ...(name ? { name } : {}),
   });

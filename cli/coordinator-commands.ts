@@ -1,9 +1,14 @@
-// `loom coordinator init` and `loom coordinator start`.
-import { initCoordinator, resolveCoordinatorConfig, startCoordinator } from '../coordinator/index.ts';
+// `loom coordinator init`, `loom coordinator start` and `loom coordinator admin-token`.
+import {
+  createAdminToken,
+  initCoordinator,
+  resolveCoordinatorConfig,
+  startCoordinator,
+} from '../coordinator/index.ts';
 import { createLogger } from '../shared/log/index.ts';
 import { intFlag, parseFlags, printHelp, stringFlag } from './args.ts';
 import { waitForShutdownSignal } from './signals.ts';
-import { coordinatorInitSpec, coordinatorStartSpec } from './specs.ts';
+import { coordinatorAdminTokenSpec, coordinatorInitSpec, coordinatorStartSpec } from './specs.ts';
 
 export async function coordinatorInit(argv: string[]): Promise<number> {
   const { help, flags } = parseFlags(coordinatorInitSpec, argv);
@@ -58,5 +63,27 @@ export async function coordinatorStart(argv: string[]): Promise<number> {
   const signal = await waitForShutdownSignal();
   log.info('shutting down', { signal });
   await running.stop();
+  return 0;
+}
+
+export async function coordinatorAdminToken(argv: string[]): Promise<number> {
+  const { help, flags } = parseFlags(coordinatorAdminTokenSpec, argv);
+  if (help) return printHelp(coordinatorAdminTokenSpec);
+  const dataDir = stringFlag(flags, 'data-dir')!;
+  const name = stringFlag(flags, 'name');
+  const result = await createAdminToken({ dataDir, ...(name !== undefined ? { name } : {}) });
+  if (flags.json) {
+    process.stdout.write(`${JSON.stringify({ adminToken: result.adminToken })}\n`);
+    return 0;
+  }
+  process.stdout.write(
+    [
+      `New admin API token "${result.name}" (id ${result.id}; shown once, store it safely):`,
+      `  ${result.adminToken}`,
+      '',
+      'Revoke lost tokens with POST /v1/tokens/<id>/revoke once the coordinator runs again.',
+      '',
+    ].join('\n'),
+  );
   return 0;
 }

@@ -91,7 +91,13 @@ export async function demo(argv: string[]): Promise<number> {
     say(`  workspace ${workspace}`);
     const coordDir = join(workspace, 'coordinator');
     const init = await initCoordinator({ dataDir: coordDir, hosts: ['localhost', '127.0.0.1'] });
-    const config = await resolveCoordinatorConfig(coordDir, { host: '127.0.0.1', apiPort: 0, agentPort: 0 });
+    const config = await resolveCoordinatorConfig(coordDir, {
+      host: '127.0.0.1',
+      apiPort: 0,
+      agentPort: 0,
+      // Every site enrolls from this machine's one address.
+      enrollRatePerMinute: 0,
+    });
     const coordLog = createWriteStream(join(workspace, 'coordinator.log'));
     coordinator = await startCoordinator(config, createLogger({ write: (l) => coordLog.write(`${l}\n`) }));
     const api = coordinator.apiUrl;

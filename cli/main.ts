@@ -5,6 +5,7 @@ import { type CommandSpec, parseFlags, printHelp } from './args.ts';
 import {
   agentEnrollSpec,
   agentStartSpec,
+  coordinatorAdminTokenSpec,
   coordinatorInitSpec,
   coordinatorStartSpec,
   demoSpec,
@@ -21,6 +22,10 @@ const COMMANDS: Record<string, { spec: CommandSpec; load: () => Promise<Command>
     spec: coordinatorStartSpec,
     load: async () => (await import('./coordinator-commands.ts')).coordinatorStart,
   },
+  'coordinator admin-token': {
+    spec: coordinatorAdminTokenSpec,
+    load: async () => (await import('./coordinator-commands.ts')).coordinatorAdminToken,
+  },
   'agent enroll': {
     spec: agentEnrollSpec,
     load: async () => (await import('./agent-commands.ts')).agentEnroll,
@@ -34,11 +39,12 @@ const USAGE = `Usage: loom <command> [options]
 Loom: federated learning across edge sites over mutual TLS.
 
 Commands:
-  coordinator init    create a coordinator (CA, server certificate, admin token)
-  coordinator start   run the operator API and the agent gateway
-  agent enroll        enroll this host with a one-time token
-  agent start         run an edge agent (local training + local inference)
-  demo                run a whole federation on MNIST on this machine
+  coordinator init          create a coordinator (CA, server certificate, admin token)
+  coordinator start         run the operator API and the agent gateway
+  coordinator admin-token   make a new admin API token (with the coordinator stopped)
+  agent enroll              enroll this host with a one-time token
+  agent start               run an edge agent (local training + local inference)
+  demo                      run a whole federation on MNIST on this machine
 
 Run "loom <command> --help" for the options of each command.
 `;

@@ -38,15 +38,45 @@ export const coordinatorStartSpec: CommandSpec = {
   },
 };
 
+export const coordinatorAdminTokenSpec: CommandSpec = {
+  usage: 'loom coordinator admin-token --data-dir DIR [--name NAME] [--json]',
+  summary:
+    'Creates a new admin API token in a stopped coordinator, for when every admin token is lost or\n' +
+    'revoked. Prints it once (only its hash is stored) and records it in the audit log. Stop the\n' +
+    'coordinator first: its database is locked while it runs.',
+  flags: {
+    'data-dir': { type: 'string', description: 'folder created by "loom coordinator init"', required: true },
+    name: {
+      type: 'string',
+      description: 'name of the token, shown in the audit log',
+      default: 'recovery admin',
+    },
+    json: { type: 'boolean', description: 'print one JSON object {adminToken}' },
+  },
+};
+
+/** Environment variable `loom agent enroll` reads the token from when no token flag is given. */
+export const ENROLLMENT_TOKEN_ENV = 'LOOM_ENROLLMENT_TOKEN';
+
 export const agentEnrollSpec: CommandSpec = {
   usage:
-    'loom agent enroll --coordinator https://HOST:PORT --token TOKEN --data-dir DIR [--name NAME] [--json]',
+    'loom agent enroll --coordinator https://HOST:PORT (--token-file PATH | --token TOKEN) --data-dir DIR\n' +
+    '                         [--name NAME] [--json]',
   summary:
     'Enrolls this host as an edge agent: makes a key pair here (it never leaves the host), pins the\n' +
-    "coordinator's CA by the fingerprint inside the token, sends a CSR and saves the signed certificate.",
+    "coordinator's CA by the fingerprint inside the token, sends a CSR and saves the signed certificate.\n" +
+    `The token comes from --token-file, --token or, when neither is given, $${ENROLLMENT_TOKEN_ENV}.\n` +
+    'Prefer the file or the variable: a --token value is visible to other users in the process list.',
   flags: {
     coordinator: { type: 'string', description: 'operator API URL of the coordinator', required: true },
-    token: { type: 'string', description: 'one-time enrollment token from the operator', required: true },
+    'token-file': {
+      type: 'string',
+      description: 'file holding the one-time enrollment token (surrounding whitespace is ignored)',
+    },
+    token: {
+      type: 'string',
+      description: `one-time enrollment token (visible in ps; prefer --token-file or $${ENROLLMENT_TOKEN_ENV})`,
+    },
     'data-dir': { type: 'string', description: 'folder for the agent identity and models', required: true },
     name: { type: 'string', description: 'display name of this site', default: 'the host name' },
     json: { type: 'boolean', description: 'print one JSON object {agentId, name, agentUrl}' },

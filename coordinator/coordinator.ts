@@ -1,9 +1,9 @@
 // The coordinator process: opens the store and PKI, starts the agent gateway and the operator
 // API, runs jobs and deploys finished models. One object to start and stop in tests and the CLI.
-import { certificateFingerprint, RevocationList } from '../certs/index.ts';
+import { certificateFingerprint, normalizeSerial, RevocationList } from '../certs/index.ts';
 import { type BackendChoice, initCompute } from '../shared/compute/index.ts';
 import type { Logger } from '../shared/log/index.ts';
-import { type ApiServer, createApiApp, startApiServer } from './api/index.ts';
+import { type ApiServer, createApiApp, RATE_LIMIT_DEFAULTS, startApiServer } from './api/index.ts';
 import { type AuditLog, createLevelAuditLog } from './audit/index.ts';
 import type { CoordinatorConfig } from './config/index.ts';
 import { DeploymentService } from './deployments/index.ts';
@@ -40,8 +40,8 @@ export interface RunningCoordinator {
 
 /** Serials compared as numbers: case, colons and leading zeros differ between encoders. */
 function sameSerial(a: string, b: string): boolean {
-  const norm = (s: string): string => s.replace(/:/g, '').toLowerCase().replace(/^0+/, '');
-  return norm(a) === norm(b);
+  const na = normalizeSerial(a);
+  return na !== undefined && na === normalizeSerial(b);
 }
 
 /** Starts a coordinator from an initialised data dir. */
@@ -143,22 +143,30 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
   });
 
   const agentPort = await gateway.listen();
-  const app = createApiApp({
-    registry,
-    jobs,
-    agents,
-    tokens,
-    audit,
-    enrollment,
-    deployments,
-    gateway,
-    caCertPem: pki.ca.certPem,
-    caFingerprint: pki.caFingerprint,
-    revocations,
-    agentPort: () => gateway.port,
-    backend: () => backend.name,
-    log: log.child('api'),
-  });
+  const app = createApiApp(
+    {
+      registry,
+      jobs,
+      agents,
+      tokens,
+      audit,
+      enrollment,
+      deployments,
+      gateway,
+      caCertPem: pki.ca.certPem,
+      caFingerprint: pki.caFingerprint,
+      revocations,
+      agentPort: () => gateway.port,
+      backend: () => backend.name,
+      log: log.child('api'),
+    },
+    {
+      enrollRateLimit:
+        config.enrollRatePerMinute === 0
+          ? false
+          : { ...RATE_LIMIT_DEFAULTS, max: config.enrollRatePerMinute },
+    },
+  );
   let api: ApiServer;
   try {
     api = await startApiServer(app, {

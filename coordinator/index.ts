@@ -5,4 +5,4 @@ export { COORDINATOR_DEFAULTS, resolveCoordinatorConfig } from './config/index.t
 export type { RunningCoordinator } from './coordinator.ts';
 export { startCoordinator } from './coordinator.ts';
 export type { InitResult } from './setup/index.ts';
-export { initCoordinator } from './setup/index.ts';
+export { createAdminToken, initCoordinator } from './setup/index.ts';

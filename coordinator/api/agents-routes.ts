@@ -3,7 +3,7 @@
 import { Hono } from 'hono';
 import { CLOSE_CODES, FieldReader } from '../../shared/protocol/index.ts';
 import { requireRole } from './auth.ts';
-import type { ApiDeps, ApiEnv } from './context.ts';
+import { type ApiDeps, type ApiEnv, remoteAddress } from './context.ts';
 import { readJsonBody } from './errors.ts';
 
 export function agentsRoutes(deps: ApiDeps): Hono<ApiEnv> {
@@ -92,7 +92,8 @@ export function enrollRoutes(deps: ApiDeps): Hono<ApiEnv> {
       actor: `enrollment:${result.agent.id}`,
       action: 'agent.enroll',
       target: result.agent.id,
-      details: { name, remote: c.req.header('x-forwarded-for') ?? null },
+      // The socket's peer, not X-Forwarded-For: a header any client can forge has no place in the audit log.
+      details: { name, remote: remoteAddress(c) ?? null },
     });
     deps.log.info('agent enrolled', { agent: result.agent.id, name });
     return c.json(

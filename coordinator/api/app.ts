@@ -1,4 +1,5 @@
 // The operator API as a Hono app (no server), so tests can call `app.request()` directly.
+import type { Context, MiddlewareHandler } from 'hono';
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { LoomError } from '../../shared/errors/index.ts';
@@ -8,28 +9,93 @@ import type { ApiDeps, ApiEnv } from './context.ts';
 import { errorResponse, handleApiError } from './errors.ts';
 import { jobsRoutes } from './jobs-routes.ts';
 import { modelsRoutes } from './models-routes.ts';
+import {
+  FixedWindowRateLimiter,
+  RATE_LIMIT_DEFAULTS,
+  type RateLimitOptions,
+  rateLimit,
+} from './rate-limit.ts';
+import { tokensRoutes } from './tokens-routes.ts';
 
+/** Options of `createApiApp`; every one has a default in `API_DEFAULTS`. */
+export interface ApiOptions {
+  /** Largest body of any request but a model upload. Default 65536 (64 KiB). */
+  maxBodyBytes?: number;
+  /** Largest body of `POST /v1/models` (a model.json with initial weights can be large). Default 268435456 (256 MiB). */
+  maxModelBodyBytes?: number;
+  /**
+   * Per-address limit on the unauthenticated `POST /v1/enroll`, or false for none.
+   * Default 20 requests per address per minute (`RATE_LIMIT_DEFAULTS`).
+   */
+  enrollRateLimit?: RateLimitOptions | false;
+}
+
+/** Defaults of `ApiOptions`, and the cap on `GET /v1/audit?limit=`. */
 export const API_DEFAULTS = {
-  /** Largest request body (a model.json with initial weights can be large). */
-  maxBodyBytes: 256 * 1024 * 1024,
+  maxBodyBytes: 64 * 1024,
+  maxModelBodyBytes: 256 * 1024 * 1024,
+  enrollRateLimit: RATE_LIMIT_DEFAULTS,
+  /** Most audit entries one `GET /v1/audit` returns; a larger `limit` is lowered to this. */
+  maxAuditPage: 1000,
+  /** Audit entries returned when `limit` is not given. */
+  defaultAuditPage: 100,
 } as const;
 
-export function createApiApp(deps: ApiDeps): Hono<ApiEnv> {
+function limitBody(maxSize: number): MiddlewareHandler<ApiEnv> {
+  return bodyLimit({
+    maxSize,
+    onError: (c) => {
+      // The rest of the body is never read, so this connection cannot carry another request:
+      // tell the client not to reuse it (a keep-alive client would otherwise hang up on its next call).
+      c.header('connection', 'close');
+      throw new LoomError('LOOM_ERR_FRAME_TOO_LARGE', `request body exceeds ${maxSize} bytes`);
+    },
+  });
+}
+
+/** A whole number query parameter within [min, ∞), or `fallback` when absent; 400 otherwise. */
+function queryInteger(c: Context<ApiEnv>, name: string, fallback: number, min: number): number {
+  const raw = c.req.query(name);
+  if (raw === undefined) return fallback;
+  const n = /^\d{1,15}$/.test(raw) ? Number(raw) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n < min) {
+    throw new LoomError('LOOM_ERR_INVALID_ARGUMENT', `${name} must be a whole number of at least ${min}`, {
+      details: { field: name },
+    });
+  }
+  return n;
+}
+
+/**
+ * The operator API on `deps`.
+ * @param options.maxBodyBytes default 65536
+ * @param options.maxModelBodyBytes default 268435456
+ * @param options.enrollRateLimit default 20 requests per address per minute
+ */
+export function createApiApp(deps: ApiDeps, options: ApiOptions = {}): Hono<ApiEnv> {
+  const maxBodyBytes = options.maxBodyBytes ?? API_DEFAULTS.maxBodyBytes;
+  const maxModelBodyBytes = options.maxModelBodyBytes ?? API_DEFAULTS.maxModelBodyBytes;
+  for (const [name, value] of Object.entries({ maxBodyBytes, maxModelBodyBytes })) {
+    if (!Number.isSafeInteger(value) || value < 1) throw new TypeError(`${name} must be a positive integer`);
+  }
+  const enrollLimit = options.enrollRateLimit ?? API_DEFAULTS.enrollRateLimit;
+
   const app = new Hono<ApiEnv>();
   app.onError((err, c) => handleApiError(err, c, deps.log));
   app.notFound((c) => errorResponse(c, 404, 'LOOM_ERR_NOT_FOUND', `no route ${c.req.method} ${c.req.path}`));
-  app.use(
-    '*',
-    bodyLimit({
-      maxSize: API_DEFAULTS.maxBodyBytes,
-      onError: () => {
-        throw new LoomError(
-          'LOOM_ERR_FRAME_TOO_LARGE',
-          `request body exceeds ${API_DEFAULTS.maxBodyBytes} bytes`,
-        );
-      },
-    }),
+  // Only a model upload may be large; every other body, and above all the unauthenticated
+  // /v1/enroll, is read under a small limit so nobody can make the server buffer much.
+  const smallBody = limitBody(maxBodyBytes);
+  const modelBody = limitBody(maxModelBodyBytes);
+  app.use('*', (c, next) =>
+    c.req.method === 'POST' && c.req.path.replace(/\/$/, '') === '/v1/models'
+      ? modelBody(c, next)
+      : smallBody(c, next),
   );
+  if (enrollLimit !== false) {
+    // Registered as a POST handler that calls next(), so only the enroll call itself is counted.
+    app.post('/v1/enroll', rateLimit(new FixedWindowRateLimiter(enrollLimit)));
+  }
 
   app.get('/healthz', (c) =>
     c.json({
@@ -48,9 +114,13 @@ export function createApiApp(deps: ApiDeps): Hono<ApiEnv> {
   v1.route('/revocations', revocationRoutes(deps));
   v1.route('/models', modelsRoutes(deps));
   v1.route('/jobs', jobsRoutes(deps));
+  v1.route('/tokens', tokensRoutes(deps));
   v1.get('/audit', async (c) => {
-    const after = Number(c.req.query('after') ?? 0);
-    const limit = Number(c.req.query('limit') ?? 100);
+    const after = queryInteger(c, 'after', 0, 0);
+    const limit = Math.min(
+      queryInteger(c, 'limit', API_DEFAULTS.defaultAuditPage, 1),
+      API_DEFAULTS.maxAuditPage,
+    );
     return c.json({ entries: await deps.audit.list({ after, limit }), chain: await deps.audit.verify() });
   });
   app.route('/v1', v1);

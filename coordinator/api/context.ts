@@ -1,4 +1,6 @@
-// What the operator API needs from the rest of the coordinator, and the per-request caller.
+// What the operator API needs from the rest of the coordinator, and the per-request caller and
+// remote address.
+import type { Context } from 'hono';
 import type { RevocationList } from '../../certs/index.ts';
 import type { Logger } from '../../shared/log/index.ts';
 import type { AuditLog } from '../audit/index.ts';
@@ -35,4 +37,20 @@ export interface Caller {
   role: Role;
 }
 
-export type ApiEnv = { Variables: { caller: Caller } };
+/**
+ * What @hono/node-server passes as `c.env`: the Node request, whose socket gives the peer address.
+ * Optional, because `app.request()` in tests passes nothing (or a hand-made object).
+ */
+export interface ApiBindings {
+  incoming?: { socket?: { remoteAddress?: string } };
+}
+
+export type ApiEnv = { Bindings: ApiBindings; Variables: { caller: Caller } };
+
+/**
+ * The TCP peer address of the request, or undefined outside a Node server. Taken from the socket,
+ * never from X-Forwarded-For or similar headers, which any client can set.
+ */
+export function remoteAddress(c: Context<ApiEnv>): string | undefined {
+  return c.env?.incoming?.socket?.remoteAddress;
+}

@@ -10,10 +10,9 @@ import {
   modelWeightSpecs,
   parseArchitecture,
   toModelJson,
-  toWeightsBin,
 } from '../../shared/models/index.ts';
 import { FieldReader } from '../../shared/protocol/index.ts';
-import { sizeOf, type WeightTensor } from '../../shared/tensors/index.ts';
+import { blobDataOffset, sizeOf, type WeightTensor } from '../../shared/tensors/index.ts';
 import { requireRole } from './auth.ts';
 import type { ApiDeps, ApiEnv } from './context.ts';
 import { readJsonBody } from './errors.ts';
@@ -165,13 +164,19 @@ export function modelsRoutes(deps: ApiDeps): Hono<ApiEnv> {
   });
 
   app.get('/:name/versions/:version/artifact/weights.bin', async (c) => {
-    const weights = await deps.registry.getWeights(c.req.param('name'), versionParam(c.req.param('version')));
-    const bin = toWeightsBin(weights);
-    const body = new Uint8Array(new ArrayBuffer(bin.byteLength));
-    body.set(bin);
-    return c.body(body, 200, {
-      'content-type': 'application/octet-stream',
-    });
+    // The stored blob already ends with the weights.bin bytes (see weightsToBlob), checked against
+    // its SHA-256 by the registry, so its tail is served as it is: no decode, no copy.
+    const blob = await deps.registry.getWeightsBlob(
+      c.req.param('name'),
+      versionParam(c.req.param('version')),
+    );
+    const offset = blobDataOffset(blob);
+    const body = new Uint8Array(
+      blob.buffer as ArrayBuffer,
+      blob.byteOffset + offset,
+      blob.byteLength - offset,
+    );
+    return c.body(body, 200, { 'content-type': 'application/octet-stream' });
   });
 
   return app;

@@ -26,6 +26,8 @@ export interface CoordinatorConfig {
   logFormat: 'text' | 'json';
   /** Largest WebSocket frame accepted from an agent; bounds what one update may cost in memory. */
   maxFrameBytes: number;
+  /** `POST /v1/enroll` requests allowed per client address per minute (0 turns the limit off). */
+  enrollRatePerMinute: number;
 }
 
 export const COORDINATOR_DEFAULTS: Omit<CoordinatorConfig, 'dataDir'> = Object.freeze({
@@ -39,6 +41,7 @@ export const COORDINATOR_DEFAULTS: Omit<CoordinatorConfig, 'dataDir'> = Object.f
   engine: 'typed-array' as EngineName,
   logFormat: 'text' as const,
   maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
+  enrollRatePerMinute: 20,
 });
 
 const KEYS = Object.keys(COORDINATOR_DEFAULTS) as (keyof typeof COORDINATOR_DEFAULTS)[];
@@ -53,6 +56,7 @@ const ENV: Record<string, keyof typeof COORDINATOR_DEFAULTS> = {
   LOOM_ENGINE: 'engine',
   LOOM_LOG_FORMAT: 'logFormat',
   LOOM_MAX_FRAME_BYTES: 'maxFrameBytes',
+  LOOM_ENROLL_RATE_PER_MINUTE: 'enrollRatePerMinute',
 };
 
 export const CONFIG_FILE = 'coordinator.json';
@@ -75,6 +79,9 @@ function validate(raw: Record<string, unknown>, source: string): Partial<Coordin
     if (r.has('hosts')) out.hosts = r.stringArray('hosts', { max: 64 });
     if (r.has('heartbeatIntervalMs')) {
       out.heartbeatIntervalMs = r.integer('heartbeatIntervalMs', { min: 50, max: 3_600_000 });
+    }
+    if (r.has('enrollRatePerMinute')) {
+      out.enrollRatePerMinute = r.integer('enrollRatePerMinute', { min: 0, max: 1_000_000 });
     }
     if (r.has('maxFrameBytes'))
       out.maxFrameBytes = r.integer('maxFrameBytes', { min: 1024, max: 2 ** 31 - 1 });

@@ -1,4 +1,5 @@
-// LevelDB implementation of the token store; enrollment tokens are consumed under a per-token lock.
+// LevelDB implementation of the token store; enrollment tokens are consumed under a per-token lock
+// and API token revocations under one store-wide lock.
 import { LoomError } from '../../shared/errors/index.ts';
 import {
   type CoordinatorDb,
@@ -7,14 +8,9 @@ import {
   SUBLEVEL,
   withStoreErrors,
 } from '../store/index.ts';
-import { assertRecordId } from './record-id.ts';
+import { assertEnrollmentTokenUsable, enrollmentTokenInvalid } from './enrollment-token-check.ts';
+import { assertRecordId, MAX_ID_LENGTH } from './record-id.ts';
 import type { ApiTokenRecord, EnrollmentTokenRecord, TokenStore } from './token-store.ts';
-
-function tokenInvalid(id: string, reason: string): LoomError {
-  return new LoomError('LOOM_ERR_TOKEN_INVALID', `enrollment token ${id} ${reason}`, {
-    details: { token: id, reason },
-  });
-}
 
 /** Puts `record` under `id` unless the id is taken (LOOM_ERR_CONFLICT), under the id's lock. */
 async function addOnce<V>(
@@ -53,24 +49,21 @@ export function createLevelTokenStore(db: CoordinatorDb): TokenStore {
       usedBy: string,
       now: Date = new Date(),
     ) {
-      if (typeof id !== 'string' || id.length === 0) throw tokenInvalid(String(id), 'is malformed');
+      if (typeof id !== 'string' || id.length === 0) throw enrollmentTokenInvalid(String(id), 'is malformed');
       return db.locks.run(`enrollment-token:${id}`, () =>
         withStoreErrors(`consume enrollment token ${id}`, async () => {
           const token: EnrollmentTokenRecord | undefined = await enrollmentTokens.get(id);
-          if (token === undefined) throw tokenInvalid(id, 'is unknown');
-          // The secret is checked before the token's state, so a caller without the secret
-          // learns nothing about whether the token was used or has expired.
-          if (!matches(token.secretHash)) throw tokenInvalid(id, 'has a different secret');
-          if (token.usedAt !== undefined) throw tokenInvalid(id, `was already used at ${token.usedAt}`);
-          // Written as "not before expiry" so an unparseable expiresAt counts as expired.
-          if (!(now.getTime() < Date.parse(token.expiresAt))) {
-            throw tokenInvalid(id, `expired at ${token.expiresAt}`);
-          }
+          assertEnrollmentTokenUsable(id, token, matches, now);
           const used: EnrollmentTokenRecord = { ...token, usedAt: now.toISOString(), usedBy };
           await enrollmentTokens.put(id, used);
           return used;
         }),
       );
+    },
+
+    async findEnrollmentToken(id: string) {
+      if (typeof id !== 'string' || id.length === 0 || id.length > MAX_ID_LENGTH) return undefined;
+      return withStoreErrors(`read enrollment token ${id}`, () => enrollmentTokens.get(id));
     },
 
     async addApiToken(t: ApiTokenRecord) {
@@ -85,6 +78,37 @@ export function createLevelTokenStore(db: CoordinatorDb): TokenStore {
 
     async listApiTokens() {
       return withStoreErrors('list API tokens', () => apiTokens.values().all());
+    },
+
+    async revokeApiToken(id: string, now: Date = new Date()) {
+      assertRecordId(id, 'API token');
+      // One lock for every revocation: the last-admin check reads all tokens, so two revocations
+      // of different admin tokens must not both see the other one still live.
+      return db.locks.run('api-tokens:revoke', () =>
+        withStoreErrors(`revoke API token ${id}`, async () => {
+          const token: ApiTokenRecord | undefined = await apiTokens.get(id);
+          if (token === undefined) {
+            throw new LoomError('LOOM_ERR_NOT_FOUND', `API token ${id} does not exist`, {
+              details: { token: id },
+            });
+          }
+          if (token.revoked) return token;
+          if (token.role === 'admin') {
+            const all = await apiTokens.values().all();
+            const otherAdmins = all.filter((t) => t.role === 'admin' && !t.revoked && t.id !== id);
+            if (otherAdmins.length === 0) {
+              throw new LoomError(
+                'LOOM_ERR_CONFLICT',
+                `API token ${id} is the last admin token; create another admin token before revoking it`,
+                { details: { token: id } },
+              );
+            }
+          }
+          const revoked: ApiTokenRecord = { ...token, revoked: true, revokedAt: now.toISOString() };
+          await apiTokens.put(id, revoked);
+          return revoked;
+        }),
+      );
     },
   };
 }

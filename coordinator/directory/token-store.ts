@@ -22,6 +22,8 @@ export interface ApiTokenRecord {
   name: string;
   createdAt: string;
   revoked?: boolean;
+  /** When it was first revoked; set by `revokeApiToken`. */
+  revokedAt?: string;
 }
 
 /** Storage of enrollment and API tokens. */
@@ -41,10 +43,23 @@ export interface TokenStore {
     usedBy: string,
     now?: Date,
   ): Promise<EnrollmentTokenRecord>;
+  /**
+   * The enrollment token, or undefined if there is none (or `id` is not a usable id). Read-only:
+   * lets the caller refuse a bad token before doing expensive work; `consumeEnrollmentToken`
+   * still decides atomically.
+   */
+  findEnrollmentToken(id: string): Promise<EnrollmentTokenRecord | undefined>;
   /** Stores a new API token; LOOM_ERR_CONFLICT if the id is taken. */
   addApiToken(t: ApiTokenRecord): Promise<void>;
   /** The API token, or undefined if there is none. */
   getApiToken(id: string): Promise<ApiTokenRecord | undefined>;
   /** All API tokens, sorted by id. */
   listApiTokens(): Promise<ApiTokenRecord[]>;
+  /**
+   * Revokes an API token and returns the updated record; revoking it again keeps the first
+   * `revokedAt` (default `now` is the current time). LOOM_ERR_NOT_FOUND if there is no such token;
+   * LOOM_ERR_CONFLICT if it is the last admin token not revoked, so the API always keeps an admin.
+   * Revocations are serialised, so two concurrent calls cannot together remove the last admin.
+   */
+  revokeApiToken(id: string, now?: Date): Promise<ApiTokenRecord>;
 }

@@ -9,7 +9,12 @@ import {
   signCsr,
 } from '../../certs/index.ts';
 import { LoomError } from '../../shared/errors/index.ts';
-import type { AgentDirectory, AgentRecord, TokenStore } from '../directory/index.ts';
+import {
+  type AgentDirectory,
+  type AgentRecord,
+  assertEnrollmentTokenUsable,
+  type TokenStore,
+} from '../directory/index.ts';
 
 export interface EnrollmentServiceOptions {
   ca: KeyCertPair;
@@ -71,21 +76,22 @@ export class EnrollmentService {
   }
 
   /**
-   * Token + CSR → certificate. The CSR is checked and signed before the token is spent, so a bad
-   * CSR does not burn the token; the subject the CSR asked for is replaced by the new agent id.
+   * Token + CSR → certificate. The token is checked first (secret, then used, then expiry, with the
+   * same refusals as the store's consume), so an anonymous caller cannot make the coordinator verify
+   * and sign CSRs without a live token. Only then is the CSR checked and signed, and only then is the
+   * token spent, atomically (the store checks it again), so a bad CSR does not burn the token. The
+   * subject the CSR asked for is replaced by the new agent id.
    */
   async enroll(token: string, csrPem: string, name: string): Promise<EnrollResult> {
     const parsed = parseEnrollmentToken(token);
+    const matches = (hash: string): boolean => secretMatches(parsed.secret, hash);
+    assertEnrollmentTokenUsable(parsed.id, await this.opts.tokens.findEnrollmentToken(parsed.id), matches);
     const agentId = `agent-${randomBytes(6).toString('hex')}`;
     const signed = signCsr(this.opts.ca, csrPem, {
       subjectCN: agentId,
       validitySeconds: this.opts.certValiditySec,
     });
-    await this.opts.tokens.consumeEnrollmentToken(
-      parsed.id,
-      (hash) => secretMatches(parsed.secret, hash),
-      agentId,
-    );
+    await this.opts.tokens.consumeEnrollmentToken(parsed.id, matches, agentId);
     const agent: AgentRecord = {
       id: agentId,
       name,

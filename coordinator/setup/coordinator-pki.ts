@@ -1,6 +1,6 @@
 // `loom coordinator init`: the CA (key 0600, never leaves the coordinator), the server
-// certificate for the coordinator's names, the settings file and the first admin token.
-import { access, mkdir, readFile, writeFile } from 'node:fs/promises';
+// certificate for the coordinator's names, the first admin token and, last, the settings file.
+import { access, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   certificateFingerprint,
@@ -13,7 +13,7 @@ import {
 import { LoomError } from '../../shared/errors/index.ts';
 import { CONFIG_FILE, COORDINATOR_DEFAULTS } from '../config/index.ts';
 import { createLevelTokenStore } from '../directory/index.ts';
-import { openCoordinatorDb } from '../store/index.ts';
+import { openCoordinatorDb, SUBLEVEL } from '../store/index.ts';
 
 export interface CoordinatorPki {
   ca: KeyCertPair;
@@ -49,18 +49,79 @@ export interface InitResult {
   hosts: string[];
 }
 
-/** Creates a coordinator in `dataDir`. LOOM_ERR_CONFLICT if one already exists there. */
-export async function initCoordinator(opts: InitOptions): Promise<InitResult> {
-  const dir = pkiDir(opts.dataDir);
-  const exists = await access(join(dir, PKI.caKey)).then(
+async function exists(path: string): Promise<boolean> {
+  return access(path).then(
     () => true,
     () => false,
   );
-  if (exists) {
+}
+
+/**
+ * How far `init` got in `dataDir`: `complete` once coordinator.json sits next to pki/ (init writes
+ * it last), `interrupted` when pki/ exists without it, `empty` when there is no pki/ (and no db/).
+ * A db/ without pki/ was not made by init, so it is refused rather than guessed at.
+ */
+export async function coordinatorInitState(dataDir: string): Promise<'empty' | 'interrupted' | 'complete'> {
+  const [config, pki, db] = await Promise.all([
+    exists(join(dataDir, CONFIG_FILE)),
+    exists(pkiDir(dataDir)),
+    exists(dbDir(dataDir)),
+  ]);
+  if (pki) return config ? 'complete' : 'interrupted';
+  if (db) {
+    throw new LoomError(
+      'LOOM_ERR_CONFLICT',
+      `${dataDir} holds a db/ folder but no pki/; it is not a Loom coordinator folder, choose another --data-dir`,
+    );
+  }
+  return 'empty';
+}
+
+/**
+ * Guards the redo of an interrupted init: its db/ can hold at most the one admin token init writes.
+ * Anything more means a coordinator that ran and then lost coordinator.json, whose data must not be
+ * wiped; a running coordinator holds the database lock, which also refuses (LOOM_ERR_STORE).
+ */
+async function assertOnlyInitData(dataDir: string): Promise<void> {
+  if (!(await exists(dbDir(dataDir)))) return;
+  const db = await openCoordinatorDb(dbDir(dataDir));
+  let keys: string[];
+  try {
+    keys = await db.root.keys({ limit: 2 }).all();
+  } finally {
+    await db.close();
+  }
+  const initOnly = keys.length <= 1 && keys.every((k) => k.startsWith(`!${SUBLEVEL.apiTokens}!`));
+  if (!initOnly) {
+    throw new LoomError(
+      'LOOM_ERR_CONFLICT',
+      `${dataDir} holds a used coordinator database but no ${CONFIG_FILE}; restore ${CONFIG_FILE} ` +
+        '(it may hold just {"hosts": [...]}) instead of running init again',
+    );
+  }
+}
+
+/**
+ * Creates a coordinator in `dataDir`: PKI, then the database with the first admin token, then
+ * coordinator.json, which marks the init as done. LOOM_ERR_CONFLICT if a finished coordinator is
+ * there already. A folder whose init was interrupted (pki/ but no coordinator.json) has its pki/ and
+ * db/ removed and is initialised again: nothing in them was ever handed out, and the admin token
+ * printed at the end is the only way in.
+ * @param opts.hosts default localhost, 127.0.0.1, ::1
+ */
+export async function initCoordinator(opts: InitOptions): Promise<InitResult> {
+  const dir = pkiDir(opts.dataDir);
+  const state = await coordinatorInitState(opts.dataDir);
+  if (state === 'complete') {
     throw new LoomError(
       'LOOM_ERR_CONFLICT',
       `${opts.dataDir} already holds a coordinator; choose another --data-dir`,
     );
+  }
+  if (state === 'interrupted') {
+    await assertOnlyInitData(opts.dataDir);
+    await rm(dir, { recursive: true, force: true });
+    await rm(dbDir(opts.dataDir), { recursive: true, force: true });
   }
   const hosts = opts.hosts && opts.hosts.length > 0 ? opts.hosts : [...COORDINATOR_DEFAULTS.hosts];
   await mkdir(opts.dataDir, { recursive: true, mode: 0o700 });
@@ -71,11 +132,9 @@ export async function initCoordinator(opts: InitOptions): Promise<InitResult> {
   await writeFile(join(dir, PKI.caCert), ca.certPem);
   await writeKeyFile(join(dir, PKI.serverKey), server.keyPem);
   await writeFile(join(dir, PKI.serverCert), server.certPem);
-  await writeFile(join(opts.dataDir, CONFIG_FILE), `${JSON.stringify({ hosts }, null, 2)}\n`);
-
+  const token = createApiToken();
   const db = await openCoordinatorDb(dbDir(opts.dataDir));
   try {
-    const token = createApiToken();
     await createLevelTokenStore(db).addApiToken({
       id: token.id,
       hash: token.hash,
@@ -83,10 +142,14 @@ export async function initCoordinator(opts: InitOptions): Promise<InitResult> {
       name: 'initial admin',
       createdAt: new Date().toISOString(),
     });
-    return { adminToken: token.token, caFingerprint: certificateFingerprint(ca.certPem), hosts };
   } finally {
     await db.close();
   }
+  // Written last and renamed into place, so coordinator.json exists only once everything else does.
+  const configPath = join(opts.dataDir, CONFIG_FILE);
+  await writeFile(`${configPath}.tmp`, `${JSON.stringify({ hosts }, null, 2)}\n`);
+  await rename(`${configPath}.tmp`, configPath);
+  return { adminToken: token.token, caFingerprint: certificateFingerprint(ca.certPem), hosts };
 }
 
 /** Reads the PKI written by init; LOOM_ERR_INVALID_CONFIG when the folder was never initialised. */
