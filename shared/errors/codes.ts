@@ -9,6 +9,8 @@ export const ERROR_CODES = {
   LOOM_ERR_UNAUTHORIZED: 'No valid bearer token or client certificate was presented.',
   LOOM_ERR_FORBIDDEN: 'The caller is authenticated but its role does not allow the call.',
   LOOM_ERR_INTERNAL: 'An unexpected failure; details are in the server log, not the response.',
+  LOOM_ERR_RATE_LIMITED:
+    'Too many requests from one address in a short time (unauthenticated routes such as POST /v1/enroll); retry later.',
 
   LOOM_ERR_PKI: 'A certificate, key or CSR could not be created, parsed or verified.',
   LOOM_ERR_CSR_INVALID: 'A certificate signing request is malformed or its signature does not verify.',

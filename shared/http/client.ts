@@ -3,7 +3,7 @@
 
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { LoomError } from '../errors/index.ts';
+import { ERROR_CODES, LoomError, type LoomErrorCode } from '../errors/index.ts';
 
 export interface RequestOptions {
   method?: string;
@@ -77,7 +77,8 @@ export function httpRequestRaw(url: string, opts: RequestOptions = {}): Promise<
 
 /**
  * A JSON request that resolves with the parsed body on 2xx and throws on anything else: a Loom
- * error body `{error: {code, message}}` becomes a LoomError with that code.
+ * error body `{error: {code, message}}` becomes a LoomError with that code when it is one of
+ * ERROR_CODES, and LOOM_ERR_NETWORK with the remote code in `details.remoteCode` otherwise.
  */
 export async function requestJson<T>(url: string, opts: RequestOptions = {}): Promise<T> {
   const res = await httpRequestRaw(url, opts);
@@ -89,10 +90,17 @@ export async function requestJson<T>(url: string, opts: RequestOptions = {}): Pr
     parsed = undefined;
   }
   if (res.status >= 200 && res.status < 300) return parsed as T;
-  const error = (parsed as { error?: { code?: string; message?: string } } | undefined)?.error;
+  const error = (parsed as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
   if (error && typeof error === 'object' && typeof error.code === 'string') {
-    const code = error.code as ConstructorParameters<typeof LoomError>[0];
-    throw new LoomError(code, error.message ?? `HTTP ${res.status}`, { details: { status: res.status } });
+    const message = typeof error.message === 'string' ? error.message : `HTTP ${res.status}`;
+    // Only codes this build knows become the LoomError's code: callers branch on it, so a peer
+    // (another version, or something else entirely) must not be able to invent one.
+    if (Object.hasOwn(ERROR_CODES, error.code)) {
+      throw new LoomError(error.code as LoomErrorCode, message, { details: { status: res.status } });
+    }
+    throw new LoomError('LOOM_ERR_NETWORK', `${url} answered HTTP ${res.status}: ${message}`, {
+      details: { status: res.status, remoteCode: error.code.slice(0, 100) },
+    });
   }
   throw new LoomError('LOOM_ERR_NETWORK', `${url} answered HTTP ${res.status}: ${text.slice(0, 200)}`, {
     details: { status: res.status },

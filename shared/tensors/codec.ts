@@ -97,6 +97,22 @@ export function weightsToBlob(weights: readonly WeightTensor[]): Buffer {
   return Buffer.concat([BLOB_MAGIC, len, header, ...weights.map((w) => floatBytes(w.data))]);
 }
 
+/**
+ * Where the tensor data starts in a blob made by `weightsToBlob`: after the magic, the 4-byte
+ * header length and the header. `blob.subarray(blobDataOffset(blob))` is the TensorFlow.js
+ * `weights.bin`, served without decoding. Throws LOOM_ERR_STORE when the blob has no Loom header
+ * or its header length runs past the end.
+ */
+export function blobDataOffset(blob: Uint8Array): number {
+  const buf = Buffer.from(blob.buffer, blob.byteOffset, blob.byteLength);
+  if (buf.length < BLOB_MAGIC.length + 4 || !buf.subarray(0, BLOB_MAGIC.length).equals(BLOB_MAGIC)) {
+    throw new LoomError('LOOM_ERR_STORE', 'weights blob has no Loom header');
+  }
+  const offset = BLOB_MAGIC.length + 4 + buf.readUInt32LE(BLOB_MAGIC.length);
+  if (offset > buf.length) throw new LoomError('LOOM_ERR_STORE', 'weights blob header runs past its end');
+  return offset;
+}
+
 /** Reverse of `weightsToBlob`; throws LOOM_ERR_STORE on a corrupt blob. */
 export function blobToWeights(blob: Uint8Array): WeightTensor[] {
   const buf = Buffer.from(blob.buffer, blob.byteOffset, blob.byteLength);

@@ -2,6 +2,7 @@
 
 export type { WireTensor } from './codec.ts';
 export {
+  blobDataOffset,
   blobToWeights,
   concatWeightData,
   decodeTensors,

@@ -1,13 +1,25 @@
 // End-to-end tests of the operator HTTP API: a real coordinator (PKI, LevelDB, HTTPS on loopback)
 // called over TLS with the pinned CA, as admin, operator, viewer and anonymous callers.
+import { once } from 'node:events';
+import { createServer as createHttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiToken, createKeyAndCsr } from '../../certs/index.ts';
+import {
+  API_DEFAULTS,
+  type ApiDeps,
+  createApiApp,
+  FixedWindowRateLimiter,
+  RATE_LIMIT_DEFAULTS,
+} from '../../coordinator/api/index.ts';
 import type { AuditEntry, AuditVerification } from '../../coordinator/audit/index.ts';
 import type { AgentRecord, Role } from '../../coordinator/directory/index.ts';
 import type { JobRecord } from '../../coordinator/jobs/index.ts';
 import type { ModelRecord, VersionRecord } from '../../coordinator/registry/index.ts';
-import { httpRequestRaw } from '../../shared/http/index.ts';
+import { isLoomError, type LoomError } from '../../shared/errors/index.ts';
+import { type HttpResponse, httpRequestRaw, requestJson } from '../../shared/http/index.ts';
+import { createLogger, type Logger } from '../../shared/log/index.ts';
 import { buildModel, type ModelArchitecture, writeWeights } from '../../shared/models/index.ts';
 import { startTestCluster, type TestCluster, waitUntil } from '../helpers/cluster.ts';
 
@@ -754,7 +766,8 @@ describe('jobs', () => {
       [{ model: 'mlp', fraction: 1.5 }, /^fraction must be at most 1/],
       [{ model: 'mlp', roundTimeoutSec: 0 }, /^roundTimeoutSec must be greater than 0/],
       [{ model: 'mlp', learningRate: -1 }, /^learningRate must be greater than 0/],
-      [{ model: 'mlp', engine: 'gpu' }, /^engine must be "typed-array" or "tfjs"/],
+      // The wording is job-record.ts's (changed by another fix); both engine names must appear.
+      [{ model: 'mlp', engine: 'gpu' }, /^engine must be .*typed-array.*tfjs/],
       [{ model: 'mlp', epoch: 2 }, /^epoch is not a known field/],
     ];
     for (const [body, message] of cases) {
@@ -1079,5 +1092,468 @@ describe('enrollment and agents', () => {
     const page = await call<{ entries: AuditEntry[] }>(cluster, 'GET', '/v1/audit?after=1&limit=2');
     expect(page.body.entries.map((e) => e.seq)).toEqual([2, 3]);
     expectError(await call(cluster, 'GET', '/v1/audit?limit=abc'), 400, 'LOOM_ERR_INVALID_ARGUMENT');
+  });
+});
+
+/** The operator API of a running test cluster as ApiDeps, for apps built with other options. */
+function depsOf(cluster: TestCluster, log: Logger): ApiDeps {
+  const c = cluster.coordinator;
+  return {
+    registry: c.registry,
+    jobs: c.jobs,
+    agents: c.agents,
+    tokens: c.tokens,
+    audit: c.audit,
+    enrollment: c.enrollment,
+    deployments: c.deployments,
+    gateway: c.gateway,
+    caCertPem: cluster.caPem,
+    caFingerprint: c.caFingerprint,
+    revocations: c.revocations,
+    agentPort: () => c.agentPort,
+    backend: () => c.backend.name,
+    log,
+  };
+}
+
+/** A logger that keeps what it is given, so tests can see what reached the server log. */
+function recordingLogger(): Logger & {
+  lines: { level: string; msg: string; fields?: Record<string, unknown> }[];
+} {
+  const lines: { level: string; msg: string; fields?: Record<string, unknown> }[] = [];
+  const log = {
+    lines,
+    debug: (msg: string, fields?: Record<string, unknown>) => lines.push({ level: 'debug', msg, fields }),
+    info: (msg: string, fields?: Record<string, unknown>) => lines.push({ level: 'info', msg, fields }),
+    warn: (msg: string, fields?: Record<string, unknown>) => lines.push({ level: 'warn', msg, fields }),
+    error: (msg: string, fields?: Record<string, unknown>) => lines.push({ level: 'error', msg, fields }),
+    child: () => log,
+  };
+  return log;
+}
+
+interface TokenView {
+  id: string;
+  name: string;
+  role: Role;
+  createdAt: string;
+  revoked: boolean;
+  revokedAt?: string;
+}
+
+describe('API tokens', () => {
+  let cluster: TestCluster;
+  let initialAdminId: string;
+
+  beforeAll(async () => {
+    cluster = await startTestCluster();
+    initialAdminId = cluster.adminToken.split('_')[1];
+  });
+  afterAll(async () => {
+    await cluster?.close();
+  });
+
+  async function createToken(
+    body: unknown,
+    token?: string,
+  ): Promise<Reply<{ id: string; token: string; role: Role; name: string }>> {
+    return call(cluster, 'POST', '/v1/tokens', { body, ...(token ? { token } : {}) });
+  }
+
+  async function listTokens(): Promise<TokenView[]> {
+    const res = await call<{ tokens: TokenView[] }>(cluster, 'GET', '/v1/tokens');
+    expect(res.status).toBe(200);
+    return res.body.tokens;
+  }
+
+  it('lets an admin create a token of each role, shown once, that works with that role at once', async () => {
+    const made: Record<string, string> = {};
+    for (const role of ['viewer', 'operator', 'admin'] as const) {
+      const res = await createToken({ name: `ci ${role}`, role });
+      expect(res.status).toBe(201);
+      expect(Object.keys(res.body).sort()).toEqual(['id', 'name', 'role', 'token']);
+      expect(res.body).toMatchObject({ role, name: `ci ${role}` });
+      expect(res.body.token).toMatch(new RegExp(`^loom_${res.body.id}_[0-9a-f]{64}$`));
+      made[role] = res.body.token;
+    }
+    expect((await call(cluster, 'GET', '/v1/models', { token: made.viewer })).status).toBe(200);
+    expectError(
+      await call(cluster, 'POST', '/v1/enrollment-tokens', { token: made.viewer, body: {} }),
+      403,
+      'LOOM_ERR_FORBIDDEN',
+    );
+    expect(
+      (await call(cluster, 'POST', '/v1/enrollment-tokens', { token: made.operator, body: {} })).status,
+    ).toBe(201);
+    expect((await call(cluster, 'GET', '/v1/tokens', { token: made.admin })).status).toBe(200);
+    // The stored record holds a hash, never the token.
+    const stored = await cluster.coordinator.tokens.getApiToken(made.operator.split('_')[1]);
+    expect(stored?.hash).toMatch(/^[0-9a-f]{64}$/);
+    expect(JSON.stringify(stored)).not.toContain(made.operator.split('_')[2]);
+  });
+
+  it('lists tokens with id, name, role and state but no secret or hash', async () => {
+    const res = await call<{ tokens: TokenView[] }>(cluster, 'GET', '/v1/tokens');
+    expect(res.status).toBe(200);
+    expect(res.body.tokens.map((t) => t.role).sort()).toEqual(['admin', 'admin', 'operator', 'viewer']);
+    for (const t of res.body.tokens) {
+      expect(Object.keys(t).sort()).toEqual(['createdAt', 'id', 'name', 'revoked', 'role']);
+    }
+    const text = JSON.stringify(res.body);
+    expect(text).not.toContain(cluster.adminToken.split('_')[2]);
+    for (const record of await cluster.coordinator.tokens.listApiTokens())
+      expect(text).not.toContain(record.hash);
+  });
+
+  it('refuses bad bodies with 400 naming the field and creates nothing', async () => {
+    const before = (await listTokens()).length;
+    const cases: [unknown, RegExp][] = [
+      [{ role: 'viewer' }, /^name must be a string/],
+      [{ name: '', role: 'viewer' }, /^name must not be empty/],
+      [{ name: 'x'.repeat(65), role: 'viewer' }, /^name must be at most 64 characters/],
+      [{ name: 'tab\there', role: 'viewer' }, /^name must match/],
+      [{ name: 'root', role: 'root' }, /^role must be one of admin, operator, viewer/],
+      [{ name: 'root' }, /^role must be a string/],
+      [{ name: 'x', role: 'viewer', secret: 'mine' }, /^secret is not a known field/],
+    ];
+    for (const [body, message] of cases) {
+      expectError(await createToken(body), 400, 'LOOM_ERR_INVALID_ARGUMENT', message);
+    }
+    expect(await listTokens()).toHaveLength(before);
+  });
+
+  it('refuses operators and viewers on every token route with 403', async () => {
+    const operator = await addToken(cluster, 'operator');
+    const viewer = await addToken(cluster, 'viewer');
+    for (const token of [operator, viewer]) {
+      expectError(
+        await createToken({ name: 'sneaky', role: 'admin' }, token),
+        403,
+        'LOOM_ERR_FORBIDDEN',
+        /admin/,
+      );
+      expectError(await call(cluster, 'GET', '/v1/tokens', { token }), 403, 'LOOM_ERR_FORBIDDEN');
+      expectError(
+        await call(cluster, 'POST', `/v1/tokens/${initialAdminId}/revoke`, { token, body: {} }),
+        403,
+        'LOOM_ERR_FORBIDDEN',
+      );
+    }
+  });
+
+  it('revokes a token so its next call gets 401, keeps the first revocation time, and 404s an unknown id', async () => {
+    const made = (await createToken({ name: 'short-lived', role: 'operator' })).body;
+    expect((await call(cluster, 'GET', '/v1/models', { token: made.token })).status).toBe(200);
+    const res = await call<TokenView>(cluster, 'POST', `/v1/tokens/${made.id}/revoke`, { body: {} });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ id: made.id, name: 'short-lived', role: 'operator', revoked: true });
+    expect(Date.parse(res.body.revokedAt ?? '')).not.toBeNaN();
+    expectError(
+      await call(cluster, 'GET', '/v1/models', { token: made.token }),
+      401,
+      'LOOM_ERR_UNAUTHORIZED',
+      /invalid bearer token/,
+    );
+    const again = await call<TokenView>(cluster, 'POST', `/v1/tokens/${made.id}/revoke`, { body: {} });
+    expect(again.body.revokedAt).toBe(res.body.revokedAt);
+    expect((await listTokens()).find((t) => t.id === made.id)).toMatchObject({ revoked: true });
+    expectError(
+      await call(cluster, 'POST', '/v1/tokens/000000000000/revoke', { body: {} }),
+      404,
+      'LOOM_ERR_NOT_FOUND',
+      /000000000000/,
+    );
+  });
+
+  it('refuses to revoke the last admin token with 409, so nobody locks themselves out', async () => {
+    // Leave exactly one live admin: revoke every other one.
+    for (const t of await listTokens()) {
+      if (t.role === 'admin' && !t.revoked && t.id !== initialAdminId) {
+        expect((await call(cluster, 'POST', `/v1/tokens/${t.id}/revoke`, { body: {} })).status).toBe(200);
+      }
+    }
+    expectError(
+      await call(cluster, 'POST', `/v1/tokens/${initialAdminId}/revoke`, { body: {} }),
+      409,
+      'LOOM_ERR_CONFLICT',
+      /last admin token/,
+    );
+    expect((await call(cluster, 'GET', '/v1/tokens')).status).toBe(200);
+
+    // With a second admin, the first can go; then the second is the last one.
+    const second = (await createToken({ name: 'successor', role: 'admin' })).body;
+    expect((await call(cluster, 'POST', `/v1/tokens/${initialAdminId}/revoke`, { body: {} })).status).toBe(
+      200,
+    );
+    expectError(await call(cluster, 'GET', '/v1/tokens'), 401, 'LOOM_ERR_UNAUTHORIZED');
+    expectError(
+      await call(cluster, 'POST', `/v1/tokens/${second.id}/revoke`, { token: second.token, body: {} }),
+      409,
+      'LOOM_ERR_CONFLICT',
+    );
+
+    // Two admins revoking each other at once: exactly one revocation wins.
+    const third = (await createToken({ name: 'third', role: 'admin' }, second.token)).body;
+    const replies = await Promise.all([
+      call(cluster, 'POST', `/v1/tokens/${third.id}/revoke`, { token: second.token, body: {} }),
+      call(cluster, 'POST', `/v1/tokens/${second.id}/revoke`, { token: third.token, body: {} }),
+    ]);
+    // The loser is refused as the last admin (409) or, if the winner revoked its token before its
+    // call was authenticated, as unauthenticated (401); either way one admin remains.
+    const statuses = replies.map((r) => r.status).sort();
+    expect(statuses[0]).toBe(200);
+    expect([401, 409]).toContain(statuses[1]);
+    const live = (await cluster.coordinator.tokens.listApiTokens()).filter(
+      (t) => t.role === 'admin' && !t.revoked,
+    );
+    expect(live).toHaveLength(1);
+  });
+
+  it('audits every token created and revoked, without secrets, in an intact chain', async () => {
+    const admin = (await cluster.coordinator.tokens.listApiTokens()).find(
+      (t) => t.role === 'admin' && !t.revoked,
+    );
+    expect(admin).toBeDefined();
+    const fresh = createApiToken();
+    await cluster.coordinator.tokens.addApiToken({
+      ...admin!,
+      id: fresh.id,
+      hash: fresh.hash,
+      name: 'auditor',
+    });
+    const res = await call<{ entries: AuditEntry[]; chain: AuditVerification }>(
+      cluster,
+      'GET',
+      '/v1/audit?limit=1000',
+      {
+        token: fresh.token,
+      },
+    );
+    expect(res.body.chain).toEqual({ ok: true, entries: res.body.entries.length });
+    const creates = res.body.entries.filter((e) => e.action === 'api-token.create');
+    const revokes = res.body.entries.filter((e) => e.action === 'api-token.revoke');
+    expect(creates.map((e) => e.details?.role)).toEqual([
+      'viewer',
+      'operator',
+      'admin',
+      'operator',
+      'admin',
+      'admin',
+    ]);
+    expect(creates[0]).toMatchObject({
+      actor: 'initial admin',
+      details: { name: 'ci viewer', role: 'viewer' },
+    });
+    expect(revokes.length).toBeGreaterThanOrEqual(4);
+    expect(revokes.map((e) => e.target)).toContain(initialAdminId);
+    expect(JSON.stringify(res.body.entries)).not.toMatch(/loom_[0-9a-f]{12}_[0-9a-f]{64}/);
+  });
+});
+
+describe('abuse limits and error hygiene', () => {
+  let cluster: TestCluster;
+  // Every POST /v1/enroll from this file's address counts against the rate limit tested below.
+  let enrollCalls = 0;
+
+  function enrollCall(body: unknown): Promise<Reply<ErrorBody>> {
+    enrollCalls++;
+    return call<ErrorBody>(cluster, 'POST', '/v1/enroll', { token: null, body });
+  }
+
+  beforeAll(async () => {
+    cluster = await startTestCluster();
+  });
+  afterAll(async () => {
+    await cluster?.close();
+  });
+
+  function post(path: string, body: Buffer, token: string | null): Promise<HttpResponse> {
+    return httpRequestRaw(`${cluster.apiUrl}${path}`, {
+      method: 'POST',
+      ca: cluster.caPem,
+      headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      body,
+    });
+  }
+
+  it('refuses a 1 MiB body to /v1/enroll and the other small routes with 413, but not to POST /v1/models', async () => {
+    const big = Buffer.from(JSON.stringify({ token: 'x', csr: 'y'.repeat(1024 * 1024) }));
+    for (const [path, token] of [
+      ['/v1/enroll', null],
+      ['/v1/enrollment-tokens', cluster.adminToken],
+      ['/v1/jobs', cluster.adminToken],
+      ['/v1/tokens', cluster.adminToken],
+      ['/v1/agents/agent-000000000000/revoke', cluster.adminToken],
+    ] as const) {
+      const res = await post(path, big, token);
+      expect(res.status, path).toBe(413);
+      expect(JSON.parse(res.body.toString('utf8'))).toMatchObject({
+        error: { code: 'LOOM_ERR_FRAME_TOO_LARGE' },
+      });
+    }
+    // A model upload may be large: this one gets as far as field validation.
+    const upload = Buffer.from(
+      JSON.stringify({ name: 'big', architecture: MLP, weights: 'A'.repeat(1024 * 1024) }),
+    );
+    const res = await post('/v1/models', upload, cluster.adminToken);
+    expect(res.status).toBe(400);
+    expect(res.body.toString('utf8')).toMatch(/weights is only accepted with a tfjs architecture/);
+  });
+
+  it('checks the enrollment token before the CSR, so a wrong secret with any CSR is a 401', async () => {
+    const { token } = await cluster.api<{ token: string }>('/v1/enrollment-tokens', {});
+    const parts = token.split('.');
+    const wrongSecret = [parts[0], parts[1], 'A'.repeat(43), parts[3]].join('.');
+    expectError(
+      await enrollCall({ token: wrongSecret, csr: 'garbage' }),
+      401,
+      'LOOM_ERR_TOKEN_INVALID',
+      /different secret/,
+    );
+    const unknown = ['loom1', '0123456789abcdef', parts[2], parts[3]].join('.');
+    expectError(
+      await enrollCall({ token: unknown, csr: 'garbage' }),
+      401,
+      'LOOM_ERR_TOKEN_INVALID',
+      /is unknown/,
+    );
+    // The real token was not used up by either attempt, and a bad CSR still does not burn it.
+    expectError(await enrollCall({ token, csr: 'garbage' }), 400, 'LOOM_ERR_CSR_INVALID');
+  });
+
+  it('records the socket address of an enrollment in the audit log, not X-Forwarded-For', async () => {
+    const { token } = await cluster.api<{ token: string }>('/v1/enrollment-tokens', {});
+    const { csrPem } = createKeyAndCsr({ commonName: 'forwarded' });
+    enrollCalls++;
+    const res = await httpRequestRaw(`${cluster.apiUrl}/v1/enroll`, {
+      method: 'POST',
+      ca: cluster.caPem,
+      headers: { 'x-forwarded-for': '198.51.100.7' },
+      body: { token, csr: csrPem, name: 'forwarded' },
+    });
+    expect(res.status).toBe(201);
+    const { entries } = await auditEntries(cluster);
+    const enroll = entries.find((e) => e.action === 'agent.enroll');
+    expect(enroll?.details?.remote).toMatch(/^(::ffff:)?127\.0\.0\.1$/);
+    expect(JSON.stringify(entries)).not.toContain('198.51.100.7');
+  });
+
+  it('validates audit paging: bad after or limit is a 400, and a large limit is capped', async () => {
+    for (const query of ['after=-1', 'after=1.5', 'after=x', 'limit=0', 'limit=-3', 'limit=2e3', 'limit=']) {
+      expectError(await call(cluster, 'GET', `/v1/audit?${query}`), 400, 'LOOM_ERR_INVALID_ARGUMENT');
+    }
+    const capped = await call<{ entries: AuditEntry[] }>(cluster, 'GET', '/v1/audit?limit=1000000');
+    expect(capped.status).toBe(200);
+    expect(capped.body.entries.length).toBeGreaterThan(0);
+    expect(capped.body.entries.length).toBeLessThanOrEqual(API_DEFAULTS.maxAuditPage);
+    expect(API_DEFAULTS.maxAuditPage).toBe(1000);
+  });
+
+  it('limits POST /v1/enroll per address: the 21st request in a minute gets 429 LOOM_ERR_RATE_LIMITED', async () => {
+    // Earlier tests in this block made some enroll calls from this address; they count too.
+    const bad = { token: 'loom1.nope', csr: 'x' };
+    let refused: Reply<ErrorBody> | undefined;
+    let allowed = enrollCalls;
+    for (let i = 0; i < 30 && !refused; i++) {
+      const res = await enrollCall(bad);
+      if (res.status === 429) refused = res;
+      else {
+        expect(res.status).toBe(401);
+        allowed++;
+      }
+    }
+    expect(allowed).toBe(RATE_LIMIT_DEFAULTS.max);
+    expect(refused).toBeDefined();
+    expectError(refused!, 429, 'LOOM_ERR_RATE_LIMITED', /too many requests/);
+    // Authenticated routes and the CA are not limited.
+    expect((await call(cluster, 'GET', '/v1/ca', { token: null })).status).toBe(200);
+    expect((await call(cluster, 'POST', '/v1/enrollment-tokens', { body: {} })).status).toBe(201);
+  });
+
+  it('keeps one budget per remote address, takes its limits from the options, and can be turned off', async () => {
+    const app = createApiApp(depsOf(cluster, createLogger('silent')), {
+      enrollRateLimit: { max: 2, windowMs: 60_000 },
+    });
+    const enroll = (address: string) =>
+      app.request(
+        '/v1/enroll',
+        {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: '{"token":"loom1.x","csr":"x"}',
+        },
+        { incoming: { socket: { remoteAddress: address } } },
+      );
+    expect((await enroll('203.0.113.1')).status).toBe(401);
+    expect((await enroll('203.0.113.1')).status).toBe(401);
+    const limited = await enroll('203.0.113.1');
+    expect(limited.status).toBe(429);
+    expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect((await limited.json()) as ErrorBody).toMatchObject({ error: { code: 'LOOM_ERR_RATE_LIMITED' } });
+    expect((await enroll('203.0.113.2')).status).toBe(401);
+
+    const unlimited = createApiApp(depsOf(cluster, createLogger('silent')), { enrollRateLimit: false });
+    for (let i = 0; i < RATE_LIMIT_DEFAULTS.max + 5; i++) {
+      const res = await unlimited.request('/v1/enroll', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{"token":"loom1.x","csr":"x"}',
+      });
+      expect(res.status).toBe(401);
+    }
+  });
+
+  it('forgets the oldest addresses beyond maxAddresses, so a flood of addresses cannot grow memory', () => {
+    const limiter = new FixedWindowRateLimiter({ max: 1, windowMs: 1000, maxAddresses: 3 });
+    for (const a of ['a', 'b', 'c', 'd']) expect(limiter.take(a, 0)).toEqual({ allowed: true });
+    expect(limiter.size).toBe(3);
+    expect(limiter.take('d', 10)).toEqual({ allowed: false, retryAfterSec: 1 });
+    // 'a' was forgotten, so it starts a new window; a window also restarts once it has passed.
+    expect(limiter.take('a', 10)).toEqual({ allowed: true });
+    expect(limiter.take('d', 1000)).toEqual({ allowed: true });
+    expect(() => new FixedWindowRateLimiter({ max: 0 })).toThrow(TypeError);
+  });
+
+  it('logs a store failure with its cause and answers 500 with the code and a generic message', async () => {
+    const log = recordingLogger();
+    const app = createApiApp(depsOf(cluster, log));
+    // A stopped coordinator has closed its database, so every store call fails.
+    await cluster.coordinator.stop();
+    const res = await app.request('/v1/models', {
+      headers: { authorization: `Bearer ${cluster.adminToken}` },
+    });
+    expect(res.status).toBe(500);
+    const body = (await res.json()) as ErrorBody;
+    expect(body.error.code).toBe('LOOM_ERR_STORE');
+    expect(body.error.message).toBe('the coordinator store failed; see the coordinator log');
+    const logged = log.lines.find((l) => l.level === 'error');
+    expect(logged?.fields).toMatchObject({ code: 'LOOM_ERR_STORE', path: '/v1/models' });
+    expect(String(logged?.fields?.error)).toMatch(/store failure while trying to read API token/);
+    expect(String(logged?.fields?.cause)).toMatch(/not open/i);
+  });
+});
+
+describe('HTTP client', () => {
+  it('keeps a remote error code only when Loom knows it, else LOOM_ERR_NETWORK with the remote code in details', async () => {
+    const server = createHttpServer((req, res) => {
+      const code = req.url === '/known' ? 'LOOM_ERR_NOT_FOUND' : 'LOOM_ERR_MADE_UP';
+      res.writeHead(req.url === '/known' ? 404 : 418, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: { code, message: 'remote says no' } }));
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      await expect(requestJson(`${base}/known`)).rejects.toMatchObject({
+        code: 'LOOM_ERR_NOT_FOUND',
+        message: 'remote says no',
+      });
+      const err = await requestJson(`${base}/unknown`).catch((e: unknown) => e);
+      expect(isLoomError(err, 'LOOM_ERR_NETWORK')).toBe(true);
+      expect((err as LoomError).details).toEqual({ status: 418, remoteCode: 'LOOM_ERR_MADE_UP' });
+      expect((err as LoomError).message).toMatch(/HTTP 418: remote says no/);
+    } finally {
+      server.close();
+    }
   });
 });

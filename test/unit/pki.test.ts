@@ -1,11 +1,12 @@
 // Unit tests for certs/: CA, CSR signing, chain checks, tokens, revocation, key files and a real mTLS handshake.
-import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { createPrivateKey, generateKeyPairSync, X509Certificate } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tls from 'node:tls';
+import forge from 'node-forge';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KeyCertPair } from '../../certs/index.ts';
 import {
@@ -440,5 +441,75 @@ describe('mutual TLS', () => {
     expect(attempt.accepted).toBe(false);
     expect(attempt.serverError).toBe('ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE');
     expect(attempt.clientData).toBe('');
+  });
+});
+
+/**
+ * A CSR whose public key is RSA with the given modulus size and exponent, signed with the 2048-bit
+ * agent key (so its signature does not verify: a refusal naming the key shows the key was checked
+ * before the signature). Made with forge directly, so no slow big-key generation is needed.
+ */
+function csrWithKey(bits: number, exponent: number): string {
+  const modulus = Buffer.alloc(bits / 8, 0xa5);
+  modulus[0] |= 0x80;
+  modulus[modulus.length - 1] |= 1;
+  const csr = forge.pki.createCertificationRequest();
+  csr.publicKey = forge.pki.setRsaPublicKey(
+    new forge.jsbn.BigInteger(modulus.toString('hex'), 16),
+    new forge.jsbn.BigInteger(String(exponent), 10),
+  );
+  csr.setSubject([{ name: 'commonName', value: 'oversized' }]);
+  csr.sign(forge.pki.privateKeyFromPem(agent.keyPem), forge.md.sha256.create());
+  return forge.pki.certificationRequestToPem(csr);
+}
+
+/** The LoomError `fn` throws (fails the test if it throws anything else or nothing). */
+function thrown(fn: () => unknown): { code: string; message: string } {
+  try {
+    fn();
+  } catch (err) {
+    if (isLoomError(err)) return { code: err.code, message: err.message };
+    throw err;
+  }
+  throw new Error('expected a LoomError');
+}
+
+describe('CSR key limits', () => {
+  it('refuses an 8192-bit RSA key with LOOM_ERR_CSR_INVALID before checking the signature', () => {
+    const refusal = thrown(() => signCsr(ca, csrWithKey(8192, 65537), { subjectCN: 'agent-big' }));
+    expect(refusal.code).toBe('LOOM_ERR_CSR_INVALID');
+    expect(refusal.message).toMatch(/8192-bit RSA; 2048 to 4096 bits are accepted/);
+  });
+
+  it('refuses an RSA key with a public exponent other than 65537', () => {
+    for (const e of [3, 17, 65539]) {
+      const refusal = thrown(() => signCsr(ca, csrWithKey(2048, e), { subjectCN: 'agent-e' }));
+      expect(refusal.code).toBe('LOOM_ERR_CSR_INVALID');
+      expect(refusal.message).toMatch(/public exponent other than 65537/);
+    }
+  });
+
+  it('refuses a key below 2048 bits, and checks the signature of a key within the limits', () => {
+    expect(thrown(() => signCsr(ca, csrWithKey(1024, 65537), { subjectCN: 'agent-s' })).message).toMatch(
+      /1024-bit RSA/,
+    );
+    // Within the limits, the mismatched signature is what is refused.
+    expect(thrown(() => signCsr(ca, csrWithKey(4096, 65537), { subjectCN: 'agent-m' })).message).toMatch(
+      /signature does not verify/,
+    );
+  });
+
+  it('signs a CSR for a real 4096-bit key made with Node crypto', () => {
+    const { privateKey, publicKey } = generateKeyPairSync('rsa', {
+      modulusLength: 4096,
+      privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+      publicKeyEncoding: { type: 'spki', format: 'pem' },
+    });
+    const csr = forge.pki.createCertificationRequest();
+    csr.publicKey = forge.pki.publicKeyFromPem(publicKey);
+    csr.setSubject([{ name: 'commonName', value: 'big-but-fine' }]);
+    csr.sign(forge.pki.privateKeyFromPem(privateKey), forge.md.sha256.create());
+    const signed = signCsr(ca, forge.pki.certificationRequestToPem(csr), { subjectCN: 'agent-4096' });
+    expect(certificateInfo(signed.certPem).subjectCN).toBe('agent-4096');
   });
 });

@@ -235,6 +235,55 @@ function tokenStoreContract(name: string, factory: () => Promise<StoreHarness<To
       ]);
       await expect(tokens.addApiToken(apiToken('k1'))).rejects.toMatchObject({ code: 'LOOM_ERR_CONFLICT' });
     });
+
+    it('finds an enrollment token without using it up, and answers undefined for an unknown id', async () => {
+      await tokens.addEnrollmentToken(enrollmentToken('t1'));
+      expect(await tokens.findEnrollmentToken('t1')).toEqual(enrollmentToken('t1'));
+      expect(await tokens.findEnrollmentToken('missing')).toBeUndefined();
+      expect(await tokens.findEnrollmentToken('')).toBeUndefined();
+      await expect(
+        tokens.consumeEnrollmentToken('t1', secretIs('t1'), 'agent-1', NOW),
+      ).resolves.toMatchObject({ usedBy: 'agent-1' });
+      expect(await tokens.findEnrollmentToken('t1')).toMatchObject({ usedBy: 'agent-1' });
+    });
+
+    it('revokes an API token once, keeping the first revocation time', async () => {
+      await tokens.addApiToken(apiToken('admin-1', { role: 'admin' }));
+      await tokens.addApiToken(apiToken('op-1'));
+      const revoked = await tokens.revokeApiToken('op-1', NOW);
+      expect(revoked).toEqual(apiToken('op-1', { revoked: true, revokedAt: NOW.toISOString() }));
+      const later = new Date(NOW.getTime() + 60_000);
+      expect((await tokens.revokeApiToken('op-1', later)).revokedAt).toBe(NOW.toISOString());
+      expect(await tokens.getApiToken('op-1')).toEqual(revoked);
+      await expect(tokens.revokeApiToken('missing')).rejects.toMatchObject({ code: 'LOOM_ERR_NOT_FOUND' });
+    });
+
+    it('refuses to revoke the last admin token that is not revoked with LOOM_ERR_CONFLICT', async () => {
+      await tokens.addApiToken(apiToken('admin-1', { role: 'admin' }));
+      await tokens.addApiToken(apiToken('admin-old', { role: 'admin', revoked: true }));
+      await tokens.addApiToken(apiToken('op-1'));
+      await expect(tokens.revokeApiToken('admin-1', NOW)).rejects.toMatchObject({
+        code: 'LOOM_ERR_CONFLICT',
+      });
+      expect((await tokens.getApiToken('admin-1'))?.revoked).toBeUndefined();
+      await tokens.addApiToken(apiToken('admin-2', { role: 'admin' }));
+      await expect(tokens.revokeApiToken('admin-1', NOW)).resolves.toMatchObject({ revoked: true });
+      await expect(tokens.revokeApiToken('admin-2', NOW)).rejects.toMatchObject({
+        code: 'LOOM_ERR_CONFLICT',
+      });
+    });
+
+    it('lets only one of two concurrent revocations of the last two admin tokens win', async () => {
+      await tokens.addApiToken(apiToken('admin-1', { role: 'admin' }));
+      await tokens.addApiToken(apiToken('admin-2', { role: 'admin' }));
+      const results = await Promise.allSettled([
+        tokens.revokeApiToken('admin-1', NOW),
+        tokens.revokeApiToken('admin-2', NOW),
+      ]);
+      expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+      const live = (await tokens.listApiTokens()).filter((t) => t.role === 'admin' && !t.revoked);
+      expect(live).toHaveLength(1);
+    });
   });
 }
 
