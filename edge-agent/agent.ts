@@ -58,6 +58,15 @@ export interface EdgeAgentStatus {
   tasksCompleted: number;
 }
 
+/**
+ * The metrics worth sending: the protocol carries finite numbers only, and one NaN loss from a
+ * diverged run would otherwise make the whole result a malformed frame. The update itself is
+ * sent as it is, so the coordinator judges it (and records a rejected update).
+ */
+function finiteMetrics(metrics: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(metrics).filter(([, v]) => Number.isFinite(v)));
+}
+
 export class EdgeAgent {
   private identity?: AgentIdentity;
   private store?: LocalModelStore;
@@ -68,7 +77,11 @@ export class EdgeAgent {
   private backend?: BackendChoice;
   /** Tasks run one at a time: the data and the CPU are shared. */
   private queue: Promise<void> = Promise.resolve();
-  private readonly cancelled = new Set<string>();
+  /**
+   * One per training task queued or running, so a `cancel` can stop it; removed when the task
+   * ends, so cancels for finished or unknown tasks leave nothing behind.
+   */
+  private readonly trainings = new Map<string, AbortController>();
   private tasksCompleted = 0;
   private readonly trainingData = new TrainingDataCache();
   private renewing?: Promise<void>;
@@ -97,7 +110,9 @@ export class EdgeAgent {
       features: this.dataset.featureShape.join('x'),
     });
     this.store = await openLocalModelStore(this.opts.dataDir);
-    this.server = new ModelServer(this.store);
+    this.server = new ModelServer(this.store, { log: this.log.child('models') });
+    // A damaged model is logged and skipped: the others still serve, and the coordinator can
+    // send a good copy once connected.
     await this.server.loadActive();
     this.inference = await startInferenceServer(this.server, {
       host: this.opts.inferenceHost ?? EDGE_AGENT_DEFAULTS.inferenceHost,
@@ -121,6 +136,8 @@ export class EdgeAgent {
     });
     this.connection.on('message', (msg) => this.onMessage(msg));
     this.connection.on('connected', () => void this.renewIfDue());
+    // The coordinator fails a disconnected agent's tasks at once; finishing them would be wasted work.
+    this.connection.on('disconnected', () => this.abortTrainings());
     this.renewalTimer = setInterval(() => void this.renewIfDue(), EDGE_AGENT_DEFAULTS.renewalCheckMs);
     this.renewalTimer.unref();
     this.connection.on('rejected', (err) => this.log.error('coordinator link ended', { code: err.code }));
@@ -140,13 +157,10 @@ export class EdgeAgent {
     };
   }
 
-  get connectionLink(): CoordinatorConnection | undefined {
-    return this.connection;
-  }
-
   async stop(): Promise<void> {
     clearInterval(this.renewalTimer);
     await this.connection?.stop();
+    this.abortTrainings();
     await this.queue.catch(() => undefined);
     await this.inference?.close();
     this.server?.dispose();
@@ -156,7 +170,8 @@ export class EdgeAgent {
 
   /**
    * Renews the client certificate over the mTLS channel when little of its lifetime is left: a
-   * new key made here, a CSR, the signed certificate saved, then a reconnect that presents it.
+   * new key made here, a CSR, the signed certificate saved, then a reconnect that presents it,
+   * once the tasks already queued (a training in progress, say) have finished.
    */
   renewIfDue(now = new Date()): Promise<void> {
     const id = this.identity;
@@ -186,7 +201,9 @@ export class EdgeAgent {
       this.identity = renewed;
       this.connection!.setCredentials(renewed.certPem, renewed.keyPem);
       this.log.info('client certificate renewed', { notAfter: reply.body.notAfter });
-      this.connection!.reconnectNow();
+      // Reconnecting fails the task in flight (the coordinator drops a disconnected agent's
+      // tasks), so it waits in the queue behind the tasks already there.
+      this.enqueue(async () => this.connection?.reconnectNow());
     } catch (err) {
       this.log.warn('certificate renewal failed; will retry', {
         error: err instanceof Error ? err.message : String(err),
@@ -196,14 +213,24 @@ export class EdgeAgent {
 
   private onMessage(msg: Message): void {
     switch (msg.type) {
-      case 'train':
-        this.enqueue(() => this.runTrain(msg.body));
+      case 'train': {
+        const { taskId } = msg.body;
+        const controller = new AbortController();
+        this.trainings.get(taskId)?.abort();
+        this.trainings.set(taskId, controller);
+        this.enqueue(() =>
+          this.runTrain(msg.body, controller.signal).finally(() => {
+            if (this.trainings.get(taskId) === controller) this.trainings.delete(taskId);
+          }),
+        );
         return;
+      }
       case 'deploy':
         this.enqueue(() => this.runDeploy(msg.body));
         return;
       case 'cancel':
-        this.cancelled.add(msg.body.taskId);
+        // Unknown ids (finished tasks, or tasks of an earlier connection) need no memory.
+        this.trainings.get(msg.body.taskId)?.abort();
         return;
       case 'error':
         this.log.warn('coordinator reported an error', { code: msg.body.code, message: msg.body.message });
@@ -219,8 +246,13 @@ export class EdgeAgent {
     });
   }
 
-  private async runTrain(task: TrainBody): Promise<void> {
-    if (this.cancelled.delete(task.taskId)) return;
+  /** Aborts every queued and running training task; they end without sending anything. */
+  private abortTrainings(): void {
+    for (const controller of this.trainings.values()) controller.abort();
+  }
+
+  private async runTrain(task: TrainBody, signal: AbortSignal): Promise<void> {
+    if (signal.aborted) return;
     const dataset = this.dataset;
     if (!dataset || !this.connection) return;
     this.log.info('training', {
@@ -236,14 +268,24 @@ export class EdgeAgent {
         dataset,
         hyper: task.hyper,
         cache: this.trainingData,
+        signal,
       });
-      if (this.cancelled.delete(task.taskId)) return;
+      if (signal.aborted) return;
+      const metrics = finiteMetrics(result.metrics);
+      const dropped = Object.keys(result.metrics).filter((k) => !(k in metrics));
+      if (dropped.length > 0) {
+        this.log.warn('local training diverged; sending the update without its non-finite metrics', {
+          job: task.jobId,
+          round: task.round,
+          metrics: dropped.join(','),
+        });
+      }
       this.connection.send('train-result', {
         taskId: task.taskId,
         jobId: task.jobId,
         round: task.round,
         numExamples: result.numExamples,
-        metrics: result.metrics,
+        metrics,
         update: encodeTensorBytes(result.update),
         trainMs: result.trainMs,
       });
@@ -257,6 +299,10 @@ export class EdgeAgent {
         ms: result.trainMs,
       });
     } catch (err) {
+      if (signal.aborted) {
+        this.log.info('training cancelled', { job: task.jobId, round: task.round });
+        return;
+      }
       const code = isLoomError(err) ? err.code : 'LOOM_ERR_INTERNAL';
       const message = err instanceof Error ? err.message : String(err);
       this.log.warn('training failed', { job: task.jobId, round: task.round, code, message });

@@ -7,6 +7,7 @@ import type { Logger } from '../../shared/log/index.ts';
 import {
   CLOSE_CODES,
   createMessage,
+  DEFAULT_MAX_FRAME_BYTES,
   decodeMessage,
   encodeMessage,
   type HelloBody,
@@ -27,7 +28,7 @@ export interface CoordinatorConnectionOptions {
   /** Builds the hello body at each (re)connect, so it lists the models held now. */
   hello: () => HelloBody;
   backoff?: BackoffOptions;
-  /** Largest accepted frame (default 256 MiB). */
+  /** Largest accepted frame (default DEFAULT_MAX_FRAME_BYTES, 64 MiB). */
   maxPayloadBytes?: number;
   log: Logger;
 }
@@ -57,6 +58,8 @@ export class CoordinatorConnection extends EventEmitter<ConnectionEvents> {
   private reconnectTimer?: NodeJS.Timeout;
   private livenessTimer?: NodeJS.Timeout;
   private welcome?: WelcomeBody;
+  /** The certificate the current socket presented, to tell whether a renewal still needs a reconnect. */
+  private wsCertPem?: string;
   private readonly log: Logger;
   private readonly replies = new Map<
     string,
@@ -136,9 +139,13 @@ export class CoordinatorConnection extends EventEmitter<ConnectionEvents> {
     this.opts.keyPem = keyPem;
   }
 
-  /** Closes the current connection and connects again at once (to present new credentials). */
+  /**
+   * Closes the current connection and connects again at once, to present the credentials given
+   * to `setCredentials`. Does nothing when the current connection already presents them (it was
+   * opened after the change).
+   */
   reconnectNow(): void {
-    if (this.stopped || !this.ws) return;
+    if (this.stopped || !this.ws || this.wsCertPem === this.opts.certPem) return;
     this.attempt = 0;
     this.ws.close(1000, 'reconnecting with renewed credentials');
   }
@@ -150,10 +157,11 @@ export class CoordinatorConnection extends EventEmitter<ConnectionEvents> {
       key: this.opts.keyPem,
       ca: [this.opts.caPem],
       rejectUnauthorized: true,
-      maxPayload: this.opts.maxPayloadBytes ?? 256 * 1024 * 1024,
+      maxPayload: this.opts.maxPayloadBytes ?? DEFAULT_MAX_FRAME_BYTES,
       handshakeTimeout: 15_000,
     });
     this.ws = ws;
+    this.wsCertPem = this.opts.certPem;
     this.welcome = undefined;
 
     ws.on('open', () => {

@@ -1,20 +1,17 @@
 // Checks loaded data against the model it will train before any training starts.
 import { LoomError } from '../../shared/errors/index.ts';
+import { sizeOf } from '../../shared/tensors/index.ts';
 import type { LocalDataset } from './types.ts';
-
-function product(shape: readonly number[]): number {
-  return shape.reduce((a, b) => a * b, 1);
-}
 
 /**
  * Throws LOOM_ERR_DATA, naming the source and the first bad example (1-based), when an
- * example's feature count differs from `product(inputShape)` or a label is outside
+ * example's feature count differs from `sizeOf(inputShape)` or a label is outside
  * `[0, classes)`. The flat layout allows any featureShape with the right element count, so
  * `[28, 28]` IDX images feed a `[784]` model.
  */
 export function checkDatasetShape(ds: LocalDataset, inputShape: number[], classes: number): void {
-  const want = product(inputShape);
-  const have = product(ds.featureShape);
+  const want = sizeOf(inputShape);
+  const have = sizeOf(ds.featureShape);
   if (have !== want) {
     throw new LoomError(
       'LOOM_ERR_DATA',

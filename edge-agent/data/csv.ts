@@ -63,6 +63,9 @@ export async function loadCsv(file: string, opts: CsvOptions): Promise<LocalData
         labels.push(v);
       } else {
         if (!Number.isFinite(v)) fail(row, `column "${header[i]}" is not a number: "${values[i]}"`);
+        if (!Number.isFinite(Math.fround(v / opts.scale))) {
+          fail(row, `column "${header[i]}" is outside the float32 range: "${values[i]}"`);
+        }
         x.push(v / opts.scale);
       }
     }

@@ -1,6 +1,7 @@
 // The IDX file format of MNIST: a big-endian header (magic, dimensions) then unsigned bytes.
 import { open, writeFile } from 'node:fs/promises';
 import { LoomError } from '../../shared/errors/index.ts';
+import { sizeOf } from '../../shared/tensors/index.ts';
 
 /** Magic numbers of the two IDX files we read: 0x08 = unsigned bytes, low byte = number of dims. */
 export const IDX_IMAGES_MAGIC = 0x00000803;
@@ -12,7 +13,7 @@ export interface IdxRange {
   dims: number[];
   /** Number of examples read. */
   count: number;
-  /** The examples read, `count * product(dims.slice(1))` bytes. */
+  /** The examples read, `count * sizeOf(dims.slice(1))` bytes. */
   data: Uint8Array;
 }
 
@@ -73,7 +74,7 @@ export async function readIdxRange(
     await readFully(handle, file, dimBuf, 4);
     const dims = Array.from({ length: ndims }, (_, i) => dimBuf.readUInt32BE(4 * i));
     if (dims.slice(1).some((d) => d === 0)) throw dataError(`${file}: has a zero dimension [${dims}]`);
-    const itemSize = dims.slice(1).reduce((a, b) => a * b, 1);
+    const itemSize = sizeOf(dims.slice(1));
     const expected = headerLen + dims[0] * itemSize;
     if (size !== expected) {
       throw dataError(

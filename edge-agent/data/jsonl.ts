@@ -69,7 +69,11 @@ export async function loadJsonl(file: string, opts: JsonlOptions): Promise<Local
     if (typeof rec.label !== 'number' || !isLabel(rec.label)) {
       fail(lineNo, `"label" must be an integer, got ${JSON.stringify(rec.label) ?? 'nothing'}`);
     }
-    for (const v of (features as unknown[]).flat() as number[]) x.push(v / opts.scale);
+    for (const v of (features as unknown[]).flat() as number[]) {
+      if (!Number.isFinite(Math.fround(v / opts.scale)))
+        fail(lineNo, `"x" holds ${v}, outside the float32 range`);
+      x.push(v / opts.scale);
+    }
     labels.push(rec.label as number);
     return opts.limit === undefined || labels.length < opts.limit;
   });

@@ -28,8 +28,8 @@ function parseVersion(name: string, text: string): number {
   return v;
 }
 
-/** The loaded model `name`@`version`, with the same errors as a prediction would give. */
-function findModel(server: ModelServer, name: string, version?: number): ServedModel {
+/** The loaded model `name`@`version`, without loading anything; errors as a prediction gives. */
+function findLoaded(server: ModelServer, name: string, version?: number): ServedModel {
   const served = server.get(name, version);
   if (served) return served;
   if (server.list().length === 0) throw new LoomError('LOOM_ERR_MODEL_UNAVAILABLE', 'no model is loaded yet');
@@ -48,9 +48,10 @@ function loadedVersions(server: ModelServer, name: string): number[] {
 /**
  * The inference API over `server`: `GET /v2`, `/v2/health/live`, `/v2/health/ready`,
  * `/v2/models/:name[/versions/:version]`, `/v2/models/:name[/versions/:version]/ready` and
- * `POST /v2/models/:name[/versions/:version]/infer`. Errors are `{error, code}` with status
- * 400 (bad input), 404 (unknown model or version), 413 (body over 16 MiB), 503 (nothing
- * loaded) or 500 (logged, no details).
+ * `POST /v2/models/:name[/versions/:version]/infer`. A version named in the path that the
+ * local store holds is loaded on demand for infer and metadata (ready reports only what is
+ * loaded). Errors are `{error, code}` with status 400 (bad input), 404 (unknown model, or a
+ * version the store does not hold), 413 (body over 16 MiB), 503 (nothing loaded) or 500.
  */
 export function createInferenceApp(server: ModelServer, opts: InferenceAppOptions = {}): Hono {
   const log = opts.log ?? createLogger({ component: 'inference' });
@@ -76,20 +77,22 @@ export function createInferenceApp(server: ModelServer, opts: InferenceAppOption
 
   app.get('/v2/models/:name', (c) => {
     const name = c.req.param('name');
-    return c.json(modelMetadata(findModel(server, name), loadedVersions(server, name)));
+    return c.json(modelMetadata(findLoaded(server, name), loadedVersions(server, name)));
   });
-  app.get('/v2/models/:name/versions/:version', (c) => {
+  // A stored version is loaded for its metadata too: clients read it before their first infer.
+  app.get('/v2/models/:name/versions/:version', async (c) => {
     const name = c.req.param('name');
-    const served = findModel(server, name, parseVersion(name, c.req.param('version')));
+    const served = await server.find(name, parseVersion(name, c.req.param('version')));
     return c.json(modelMetadata(served, loadedVersions(server, name)));
   });
   app.get('/v2/models/:name/ready', (c) => {
-    const served = findModel(server, c.req.param('name'));
+    const served = findLoaded(server, c.req.param('name'));
     return c.json({ name: served.name, ready: true });
   });
+  // Ready means loaded now; asking must not load a version.
   app.get('/v2/models/:name/versions/:version/ready', (c) => {
     const name = c.req.param('name');
-    const served = findModel(server, name, parseVersion(name, c.req.param('version')));
+    const served = findLoaded(server, name, parseVersion(name, c.req.param('version')));
     return c.json({ name: served.name, ready: true });
   });
 
@@ -104,8 +107,9 @@ export function createInferenceApp(server: ModelServer, opts: InferenceAppOption
   });
 
   const infer = async (name: string, version: number | undefined, text: string) => {
-    // Resolve first: an unknown model is a 404 whatever the body holds.
-    const served = findModel(server, name, version);
+    // Resolve first: an unknown model is a 404 whatever the body holds. A version the local
+    // store holds but that is not loaded is loaded now.
+    const served = await server.find(name, version);
     let body: unknown;
     try {
       body = JSON.parse(text);

@@ -2,7 +2,8 @@
 
 export type { InferenceAppOptions } from './app.ts';
 export { createInferenceApp } from './app.ts';
-export { ModelServer } from './model-server.ts';
+export type { ModelServerOptions } from './model-server.ts';
+export { MODEL_SERVER_DEFAULTS, ModelServer } from './model-server.ts';
 export type { InferenceServerOptions, RunningInferenceServer } from './serve.ts';
 export { startInferenceServer } from './serve.ts';
 export type { Prediction, ServedModel } from './types.ts';

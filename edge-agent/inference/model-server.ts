@@ -1,12 +1,25 @@
-// Holds the loaded model versions and swaps in new ones without disturbing requests in flight.
+// Holds loaded model versions, loads stored ones on demand, and swaps versions under live requests.
 import * as tf from '@tensorflow/tfjs';
 import { isLoomError, LoomError } from '../../shared/errors/index.ts';
+import type { Logger } from '../../shared/log/index.ts';
 import { buildModel, modelSignature, writeWeights } from '../../shared/models/index.ts';
+import { sizeOf } from '../../shared/tensors/index.ts';
 import type { LocalModelStore } from '../store/index.ts';
 import type { Prediction, ServedModel } from './types.ts';
 
-/** Versions kept loaded per name: the served one and the one before it, for quick rollback. */
-const KEEP_VERSIONS = 2;
+/** Options of `ModelServer`. */
+export interface ModelServerOptions {
+  /**
+   * Versions kept loaded per model name, the default one included; the least recently used of
+   * the others is unloaded first (default 2: the served version and one more, such as the one
+   * before it for a quick rollback).
+   */
+  maxLoadedVersions?: number;
+  /** Where models that cannot be loaded at start are reported. Default: nowhere. */
+  log?: Logger;
+}
+
+export const MODEL_SERVER_DEFAULTS = { maxLoadedVersions: 2 } as const;
 
 interface Slot {
   served: ServedModel;
@@ -15,15 +28,11 @@ interface Slot {
 }
 
 interface Entry {
-  /** The version served when a request names no version. */
-  current: number;
+  /** The version served when a request names no version; none until a load makes one current. */
+  current?: number;
   slots: Map<number, Slot>;
-  /** Loaded versions, least recently made current first. */
+  /** Loaded versions, least recently used first. */
   order: number[];
-}
-
-function product(shape: readonly number[]): number {
-  return shape.reduce((a, b) => a * b, 1);
 }
 
 /** Frees a retired model once nothing uses it any more. */
@@ -31,73 +40,113 @@ function release(slot: Slot): void {
   if (slot.retired && slot.inFlight === 0) slot.served.model.dispose();
 }
 
+function asLoomError(err: unknown): LoomError {
+  return isLoomError(err)
+    ? err
+    : new LoomError('LOOM_ERR_INTERNAL', err instanceof Error ? err.message : String(err), { cause: err });
+}
+
 /**
- * Loaded TensorFlow.js models by name and version. A new version is built, given its
- * weights and run once before it replaces the served one; versions pushed out are disposed
- * only when their in-flight predictions finish.
+ * Loaded TensorFlow.js models by name and version. A new version is built, given its weights
+ * and run once before it replaces the served one; a version a request names that is stored but
+ * not loaded is loaded for it. Versions pushed out are disposed only when their in-flight
+ * predictions finish.
  */
 export class ModelServer {
   private readonly entries = new Map<string, Entry>();
   private readonly loading = new Map<string, Promise<unknown>>();
+  private readonly maxLoaded: number;
+  private readonly log?: Logger;
   private disposed = false;
 
-  constructor(private readonly store: LocalModelStore) {}
+  constructor(
+    private readonly store: LocalModelStore,
+    opts: ModelServerOptions = {},
+  ) {
+    const max = opts.maxLoadedVersions ?? MODEL_SERVER_DEFAULTS.maxLoadedVersions;
+    if (!Number.isSafeInteger(max) || max < 1) {
+      throw new TypeError(`maxLoadedVersions must be a positive integer, got ${max}`);
+    }
+    this.maxLoaded = max;
+    this.log = opts.log;
+  }
 
   /**
-   * Loads `name`@`version` from the store and makes it the default version of `name`. At most
-   * the last 2 versions made current stay loaded. Loads of one name run one after another.
+   * Loads `name`@`version` from the store (if not loaded yet) and makes it the default version
+   * of `name`. Loads of one name run one after another.
    */
-  load(name: string, version: number): Promise<ServedModel> {
-    const previous = this.loading.get(name) ?? Promise.resolve();
-    const run = previous.catch(() => undefined).then(() => this.loadNow(name, version));
-    this.loading.set(name, run);
-    const forget = (): void => {
-      if (this.loading.get(name) === run) this.loading.delete(name);
-    };
-    run.then(forget, forget);
-    return run;
+  async load(name: string, version: number): Promise<ServedModel> {
+    const slot = await this.serialized(name, () =>
+      this.loadNow(name, version, { current: true, pin: false }),
+    );
+    return slot.served;
   }
 
   /**
    * Loads the active version of every model in the store, so serving works offline at start.
-   * One model failing does not stop the others; the failures are thrown together afterwards.
+   * A model that cannot be loaded (a damaged copy, say) is logged and skipped, so one bad model
+   * does not stop the others. Resolves with the failures.
    */
-  async loadActive(): Promise<void> {
+  async loadActive(): Promise<LoomError[]> {
     const failures: LoomError[] = [];
-    for (const v of await this.store.activeAll()) {
+    let active: Awaited<ReturnType<LocalModelStore['activeAll']>>;
+    try {
+      active = await this.store.activeAll();
+    } catch (err) {
+      const failure = asLoomError(err);
+      this.log?.error('cannot list the stored models; starting with none loaded', {
+        code: failure.code,
+        error: failure.message,
+      });
+      return [failure];
+    }
+    for (const v of active) {
       try {
         await this.load(v.name, v.version);
       } catch (err) {
-        failures.push(
-          isLoomError(err) ? err : new LoomError('LOOM_ERR_INTERNAL', (err as Error).message, { cause: err }),
-        );
+        const failure = asLoomError(err);
+        failures.push(failure);
+        this.log?.error('cannot load a stored model version; serving the others', {
+          model: v.name,
+          version: v.version,
+          code: failure.code,
+          error: failure.message,
+        });
       }
     }
-    if (failures.length > 0) {
-      throw new LoomError(
-        failures[0].code,
-        `could not load ${failures.length} active model(s): ${failures.map((e) => e.message).join('; ')}`,
-        { cause: failures[0] },
-      );
-    }
+    return failures;
   }
 
   /** The loaded `version` of `name`, or its default version when `version` is omitted. */
   get(name: string, version?: number): ServedModel | undefined {
     const entry = this.entries.get(name);
-    return entry?.slots.get(version ?? entry.current)?.served;
-  }
-
-  /** Every loaded version, by name then load order. */
-  list(): ServedModel[] {
-    return [...this.entries.values()].flatMap((e) => e.order.map((v) => e.slots.get(v)!.served));
+    const v = version ?? entry?.current;
+    return v === undefined ? undefined : entry?.slots.get(v)?.served;
   }
 
   /**
-   * Runs a batch of `batch` examples (`inputs` row-major, `batch * product(inputShape)`
-   * values) through `name`@`version` (default version when undefined). Throws
-   * LOOM_ERR_MODEL_UNAVAILABLE when nothing is loaded, LOOM_ERR_NOT_FOUND for an unknown
-   * name or version and LOOM_ERR_INFERENCE_INPUT for a wrong input length.
+   * The model that answers for `name`@`version` (the default version when `version` is
+   * omitted), loading a stored version that is not loaded. Throws as `predict` does.
+   */
+  async find(name: string, version?: number): Promise<ServedModel> {
+    return (await this.acquire(name, version, false)).served;
+  }
+
+  /** Every loaded version, by name; within a name least recently used first, the default last. */
+  list(): ServedModel[] {
+    return [...this.entries.values()].flatMap((e) => {
+      const others = e.order.filter((v) => v !== e.current);
+      const versions = e.current === undefined ? others : [...others, e.current];
+      return versions.map((v) => e.slots.get(v)!.served);
+    });
+  }
+
+  /**
+   * Runs a batch of `batch` examples (`inputs` row-major, `batch * sizeOf(inputShape)`
+   * values) through `name`@`version` (default version when undefined), loading a stored
+   * version on demand. Throws LOOM_ERR_MODEL_UNAVAILABLE when no version is named and nothing
+   * is loaded, LOOM_ERR_NOT_FOUND for a name not loaded or a version not stored, and
+   * LOOM_ERR_INFERENCE_INPUT for a wrong input length.
    */
   async predict(
     name: string,
@@ -105,22 +154,21 @@ export class ModelServer {
     inputs: Float32Array,
     batch: number,
   ): Promise<Prediction> {
-    // Taking the slot and counting the request happen in one synchronous step, so a swap can
-    // never dispose the model between the two.
-    const slot = this.resolve(name, version);
-    const { model, inputShape, classes } = slot.served;
-    const size = product(inputShape);
-    if (!Number.isSafeInteger(batch) || batch < 1) {
-      throw new LoomError('LOOM_ERR_INFERENCE_INPUT', 'batch size must be a positive integer');
-    }
-    if (!(inputs instanceof Float32Array) || inputs.length !== batch * size) {
-      throw new LoomError(
-        'LOOM_ERR_INFERENCE_INPUT',
-        `expected ${batch} x ${size} = ${batch * size} input values, got ${inputs?.length ?? 0}`,
-      );
-    }
-    slot.inFlight++;
+    // The slot comes back already counted as in use (in the same synchronous step that found
+    // or loaded it), so neither a swap nor an eviction can dispose the model under this request.
+    const slot = await this.acquire(name, version, true);
     try {
+      const { model, inputShape, classes } = slot.served;
+      const size = sizeOf(inputShape);
+      if (!Number.isSafeInteger(batch) || batch < 1) {
+        throw new LoomError('LOOM_ERR_INFERENCE_INPUT', 'batch size must be a positive integer');
+      }
+      if (!(inputs instanceof Float32Array) || inputs.length !== batch * size) {
+        throw new LoomError(
+          'LOOM_ERR_INFERENCE_INPUT',
+          `expected ${batch} x ${size} = ${batch * size} input values, got ${inputs?.length ?? 0}`,
+        );
+      }
       const [probs, cls] = tf.tidy(() => {
         const y = model.predict(tf.tensor(inputs, [batch, ...inputShape], 'float32')) as tf.Tensor;
         return [y, y.argMax(-1)];
@@ -156,65 +204,118 @@ export class ModelServer {
     this.entries.clear();
   }
 
-  private resolve(name: string, version: number | undefined): Slot {
-    if (this.entries.size === 0) {
-      throw new LoomError('LOOM_ERR_MODEL_UNAVAILABLE', 'no model is loaded yet');
-    }
+  /** Runs `fn` after every earlier load of `name`, whether that load failed or not. */
+  private serialized<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    const previous = this.loading.get(name) ?? Promise.resolve();
+    const run = previous.catch(() => undefined).then(fn);
+    this.loading.set(name, run);
+    const forget = (): void => {
+      if (this.loading.get(name) === run) this.loading.delete(name);
+    };
+    run.then(forget, forget);
+    return run;
+  }
+
+  /**
+   * The slot for a request (counted as in use when `pin`): the default version when `version`
+   * is undefined, else that version, loaded from the store if need be. Finding a loaded slot
+   * happens before the first await, so a pinned one is counted at once.
+   */
+  private async acquire(name: string, version: number | undefined, pin: boolean): Promise<Slot> {
     const entry = this.entries.get(name);
-    if (!entry) throw new LoomError('LOOM_ERR_NOT_FOUND', `model "${name}" is not loaded`);
-    const slot = entry.slots.get(version ?? entry.current);
-    if (!slot) {
-      throw new LoomError(
-        'LOOM_ERR_NOT_FOUND',
-        `model "${name}" version ${version} is not loaded (loaded: ${entry.order.join(', ')})`,
-      );
+    if (version === undefined) {
+      if (this.entries.size === 0) {
+        throw new LoomError('LOOM_ERR_MODEL_UNAVAILABLE', 'no model is loaded yet');
+      }
+      if (!entry || entry.current === undefined) {
+        throw new LoomError('LOOM_ERR_NOT_FOUND', `model "${name}" is not loaded`);
+      }
+      return this.take(entry, entry.current, pin);
     }
+    if (entry?.slots.has(version)) return this.take(entry, version, pin);
+    return this.loadOnDemand(name, version, pin);
+  }
+
+  /** A loaded slot, marked as just used and counted as in use when `pin`. */
+  private take(entry: Entry, version: number, pin: boolean): Slot {
+    const slot = entry.slots.get(version)!;
+    if (pin) slot.inFlight++;
+    this.touch(entry, version);
     return slot;
   }
 
-  private async loadNow(name: string, version: number): Promise<ServedModel> {
-    if (this.disposed) throw new LoomError('LOOM_ERR_MODEL_UNAVAILABLE', 'the model server is shut down');
-    const loaded = this.entries.get(name)?.slots.get(version);
-    if (loaded) {
-      this.makeCurrent(name, loaded);
-      return loaded.served;
-    }
-    const { meta, weights } = await this.store.get(name, version);
-    const model = await buildModel(meta.architecture);
-    let served: ServedModel;
+  /** Loads a version a request named; only a version the store does not hold is not found. */
+  private async loadOnDemand(name: string, version: number, pin: boolean): Promise<Slot> {
     try {
-      writeWeights(model, weights);
-      const { inputShape, classes } = modelSignature(model);
-      // One run now builds the kernels, so the first real request is not slow and a model that
-      // cannot run never replaces one that can.
-      tf.tidy(() => (model.predict(tf.zeros([1, ...inputShape])) as tf.Tensor).dataSync());
-      served = { name, version, inputShape, classes, model };
+      return await this.serialized(name, () => this.loadNow(name, version, { current: false, pin }));
     } catch (err) {
-      model.dispose();
+      // A name the store cannot even hold (too long, say) names no stored version either.
+      if (isLoomError(err, 'LOOM_ERR_INVALID_ARGUMENT')) {
+        throw new LoomError('LOOM_ERR_NOT_FOUND', `model "${name}" version ${version} is not stored`, {
+          cause: err,
+        });
+      }
       throw err;
     }
-    if (this.disposed) {
-      model.dispose();
-      throw new LoomError('LOOM_ERR_MODEL_UNAVAILABLE', 'the model server is shut down');
-    }
-    this.makeCurrent(name, { served, inFlight: 0, retired: false });
-    return served;
   }
 
-  /** The swap: one synchronous reference change, then retire what falls out of the window. */
-  private makeCurrent(name: string, slot: Slot): void {
-    const { version } = slot.served;
+  private async loadNow(
+    name: string,
+    version: number,
+    how: { current: boolean; pin: boolean },
+  ): Promise<Slot> {
+    if (this.disposed) throw new LoomError('LOOM_ERR_MODEL_UNAVAILABLE', 'the model server is shut down');
+    let slot = this.entries.get(name)?.slots.get(version);
+    if (!slot) {
+      const { meta, weights } = await this.store.get(name, version);
+      const model = await buildModel(meta.architecture);
+      let served: ServedModel;
+      try {
+        writeWeights(model, weights);
+        const { inputShape, classes } = modelSignature(model);
+        // One run now builds the kernels, so the first real request is not slow and a model that
+        // cannot run never replaces one that can.
+        tf.tidy(() => (model.predict(tf.zeros([1, ...inputShape])) as tf.Tensor).dataSync());
+        served = { name, version, inputShape, classes, model };
+      } catch (err) {
+        model.dispose();
+        throw err;
+      }
+      if (this.disposed) {
+        model.dispose();
+        throw new LoomError('LOOM_ERR_MODEL_UNAVAILABLE', 'the model server is shut down');
+      }
+      slot = { served, inFlight: 0, retired: false };
+    }
+    // From here to the return is one synchronous step: the swap is a single reference change,
+    // and a pinned slot is counted before anything can evict it.
     let entry = this.entries.get(name);
     if (!entry) {
-      entry = { current: version, slots: new Map(), order: [] };
+      entry = { slots: new Map(), order: [] };
       this.entries.set(name, entry);
     }
     entry.slots.set(version, slot);
-    entry.current = version;
+    if (how.current) entry.current = version;
+    if (how.pin) slot.inFlight++;
+    this.touch(entry, version);
+    this.evict(entry);
+    return slot;
+  }
+
+  /** Marks `version` as the most recently used of its name. */
+  private touch(entry: Entry, version: number): void {
+    if (entry.order[entry.order.length - 1] === version) return;
     entry.order = [...entry.order.filter((v) => v !== version), version];
-    while (entry.order.length > KEEP_VERSIONS) {
-      const old = entry.slots.get(entry.order.shift()!)!;
-      entry.slots.delete(old.served.version);
+  }
+
+  /** Unloads the least recently used versions beyond the limit; the default version stays. */
+  private evict(entry: Entry): void {
+    while (entry.slots.size > this.maxLoaded) {
+      const victim = entry.order.find((v) => v !== entry.current);
+      if (victim === undefined) return;
+      const old = entry.slots.get(victim)!;
+      entry.slots.delete(victim);
+      entry.order = entry.order.filter((v) => v !== victim);
       old.retired = true;
       release(old);
     }

@@ -1,5 +1,6 @@
 // Validates an Open Inference Protocol v2 infer request body against the served model.
 import { LoomError } from '../../shared/errors/index.ts';
+import { sizeOf } from '../../shared/tensors/index.ts';
 
 /** Largest request body accepted, in bytes. */
 export const MAX_BODY_BYTES = 16 * 1024 * 1024;
@@ -28,10 +29,6 @@ function bad(message: string): never {
   throw new LoomError('LOOM_ERR_INFERENCE_INPUT', message);
 }
 
-function product(shape: readonly number[]): number {
-  return shape.reduce((a, b) => a * b, 1);
-}
-
 function sameDims(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
 }
@@ -55,17 +52,13 @@ function fits(v: number, datatype: InputDatatype): boolean {
 /** The batch size `shape` implies for `inputShape`, or undefined if it is not an accepted form. */
 function batchOf(shape: readonly number[], inputShape: readonly number[]): number | undefined {
   if (shape.length === inputShape.length + 1 && sameDims(shape.slice(1), inputShape)) return shape[0];
-  if (shape.length === 2 && shape[1] === product(inputShape)) return shape[0];
+  if (shape.length === 2 && shape[1] === sizeOf(inputShape)) return shape[0];
   if (sameDims(shape, inputShape)) return 1;
   return undefined;
 }
 
 function acceptedShapes(inputShape: readonly number[]): string {
-  const forms = [
-    `[n, ${inputShape.join(', ')}]`,
-    `[n, ${product(inputShape)}]`,
-    `[${inputShape.join(', ')}]`,
-  ];
+  const forms = [`[n, ${inputShape.join(', ')}]`, `[n, ${sizeOf(inputShape)}]`, `[${inputShape.join(', ')}]`];
   return [...new Set(forms)].join(', ');
 }
 
@@ -140,7 +133,7 @@ export function parseInferRequest(body: unknown, inputShape: readonly number[]):
     bad(`input shape [${dims.join(', ')}] does not fit the model; expected ${acceptedShapes(inputShape)}`);
   }
   if (batch < 1) bad('input shape has a batch size of 0');
-  const expected = product(dims);
+  const expected = sizeOf(dims);
   if (expected > MAX_VALUES)
     bad(`input shape [${dims.join(', ')}] holds more values than a request can carry`);
 

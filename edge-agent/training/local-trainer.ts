@@ -20,10 +20,11 @@ export interface TrainLocallyOptions {
   global: WeightTensor[];
   dataset: LocalDataset;
   hyper: TrainHyperParameters;
-  /** Stops training between batches (a cancelled task). */
+  /**
+   * Aborting stops training at the end of the batch in progress and rejects with
+   * LOOM_ERR_JOB_CANCELLED (a cancelled task). Default: none, training runs to the end.
+   */
   signal?: AbortSignal;
-  /** Called after each epoch with its metrics. */
-  onEpoch?: (epoch: number, metrics: Record<string, number>) => void;
   /** Keeps the dataset's tensors between rounds; without one they are made and freed per call. */
   cache?: TrainingDataCache;
 }
@@ -51,9 +52,20 @@ export class TrainingDataCache {
   }
 }
 
+/** Lets timers and sockets run: without it a training of many short epochs holds the event loop. */
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+function cancelled(): LoomError {
+  return new LoomError('LOOM_ERR_JOB_CANCELLED', 'training task cancelled');
+}
+
 /**
  * Trains `epochs` passes of plain SGD from the global weights on the local dataset and returns
- * `local − global`. Throws LOOM_ERR_DATA when the data does not fit the model.
+ * `local − global`. Throws LOOM_ERR_DATA when the data does not fit the model and
+ * LOOM_ERR_JOB_CANCELLED when `opts.signal` aborts (checked after every batch). Without
+ * `opts.cache` the dataset tensors are made and freed per call.
  */
 export async function trainLocally(opts: TrainLocallyOptions): Promise<LocalTrainingResult> {
   const started = Date.now();
@@ -62,6 +74,7 @@ export async function trainLocally(opts: TrainLocallyOptions): Promise<LocalTrai
   // A model does not dispose an optimizer it was handed (only one it made from a name).
   const optimizer = tf.train.sgd(opts.hyper.learningRate);
   try {
+    if (opts.signal?.aborted) throw cancelled();
     const { inputShape, classes } = modelSignature(model);
     checkDatasetShape(opts.dataset, inputShape, classes);
     if (opts.dataset.count === 0)
@@ -76,19 +89,33 @@ export async function trainLocally(opts: TrainLocallyOptions): Promise<LocalTrai
     tensorsOwner = opts.cache ? undefined : cache;
     const { xs, ys } = cache.get(opts.dataset, inputShape, classes);
     const metrics: Record<string, number> = {};
+    const { signal } = opts;
+    // A callback also makes fit yield to the event loop every 125 ms (tfjs's yieldEvery 'auto'),
+    // so a cancel frame can arrive during a long epoch; between epochs the loop below yields.
+    const callbacks = signal
+      ? {
+          onBatchEnd: (): void => {
+            if (signal.aborted) model.stopTraining = true;
+          },
+        }
+      : undefined;
     for (let epoch = 0; epoch < opts.hyper.epochs; epoch++) {
-      if (opts.signal?.aborted) throw new LoomError('LOOM_ERR_JOB_CANCELLED', 'training task cancelled');
+      if (epoch > 0) {
+        await yieldToEventLoop();
+        if (signal?.aborted) throw cancelled();
+      }
       const history = await model.fit(xs, ys, {
         epochs: 1,
         batchSize: opts.hyper.batchSize,
         shuffle: true,
         verbose: 0,
+        ...(callbacks ? { callbacks } : {}),
       });
+      if (signal?.aborted) throw cancelled();
       for (const [k, v] of Object.entries(history.history)) {
         const value = Number(v[v.length - 1]);
         metrics[k === 'acc' ? 'accuracy' : k] = value;
       }
-      opts.onEpoch?.(epoch + 1, { ...metrics });
     }
     const local = readWeights(model);
     const update = subtractWeights(local, opts.global);

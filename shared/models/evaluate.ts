@@ -1,5 +1,6 @@
 // Accuracy and loss of a classifier on a labelled set, in batches, without leaking tensors.
 import * as tf from '@tensorflow/tfjs';
+import { sizeOf } from '../tensors/index.ts';
 
 export interface Evaluation {
   accuracy: number;
@@ -18,7 +19,7 @@ export function evaluateClassifier(
   inputShape: number[],
   batchSize = 1000,
 ): Evaluation {
-  const features = inputShape.reduce((a, b) => a * b, 1);
+  const features = sizeOf(inputShape);
   const count = labels.length;
   let correct = 0;
   let lossSum = 0;

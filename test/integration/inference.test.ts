@@ -4,11 +4,13 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import { Level } from 'level';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type MnistSlice, readMnist } from '../../edge-agent/data/index.ts';
 import { ModelServer, startInferenceServer } from '../../edge-agent/inference/index.ts';
 import { type LocalModelStore, openLocalModelStore } from '../../edge-agent/store/index.ts';
 import { initCompute } from '../../shared/compute/index.ts';
+import { isLoomError } from '../../shared/errors/index.ts';
 import { createLogger } from '../../shared/log/index.ts';
 import { buildModel, type ModelArchitecture, readWeights } from '../../shared/models/index.ts';
 
@@ -258,15 +260,49 @@ describe('the inference server', () => {
     expect(seenAfterSwap.every((v) => v === '2')).toBe(true);
   });
 
-  it('keeps the previous version loaded and drops older ones', async () => {
+  it('keeps the served version and the most recently used other one loaded', async () => {
     expect((await request('/v2/models/mnist')).json.versions).toEqual(['1', '2']);
     expect((await request('/v2/models/mnist/versions/1/infer', inferBody(image(0)))).json.model_version).toBe(
       '1',
     );
     await server.load('mnist', 3);
-    expect((await request('/v2/models/mnist')).json.versions).toEqual(['2', '3']);
-    expect((await request('/v2/models/mnist/versions/1/infer', inferBody(image(0)))).status).toBe(404);
+    // Version 1 answered a request after version 2 was last used, so version 2 made way.
+    expect((await request('/v2/models/mnist')).json.versions).toEqual(['1', '3']);
     expect((await request('/v2/models/mnist/infer', inferBody(image(0)))).json.model_version).toBe('3');
+  });
+
+  it('loads a stored version that is not loaded when a request names it', async () => {
+    const res = await request('/v2/models/mnist/versions/2/infer', inferBody(image(0)));
+    expect(res.status).toBe(200);
+    expect(res.json.model_version).toBe('2');
+    // The default version is never the one unloaded to make room.
+    expect((await request('/v2/models/mnist')).json.versions).toEqual(['2', '3']);
+    const meta = await request('/v2/models/mnist/versions/1');
+    expect(meta.status).toBe(200);
+    expect(meta.json.versions).toEqual(['1', '3']);
+    expect((await request('/v2/models/mnist/infer', inferBody(image(0)))).json.model_version).toBe('3');
+    expect(await request('/v2/models/mnist/versions/9/infer', inferBody(image(0)))).toEqual({
+      status: 404,
+      json: { code: 'LOOM_ERR_NOT_FOUND', error: 'model "mnist" version 9 is not in the local store' },
+    });
+  });
+
+  it('answers concurrent requests for versions that push each other out, leaking nothing', async () => {
+    // Warm both versions once so the count below compares like with like (two models loaded).
+    await request('/v2/models/mnist/versions/2/infer', inferBody(image(0)));
+    await request('/v2/models/mnist/versions/1/infer', inferBody(image(0)));
+    const before = tf.memory().numTensors;
+    const versions = Array.from({ length: 24 }, (_, i) => (i % 2 === 0 ? '1' : '2'));
+    const answers = await Promise.all(
+      versions.map((v, i) => request(`/v2/models/mnist/versions/${v}/infer`, inferBody(image(i % 8)))),
+    );
+    answers.forEach((res, i) => {
+      expect(res.status).toBe(200);
+      expect(res.json.model_version).toBe(versions[i]);
+    });
+    await request('/v2/models/mnist/versions/1/infer', inferBody(image(0)));
+    expect((await request('/v2/models/mnist')).json.versions).toEqual(['1', '3']);
+    expect(tf.memory().numTensors).toBe(before);
   });
 
   it('does not leak tensors across 50 predictions', async () => {
@@ -288,6 +324,59 @@ describe('the inference server', () => {
       expect(fresh.get('mnist')).toMatchObject({ inputShape: [784], classes: 10 });
     } finally {
       fresh.dispose();
+    }
+  });
+
+  it('logs and skips a damaged stored model at start, and serves the others', async () => {
+    const own = await mkdtemp(join(tmpdir(), 'loom-inference-damaged-'));
+    try {
+      const local = await openLocalModelStore(own);
+      for (const name of ['digits', 'letters']) {
+        const model = await buildModel(architecture);
+        await local.put({ name, version: 1, architecture, weights: readWeights(model) });
+        model.dispose();
+      }
+      await local.close();
+      // Flip a byte of the stored weights of `letters`, as a failing disk might.
+      const db = new Level<string, string>(join(own, 'models'));
+      const blobs = db.sublevel<string, Uint8Array>('blob', { valueEncoding: 'view' });
+      for await (const [key, value] of blobs.iterator()) {
+        if (!key.startsWith('letters/')) continue;
+        const damaged = Uint8Array.from(value);
+        damaged[damaged.length - 1] ^= 0xff;
+        await blobs.put(key, damaged);
+      }
+      await db.close();
+
+      const reopened = await openLocalModelStore(own);
+      const lines: string[] = [];
+      const fresh = new ModelServer(reopened, {
+        log: createLogger({ format: 'json', write: (l) => lines.push(l) }),
+      });
+      try {
+        const failures = await fresh.loadActive();
+        expect(failures.map((f) => f.code)).toEqual(['LOOM_ERR_INTEGRITY']);
+        expect(lines.map((l) => JSON.parse(l) as Record<string, unknown>)).toEqual([
+          expect.objectContaining({
+            level: 'error',
+            model: 'letters',
+            version: 1,
+            code: 'LOOM_ERR_INTEGRITY',
+          }),
+        ]);
+        expect(fresh.list().map((m) => `${m.name}@${m.version}`)).toEqual(['digits@1']);
+        const served = await fresh.predict('digits', undefined, Float32Array.from(image(0)), 1);
+        expect(served.version).toBe(1);
+        const err = await fresh
+          .predict('letters', 1, Float32Array.from(image(0)), 1)
+          .catch((e: unknown) => e);
+        expect(isLoomError(err, 'LOOM_ERR_INTEGRITY')).toBe(true);
+      } finally {
+        fresh.dispose();
+        await reopened.close();
+      }
+    } finally {
+      await rm(own, { recursive: true, force: true });
     }
   });
 });

@@ -235,3 +235,27 @@ describe('options', () => {
     await loomError(() => loadDataset(join(dir, 'ok.csv'), { scale: -1 }), 'LOOM_ERR_INVALID_ARGUMENT');
   });
 });
+
+describe('values outside the float32 range', () => {
+  it('are refused in CSV and JSONL with the row or line named', async () => {
+    const { mkdtemp, writeFile, rm } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { loadDataset } = await import('../../edge-agent/data/index.ts');
+    const dir = await mkdtemp(join(tmpdir(), 'loom-f32-'));
+    try {
+      await writeFile(join(dir, 'big.csv'), 'a,label\n1,0\n1e39,1\n');
+      await expect(loadDataset(join(dir, 'big.csv'))).rejects.toMatchObject({
+        code: 'LOOM_ERR_DATA',
+        message: expect.stringMatching(/row 3.*float32/),
+      });
+      await writeFile(join(dir, 'big.jsonl'), '{"x":[1],"label":0}\n{"x":[-1e39],"label":1}\n');
+      await expect(loadDataset(join(dir, 'big.jsonl'))).rejects.toMatchObject({
+        code: 'LOOM_ERR_DATA',
+        message: expect.stringMatching(/line 2.*float32/),
+      });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,6 +1,6 @@
 // Local training on the agent: the update is local minus global, and no tensors leak.
 import * as tf from '@tensorflow/tfjs';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { LocalDataset } from '../../edge-agent/data/index.ts';
 import { readMnist } from '../../edge-agent/data/index.ts';
 import { TrainingDataCache, trainLocally } from '../../edge-agent/training/index.ts';
@@ -54,6 +54,68 @@ describe('local training', () => {
     expect(tf.memory().numTensors).toBe(withCache);
     cache.dispose();
     expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('does not start training for a task cancelled before it ran, and leaks nothing', async () => {
+    const { weights } = await initialWeights(ARCH);
+    const before = tf.memory().numTensors;
+    await expect(
+      trainLocally({
+        architecture: ARCH,
+        global: weights,
+        dataset,
+        hyper: { epochs: 50, batchSize: 1, learningRate: 0.1 },
+        signal: AbortSignal.abort(),
+      }),
+    ).rejects.toMatchObject({ code: 'LOOM_ERR_JOB_CANCELLED' });
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  describe('cancelled while it trains', () => {
+    afterEach(() => {
+      vi.restoreAllMocks();
+    });
+
+    it('stops within a batch of the cancel, rejects with LOOM_ERR_JOB_CANCELLED and leaks nothing', async () => {
+      const { weights } = await initialWeights(ARCH);
+      const controller = new AbortController();
+      let batches = 0;
+      // Counts batches from inside fit and cancels after the third, so the test needs no clock.
+      const realFit = tf.LayersModel.prototype.fit;
+      vi.spyOn(tf.LayersModel.prototype, 'fit').mockImplementation(function (
+        this: tf.LayersModel,
+        x,
+        y,
+        args = {},
+      ) {
+        const counter: tf.CustomCallbackArgs = {
+          onBatchEnd: () => {
+            batches++;
+            if (batches === 3) controller.abort();
+          },
+        };
+        const theirs = args.callbacks as tf.CustomCallbackArgs | undefined;
+        return realFit.call(this, x, y, { ...args, callbacks: theirs ? [theirs, counter] : [counter] });
+      });
+      const cache = new TrainingDataCache();
+      cache.get(dataset, [784], 10);
+      const before = tf.memory().numTensors;
+      await expect(
+        trainLocally({
+          architecture: ARCH,
+          global: weights,
+          dataset,
+          // 3 epochs of 32 batches each, were it not cancelled.
+          hyper: { epochs: 3, batchSize: 8, learningRate: 0.1 },
+          signal: controller.signal,
+          cache,
+        }),
+      ).rejects.toMatchObject({ code: 'LOOM_ERR_JOB_CANCELLED' });
+      // The batch in progress when the cancel came finishes; no further one starts.
+      expect(batches).toBe(4);
+      expect(tf.memory().numTensors).toBe(before);
+      cache.dispose();
+    });
   });
 
   it('refuses data that does not fit the model with LOOM_ERR_DATA', async () => {
