@@ -2,6 +2,7 @@
 // mutual TLS on loopback, training a model that must beat its initial accuracy, then serving it.
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { JobRecord } from '../../coordinator/jobs/index.ts';
 import type { EdgeAgent } from '../../edge-agent/index.ts';
 import { loadIdentity, readMnist } from '../../edge-agent/index.ts';
 import { httpRequestRaw, requestJson } from '../../shared/http/index.ts';
@@ -17,20 +18,6 @@ import { startTestCluster, type TestCluster, tryConnect, waitUntil } from '../he
 
 const ARCH: ModelArchitecture = { kind: 'mlp', inputShape: [784], layers: [64, 10], activation: 'relu' };
 
-interface JobView {
-  id: string;
-  state: string;
-  error?: { code: string; message: string };
-  latestVersion?: number;
-  rounds: {
-    round: number;
-    version?: number;
-    participants: { agentId: string; numExamples: number }[];
-    failures: { agentId: string; code: string; reason: string }[];
-    metrics: Record<string, number>;
-  }[];
-}
-
 interface VersionView {
   version: number;
   parentVersion: number | null;
@@ -39,19 +26,6 @@ interface VersionView {
   agents: string[];
   exampleCounts: Record<string, number>;
   numExamples: number;
-}
-
-async function waitForJob(cluster: TestCluster, id: string, timeoutMs = 90_000): Promise<JobView> {
-  let job: JobView | undefined;
-  await waitUntil(
-    async () => {
-      job = await cluster.api<JobView>(`/v1/jobs/${id}`);
-      return ['completed', 'failed', 'cancelled'].includes(job.state);
-    },
-    timeoutMs,
-    `job ${id} to finish`,
-  );
-  return job!;
 }
 
 describe('federated training end to end', () => {
@@ -112,7 +86,7 @@ describe('federated training end to end', () => {
       batchSize: 16,
       learningRate: 0.1,
     });
-    const job = await waitForJob(cluster, created.id);
+    const job = await cluster.waitForJob(created.id);
     expect(job.state).toBe('completed');
     expect(job.rounds).toHaveLength(3);
     for (const r of job.rounds) {
@@ -175,7 +149,7 @@ describe('federated training end to end', () => {
       'task sent',
     );
     await victim.stop();
-    const job = await waitForJob(cluster, created.id);
+    const job = await cluster.waitForJob(created.id);
     expect(job.state).toBe('completed');
     expect(job.rounds[0].participants.map((p) => p.agentId)).not.toContain(victimId);
     expect(job.rounds[0].participants).toHaveLength(2);
@@ -240,15 +214,15 @@ describe('a coordinator restart', () => {
       learningRate: 0.05,
     });
     await waitUntil(
-      async () => (await cluster.api<JobView>(`/v1/jobs/${created.id}`)).rounds.length >= 1,
+      async () => (await cluster.api<JobRecord>(`/v1/jobs/${created.id}`)).rounds.length >= 1,
       30_000,
       'first round',
     );
     await cluster.restartCoordinator();
-    const after = await cluster.api<JobView>(`/v1/jobs/${created.id}`);
+    const after = await cluster.api<JobRecord>(`/v1/jobs/${created.id}`);
     expect(after.state).toBe('running');
     await cluster.waitForAgents(2, 40_000);
-    const job = await waitForJob(cluster, created.id);
+    const job = await cluster.waitForJob(created.id);
     expect(job.state).toBe('completed');
     expect(job.rounds.map((r) => r.round)).toEqual([1, 2, 3, 4]);
     // Each round's version descends from the one before: no round was lost or done twice.

@@ -10,6 +10,7 @@ import {
   resolveCoordinatorConfig,
   startCoordinator,
 } from '../../coordinator/index.ts';
+import type { JobRecord } from '../../coordinator/jobs/index.ts';
 import { EdgeAgent, enrollAgent, readMnist, writeIdx } from '../../edge-agent/index.ts';
 import { requestJson } from '../../shared/http/index.ts';
 import { createLogger } from '../../shared/log/index.ts';
@@ -27,6 +28,8 @@ export interface TestCluster {
   /** Enrolls and starts an in-process agent on MNIST training examples [offset, offset+count). */
   startAgent(name: string, opts: { offset: number; count: number }): Promise<EdgeAgent>;
   waitForAgents(count: number, timeoutMs?: number): Promise<void>;
+  /** Polls `GET /v1/jobs/:id` until the job completes, fails or is cancelled (default 90 s). */
+  waitForJob(id: string, timeoutMs?: number): Promise<JobRecord>;
   /** Starts the coordinator again on the same data dir and ports (after `coordinator.stop()`). */
   restartCoordinator(): Promise<void>;
   close(): Promise<void>;
@@ -130,6 +133,18 @@ export async function startTestCluster(opts: { heartbeatIntervalMs?: number } = 
       await agent.start();
       agents.push(agent);
       return agent;
+    },
+    async waitForJob(id, timeoutMs = 90_000) {
+      let job: JobRecord | undefined;
+      await waitUntil(
+        async () => {
+          job = await api<JobRecord>(`/v1/jobs/${id}`);
+          return ['completed', 'failed', 'cancelled'].includes(job.state);
+        },
+        timeoutMs,
+        `job ${id} to finish`,
+      );
+      return job!;
     },
     async waitForAgents(count, timeoutMs = 20_000) {
       await waitUntil(

@@ -15,17 +15,6 @@ const FEATURES = 64;
 const ARCH: ModelArchitecture = { kind: 'logistic', inputShape: [FEATURES], classes: 3 };
 const silent = createLogger('silent');
 
-interface JobView {
-  id: string;
-  state: string;
-  error?: { code: string; message: string };
-  rounds: {
-    round: number;
-    participants: { agentId: string }[];
-    failures: { agentId: string; code: string; reason: string }[];
-  }[];
-}
-
 /** CSV rows of FEATURES features and a label in [0, 3); `value(i)` gives the i-th feature value. */
 function csv(rows: number, value: (i: number) => number): string {
   const lines = [[...Array.from({ length: FEATURES }, (_, c) => `x${c}`), 'label'].join(',')];
@@ -44,19 +33,6 @@ const calm = (i: number): number => Math.sin(i * 0.7);
  * update come out NaN (on the plain JS backend, whose clip lets NaN through).
  */
 const explosive = (i: number): number => (Math.sin(i * 12.9898 + 1) > 0 ? 3.4e38 : -3.4e38);
-
-async function waitForJob(cluster: TestCluster, id: string, timeoutMs = 60_000): Promise<JobView> {
-  let job: JobView | undefined;
-  await waitUntil(
-    async () => {
-      job = await cluster.api<JobView>(`/v1/jobs/${id}`);
-      return ['completed', 'failed', 'cancelled'].includes(job.state);
-    },
-    timeoutMs,
-    `job ${id} to finish`,
-  );
-  return job!;
-}
 
 async function infer(agent: EdgeAgent, model: string): Promise<{ status: number; version?: string }> {
   const res = await fetch(`${agent.status().inferenceUrl}/v2/models/${model}/infer`, {
@@ -124,7 +100,7 @@ describe('the edge agent', () => {
       batchSize: 8,
       learningRate: 0.1,
     });
-    const job = await waitForJob(cluster, created.id);
+    const job = await cluster.waitForJob(created.id);
     expect(job.state).toBe('completed');
     expect(job.rounds[0].participants.map((p) => p.agentId)).toEqual([steady.status().agentId]);
     expect(job.rounds[0].failures).toEqual([
@@ -213,7 +189,7 @@ describe('the edge agent', () => {
     expect(session()).toBe(before);
     expect(before?.inFlight).toBe(1);
 
-    const job = await waitForJob(cluster, created.id);
+    const job = await cluster.waitForJob(created.id);
     expect(job.state).toBe('completed');
     expect(job.rounds[0].failures).toEqual([]);
     expect(job.rounds[0].participants.map((p) => p.agentId)).toEqual([steadyId]);

@@ -3,6 +3,7 @@
 // (LOOM_ERR_PROTOCOL for frames, LOOM_ERR_TENSOR for tensor content), never with anything else.
 import msgpack from 'msgpack-lite';
 import { describe, expect, it } from 'vitest';
+import { seededRandom } from '../../cli/demo-data.ts';
 import { isLoomError, LoomError, type LoomErrorCode } from '../../shared/errors/index.ts';
 import type { ModelArchitecture } from '../../shared/models/index.ts';
 import {
@@ -30,18 +31,6 @@ import {
 
 /** Same options as the codec, so hand-made frames carry binary the way real ones do. */
 const codec = msgpack.createCodec({ binarraybuffer: false, preset: true });
-
-/** A deterministic PRNG (mulberry32), so a failing fuzz case can be replayed. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 function randomBytes(random: () => number, length: number): Buffer {
   const out = Buffer.alloc(length);
@@ -330,7 +319,7 @@ describe('weights blob', () => {
 
 describe('malformed frames', () => {
   it('fail with LOOM_ERR_PROTOCOL for 200 seeded random buffers', () => {
-    const random = seeded(0x10_0e);
+    const random = seededRandom(0x10_0e);
     for (let i = 0; i < 200; i++) {
       const bytes = randomBytes(random, Math.floor(random() * 96));
       // A random buffer that happens to be a valid envelope is possible in principle, not here.
@@ -340,7 +329,7 @@ describe('malformed frames', () => {
   });
 
   it('fail with LOOM_ERR_PROTOCOL for random buffers that start like a map', () => {
-    const random = seeded(7);
+    const random = seededRandom(7);
     for (let i = 0; i < 200; i++) {
       const bytes = Buffer.concat([Buffer.from([0x85]), randomBytes(random, 1 + Math.floor(random() * 64))]);
       failure(() => decodeMessage(bytes));
@@ -348,7 +337,7 @@ describe('malformed frames', () => {
   });
 
   it('either decode or fail with LOOM_ERR_PROTOCOL when bytes of valid frames are corrupted', () => {
-    const random = seeded(42);
+    const random = seededRandom(42);
     const frames = MESSAGE_TYPES.map((type) => encodeMessage(sample(type, 'r-1')));
     let decoded = 0;
     for (let i = 0; i < 1_000; i++) {
@@ -518,7 +507,7 @@ describe('malformed tensor bytes', () => {
   const fourFloats = Buffer.alloc(16);
 
   it('either decode or fail with LOOM_ERR_TENSOR for 200 seeded random buffers', () => {
-    const random = seeded(0x7e_a5);
+    const random = seededRandom(0x7e_a5);
     for (let i = 0; i < 200; i++) {
       const result = decodeOrLoomError(
         () => decodeTensorBytes(randomBytes(random, Math.floor(random() * 96))),
