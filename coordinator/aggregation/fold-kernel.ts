@@ -38,15 +38,9 @@ function loopBody(perVector: readonly number[]): number[] {
   return code;
 }
 
-// x - x is +0 for every finite x and NaN for NaN and ±Infinity, so OR-ing the bits flags both.
-const finiteCheck = [
-  ...op.get(CHECK),
-  ...op.get(X),
-  ...op.get(X),
-  ...op.f32x4Sub,
-  ...op.v128Or,
-  ...op.set(CHECK),
-];
+// One add per vector: a NaN or an infinity anywhere makes the lane sums non-finite. So can an
+// overflow of finite values, which the caller tells apart by scanning the flagged chunk.
+const finiteCheck = [...op.get(CHECK), ...op.get(X), ...op.f32x4Add, ...op.set(CHECK)];
 
 // Squares are summed in float64: a float32 square cannot overflow it, so the sum is finite exactly
 // when every value is, and one result serves both the finite check and the norm bound.
@@ -81,7 +75,7 @@ const FOLD: FuncDef = {
     [1, I32],
     [3, V128],
   ],
-  body: [...loopBody(finiteCheck), ...op.get(CHECK), ...op.v128AnyTrue],
+  body: [...loopBody(finiteCheck), ...op.get(CHECK), ...op.get(CHECK), ...op.f32x4Sub, ...op.v128AnyTrue],
 };
 
 const FOLD_NORM: FuncDef = {
@@ -118,7 +112,10 @@ interface WasmApi {
 /** One kernel instance over its own memory. Pointers and lengths are byte offsets into `buffer`. */
 export interface FoldKernel {
   readonly buffer: ArrayBuffer;
-  /** `dst = acc + w * src` over `bytes`; returns true when some source value is not finite. */
+  /**
+   * `dst = acc + w * src` over `bytes`; returns true when some source value may not be finite
+   * (always when one is not; rarely also for huge finite values, whose lane sums overflow).
+   */
   fold(src: number, acc: number, dst: number, bytes: number, w: number): boolean;
   /** As `fold`, returning the float64 sum of squares of the source (non-finite iff a value is). */
   foldNorm(src: number, acc: number, dst: number, bytes: number, w: number): number;

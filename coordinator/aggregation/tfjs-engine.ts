@@ -19,6 +19,7 @@ class TfjsAggregator implements Aggregator {
   readonly #maxNorm: number;
   #sums: tf.Tensor[] | undefined;
   #count = 0;
+  #closed = false;
   #totalWeight = 0;
 
   constructor(specs: readonly WeightSpec[], options?: AggregatorOptions) {
@@ -42,6 +43,7 @@ class TfjsAggregator implements Aggregator {
 
   fold(update: readonly WeightTensor[], weight: number): void {
     const sums = this.#live();
+    if (this.#closed) throw unusable('average() has closed this aggregate; make a new aggregator');
     checkWeight(weight);
     checkStructure(this.#specs, update);
     const bounded = Number.isFinite(this.#maxNorm);
@@ -88,6 +90,7 @@ class TfjsAggregator implements Aggregator {
   average(): WeightTensor[] {
     const sums = this.#live();
     if (this.#count === 0) throw unusable('no updates folded');
+    this.#closed = true;
     return this.#specs.map((spec, i) => {
       const mean = tf.div(sums[i], this.#totalWeight);
       try {

@@ -41,6 +41,7 @@ class TypedArrayAggregator implements Aggregator {
   readonly #maxNorm: number;
   #state: State | undefined;
   #count = 0;
+  #closed = false;
   #totalWeight = 0;
 
   constructor(specs: readonly WeightSpec[], options?: AggregatorOptions) {
@@ -88,6 +89,7 @@ class TypedArrayAggregator implements Aggregator {
 
   fold(update: readonly WeightTensor[], weight: number): void {
     const s = this.#live();
+    if (this.#closed) throw unusable('average() has closed this aggregate; make a new aggregator');
     checkWeight(weight);
     checkStructure(this.#specs, update);
     const bounded = Number.isFinite(this.#maxNorm);
@@ -108,7 +110,8 @@ class TypedArrayAggregator implements Aggregator {
         if (fill === stageValues) {
           const bytes = fill * 4;
           if (bounded) squares += kernel.foldNorm(stageByte, sumByte, spareByte, bytes, weight);
-          else bad = kernel.fold(stageByte, sumByte, spareByte, bytes, weight);
+          else
+            bad = kernel.fold(stageByte, sumByte, spareByte, bytes, weight) && stageHasNonFinite(stage, fill);
           // Stop at the first bad chunk: nothing has been committed, so nothing needs undoing.
           if (squares - squares !== 0) bad = true;
           sumByte += bytes;
@@ -123,7 +126,7 @@ class TypedArrayAggregator implements Aggregator {
       stage.fill(0, fill, padded);
       const bytes = padded * 4;
       if (bounded) squares += kernel.foldNorm(stageByte, sumByte, spareByte, bytes, weight);
-      else bad = kernel.fold(stageByte, sumByte, spareByte, bytes, weight);
+      else bad = kernel.fold(stageByte, sumByte, spareByte, bytes, weight) && stageHasNonFinite(stage, fill);
       if (squares - squares !== 0) bad = true;
     }
     if (bad) throw nonFiniteRejection(update);
@@ -136,14 +139,18 @@ class TypedArrayAggregator implements Aggregator {
   }
 
   average(): WeightTensor[] {
-    const { values, sumAt } = this.#live();
+    const { values, sumAt, spareAt } = this.#live();
     if (this.#count === 0) throw unusable('no updates folded');
+    // The mean goes into the spare half, whose pages were committed up front: fresh arrays would
+    // page-fault their way in on the hot path. Folding then ends, as the spare is no longer free.
+    this.#closed = true;
     const total = this.#totalWeight;
-    let offset = sumAt;
+    let offset = 0;
     return this.#specs.map((spec) => {
       const n = sizeOf(spec.shape);
-      const out = new Float32Array(n);
-      for (let i = 0; i < n; i++) out[i] = values[offset + i] / total;
+      const out = values.subarray(spareAt + offset, spareAt + offset + n);
+      const from = sumAt + offset;
+      for (let i = 0; i < n; i++) out[i] = values[from + i] / total;
       offset += n;
       return { name: spec.name, shape: [...spec.shape], dtype: 'float32', data: out };
     });
@@ -153,6 +160,15 @@ class TypedArrayAggregator implements Aggregator {
     // Dropping the only references lets the collector free the kernel memory.
     this.#state = undefined;
   }
+}
+
+/** Scans a chunk the kernel flagged: only a real NaN or infinity rejects the update. */
+function stageHasNonFinite(stage: Float32Array, length: number): boolean {
+  for (let i = 0; i < length; i++) {
+    const v = stage[i];
+    if (v - v !== 0) return true;
+  }
+  return false;
 }
 
 /** The typed-array engine: float32 sums in WebAssembly memory, one streaming pass per update. */

@@ -22,8 +22,10 @@ export interface Aggregator {
    */
   fold(update: readonly WeightTensor[], weight: number): void;
   /**
-   * The weighted average of the folded updates (sum / totalWeight) as new float32 tensors.
-   * Throws LoomError('LOOM_ERR_INVALID_ARGUMENT') when nothing was folded yet.
+   * The weighted average of the folded updates (sum / totalWeight) as float32 tensors that do not
+   * alias the running sum. It closes the round: a later `fold` throws LOOM_ERR_INVALID_ARGUMENT
+   * (an engine may return memory it owns, already paid for when the aggregator was made). Calling
+   * it again recomputes the same values. Throws LOOM_ERR_INVALID_ARGUMENT when nothing was folded.
    */
   average(): WeightTensor[];
   /** Frees memory and tensors. Idempotent; the aggregator cannot be used afterwards. */

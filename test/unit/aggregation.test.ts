@@ -422,3 +422,34 @@ describe('l2Norm', () => {
     expect(l2Norm([])).toBe(0);
   });
 });
+
+describe.each(ENGINE_NAMES)('huge finite values in the %s engine', (engine) => {
+  it('folds an update whose values are finite even when their sum would overflow float32', () => {
+    const s = [spec('w', [64])];
+    const huge = tensor(s[0], new Array(64).fill(3e38));
+    const average = aggregate(engine, s, [[[huge], 1e-30]]);
+    expect(average[0].data.every((v) => Math.abs(v - Math.fround(3e38)) <= Math.fround(3e38) * 1e-6)).toBe(
+      true,
+    );
+  });
+});
+
+describe.each(ENGINE_NAMES)('closing the %s aggregate', (engine) => {
+  it('refuses folds after average() and recomputes the same average when asked again', () => {
+    const aggregator = createAggregationEngine(engine).createAggregator(SMALL);
+    try {
+      aggregator.fold([tensor(SMALL[0], [1, 2, 3, 4]), tensor(SMALL[1], [5, 6, 7])], 2);
+      const first = aggregator.average().map((t) => [...t.data]);
+      expect(
+        loomError(
+          () => aggregator.fold([tensor(SMALL[0], [0, 0, 0, 0]), tensor(SMALL[1], [0, 0, 0])], 1),
+          'LOOM_ERR_INVALID_ARGUMENT',
+        ).message,
+      ).toMatch(/closed/);
+      expect(aggregator.average().map((t) => [...t.data])).toEqual(first);
+      expect(aggregator.count).toBe(1);
+    } finally {
+      aggregator.dispose();
+    }
+  });
+});
