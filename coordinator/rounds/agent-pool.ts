@@ -1,16 +1,9 @@
 // What the round engine needs from the agents, with no knowledge of sockets or frames.
-import type { ModelRef, TrainHyperParameters } from '../../shared/protocol/index.ts';
+import type { TrainBody } from '../../shared/protocol/index.ts';
 import type { WeightTensor } from '../../shared/tensors/index.ts';
 
-export interface TrainTask {
-  taskId: string;
-  jobId: string;
-  round: number;
-  model: ModelRef;
-  hyper: TrainHyperParameters;
-  /** The global weights, encoded once for the round and shared by every send. */
-  weights: Uint8Array;
-}
+/** A training task is exactly the protocol's `train` body; the engine fills it, the gateway sends it. */
+export type TrainTask = TrainBody;
 
 export interface TrainOutcome {
   numExamples: number;

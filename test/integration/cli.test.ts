@@ -34,6 +34,23 @@ function startLoom(args: string[]): {
   return { child, firstLine, stderr: () => err };
 }
 
+/** `loom coordinator start --json` on loopback with free ports. */
+function startCoordinatorProcess(coordDir: string): ReturnType<typeof startLoom> {
+  return startLoom([
+    'coordinator',
+    'start',
+    '--data-dir',
+    coordDir,
+    '--host',
+    '127.0.0.1',
+    '--api-port',
+    '0',
+    '--agent-port',
+    '0',
+    '--json',
+  ]);
+}
+
 function exitOf(child: ChildProcess): Promise<number | null> {
   return new Promise((resolve) => {
     if (child.exitCode !== null) resolve(child.exitCode);
@@ -102,19 +119,7 @@ describe('loom CLI', () => {
     expect((await stat(join(coordDir, 'pki', 'ca-key.pem'))).mode & 0o777).toBe(0o600);
     expect(loom(['coordinator', 'init', '--data-dir', coordDir]).stderr).toMatch(/LOOM_ERR_CONFLICT/);
 
-    const coord = startLoom([
-      'coordinator',
-      'start',
-      '--data-dir',
-      coordDir,
-      '--host',
-      '127.0.0.1',
-      '--api-port',
-      '0',
-      '--agent-port',
-      '0',
-      '--json',
-    ]);
+    const coord = startCoordinatorProcess(coordDir);
     let agent: ReturnType<typeof startLoom> | undefined;
     try {
       const ready = (await coord.firstLine) as { apiPort: number; agentPort: number };
@@ -328,19 +333,7 @@ describe('loom coordinator admin-token and interrupted init', () => {
     expect(text.stdout).toMatch(/shown once/);
     expect(text.stdout).toMatch(/loom_[0-9a-f]{12}_[0-9a-f]{64}/);
 
-    const coord = startLoom([
-      'coordinator',
-      'start',
-      '--data-dir',
-      coordDir,
-      '--host',
-      '127.0.0.1',
-      '--api-port',
-      '0',
-      '--agent-port',
-      '0',
-      '--json',
-    ]);
+    const coord = startCoordinatorProcess(coordDir);
     try {
       const ready = (await coord.firstLine) as { apiPort: number };
       const api = `https://127.0.0.1:${ready.apiPort}`;
