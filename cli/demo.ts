@@ -24,7 +24,7 @@ import {
   modelWeightSpecs,
   writeWeights,
 } from '../shared/models/index.ts';
-import { sizeOf } from '../shared/tensors/index.ts';
+import { splitWeightData } from '../shared/tensors/index.ts';
 import { type AgentProcess, startAgentProcess, stopProcess } from './agent-process.ts';
 import { intFlag, parseFlags, printHelp, stringFlag } from './args.ts';
 import { type Partition, writeSitePartitions } from './demo-data.ts';
@@ -170,15 +170,7 @@ export async function demo(argv: string[]): Promise<number> {
       );
       if (res.status !== 200)
         throw new LoomError('LOOM_ERR_NETWORK', `artifact download answered HTTP ${res.status}`);
-      const all = new Float32Array(res.body.byteLength / 4);
-      new Uint8Array(all.buffer).set(res.body);
-      let offset = 0;
-      const weights = specs.map((s) => {
-        const n = sizeOf(s.shape);
-        const data = all.subarray(offset, offset + n);
-        offset += n;
-        return { ...s, data };
-      });
+      const weights = splitWeightData(specs, res.body);
       writeWeights(evalModel, weights);
       return evaluateClassifier(evalModel, testX, test.labels, [784]).accuracy;
     };

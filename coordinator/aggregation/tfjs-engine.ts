@@ -3,9 +3,8 @@ import * as tf from '@tensorflow/tfjs';
 import type { WeightSpec, WeightTensor } from '../../shared/tensors/index.ts';
 import type { AggregationEngine, Aggregator, AggregatorOptions } from './types.ts';
 import {
+  checkFoldable,
   checkNorm,
-  checkStructure,
-  checkWeight,
   copySpecs,
   hasNonFinite,
   maxNormOf,
@@ -43,9 +42,7 @@ class TfjsAggregator implements Aggregator {
 
   fold(update: readonly WeightTensor[], weight: number): void {
     const sums = this.#live();
-    if (this.#closed) throw unusable('average() has closed this aggregate; make a new aggregator');
-    checkWeight(weight);
-    checkStructure(this.#specs, update);
+    checkFoldable(this.#closed, this.#specs, update, weight);
     const bounded = Number.isFinite(this.#maxNorm);
     const candidates: tf.Tensor[] = [];
     const checks: tf.Tensor[] = [];

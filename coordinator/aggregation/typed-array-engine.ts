@@ -3,15 +3,7 @@ import { LoomError } from '../../shared/errors/index.ts';
 import { countParams, sizeOf, type WeightSpec, type WeightTensor } from '../../shared/tensors/index.ts';
 import { createFoldKernel, type FoldKernel, KERNEL_STEP_BYTES, MAX_KERNEL_BYTES } from './fold-kernel.ts';
 import type { AggregationEngine, Aggregator, AggregatorOptions } from './types.ts';
-import {
-  checkNorm,
-  checkStructure,
-  checkWeight,
-  copySpecs,
-  maxNormOf,
-  nonFiniteRejection,
-  unusable,
-} from './validate.ts';
+import { checkFoldable, checkNorm, copySpecs, maxNormOf, nonFiniteRejection, unusable } from './validate.ts';
 
 const STEP_VALUES = KERNEL_STEP_BYTES / 4;
 /**
@@ -90,9 +82,7 @@ class TypedArrayAggregator implements Aggregator {
 
   fold(update: readonly WeightTensor[], weight: number): void {
     const s = this.#live();
-    if (this.#closed) throw unusable('average() has closed this aggregate; make a new aggregator');
-    checkWeight(weight);
-    checkStructure(this.#specs, update);
+    checkFoldable(this.#closed, this.#specs, update, weight);
     const bounded = Number.isFinite(this.#maxNorm);
     const { kernel, stage, stageValues } = s;
     const stageByte = s.stageAt * 4;

@@ -10,6 +10,21 @@ export function rejection(reason: RejectionReason, message: string, tensor?: str
   return new LoomError('LOOM_ERR_UPDATE_REJECTED', message, { details });
 }
 
+/**
+ * Everything both engines check before they read an update's values: the aggregate is still open
+ * (average() closes it), the weight is usable, and the tensors match the specs.
+ */
+export function checkFoldable(
+  closed: boolean,
+  specs: readonly WeightSpec[],
+  update: readonly WeightTensor[],
+  weight: number,
+): void {
+  if (closed) throw unusable('average() has closed this aggregate; make a new aggregator');
+  checkWeight(weight);
+  checkStructure(specs, update);
+}
+
 /** Throws reason 'weight' unless `weight` is a finite number > 0 that float32 can hold. */
 export function checkWeight(weight: number): void {
   // Both engines multiply in float32: a weight past its range would fold Infinity, one below it zero.

@@ -136,8 +136,7 @@ export function blobToWeights(blob: Uint8Array): WeightTensor[] {
   if (!Array.isArray(specs) || !specs.every(validSpec)) {
     throw new LoomError('LOOM_ERR_STORE', 'weights blob header is not a list of tensor specs');
   }
-  let offset = headerStart + headerLen;
-  const body = buf.subarray(offset);
+  const body = buf.subarray(headerStart + headerLen);
   const total = specs.reduce((n, s) => n + sizeOf(s.shape) * 4, 0);
   if (body.length !== total) {
     throw new LoomError(
@@ -145,21 +144,36 @@ export function blobToWeights(blob: Uint8Array): WeightTensor[] {
       `weights blob has ${body.length} data bytes, header needs ${total}`,
     );
   }
-  // One aligned copy of the data; each tensor views its slice.
-  const aligned = new Float32Array(total / 4);
-  new Uint8Array(aligned.buffer).set(body);
-  offset = 0;
-  return specs.map((s) => {
-    const n = sizeOf(s.shape);
-    const data = aligned.subarray(offset, offset + n);
-    offset += n;
-    return { name: s.name, shape: s.shape, dtype: 'float32', data };
-  });
+  return splitWeightData(specs, body);
 }
 
 /** The float32 data of all tensors back to back (TensorFlow.js `weights.bin`). */
 export function concatWeightData(weights: readonly WeightTensor[]): Buffer {
   return Buffer.concat(weights.map((w) => floatBytes(w.data)));
+}
+
+/**
+ * Reverse of `concatWeightData`: cuts back-to-back float32 data (a `weights.bin`) into tensors of
+ * `specs`, in order. One aligned copy; each tensor views its slice. LOOM_ERR_TENSOR when the byte
+ * count does not match the specs.
+ */
+export function splitWeightData(specs: readonly WeightSpec[], bytes: Uint8Array): WeightTensor[] {
+  const total = specs.reduce((n, s) => n + sizeOf(s.shape), 0);
+  if (bytes.byteLength !== total * 4) {
+    throw new LoomError(
+      'LOOM_ERR_TENSOR',
+      `weights data has ${bytes.byteLength} bytes, the specs need ${total * 4}`,
+    );
+  }
+  const aligned = new Float32Array(total);
+  new Uint8Array(aligned.buffer).set(bytes);
+  let offset = 0;
+  return specs.map((s) => {
+    const n = sizeOf(s.shape);
+    const data = aligned.subarray(offset, offset + n);
+    offset += n;
+    return { name: s.name, shape: [...s.shape], dtype: 'float32', data };
+  });
 }
 
 /** Hex SHA-256 of bytes. */

@@ -8,6 +8,7 @@ export {
   decodeTensors,
   encodeTensors,
   sha256Hex,
+  splitWeightData,
   weightsToBlob,
 } from './codec.ts';
 export type { DType, WeightSpec, WeightTensor } from './weights.ts';

@@ -3,6 +3,7 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JobRecord } from '../../coordinator/jobs/index.ts';
+import type { VersionRecord } from '../../coordinator/registry/index.ts';
 import type { EdgeAgent } from '../../edge-agent/index.ts';
 import { loadIdentity, readMnist } from '../../edge-agent/index.ts';
 import { httpRequestRaw, requestJson } from '../../shared/http/index.ts';
@@ -13,20 +14,10 @@ import {
   modelWeightSpecs,
   writeWeights,
 } from '../../shared/models/index.ts';
-import { sizeOf } from '../../shared/tensors/index.ts';
+import { splitWeightData } from '../../shared/tensors/index.ts';
 import { startTestCluster, type TestCluster, tryConnect, waitUntil } from '../helpers/cluster.ts';
 
 const ARCH: ModelArchitecture = { kind: 'mlp', inputShape: [784], layers: [64, 10], activation: 'relu' };
-
-interface VersionView {
-  version: number;
-  parentVersion: number | null;
-  jobId: string | null;
-  round: number | null;
-  agents: string[];
-  exampleCounts: Record<string, number>;
-  numExamples: number;
-}
 
 describe('federated training end to end', () => {
   let cluster: TestCluster;
@@ -42,19 +33,8 @@ describe('federated training end to end', () => {
       },
     );
     expect(res.status).toBe(200);
-    const all = new Float32Array(res.body.byteLength / 4);
-    new Uint8Array(all.buffer).set(res.body);
     const model = await buildModel(ARCH);
-    let offset = 0;
-    writeWeights(
-      model,
-      modelWeightSpecs(model).map((s) => {
-        const n = sizeOf(s.shape);
-        const data = all.subarray(offset, offset + n);
-        offset += n;
-        return { ...s, data };
-      }),
-    );
+    writeWeights(model, splitWeightData(modelWeightSpecs(model), res.body));
     const acc = evaluateClassifier(model, test.x, test.labels, [784]).accuracy;
     model.dispose();
     return acc;
@@ -101,7 +81,7 @@ describe('federated training end to end', () => {
     expect(final).toBeGreaterThan(initial + 0.3);
     expect(final).toBeGreaterThan(0.75);
 
-    const v4 = await cluster.api<VersionView>('/v1/models/digits/versions/4');
+    const v4 = await cluster.api<VersionRecord>('/v1/models/digits/versions/4');
     expect(v4).toMatchObject({ parentVersion: 3, jobId: created.id, round: 3, numExamples: 2400 });
     expect(v4.agents.sort()).toEqual(agents.map((a) => a.status().agentId).sort());
     expect(Object.values(v4.exampleCounts)).toEqual([800, 800, 800]);
@@ -228,7 +208,7 @@ describe('a coordinator restart', () => {
     // Each round's version descends from the one before: no round was lost or done twice.
     const versions = job.rounds.map((r) => r.version);
     expect(versions).toEqual([2, 3, 4, 5]);
-    const v5 = await cluster.api<VersionView>('/v1/models/digits/versions/5');
+    const v5 = await cluster.api<VersionRecord>('/v1/models/digits/versions/5');
     expect(v5.parentVersion).toBe(4);
   });
 

@@ -587,3 +587,24 @@ describe('malformed tensor bytes', () => {
     failure(() => decodeTensorBytes(msg.body.weights), 'LOOM_ERR_TENSOR');
   });
 });
+
+describe('weights.bin data', () => {
+  it('splits back into the tensors it was concatenated from, and refuses a wrong byte count', async () => {
+    const { concatWeightData, splitWeightData } = await import('../../shared/tensors/index.ts');
+    const weights = [
+      { name: 'k', shape: [2, 3], dtype: 'float32' as const, data: new Float32Array([1, 2, 3, 4, 5, 6]) },
+      { name: 'b', shape: [3], dtype: 'float32' as const, data: new Float32Array([-1, 0.5, Number.NaN]) },
+    ];
+    const bin = concatWeightData(weights);
+    const back = splitWeightData(weights, bin.subarray(0));
+    expect(back.map((t) => [t.name, t.shape, [...t.data]])).toEqual(
+      weights.map((t) => [t.name, t.shape, [...t.data]]),
+    );
+    // An unaligned view is copied, not misread.
+    const shifted = Buffer.concat([Buffer.from([0]), bin]).subarray(1);
+    expect([...splitWeightData(weights, shifted)[0].data]).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(() => splitWeightData(weights, bin.subarray(4))).toThrow(
+      expect.objectContaining({ code: 'LOOM_ERR_TENSOR' }),
+    );
+  });
+});
