@@ -12,7 +12,13 @@ import {
   toModelJson,
 } from '../../shared/models/index.ts';
 import { FieldReader } from '../../shared/protocol/index.ts';
-import { blobDataOffset, sizeOf, type WeightTensor } from '../../shared/tensors/index.ts';
+import {
+  blobDataOffset,
+  countParams,
+  splitWeightData,
+  type WeightSpec,
+  type WeightTensor,
+} from '../../shared/tensors/index.ts';
 import { requireRole } from './auth.ts';
 import type { ApiDeps, ApiEnv } from './context.ts';
 import { readJsonBody } from './errors.ts';
@@ -45,9 +51,7 @@ async function weightsFromUpload(
       details: { field: 'weightsManifest' },
     });
   }
-  const byName = new Map<string, { shape: number[]; values: Float32Array }>();
-  let offset = 0;
-  for (const [i, raw] of entries.entries()) {
+  const specs: WeightSpec[] = entries.map((raw, i) => {
     const e = FieldReader.of(raw, `weightsManifest.weights.${i}`, 'LOOM_ERR_MODEL_SPEC');
     const name = e.string('name', { max: 256 });
     const shape = e.array('shape', { max: 8 }) as number[];
@@ -55,21 +59,21 @@ async function weightsFromUpload(
       e.fail('shape', 'must be an array of non-negative integers');
     }
     if (e.has('dtype') && e.raw('dtype') !== 'float32') e.fail('dtype', 'must be float32');
-    const bytes = sizeOf(shape) * 4;
-    if (offset + bytes > data.length) {
-      throw new LoomError('LOOM_ERR_MODEL_SPEC', `weights are ${data.length} bytes, the manifest needs more`);
-    }
-    const values = new Float32Array(sizeOf(shape));
-    new Uint8Array(values.buffer).set(data.subarray(offset, offset + bytes));
-    byName.set(name, { shape, values });
-    offset += bytes;
+    return { name, shape, dtype: 'float32' };
+  });
+  const described = countParams(specs) * 4;
+  if (described > data.length) {
+    throw new LoomError('LOOM_ERR_MODEL_SPEC', `weights are ${data.length} bytes, the manifest needs more`);
   }
-  if (offset !== data.length) {
+  if (described !== data.length) {
     throw new LoomError(
       'LOOM_ERR_MODEL_SPEC',
-      `weights are ${data.length} bytes, the manifest describes ${offset}`,
+      `weights are ${data.length} bytes, the manifest describes ${described}`,
     );
   }
+  const byName = new Map(
+    splitWeightData(specs, data).map((t) => [t.name, { shape: t.shape, values: t.data }]),
+  );
   const model = await buildModel(arch);
   try {
     const weights = modelWeightSpecs(model).map((spec) => {
