@@ -86,7 +86,8 @@ export function enrollRoutes(deps: ApiDeps): Hono<ApiEnv> {
     ]);
     const token = r.string('token', { max: 512 });
     const csr = r.string('csr', { max: 16_384 });
-    const name = r.optionalString('name', { max: 64 }) ?? 'agent';
+    // Control characters would make the audit log, the fleet view and CLI output misleading.
+    const name = r.optionalString('name', { max: 64, pattern: /^\P{Cc}+$/u }) ?? 'agent';
     const result = await deps.enrollment.enroll(token, csr, name);
     await deps.audit.append({
       actor: `enrollment:${result.agent.id}`,

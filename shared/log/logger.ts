@@ -21,10 +21,21 @@ export interface LoggerOptions {
   component?: string;
 }
 
+/**
+ * Control characters (C0, DEL, C1) and the bidirectional overrides: any of them from a name or a
+ * message an agent or a client chose could rewrite what a person reading the log sees.
+ */
+const UNSAFE_CHARS = /[\p{Cc}\u202a-\u202e\u2066-\u2069]/gu;
+
+/** `text` with every unsafe character written as a `\uXXXX` escape, so a log line shows it, never obeys it. */
+export function escapeControlChars(text: string): string {
+  return text.replace(UNSAFE_CHARS, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 function formatValue(v: unknown): string {
-  if (typeof v === 'string') return /\s|"/.test(v) ? JSON.stringify(v) : v;
-  if (v instanceof Error) return JSON.stringify(v.message);
-  return JSON.stringify(v);
+  if (typeof v === 'string') return escapeControlChars(/\s|"/.test(v) ? JSON.stringify(v) : v);
+  if (v instanceof Error) return escapeControlChars(JSON.stringify(v.message));
+  return escapeControlChars(JSON.stringify(v) ?? String(v));
 }
 
 /** Creates a logger; `silent` drops everything (tests). */
@@ -42,7 +53,12 @@ export function createLogger(options: LoggerOptions | 'silent' = {}): Logger {
       if (LEVELS[level] < min) return;
       const time = new Date().toISOString();
       if (format === 'json') {
-        write(JSON.stringify({ time, level, ...(component ? { component } : {}), msg, ...fields }));
+        // JSON.stringify escapes C0 characters but not DEL, C1 or bidi overrides.
+        write(
+          escapeControlChars(
+            JSON.stringify({ time, level, ...(component ? { component } : {}), msg, ...fields }),
+          ),
+        );
         return;
       }
       const extra = fields
@@ -52,7 +68,7 @@ export function createLogger(options: LoggerOptions | 'silent' = {}): Logger {
             .join(' ')
         : '';
       write(
-        `${time} ${level.toUpperCase().padEnd(5)} ${component ? `[${component}] ` : ''}${msg}${extra ? ` ${extra}` : ''}`,
+        `${time} ${level.toUpperCase().padEnd(5)} ${component ? `[${component}] ` : ''}${escapeControlChars(msg)}${extra ? ` ${extra}` : ''}`,
       );
     };
     return {

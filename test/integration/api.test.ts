@@ -998,6 +998,15 @@ describe('enrollment and agents', () => {
     expect((await enroll(token, csrPem, 'site-c')).status).toBe(201);
   });
 
+  it('refuses a site name with control characters (ANSI escapes) without using the token up', async () => {
+    const { token } = (await newToken()).body;
+    const { csrPem } = createKeyAndCsr({ commonName: 'site-d' });
+    for (const name of ['site\u001b[31m-red', 'site\nfake log line', 'bell\u0007', 'c1\u009b2J']) {
+      expectError(await enroll(token, csrPem, name), 400, 'LOOM_ERR_INVALID_ARGUMENT', /^name must match/);
+    }
+    expect((await enroll(token, csrPem, 'site-d')).status).toBe(201);
+  });
+
   it('refuses an expired enrollment token with 401', async () => {
     await waitUntil(() => Date.now() > Date.parse(shortLived.expiresAt), 5_000, 'the token to expire');
     const { csrPem } = createKeyAndCsr({ commonName: 'late' });
