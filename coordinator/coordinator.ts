@@ -2,7 +2,9 @@
 // API, runs jobs and deploys finished models. One object to start and stop in tests and the CLI.
 import { certificateFingerprint, normalizeSerial, RevocationList } from '../certs/index.ts';
 import { type BackendChoice, initCompute } from '../shared/compute/index.ts';
+import { LoomError } from '../shared/errors/index.ts';
 import type { Logger } from '../shared/log/index.ts';
+import { clearDamage } from '../shared/store/index.ts';
 import { type ApiServer, createApiApp, RATE_LIMIT_DEFAULTS, startApiServer } from './api/index.ts';
 import { type AuditLog, createLevelAuditLog } from './audit/index.ts';
 import type { CoordinatorConfig } from './config/index.ts';
@@ -15,9 +17,10 @@ import {
 } from './directory/index.ts';
 import { EnrollmentService } from './enrollment/index.ts';
 import { AgentGateway } from './gateway/index.ts';
+import { acceptStoreProblems, checkStore, formatStoreReport, type StoreReport } from './integrity/index.ts';
 import { createLevelJobStore, JobService } from './jobs/index.ts';
 import { createLevelRegistry, type ModelRegistry } from './registry/index.ts';
-import { dbDir, loadCoordinatorPki } from './setup/index.ts';
+import { coordinatorKeyProvider, dbDir, loadCoordinatorPki, openStoreDataKey } from './setup/index.ts';
 import { type CoordinatorDb, openCoordinatorDb } from './store/index.ts';
 
 export interface RunningCoordinator {
@@ -35,7 +38,18 @@ export interface RunningCoordinator {
   deployments: DeploymentService;
   enrollment: EnrollmentService;
   revocations: RevocationList;
+  /** The store check made at start. */
+  storeReport: StoreReport;
   stop(): Promise<void>;
+}
+
+/** Options of `startCoordinator` that are about this start only, not settings. */
+export interface StartOptions {
+  /**
+   * Start even when the store check finds damage; the problems are logged, audited as accepted,
+   * and no longer stop later starts (new problems still do). Default false.
+   */
+  ignoreStoreDamage?: boolean;
 }
 
 /** Serials compared as numbers: case, colons and leading zeros differ between encoders. */
@@ -44,8 +58,15 @@ function sameSerial(a: string, b: string): boolean {
   return na !== undefined && na === normalizeSerial(b);
 }
 
-/** Starts a coordinator from an initialised data dir. */
-export async function startCoordinator(config: CoordinatorConfig, log: Logger): Promise<RunningCoordinator> {
+/**
+ * Starts a coordinator from an initialised data dir. The store is checked first; damage it finds
+ * stops the start with LOOM_ERR_STORE_DAMAGED and the report, unless `start.ignoreStoreDamage`.
+ */
+export async function startCoordinator(
+  config: CoordinatorConfig,
+  log: Logger,
+  start: StartOptions = {},
+): Promise<RunningCoordinator> {
   const backend = await initCompute();
   log.info('TensorFlow.js backend', {
     backend: backend.name,
@@ -53,10 +74,36 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
   });
   const pki = await loadCoordinatorPki(config.dataDir);
   const db: CoordinatorDb = await openCoordinatorDb(dbDir(config.dataDir));
-  const registry = createLevelRegistry(db);
+  let registry: ModelRegistry;
+  let storeReport: StoreReport;
   const agents = createLevelAgentDirectory(db);
   const tokens = createLevelTokenStore(db);
   const audit = createLevelAuditLog(db);
+  const jobStore = createLevelJobStore(db);
+  try {
+    const dataKey = await openStoreDataKey(db, coordinatorKeyProvider(config));
+    registry = createLevelRegistry(db, { dataKey });
+    storeReport = await checkStore({ db, registry, jobs: jobStore, agents, tokens, audit, dataKey });
+    if (!storeReport.ok) {
+      if (!start.ignoreStoreDamage) {
+        throw new LoomError(
+          'LOOM_ERR_STORE_DAMAGED',
+          `the store in ${dbDir(config.dataDir)} is damaged; the coordinator did not start:\n${formatStoreReport(storeReport)}\n` +
+            'Restore a backup ("loom coordinator restore"), or start anyway with --ignore-store-damage to accept these problems.',
+          { details: { problems: storeReport.problems } },
+        );
+      }
+      for (const p of storeReport.problems)
+        log.error('store damage accepted at start', { kind: p.kind, problem: p.message });
+      await acceptStoreProblems(db, storeReport, 'local: loom coordinator start --ignore-store-damage');
+      await clearDamage(db.dir);
+    }
+    for (const p of storeReport.accepted)
+      log.warn('known store damage', { kind: p.kind, problem: p.message });
+  } catch (err) {
+    await db.close();
+    throw err;
+  }
   // The directory is the record of revocations; this in-memory list, rebuilt from it at start and
   // kept current by the revoke call, is what every connection is checked against first.
   const revocations = new RevocationList();
@@ -122,7 +169,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
   });
 
   const jobs = new JobService({
-    store: createLevelJobStore(db),
+    store: jobStore,
     registry,
     pool: gateway,
     defaultEngine: config.engine,
@@ -132,6 +179,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
     db,
     gateway,
     registry,
+    agents,
     signer: pki.server,
     log: log.child('deploy'),
   });
@@ -202,6 +250,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
     deployments,
     enrollment,
     revocations,
+    storeReport,
     async stop() {
       if (stopped) return;
       stopped = true;

@@ -5,11 +5,13 @@ import { type BackendChoice, initCompute } from '../shared/compute/index.ts';
 import { isLoomError, LoomError } from '../shared/errors/index.ts';
 import type { Logger } from '../shared/log/index.ts';
 import {
+  type DatasetSummary,
   type DeployBody,
   decodeTensorBytes,
   encodeTensorBytes,
   type Message,
   PROTOCOL_VERSIONS,
+  SUMMARY_LIMITS,
   type TrainBody,
   verifyDeployment,
 } from '../shared/protocol/index.ts';
@@ -67,6 +69,41 @@ function finiteMetrics(metrics: Record<string, number>): Record<string, number> 
   return Object.fromEntries(Object.entries(metrics).filter(([, v]) => Number.isFinite(v)));
 }
 
+/** Aggregate statistics of the local data for the coordinator: never a sample. */
+function datasetSummary(ds: LocalDataset): DatasetSummary {
+  const features = ds.count > 0 ? ds.x.length / ds.count : 0;
+  const group = Math.max(1, Math.ceil(features / SUMMARY_LIMITS.features));
+  const entries = Math.ceil(features / group);
+  const featureMin = new Array<number>(entries).fill(Number.POSITIVE_INFINITY);
+  const featureMax = new Array<number>(entries).fill(Number.NEGATIVE_INFINITY);
+  const sums = new Float64Array(entries);
+  for (let i = 0; i < ds.count; i++) {
+    for (let f = 0; f < features; f++) {
+      const v = ds.x[i * features + f];
+      const e = Math.floor(f / group);
+      if (v < featureMin[e]) featureMin[e] = v;
+      if (v > featureMax[e]) featureMax[e] = v;
+      sums[e] += v;
+    }
+  }
+  const labelCounts: number[] = [];
+  for (const label of ds.labels) {
+    if (label < 0 || label >= SUMMARY_LIMITS.labels) continue;
+    while (labelCounts.length <= label) labelCounts.push(0);
+    labelCounts[label]++;
+  }
+  return {
+    examples: ds.count,
+    featureShape: [...ds.featureShape],
+    labelCounts,
+    featureMin: ds.count > 0 ? featureMin : [],
+    featureMax: ds.count > 0 ? featureMax : [],
+    featureMean:
+      ds.count > 0 ? [...sums].map((s, e) => s / (ds.count * Math.min(group, features - e * group))) : [],
+    featureGroup: group,
+  };
+}
+
 export class EdgeAgent {
   private identity?: AgentIdentity;
   private store?: LocalModelStore;
@@ -74,6 +111,7 @@ export class EdgeAgent {
   private inference?: { port: number; url: string; close(): Promise<void> };
   private connection?: CoordinatorConnection;
   private dataset?: LocalDataset;
+  private summary?: DatasetSummary;
   private backend?: BackendChoice;
   /** Tasks run one at a time: the data and the CPU are shared. */
   private queue: Promise<void> = Promise.resolve();
@@ -104,6 +142,7 @@ export class EdgeAgent {
       ...(this.opts.format ? { format: this.opts.format } : {}),
       ...(this.opts.labelColumn ? { labelColumn: this.opts.labelColumn } : {}),
     });
+    this.summary = datasetSummary(this.dataset);
     this.log.info('local data loaded', {
       source: this.dataset.source,
       examples: this.dataset.count,
@@ -131,6 +170,7 @@ export class EdgeAgent {
         agentVersion: AGENT_VERSION,
         backend: this.backend?.name ?? 'unknown',
         models: this.server?.list().map((m) => ({ name: m.name, version: m.version })) ?? [],
+        dataset: this.summary!,
       }),
       log: this.log.child('link'),
     });
@@ -305,9 +345,25 @@ export class EdgeAgent {
       }
       const code = isLoomError(err) ? err.code : 'LOOM_ERR_INTERNAL';
       const message = err instanceof Error ? err.message : String(err);
-      this.log.warn('training failed', { job: task.jobId, round: task.round, code, message });
+      // Data that cannot serve this model will not serve it next round either: say so, and the
+      // coordinator stops asking this site for the job.
+      const permanent = code === 'LOOM_ERR_DATA' || code === 'LOOM_ERR_MODEL_SPEC';
+      this.log.warn(
+        permanent ? 'declining the job: the local data cannot serve this model' : 'training failed',
+        {
+          job: task.jobId,
+          round: task.round,
+          code,
+          message,
+        },
+      );
       try {
-        this.connection.send('task-error', { taskId: task.taskId, code, message });
+        this.connection.send('task-error', {
+          taskId: task.taskId,
+          code,
+          message,
+          ...(permanent ? { permanent } : {}),
+        });
       } catch {
         // Disconnected: the coordinator has already counted the task as failed.
       }

@@ -8,6 +8,7 @@ import { bearerAuth } from './auth.ts';
 import type { ApiDeps, ApiEnv } from './context.ts';
 import { errorResponse, handleApiError } from './errors.ts';
 import { jobsRoutes } from './jobs-routes.ts';
+import { readListQuery } from './list-query.ts';
 import { modelsRoutes } from './models-routes.ts';
 import {
   FixedWindowRateLimiter,
@@ -116,12 +117,20 @@ export function createApiApp(deps: ApiDeps, options: ApiOptions = {}): Hono<ApiE
   v1.route('/jobs', jobsRoutes(deps));
   v1.route('/tokens', tokensRoutes(deps));
   v1.get('/audit', async (c) => {
+    const { actor, action } = readListQuery(c, { actor: 'string', action: 'string' }).filters;
     const after = queryInteger(c, 'after', 0, 0);
     const limit = Math.min(
       queryInteger(c, 'limit', API_DEFAULTS.defaultAuditPage, 1),
       API_DEFAULTS.maxAuditPage,
     );
-    return c.json({ entries: await deps.audit.list({ after, limit }), chain: await deps.audit.verify() });
+    // Filters apply within the page of `limit` entries after `after`, so paging stays by seq:
+    // `next` is the last seq scanned whenever the page was full.
+    const scanned = await deps.audit.list({ after, limit });
+    const entries = scanned.filter(
+      (e) => (actor === undefined || e.actor === actor) && (action === undefined || e.action === action),
+    );
+    const next = scanned.length === limit ? String(scanned[scanned.length - 1].seq) : undefined;
+    return c.json({ entries, ...(next ? { next } : {}), chain: await deps.audit.verify() });
   });
   app.route('/v1', v1);
   return app;

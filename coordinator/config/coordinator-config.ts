@@ -28,6 +28,10 @@ export interface CoordinatorConfig {
   maxFrameBytes: number;
   /** `POST /v1/enroll` requests allowed per client address per minute (0 turns the limit off). */
   enrollRatePerMinute: number;
+  /** Key file of the data key that encrypts weights at rest (default: <dataDir>/data.key). */
+  dataKeyFile?: string;
+  /** A command that prints the data key (base64), e.g. a KMS client; used instead of the key file. */
+  dataKeyCommand?: string;
 }
 
 export const COORDINATOR_DEFAULTS: Omit<CoordinatorConfig, 'dataDir'> = Object.freeze({
@@ -46,7 +50,7 @@ export const COORDINATOR_DEFAULTS: Omit<CoordinatorConfig, 'dataDir'> = Object.f
 
 const KEYS = Object.keys(COORDINATOR_DEFAULTS) as (keyof typeof COORDINATOR_DEFAULTS)[];
 
-const ENV: Record<string, keyof typeof COORDINATOR_DEFAULTS> = {
+const ENV: Record<string, keyof typeof COORDINATOR_DEFAULTS | (typeof OPTIONAL_KEYS)[number]> = {
   LOOM_HOST: 'host',
   LOOM_API_PORT: 'apiPort',
   LOOM_AGENT_PORT: 'agentPort',
@@ -57,17 +61,23 @@ const ENV: Record<string, keyof typeof COORDINATOR_DEFAULTS> = {
   LOOM_LOG_FORMAT: 'logFormat',
   LOOM_MAX_FRAME_BYTES: 'maxFrameBytes',
   LOOM_ENROLL_RATE_PER_MINUTE: 'enrollRatePerMinute',
+  LOOM_DATA_KEY_FILE: 'dataKeyFile',
+  LOOM_DATA_KEY_COMMAND: 'dataKeyCommand',
 };
+
+/** Settings without a default value (absent unless set). */
+const OPTIONAL_KEYS = ['dataKeyFile', 'dataKeyCommand'] as const;
 
 export const CONFIG_FILE = 'coordinator.json';
 
 function validate(raw: Record<string, unknown>, source: string): Partial<CoordinatorConfig> {
   const r = FieldReader.of(raw, '', 'LOOM_ERR_INVALID_CONFIG');
+  const known: string[] = [...KEYS, ...OPTIONAL_KEYS];
   for (const key of Object.keys(raw)) {
-    if (!KEYS.includes(key as keyof typeof COORDINATOR_DEFAULTS)) {
+    if (!known.includes(key)) {
       throw new LoomError(
         'LOOM_ERR_INVALID_CONFIG',
-        `${source}: unknown setting "${key}" (known: ${KEYS.join(', ')})`,
+        `${source}: unknown setting "${key}" (known: ${known.join(', ')})`,
       );
     }
   }
@@ -95,6 +105,8 @@ function validate(raw: Record<string, unknown>, source: string): Partial<Coordin
         r.fail('engine', `must be one of ${ENGINE_NAMES.join(', ')}`);
       out.engine = engine as EngineName;
     }
+    if (r.has('dataKeyFile')) out.dataKeyFile = r.string('dataKeyFile', { max: 4096 });
+    if (r.has('dataKeyCommand')) out.dataKeyCommand = r.string('dataKeyCommand', { max: 4096 });
     if (r.has('logFormat')) {
       const f = r.string('logFormat');
       if (f !== 'text' && f !== 'json') r.fail('logFormat', 'must be text or json');
@@ -111,7 +123,7 @@ function fromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
   for (const [name, key] of Object.entries(ENV)) {
     const v = env[name];
     if (v === undefined || v === '') continue;
-    out[key] = typeof COORDINATOR_DEFAULTS[key] === 'number' ? Number(v) : v;
+    out[key] = typeof (COORDINATOR_DEFAULTS as Record<string, unknown>)[key] === 'number' ? Number(v) : v;
   }
   return out;
 }

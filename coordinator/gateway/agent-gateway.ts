@@ -11,6 +11,7 @@ import type { Logger } from '../../shared/log/index.ts';
 import {
   CLOSE_CODES,
   createMessage,
+  type DatasetSummary,
   DEFAULT_MAX_FRAME_BYTES,
   decodeMessage,
   encodeMessage,
@@ -159,6 +160,10 @@ export class AgentGateway extends EventEmitter<GatewayEvents> implements AgentPo
     return [...this.sessions.keys()];
   }
 
+  datasetOf(agentId: string): DatasetSummary | undefined {
+    return this.sessions.get(agentId)?.info.dataset;
+  }
+
   runTrainTask(agentId: string, task: TrainTask): Promise<TrainOutcome> {
     const session = this.sessions.get(agentId);
     if (!session) {
@@ -303,7 +308,8 @@ export class AgentGateway extends EventEmitter<GatewayEvents> implements AgentPo
       agentVersion: msg.body.agentVersion,
       connectedAt: new Date(),
       remoteAddress: identity.remoteAddress,
-      models: new Map(msg.body.models.map((m) => [m.name, m.version])),
+      claimedModels: new Map(msg.body.models.map((m) => [m.name, m.version])),
+      dataset: msg.body.dataset,
     });
     this.sessions.set(identity.agentId, session);
     session.send(
@@ -334,7 +340,14 @@ export class AgentGateway extends EventEmitter<GatewayEvents> implements AgentPo
         session.handleTaskError(msg.body);
         return;
       case 'deploy-ack':
-        if (msg.body.ok) session.info.models.set(msg.body.name, msg.body.version);
+        if (!session.takeDeployAck(msg.body.name, msg.body.version)) {
+          this.log.warn('agent acknowledged a deployment it was not sent; ignored', {
+            agent: session.agentId,
+            model: msg.body.name,
+            version: msg.body.version,
+          });
+          return;
+        }
         this.emit('deploy-ack', { agentId: session.agentId, ...msg.body });
         return;
       case 'renew':

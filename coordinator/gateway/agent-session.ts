@@ -3,6 +3,8 @@ import type { WebSocket } from 'ws';
 import { LoomError } from '../../shared/errors/index.ts';
 import {
   createMessage,
+  type DatasetSummary,
+  type DeployBody,
   decodeTensorBytes,
   encodeMessage,
   type Message,
@@ -25,13 +27,17 @@ export interface AgentSessionInfo {
   agentVersion: string;
   connectedAt: Date;
   remoteAddress: string;
-  /** Model versions the agent holds, updated on deploy-ack. */
-  models: Map<string, number>;
+  /** Model versions the agent says it holds (in its hello): a claim, never shown as fact. */
+  claimedModels: Map<string, number>;
+  /** What the agent declared about its local data in its hello. */
+  dataset: DatasetSummary;
 }
 
 export class AgentSession {
   readonly info: AgentSessionInfo;
   private readonly pending = new Map<string, PendingTask>();
+  /** The version of each model last sent in a `deploy` on this connection, awaiting its ack. */
+  private readonly deploying = new Map<string, number>();
   private closed = false;
   /** Set by each pong; a tick that finds it false ends the connection. */
   alive = true;
@@ -66,6 +72,22 @@ export class AgentSession {
       this.pending.set(task.taskId, { jobId: task.jobId, round: task.round, resolve, reject });
       this.send('train', { ...task });
     });
+  }
+
+  /** Sends a deployment and remembers it, so only an ack of what was really sent counts. */
+  sendDeploy(body: DeployBody): void {
+    this.send('deploy', body);
+    this.deploying.set(body.model.name, body.model.version);
+  }
+
+  /**
+   * Whether an ack names the deployment this connection sent last for that model; a matching
+   * ack is consumed. An agent cannot make the coordinator believe it runs a version it was never sent.
+   */
+  takeDeployAck(name: string, version: number): boolean {
+    if (this.deploying.get(name) !== version) return false;
+    this.deploying.delete(name);
+    return true;
   }
 
   cancelTask(taskId: string): void {
@@ -103,7 +125,7 @@ export class AgentSession {
     this.pending.delete(body.taskId);
     task.reject(
       new LoomError('LOOM_ERR_TASK_FAILED', `agent reported ${body.code}: ${body.message}`, {
-        details: { agentCode: body.code },
+        details: { agentCode: body.code, permanent: body.permanent === true },
       }),
     );
   }

@@ -2,7 +2,6 @@
 // coordinator's database, for when every admin token is lost or revoked.
 import { createApiToken } from '../../certs/index.ts';
 import { isLoomError, LoomError } from '../../shared/errors/index.ts';
-import { createLevelAuditLog } from '../audit/index.ts';
 import { createLevelTokenStore } from '../directory/index.ts';
 import { type CoordinatorDb, openCoordinatorDb } from '../store/index.ts';
 import { coordinatorInitState, dbDir } from './coordinator-pki.ts';
@@ -63,19 +62,17 @@ export async function createAdminToken(opts: CreateAdminTokenOptions): Promise<A
   }
   try {
     const token = createApiToken();
-    await createLevelTokenStore(db).addApiToken({
-      id: token.id,
-      hash: token.hash,
-      role: 'admin',
-      name,
-      createdAt: new Date().toISOString(),
-    });
-    await createLevelAuditLog(db).append({
-      actor: 'local: loom coordinator admin-token',
-      action: 'api-token.create',
-      target: token.id,
-      details: { name, role: 'admin' },
-    });
+    await createLevelTokenStore(db).addApiToken(
+      { id: token.id, hash: token.hash, role: 'admin', name, createdAt: new Date().toISOString() },
+      {
+        audit: {
+          actor: 'local: loom coordinator admin-token',
+          action: 'api-token.create',
+          target: token.id,
+          details: { name, role: 'admin' },
+        },
+      },
+    );
     return { adminToken: token.token, id: token.id, name };
   } finally {
     await db.close();

@@ -10,10 +10,12 @@ import {
   type KeyCertPair,
   writeKeyFile,
 } from '../../certs/index.ts';
+import { createDataKeyFile, DATA_KEY_ENV } from '../../shared/crypto/index.ts';
 import { LoomError } from '../../shared/errors/index.ts';
 import { CONFIG_FILE, COORDINATOR_DEFAULTS } from '../config/index.ts';
 import { createLevelTokenStore } from '../directory/index.ts';
 import { openCoordinatorDb, SUBLEVEL } from '../store/index.ts';
+import { coordinatorKeyProvider, defaultDataKeyFile, openStoreDataKey } from './data-key.ts';
 
 export interface CoordinatorPki {
   ca: KeyCertPair;
@@ -87,11 +89,15 @@ async function assertOnlyInitData(dataDir: string): Promise<void> {
   const db = await openCoordinatorDb(dbDir(dataDir));
   let keys: string[];
   try {
-    keys = await db.root.keys({ limit: 2 }).all();
+    keys = await db.root.keys({ limit: 16 }).all();
   } finally {
     await db.close();
   }
-  const initOnly = keys.length <= 1 && keys.every((k) => k.startsWith(`!${SUBLEVEL.apiTokens}!`));
+  // What init itself writes: the first admin token, its audit entry and the store's bookkeeping.
+  const initPrefixes = [SUBLEVEL.apiTokens, SUBLEVEL.audit, SUBLEVEL.meta].map((name) => `!${name}!`);
+  const initOnly =
+    keys.filter((k) => k.startsWith(`!${SUBLEVEL.apiTokens}!`)).length <= 1 &&
+    keys.every((k) => initPrefixes.some((prefix) => k.startsWith(prefix)));
   if (!initOnly) {
     throw new LoomError(
       'LOOM_ERR_CONFLICT',
@@ -122,6 +128,7 @@ export async function initCoordinator(opts: InitOptions): Promise<InitResult> {
     await assertOnlyInitData(opts.dataDir);
     await rm(dir, { recursive: true, force: true });
     await rm(dbDir(opts.dataDir), { recursive: true, force: true });
+    await rm(defaultDataKeyFile(opts.dataDir), { force: true });
   }
   const hosts = opts.hosts && opts.hosts.length > 0 ? opts.hosts : [...COORDINATOR_DEFAULTS.hosts];
   await mkdir(opts.dataDir, { recursive: true, mode: 0o700 });
@@ -133,15 +140,28 @@ export async function initCoordinator(opts: InitOptions): Promise<InitResult> {
   await writeKeyFile(join(dir, PKI.serverKey), server.keyPem);
   await writeFile(join(dir, PKI.serverCert), server.certPem);
   const token = createApiToken();
+  // The data key that encrypts weights at rest: $LOOM_DATA_KEY when set, else a new key file.
+  if (!process.env[DATA_KEY_ENV]) await createDataKeyFile(defaultDataKeyFile(opts.dataDir));
   const db = await openCoordinatorDb(dbDir(opts.dataDir));
   try {
-    await createLevelTokenStore(db).addApiToken({
-      id: token.id,
-      hash: token.hash,
-      role: 'admin',
-      name: 'initial admin',
-      createdAt: new Date().toISOString(),
-    });
+    await openStoreDataKey(db, coordinatorKeyProvider({ dataDir: opts.dataDir }));
+    await createLevelTokenStore(db).addApiToken(
+      {
+        id: token.id,
+        hash: token.hash,
+        role: 'admin',
+        name: 'initial admin',
+        createdAt: new Date().toISOString(),
+      },
+      {
+        audit: {
+          actor: 'local: loom coordinator init',
+          action: 'api-token.create',
+          target: token.id,
+          details: { name: 'initial admin', role: 'admin' },
+        },
+      },
+    );
   } finally {
     await db.close();
   }

@@ -10,3 +10,4 @@ export {
   loadCoordinatorPki,
   pkiDir,
 } from './coordinator-pki.ts';
+export { coordinatorKeyProvider, defaultDataKeyFile, openStoreDataKey } from './data-key.ts';

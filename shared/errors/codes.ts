@@ -37,6 +37,10 @@ export const ERROR_CODES = {
   LOOM_ERR_MODEL_UNAVAILABLE: 'No model version is loaded to serve the request.',
   LOOM_ERR_STORE: 'The local store is unreadable or its contents are inconsistent.',
   LOOM_ERR_INTEGRITY: 'A hash or signature over a payload or artifact does not match.',
+  LOOM_ERR_DATA_KEY:
+    'The data key that encrypts stored weights is missing, unreadable, or not the key the store was encrypted with.',
+  LOOM_ERR_STORE_DAMAGED:
+    'The store failed its consistency check (lost writes, missing versions, a broken audit chain); see the report.',
   LOOM_ERR_NETWORK: 'A network peer could not be reached or closed the connection.',
 } as const;
 

@@ -7,12 +7,14 @@ import { type ModelArchitecture, parseArchitecture } from '../models/index.ts';
 import { decodeTensors, encodeTensors, type WeightTensor } from '../tensors/index.ts';
 import { FieldReader } from './fields.ts';
 import {
+  type DatasetSummary,
   MESSAGE_TYPES,
   type Message,
   type MessageBodies,
   type MessageOf,
   type MessageType,
   type ModelRef,
+  SUMMARY_LIMITS,
 } from './messages.ts';
 
 /** Largest example count an update may claim (its weight in FedAvg). */
@@ -88,6 +90,24 @@ function frameArchitecture(raw: unknown): ModelArchitecture {
 
 type BodyDecoder<T extends MessageType> = (r: FieldReader) => MessageBodies[T];
 
+function datasetSummary(r: FieldReader): DatasetSummary {
+  const featureMin = r.numberArray('featureMin', { max: SUMMARY_LIMITS.features });
+  const featureMax = r.numberArray('featureMax', { max: SUMMARY_LIMITS.features });
+  const featureMean = r.numberArray('featureMean', { max: SUMMARY_LIMITS.features });
+  if (featureMax.length !== featureMin.length || featureMean.length !== featureMin.length) {
+    r.fail('featureMin', 'featureMin, featureMax and featureMean must have the same length');
+  }
+  return {
+    examples: r.integer('examples', { min: 0, max: MAX_EXAMPLES_PER_UPDATE }),
+    featureShape: r.numberArray('featureShape', { max: 8, min: 1, integer: true }),
+    labelCounts: r.numberArray('labelCounts', { max: SUMMARY_LIMITS.labels, min: 0, integer: true }),
+    featureMin,
+    featureMax,
+    featureMean,
+    featureGroup: r.integer('featureGroup', { min: 1, max: 1 << 30 }),
+  };
+}
+
 const BODY_DECODERS: { [T in MessageType]: BodyDecoder<T> } = {
   hello: (r) => ({
     protocolVersions: r
@@ -101,6 +121,7 @@ const BODY_DECODERS: { [T in MessageType]: BodyDecoder<T> } = {
       const mr = FieldReader.of(m, `body.models.${i}`);
       return { name: mr.string('name', { pattern: NAME }), version: mr.integer('version', { min: 1 }) };
     }),
+    dataset: datasetSummary(r.object('dataset')),
   }),
   welcome: (r) => ({
     protocolVersion: r.integer('protocolVersion', { min: 1 }),
@@ -132,11 +153,15 @@ const BODY_DECODERS: { [T in MessageType]: BodyDecoder<T> } = {
     update: r.bytes('update'),
     trainMs: r.number('trainMs', { min: 0 }),
   }),
-  'task-error': (r) => ({
-    taskId: r.string('taskId', { pattern: ID }),
-    code: r.string('code', { max: 64 }),
-    message: r.string('message', { max: 4096 }),
-  }),
+  'task-error': (r) => {
+    const permanent = r.optionalBoolean('permanent');
+    return {
+      taskId: r.string('taskId', { pattern: ID }),
+      code: r.string('code', { max: 64 }),
+      message: r.string('message', { max: 4096 }),
+      ...(permanent === undefined ? {} : { permanent }),
+    };
+  },
   cancel: (r) => ({ taskId: r.string('taskId', { pattern: ID }) }),
   deploy: (r) => ({
     model: modelRef(r.object('model')),

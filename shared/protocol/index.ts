@@ -14,6 +14,7 @@ export {
 export { FieldReader } from './fields.ts';
 export type {
   CancelBody,
+  DatasetSummary,
   DeployAckBody,
   DeployBody,
   ErrorBody,
@@ -31,4 +32,10 @@ export type {
   TrainResultBody,
   WelcomeBody,
 } from './messages.ts';
-export { CLOSE_CODES, DEFAULT_MAX_FRAME_BYTES, MESSAGE_TYPES, PROTOCOL_VERSIONS } from './messages.ts';
+export {
+  CLOSE_CODES,
+  DEFAULT_MAX_FRAME_BYTES,
+  MESSAGE_TYPES,
+  PROTOCOL_VERSIONS,
+  SUMMARY_LIMITS,
+} from './messages.ts';

@@ -3,7 +3,7 @@
 import type { ModelArchitecture } from '../models/index.ts';
 
 /** Protocol versions this build speaks, newest first. */
-export const PROTOCOL_VERSIONS: readonly number[] = [1];
+export const PROTOCOL_VERSIONS: readonly number[] = [2];
 
 /** Largest WebSocket frame either side accepts unless configured otherwise (64 MiB: ~16M float32 parameters). */
 export const DEFAULT_MAX_FRAME_BYTES = 64 * 1024 * 1024;
@@ -38,6 +38,31 @@ export interface TrainHyperParameters {
   learningRate: number;
 }
 
+/** Most label values and feature entries a dataset summary may carry. */
+export const SUMMARY_LIMITS = { labels: 65_536, features: 4_096 } as const;
+
+/**
+ * What an agent tells the coordinator about its local data: aggregate statistics only, never a
+ * sample. The example count is what its training weight is checked against; the rest lets the
+ * coordinator spot a site whose data looks unlike the others' (scaled differently, say).
+ */
+export interface DatasetSummary {
+  /** Examples the agent trains on. */
+  examples: number;
+  /** Shape of one example. */
+  featureShape: number[];
+  /** Examples per label value (index = label). */
+  labelCounts: number[];
+  /**
+   * Minimum, maximum and mean of each feature, or of each group of `featureGroup` adjacent
+   * features when there are more than SUMMARY_LIMITS.features of them.
+   */
+  featureMin: number[];
+  featureMax: number[];
+  featureMean: number[];
+  featureGroup: number;
+}
+
 export interface HelloBody {
   /** Versions the agent speaks, newest first. */
   protocolVersions: number[];
@@ -46,6 +71,8 @@ export interface HelloBody {
   backend: string;
   /** Model versions the agent already holds, so the coordinator does not resend them. */
   models: { name: string; version: number }[];
+  /** Its local training data, summarised. */
+  dataset: DatasetSummary;
 }
 
 export interface WelcomeBody {
@@ -80,6 +107,11 @@ export interface TaskErrorBody {
   taskId: string;
   code: string;
   message: string;
+  /**
+   * True when asking again cannot help (the local data cannot serve this model): the
+   * coordinator stops sampling the agent for the job.
+   */
+  permanent?: boolean;
 }
 
 export interface CancelBody {

@@ -10,7 +10,7 @@ import {
   resolveCoordinatorConfig,
   startCoordinator,
 } from '../../coordinator/index.ts';
-import type { JobRecord } from '../../coordinator/jobs/index.ts';
+import type { JobView } from '../../coordinator/jobs/index.ts';
 import { EdgeAgent, enrollAgent, readMnist, writeIdx } from '../../edge-agent/index.ts';
 import { requestJson } from '../../shared/http/index.ts';
 import { createLogger } from '../../shared/log/index.ts';
@@ -29,7 +29,7 @@ export interface TestCluster {
   startAgent(name: string, opts: { offset: number; count: number }): Promise<EdgeAgent>;
   waitForAgents(count: number, timeoutMs?: number): Promise<void>;
   /** Polls `GET /v1/jobs/:id` until the job completes, fails or is cancelled (default 90 s). */
-  waitForJob(id: string, timeoutMs?: number): Promise<JobRecord>;
+  waitForJob(id: string, timeoutMs?: number): Promise<JobView>;
   /** Starts the coordinator again on the same data dir and ports (after `coordinator.stop()`). */
   restartCoordinator(): Promise<void>;
   close(): Promise<void>;
@@ -135,10 +135,10 @@ export async function startTestCluster(opts: { heartbeatIntervalMs?: number } = 
       return agent;
     },
     async waitForJob(id, timeoutMs = 90_000) {
-      let job: JobRecord | undefined;
+      let job: JobView | undefined;
       await waitUntil(
         async () => {
-          job = await api<JobRecord>(`/v1/jobs/${id}`);
+          job = await api<JobView>(`/v1/jobs/${id}`);
           return ['completed', 'failed', 'cancelled'].includes(job.state);
         },
         timeoutMs,

@@ -354,6 +354,7 @@ describe('loom coordinator admin-token and interrupted init', () => {
         { ca: caCertificate, headers: { authorization: `Bearer ${adminToken}` } },
       );
       expect(entries.filter((e) => e.action === 'api-token.create').map((e) => e.details?.name)).toEqual([
+        'initial admin',
         'break-glass',
         'recovery admin',
       ]);

@@ -32,6 +32,7 @@ import {
   type WelcomeBody,
 } from '../../shared/protocol/index.ts';
 import { sleep, startTestCluster, type TestCluster, waitUntil } from '../helpers/cluster.ts';
+import { datasetSummary } from '../helpers/dataset.ts';
 
 const silent = createLogger('silent');
 const FRAME_TIMEOUT_MS = 5_000;
@@ -120,7 +121,13 @@ async function startGateway(overrides: Partial<AgentGatewayOptions> = {}): Promi
 }
 
 function helloBody(protocolVersions: number[] = [...PROTOCOL_VERSIONS]): HelloBody {
-  return { protocolVersions, agentVersion: '0.0.0-test', backend: 'cpu', models: [] };
+  return {
+    protocolVersions,
+    agentVersion: '0.0.0-test',
+    backend: 'cpu',
+    models: [],
+    dataset: datasetSummary(100),
+  };
 }
 
 interface Closed {
@@ -296,8 +303,8 @@ describe('admission', () => {
     const { gateway, url, authorized } = await startGateway({ heartbeatIntervalMs: 1_234 });
     const online = nextEvent<{ agentId: string }>(gateway, 'online');
     const agent = await RawAgent.connect(url, { cert: pki.alpha });
-    const welcome = await agent.handshake([99, 1]);
-    expect(welcome).toStrictEqual({ protocolVersion: 1, agentId: 'agent-alpha', heartbeatIntervalMs: 1_234 });
+    const welcome = await agent.handshake([99, 2, 1]);
+    expect(welcome).toStrictEqual({ protocolVersion: 2, agentId: 'agent-alpha', heartbeatIntervalMs: 1_234 });
     expect(authorized).toStrictEqual(['agent-alpha']);
     expect((await online).agentId).toBe('agent-alpha');
     expect(gateway.onlineAgentIds()).toStrictEqual(['agent-alpha']);
@@ -608,7 +615,7 @@ describe('CoordinatorConnection', () => {
     const second = await startGateway({ port, heartbeatIntervalMs: 500 });
     expect(second.gateway.port).toBe(port);
     expect(await reconnected).toStrictEqual({
-      protocolVersion: 1,
+      protocolVersion: 2,
       agentId: 'agent-alpha',
       heartbeatIntervalMs: 500,
     });

@@ -95,6 +95,15 @@ const SAMPLES: { [T in MessageType]: MessageBodies[T] } = {
       { name: 'mnist', version: 3 },
       { name: 'fashion.v2', version: 1 },
     ],
+    dataset: {
+      examples: 600,
+      featureShape: [28, 28],
+      labelCounts: [60, 61, 59, 60, 60, 60, 60, 60, 60, 60],
+      featureMin: [0, 0, 0.5],
+      featureMax: [1, 0.75, 1],
+      featureMean: [0.1, 0.25, 0.625],
+      featureGroup: 262,
+    },
   },
   welcome: { protocolVersion: 1, agentId: 'agent-7f3a', heartbeatIntervalMs: 10_000 },
   train: {
@@ -115,7 +124,12 @@ const SAMPLES: { [T in MessageType]: MessageBodies[T] } = {
     update: encodeTensorBytes(TENSORS.slice(0, 3)),
     trainMs: 1234.5,
   },
-  'task-error': { taskId: 'task-1', code: 'LOOM_ERR_DATA', message: 'images do not match 784 inputs' },
+  'task-error': {
+    taskId: 'task-1',
+    code: 'LOOM_ERR_DATA',
+    message: 'images do not match 784 inputs',
+    permanent: true,
+  },
   cancel: { taskId: 'task-1' },
   deploy: {
     model,
@@ -426,7 +440,7 @@ describe('malformed frames', () => {
     ]),
   ) as [MessageType, string, unknown][];
 
-  const OPTIONAL_FIELDS = new Set(['deploy-ack.error']);
+  const OPTIONAL_FIELDS = new Set(['deploy-ack.error', 'task-error.permanent']);
 
   it.each(FIELD_CASES.filter(([type, field]) => !OPTIONAL_FIELDS.has(`${type}.${field}`)))(
     'fail with LOOM_ERR_PROTOCOL naming the field when a %s body lacks %s',
