@@ -1,11 +1,19 @@
 // `loom agent enroll` and `loom agent start`.
 import { readFile, stat } from 'node:fs/promises';
 import { EdgeAgent, enrollAgent } from '../edge-agent/index.ts';
+import { openLocalModelStore } from '../edge-agent/store/index.ts';
+import {
+  DATA_KEY_ENV,
+  type DataKey,
+  envKeyProvider,
+  fileKeyProvider,
+  loadDataKey,
+} from '../shared/crypto/index.ts';
 import { LoomError } from '../shared/errors/index.ts';
 import { createLogger } from '../shared/log/index.ts';
 import { intFlag, type ParsedFlags, parseFlags, printHelp, stringFlag } from './args.ts';
 import { waitForShutdownSignal } from './signals.ts';
-import { agentEnrollSpec, agentStartSpec, ENROLLMENT_TOKEN_ENV } from './specs.ts';
+import { agentCheckSpec, agentEnrollSpec, agentStartSpec, ENROLLMENT_TOKEN_ENV } from './specs.ts';
 
 /** Longest token file read; a token is about 130 characters, so anything bigger is the wrong file. */
 const MAX_TOKEN_FILE_BYTES = 4096;
@@ -49,6 +57,37 @@ export async function enrollmentTokenFrom(
   );
 }
 
+/** The store key the flags and environment name: $LOOM_DATA_KEY, else --data-key-file, else the store's default. */
+async function agentDataKey(flags: ParsedFlags): Promise<DataKey | undefined> {
+  if (process.env[DATA_KEY_ENV]) return loadDataKey(envKeyProvider());
+  const file = stringFlag(flags, 'data-key-file');
+  return file ? loadDataKey(fileKeyProvider(file)) : undefined;
+}
+
+export async function agentCheck(argv: string[]): Promise<number> {
+  const { help, flags } = parseFlags(agentCheckSpec, argv);
+  if (help) return printHelp(agentCheckSpec);
+  const dataDir = stringFlag(flags, 'data-dir')!;
+  const dataKey = await agentDataKey(flags);
+  const store = await openLocalModelStore(dataDir, dataKey ? { dataKey } : {});
+  try {
+    const problems = await store.check({ full: true });
+    const removed = flags.repair && problems.length > 0 ? (await store.repair()).removed : [];
+    if (flags.json) {
+      process.stdout.write(`${JSON.stringify({ ok: problems.length === 0, problems, removed })}\n`);
+    } else {
+      const lines =
+        problems.length === 0 ? ['the model store is whole'] : [`${problems.length} problem(s) found:`];
+      for (const p of problems) lines.push(`  - [${p.kind}] ${p.message}`);
+      if (flags.repair && problems.length > 0) lines.push(`removed: ${removed.join(', ') || 'nothing'}`);
+      process.stdout.write(`${lines.join('\n')}\n`);
+    }
+    return problems.length === 0 || flags.repair ? 0 : 1;
+  } finally {
+    await store.close();
+  }
+}
+
 export async function agentEnroll(argv: string[]): Promise<number> {
   const { help, flags } = parseFlags(agentEnrollSpec, argv);
   if (help) return printHelp(agentEnrollSpec);
@@ -86,7 +125,9 @@ export async function agentStart(argv: string[]): Promise<number> {
   }
   const log = createLogger({ format: logFormat, component: 'agent' });
   const labelColumn = stringFlag(flags, 'label-column');
+  const dataKey = await agentDataKey(flags);
   const agent = new EdgeAgent({
+    ...(dataKey ? { dataKey } : {}),
     dataDir: stringFlag(flags, 'data-dir')!,
     dataPath: stringFlag(flags, 'data')!,
     ...(format ? { format: format as 'idx' | 'csv' | 'jsonl' } : {}),

@@ -48,7 +48,9 @@ export async function coordinatorStart(argv: string[]): Promise<number> {
     ...(flags['log-format'] ? { logFormat: stringFlag(flags, 'log-format') as 'text' | 'json' } : {}),
   });
   const log = createLogger({ format: config.logFormat, component: 'coordinator' });
-  const running = await startCoordinator(config, log);
+  const running = await startCoordinator(config, log, {
+    ignoreStoreDamage: flags['ignore-store-damage'] === true,
+  });
   if (flags.json) {
     process.stdout.write(
       `${JSON.stringify({

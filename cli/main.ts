@@ -3,10 +3,14 @@
 import { isLoomError } from '../shared/errors/index.ts';
 import { type CommandSpec, parseFlags, printHelp } from './args.ts';
 import {
+  agentCheckSpec,
   agentEnrollSpec,
   agentStartSpec,
   coordinatorAdminTokenSpec,
+  coordinatorBackupSpec,
+  coordinatorCheckSpec,
   coordinatorInitSpec,
+  coordinatorRestoreSpec,
   coordinatorStartSpec,
   demoSpec,
 } from './specs.ts';
@@ -26,11 +30,24 @@ const COMMANDS: Record<string, { spec: CommandSpec; load: () => Promise<Command>
     spec: coordinatorAdminTokenSpec,
     load: async () => (await import('./coordinator-commands.ts')).coordinatorAdminToken,
   },
+  'coordinator check': {
+    spec: coordinatorCheckSpec,
+    load: async () => (await import('./store-commands.ts')).coordinatorCheck,
+  },
+  'coordinator backup': {
+    spec: coordinatorBackupSpec,
+    load: async () => (await import('./store-commands.ts')).coordinatorBackup,
+  },
+  'coordinator restore': {
+    spec: coordinatorRestoreSpec,
+    load: async () => (await import('./store-commands.ts')).coordinatorRestore,
+  },
   'agent enroll': {
     spec: agentEnrollSpec,
     load: async () => (await import('./agent-commands.ts')).agentEnroll,
   },
   'agent start': { spec: agentStartSpec, load: async () => (await import('./agent-commands.ts')).agentStart },
+  'agent check': { spec: agentCheckSpec, load: async () => (await import('./agent-commands.ts')).agentCheck },
   demo: { spec: demoSpec, load: async () => (await import('./demo.ts')).demo },
 };
 
@@ -42,8 +59,12 @@ Commands:
   coordinator init          create a coordinator (CA, server certificate, admin token)
   coordinator start         run the operator API and the agent gateway
   coordinator admin-token   make a new admin API token (with the coordinator stopped)
+  coordinator check         check a stopped coordinator's store for damage
+  coordinator backup        write a consistent backup (running or stopped)
+  coordinator restore       restore a backup into an empty data dir
   agent enroll              enroll this host with a one-time token
   agent start               run an edge agent (local training + local inference)
+  agent check               check a stopped agent's model store for damage
   demo                      run a whole federation on MNIST on this machine
 
 Run "loom <command> --help" for the options of each command.

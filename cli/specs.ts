@@ -31,6 +31,11 @@ export const coordinatorStartSpec: CommandSpec = {
     'api-port': { type: 'string', description: 'operator API port', default: '8443' },
     'agent-port': { type: 'string', description: 'agent gateway port', default: '8444' },
     'log-format': { type: 'string', description: 'text or json log lines on stderr', default: 'text' },
+    'ignore-store-damage': {
+      type: 'boolean',
+      description:
+        'start although the store check finds damage (the problems are logged and audited as accepted)',
+    },
     json: {
       type: 'boolean',
       description: 'print one JSON line {apiUrl, apiPort, agentPort, caFingerprint} when ready',
@@ -109,6 +114,11 @@ export const agentStartSpec: CommandSpec = {
       default: '8501',
     },
     'log-format': { type: 'string', description: 'text or json log lines on stderr', default: 'text' },
+    'data-key-file': {
+      type: 'string',
+      description: 'key file of the model store encryption ($LOOM_DATA_KEY wins when set)',
+      default: 'DIR/data.key, made on first start',
+    },
     json: {
       type: 'boolean',
       description: 'print one JSON line {agentId, inferenceUrl, examples} when ready',
@@ -143,5 +153,67 @@ export const demoSpec: CommandSpec = {
       type: 'boolean',
       description: 'one JSON line per round, then {rounds, finalAccuracy, modelVersion, predicted, label}',
     },
+  },
+};
+
+// --- store care: check, backup, restore ---------------------------------------------------
+
+export const coordinatorCheckSpec: CommandSpec = {
+  usage: 'loom coordinator check --data-dir DIR [--quick] [--accept] [--json]',
+  summary:
+    "Checks a stopped coordinator's store, as every start does: writes LevelDB dropped while recovering,\n" +
+    "commits lost against the durable head, every job's versions and rounds, lineage, weights (decrypted\n" +
+    'and hashed unless --quick), the audit chain against its durable head. Exits 1 when it finds a problem.',
+  flags: {
+    'data-dir': { type: 'string', description: 'folder created by "loom coordinator init"', required: true },
+    quick: { type: 'boolean', description: 'do not decrypt and hash every weight blob' },
+    accept: {
+      type: 'boolean',
+      description: 'accept what is found (audited), as start --ignore-store-damage does',
+    },
+    json: {
+      type: 'boolean',
+      description: 'print the report as one JSON object {ok, problems, accepted, counts}',
+    },
+  },
+};
+
+export const coordinatorBackupSpec: CommandSpec = {
+  usage: 'loom coordinator backup --data-dir DIR --out FILE [--json]',
+  summary:
+    'Writes a consistent backup of a coordinator — running or stopped — to FILE (mode 0600): every model,\n' +
+    'version, job, agent, token and audit entry, its CA and server keys, and its settings. The data key is\n' +
+    'not in it: keep the key apart; a restore needs it.',
+  flags: {
+    'data-dir': { type: 'string', description: 'folder of the coordinator', required: true },
+    out: { type: 'string', description: 'backup file to write', required: true },
+    json: { type: 'boolean', description: 'print one JSON object {file, bytes, sha256}' },
+  },
+};
+
+export const coordinatorRestoreSpec: CommandSpec = {
+  usage: 'loom coordinator restore --data-dir DIR --from FILE [--json]',
+  summary:
+    'Restores a backup into DIR, which must hold no coordinator. The file is verified before anything is\n' +
+    'written; the restored store is then checked when its data key is available (DIR/data.key, $LOOM_DATA_KEY\n' +
+    'or a key command in DIR/coordinator.json).',
+  flags: {
+    'data-dir': { type: 'string', description: 'empty or new folder to restore into', required: true },
+    from: { type: 'string', description: 'backup file made by "loom coordinator backup"', required: true },
+    json: { type: 'boolean', description: 'print one JSON object with what was restored and the check' },
+  },
+};
+
+export const agentCheckSpec: CommandSpec = {
+  usage: 'loom agent check --data-dir DIR [--repair] [--json]',
+  summary:
+    "Checks a stopped agent's model store, as every start does: data LevelDB dropped, writes lost against\n" +
+    'the durable head, versions without weights or whose weights no longer decrypt or match their hash.\n' +
+    'With --repair, removes what is damaged (the coordinator sends it again). Exits 1 when it finds a problem.',
+  flags: {
+    'data-dir': { type: 'string', description: 'folder of the agent', required: true },
+    repair: { type: 'boolean', description: 'remove damaged versions and re-point models at intact ones' },
+    'data-key-file': { type: 'string', description: 'key file of the model store', default: 'DIR/data.key' },
+    json: { type: 'boolean', description: 'print one JSON object {ok, problems, removed}' },
   },
 };

@@ -4,7 +4,7 @@ import { certificateFingerprint, normalizeSerial, RevocationList } from '../cert
 import { type BackendChoice, initCompute } from '../shared/compute/index.ts';
 import { LoomError } from '../shared/errors/index.ts';
 import type { Logger } from '../shared/log/index.ts';
-import { clearDamage } from '../shared/store/index.ts';
+import { clearDamage, ensurePrivateDir } from '../shared/store/index.ts';
 import { type ApiServer, createApiApp, RATE_LIMIT_DEFAULTS, startApiServer } from './api/index.ts';
 import { type AuditLog, createLevelAuditLog } from './audit/index.ts';
 import type { CoordinatorConfig } from './config/index.ts';
@@ -19,6 +19,7 @@ import { EnrollmentService } from './enrollment/index.ts';
 import { AgentGateway } from './gateway/index.ts';
 import { acceptStoreProblems, checkStore, formatStoreReport, type StoreReport } from './integrity/index.ts';
 import { createLevelJobStore, JobService } from './jobs/index.ts';
+import { type AdminSocket, startAdminSocket } from './local-admin/index.ts';
 import { createLevelRegistry, type ModelRegistry } from './registry/index.ts';
 import { coordinatorKeyProvider, dbDir, loadCoordinatorPki, openStoreDataKey } from './setup/index.ts';
 import { type CoordinatorDb, openCoordinatorDb } from './store/index.ts';
@@ -73,6 +74,9 @@ export async function startCoordinator(
     skipped: backend.skipped.join('; ') || undefined,
   });
   const pki = await loadCoordinatorPki(config.dataDir);
+  // Kept private at every start: a folder restored or copied with a wide mode is closed again.
+  await ensurePrivateDir(config.dataDir);
+  await ensurePrivateDir(dbDir(config.dataDir));
   const db: CoordinatorDb = await openCoordinatorDb(dbDir(config.dataDir));
   let registry: ModelRegistry;
   let storeReport: StoreReport;
@@ -216,7 +220,9 @@ export async function startCoordinator(
     },
   );
   let api: ApiServer;
+  let adminSocket: AdminSocket | undefined;
   try {
+    adminSocket = await startAdminSocket({ dataDir: config.dataDir, db, log: log.child('admin') });
     api = await startApiServer(app, {
       host: config.host,
       port: config.apiPort,
@@ -224,6 +230,7 @@ export async function startCoordinator(
       keyPem: pki.server.keyPem,
     });
   } catch (err) {
+    await adminSocket?.close();
     await gateway.close();
     await db.close();
     throw err;
@@ -257,6 +264,7 @@ export async function startCoordinator(
       stopping = true;
       await jobs.close();
       await api.close();
+      await adminSocket?.close();
       await gateway.close();
       await db.close();
       log.info('coordinator stopped');

@@ -2,6 +2,7 @@
 // and the coordinator link over which it takes training tasks and receives model versions.
 import { certificateInfo, createKeyAndCsr, verifyCertificateChain } from '../certs/index.ts';
 import { type BackendChoice, initCompute } from '../shared/compute/index.ts';
+import type { DataKey } from '../shared/crypto/index.ts';
 import { isLoomError, LoomError } from '../shared/errors/index.ts';
 import type { Logger } from '../shared/log/index.ts';
 import {
@@ -38,6 +39,8 @@ export interface EdgeAgentOptions {
   agentUrl?: string;
   /** Renew the client certificate once less than this share of its lifetime is left (default 1/3). */
   renewAtRemainingFraction?: number;
+  /** Key of the local model store. Default: `<dataDir>/data.key`, created on first use. */
+  dataKey?: DataKey;
   log: Logger;
 }
 
@@ -58,6 +61,8 @@ export interface EdgeAgentStatus {
   inferenceUrl: string;
   models: { name: string; version: number }[];
   tasksCompleted: number;
+  /** Damaged records the start-up check removed from the model store (empty when it was whole). */
+  storeRepairs: string[];
 }
 
 /**
@@ -121,6 +126,8 @@ export class EdgeAgent {
    */
   private readonly trainings = new Map<string, AbortController>();
   private tasksCompleted = 0;
+  /** What the start-up check removed from a damaged model store. */
+  private storeRepairs: string[] = [];
   private readonly trainingData = new TrainingDataCache();
   private renewing?: Promise<void>;
   private renewalTimer?: NodeJS.Timeout;
@@ -148,7 +155,22 @@ export class EdgeAgent {
       examples: this.dataset.count,
       features: this.dataset.featureShape.join('x'),
     });
-    this.store = await openLocalModelStore(this.opts.dataDir);
+    this.store = await openLocalModelStore(
+      this.opts.dataDir,
+      this.opts.dataKey ? { dataKey: this.opts.dataKey } : {},
+    );
+    // A damaged store serves only what is intact: damaged versions are dropped and the coordinator,
+    // told by the next hello what is here, sends them again.
+    const problems = await this.store.check({ full: true });
+    if (problems.length > 0) {
+      for (const p of problems)
+        this.log.error('model store damage found', { kind: p.kind, problem: p.message });
+      const { removed } = await this.store.repair();
+      this.storeRepairs = removed;
+      this.log.error('model store repaired; the coordinator will resend what was lost', {
+        removed: removed.join(', ') || 'nothing',
+      });
+    }
     this.server = new ModelServer(this.store, { log: this.log.child('models') });
     // A damaged model is logged and skipped: the others still serve, and the coordinator can
     // send a good copy once connected.
@@ -194,6 +216,7 @@ export class EdgeAgent {
       inferenceUrl: this.inference?.url ?? '',
       models: this.server?.list().map((m) => ({ name: m.name, version: m.version })) ?? [],
       tasksCompleted: this.tasksCompleted,
+      storeRepairs: [...this.storeRepairs],
     };
   }
 

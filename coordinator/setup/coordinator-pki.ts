@@ -12,6 +12,7 @@ import {
 } from '../../certs/index.ts';
 import { createDataKeyFile, DATA_KEY_ENV } from '../../shared/crypto/index.ts';
 import { LoomError } from '../../shared/errors/index.ts';
+import { ensurePrivateDir } from '../../shared/store/index.ts';
 import { CONFIG_FILE, COORDINATOR_DEFAULTS } from '../config/index.ts';
 import { createLevelTokenStore } from '../directory/index.ts';
 import { openCoordinatorDb, SUBLEVEL } from '../store/index.ts';
@@ -131,8 +132,10 @@ export async function initCoordinator(opts: InitOptions): Promise<InitResult> {
     await rm(defaultDataKeyFile(opts.dataDir), { force: true });
   }
   const hosts = opts.hosts && opts.hosts.length > 0 ? opts.hosts : [...COORDINATOR_DEFAULTS.hosts];
-  await mkdir(opts.dataDir, { recursive: true, mode: 0o700 });
-  await mkdir(dir, { recursive: true, mode: 0o700 });
+  // Private whatever the umask, and also when the folder existed before with a wider mode.
+  await ensurePrivateDir(opts.dataDir);
+  await ensurePrivateDir(dir);
+  await ensurePrivateDir(dbDir(opts.dataDir));
   const ca = createCA({ commonName: 'Loom CA' });
   const server = issueServerCert(ca, { hosts });
   await writeKeyFile(join(dir, PKI.caKey), ca.keyPem);

@@ -2,7 +2,7 @@
 // head file written after every commit (the commit sequence number a later open must find again),
 // LevelDB's own recovery complaints read back from its LOG, and a damage record that keeps a
 // finding across restarts, because LevelDB rewrites a damaged log at the open that finds it.
-import { open, readFile, rename, rm } from 'node:fs/promises';
+import { chmod, mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { LoomError } from '../errors/index.ts';
 
@@ -130,4 +130,13 @@ export function headProblems(head: DurableHead | undefined, storedSeq: number): 
       message: `the database holds commits up to #${storedSeq}, but commit #${head.commitSeq} was made durable (${head.writtenAt}): ${head.commitSeq - storedSeq} committed write(s) are missing`,
     },
   ];
+}
+
+/**
+ * Makes `path` (and missing parents) a folder only its owner can enter: mode 0700 whatever the
+ * umask, and also when it existed before with a wider mode.
+ */
+export async function ensurePrivateDir(path: string): Promise<void> {
+  await mkdir(path, { recursive: true, mode: 0o700 });
+  await chmod(path, 0o700);
 }

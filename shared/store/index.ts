@@ -3,6 +3,7 @@
 export type { DurableHead, StoreProblem } from './durable-level.ts';
 export {
   clearDamage,
+  ensurePrivateDir,
   headProblems,
   levelRecoveryComplaints,
   readDamage,

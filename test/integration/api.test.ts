@@ -107,7 +107,11 @@ async function auditEntries(
   // Every coordinator's log starts with init's own entry, the initial admin token; the tests
   // below look at what their calls added.
   const { entries, chain } = res.body;
-  expect(entries[0]).toMatchObject({ seq: 1, actor: 'local: loom coordinator init', action: 'api-token.create' });
+  expect(entries[0]).toMatchObject({
+    seq: 1,
+    actor: 'local: loom coordinator init',
+    action: 'api-token.create',
+  });
   return { entries: entries.slice(1), chain: { ...chain, entries: chain.entries - 1 } };
 }
 
