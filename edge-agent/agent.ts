@@ -14,6 +14,7 @@ import {
   verifyDeployment,
 } from '../shared/protocol/index.ts';
 import { sha256Hex } from '../shared/tensors/index.ts';
+import { LOOM_VERSION } from '../shared/version/index.ts';
 import { CoordinatorConnection } from './connection/index.ts';
 import { type DataFormat, type LocalDataset, loadDataset } from './data/index.ts';
 import { type AgentIdentity, loadIdentity, saveIdentity } from './identity/index.ts';
@@ -21,7 +22,8 @@ import { ModelServer, startInferenceServer } from './inference/index.ts';
 import { type LocalModelStore, openLocalModelStore } from './store/index.ts';
 import { TrainingDataCache, trainLocally } from './training/index.ts';
 
-export const AGENT_VERSION = '0.1.0';
+/** The agent's version as sent in `hello`: Loom's own, from package.json. */
+export const AGENT_VERSION = LOOM_VERSION;
 
 export interface EdgeAgentOptions {
   dataDir: string;
