@@ -166,7 +166,8 @@ export function parseFlags(spec: CommandSpec, argv: string[]): ParsedCommandLine
     const old = values[name];
     const current = values[target];
     if (spec.flags[target]?.multiple) {
-      const list = (v: typeof old): string[] => (Array.isArray(v) ? v : typeof v === 'string' ? [v] : []);
+      const list = (v: ParsedFlags[string]): string[] =>
+        Array.isArray(v) ? v : typeof v === 'string' ? [v] : [];
       values[target] = [...list(current), ...list(old)];
     } else if (current === undefined) {
       values[target] = old;

@@ -3,6 +3,7 @@
 import { certificateFingerprint, normalizeSerial, RevocationList } from '../certs/index.ts';
 import { type BackendChoice, initCompute } from '../shared/compute/index.ts';
 import type { Logger } from '../shared/log/index.ts';
+import { listenError } from '../shared/net/index.ts';
 import { type ApiServer, createApiApp, RATE_LIMIT_DEFAULTS, startApiServer } from './api/index.ts';
 import { type AuditLog, createLevelAuditLog } from './audit/index.ts';
 import type { CoordinatorConfig } from './config/index.ts';
@@ -17,12 +18,13 @@ import { EnrollmentService } from './enrollment/index.ts';
 import { AgentGateway } from './gateway/index.ts';
 import { createLevelJobStore, JobService } from './jobs/index.ts';
 import { createLevelRegistry, type ModelRegistry } from './registry/index.ts';
-import { dbDir, loadCoordinatorPki } from './setup/index.ts';
-import { type CoordinatorDb, openCoordinatorDb } from './store/index.ts';
+import { apiUrlFor, loadCoordinatorPki, openDataDirDb } from './setup/index.ts';
+import type { CoordinatorDb } from './store/index.ts';
 
 export interface RunningCoordinator {
   apiPort: number;
   agentPort: number;
+  /** The operator API URL, with a host the server certificate names (see `apiUrlFor`). */
   apiUrl: string;
   caFingerprint: string;
   backend: BackendChoice;
@@ -44,7 +46,11 @@ function sameSerial(a: string, b: string): boolean {
   return na !== undefined && na === normalizeSerial(b);
 }
 
-/** Starts a coordinator from an initialised data dir. */
+/**
+ * Starts a coordinator from an initialised data dir. A port already taken is
+ * LOOM_ERR_ADDRESS_IN_USE and a database held by another process LOOM_ERR_STORE_LOCKED, each
+ * saying what to change.
+ */
 export async function startCoordinator(config: CoordinatorConfig, log: Logger): Promise<RunningCoordinator> {
   const backend = await initCompute();
   log.info('TensorFlow.js backend', {
@@ -52,7 +58,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
     skipped: backend.skipped.join('; ') || undefined,
   });
   const pki = await loadCoordinatorPki(config.dataDir);
-  const db: CoordinatorDb = await openCoordinatorDb(dbDir(config.dataDir));
+  const db: CoordinatorDb = await openDataDirDb(config.dataDir);
   const registry = createLevelRegistry(db);
   const agents = createLevelAgentDirectory(db);
   const tokens = createLevelTokenStore(db);
@@ -142,7 +148,20 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
       .catch((err: unknown) => log.error('deployment failed', { job: job.id, error: String(err) }));
   });
 
-  const agentPort = await gateway.listen();
+  let agentPort: number;
+  try {
+    agentPort = await gateway.listen();
+  } catch (err) {
+    await db.close();
+    throw listenError(err, {
+      service: 'the agent gateway',
+      host: config.host,
+      port: config.agentPort,
+      portOption: '--agent-port (or LOOM_AGENT_PORT)',
+      hostOption: '--bind',
+      likelyHolder: 'another coordinator',
+    });
+  }
   const app = createApiApp(
     {
       registry,
@@ -178,11 +197,29 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
   } catch (err) {
     await gateway.close();
     await db.close();
-    throw err;
+    throw listenError(err, {
+      service: 'the operator API',
+      host: config.host,
+      port: config.apiPort,
+      portOption: '--api-port (or LOOM_API_PORT)',
+      hostOption: '--bind',
+      likelyHolder: 'another coordinator',
+    });
   }
-  const displayHost = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
-  const apiUrl = `https://${displayHost.includes(':') ? `[${displayHost}]` : displayHost}:${api.port}`;
-  log.info('coordinator listening', { api: apiUrl, agentPort, caFingerprint: pki.caFingerprint });
+  // A URL people can paste: its host is one the server certificate names, never a bare 0.0.0.0.
+  const { url: apiUrl, matchesBind } = apiUrlFor(config.host, config.hosts, api.port);
+  if (!matchesBind) {
+    log.warn('the bind address is not a name in the server certificate; clients must use one that is', {
+      bind: config.host,
+      certificateHosts: config.hosts.join(','),
+    });
+  }
+  log.info('coordinator listening', {
+    api: apiUrl,
+    agentPort,
+    bind: config.host,
+    caFingerprint: pki.caFingerprint,
+  });
   const resumed = await jobs.resumeUnfinished();
   if (resumed.length > 0) log.info('resumed unfinished jobs', { jobs: resumed.join(',') });
 

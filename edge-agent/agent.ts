@@ -2,8 +2,9 @@
 // and the coordinator link over which it takes training tasks and receives model versions.
 import { certificateInfo, createKeyAndCsr, verifyCertificateChain } from '../certs/index.ts';
 import { type BackendChoice, initCompute } from '../shared/compute/index.ts';
-import { isLoomError, LoomError } from '../shared/errors/index.ts';
+import { causeWithCode, isLoomError, LoomError } from '../shared/errors/index.ts';
 import type { Logger } from '../shared/log/index.ts';
+import { listenError } from '../shared/net/index.ts';
 import {
   type DeployBody,
   decodeTensorBytes,
@@ -31,6 +32,10 @@ export interface EdgeAgentOptions {
   dataPath: string;
   format?: DataFormat;
   labelColumn?: string;
+  /** IDX only: the labels file (default: found next to the images file). */
+  labelsPath?: string;
+  /** CSV only: the column separator (default `,`). */
+  csvSeparator?: string;
   /** Inference server address (default 127.0.0.1:8501; port 0 picks a free port). */
   inferenceHost?: string;
   inferencePort?: number;
@@ -94,7 +99,11 @@ export class EdgeAgent {
     this.log = opts.log;
   }
 
-  /** Starts serving local models first (works offline), then connects to the coordinator. */
+  /**
+   * Starts serving local models first (works offline), then connects to the coordinator. A model
+   * store held by another process is LOOM_ERR_STORE_LOCKED, an inference port already taken
+   * LOOM_ERR_ADDRESS_IN_USE.
+   */
   async start(): Promise<void> {
     this.backend = await initCompute();
     this.log.info('TensorFlow.js backend', {
@@ -105,21 +114,43 @@ export class EdgeAgent {
     this.dataset = await loadDataset(this.opts.dataPath, {
       ...(this.opts.format ? { format: this.opts.format } : {}),
       ...(this.opts.labelColumn ? { labelColumn: this.opts.labelColumn } : {}),
+      ...(this.opts.labelsPath ? { labelsPath: this.opts.labelsPath } : {}),
+      ...(this.opts.csvSeparator ? { separator: this.opts.csvSeparator } : {}),
     });
     this.log.info('local data loaded', {
       source: this.dataset.source,
       examples: this.dataset.count,
       features: this.dataset.featureShape.join('x'),
     });
-    this.store = await openLocalModelStore(this.opts.dataDir);
+    try {
+      this.store = await openLocalModelStore(this.opts.dataDir);
+    } catch (err) {
+      if (!causeWithCode(err, 'LEVEL_LOCKED')) throw err;
+      throw new LoomError(
+        'LOOM_ERR_STORE_LOCKED',
+        `the model store in ${this.opts.dataDir} is in use by another process — is an agent already ` +
+          'running on this data dir? Stop it first',
+        { cause: err },
+      );
+    }
     this.server = new ModelServer(this.store, { log: this.log.child('models') });
     // A damaged model is logged and skipped: the others still serve, and the coordinator can
     // send a good copy once connected.
     await this.server.loadActive();
-    this.inference = await startInferenceServer(this.server, {
-      host: this.opts.inferenceHost ?? EDGE_AGENT_DEFAULTS.inferenceHost,
-      port: this.opts.inferencePort ?? EDGE_AGENT_DEFAULTS.inferencePort,
-    });
+    const inferenceHost = this.opts.inferenceHost ?? EDGE_AGENT_DEFAULTS.inferenceHost;
+    const inferencePort = this.opts.inferencePort ?? EDGE_AGENT_DEFAULTS.inferencePort;
+    try {
+      this.inference = await startInferenceServer(this.server, { host: inferenceHost, port: inferencePort });
+    } catch (err) {
+      throw listenError(err, {
+        service: 'the inference server',
+        host: inferenceHost,
+        port: inferencePort,
+        portOption: '--inference-port',
+        hostOption: '--inference-host',
+        likelyHolder: 'another agent',
+      });
+    }
     this.log.info('inference server listening', { url: this.inference.url });
 
     const id = this.identity;
