@@ -456,6 +456,50 @@ describe('loom agent enroll token sources', () => {
   });
 });
 
+describe('the Docker agent entrypoint', () => {
+  const script = fileURLToPath(new URL('../../deploy/docker/agent-entrypoint.sh', import.meta.url));
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'loom-entrypoint-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** Runs the entrypoint from this checkout with only the given LOOM_* variables set. */
+  function entrypoint(env: Record<string, string>): Run {
+    const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('LOOM_')));
+    const r = spawnSync('sh', [script, '--data', join(dir, 'data.csv')], {
+      encoding: 'utf8',
+      timeout: 60_000,
+      env: {
+        ...base,
+        LOOM_HOME: fileURLToPath(new URL('../..', import.meta.url)),
+        LOOM_DATA_DIR: join(dir, 'agent'),
+        LOOM_COORDINATOR_URL: 'https://127.0.0.1:1',
+        ...env,
+      },
+    });
+    return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+  }
+
+  it('passes the token to loom agent enroll in LOOM_ENROLLMENT_TOKEN, never as --token', async () => {
+    const code = (await readFile(script, 'utf8')).split('\n').filter((l) => !l.trim().startsWith('#'));
+    expect(code.filter((l) => l.includes('--token'))).toEqual([]);
+    // A malformed token is refused before any network call, which shows it was the one read.
+    const r = entrypoint({ LOOM_ENROLLMENT_TOKEN: 'from-the-environment' });
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/Malformed enrollment token.*LOOM_ERR_TOKEN_INVALID/);
+  });
+
+  it('still reads the old LOOM_ENROLL_TOKEN, saying to rename it, and names the variable it needs', () => {
+    const old = entrypoint({ LOOM_ENROLL_TOKEN: 'old-name' });
+    expect(old.stderr).toMatch(/LOOM_ENROLL_TOKEN is deprecated; set LOOM_ENROLLMENT_TOKEN instead/);
+    expect(old.stderr).toMatch(/Malformed enrollment token/);
+    expect(entrypoint({}).stderr).toMatch(/LOOM_ENROLLMENT_TOKEN: is not set/);
+  });
+});
+
 describe('loom coordinator init never destroys a coordinator by accident', () => {
   let dir: string;
   let coordDir: string;
