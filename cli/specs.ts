@@ -151,7 +151,7 @@ export const agentStartSpec: CommandSpec = {
     'log-format': { type: 'string', description: 'text or json log lines on stderr', default: 'text' },
     json: {
       type: 'boolean',
-      description: 'print one JSON line {agentId, inferenceUrl, examples} when ready',
+      description: 'print one JSON line {agentId, name, inferenceUrl, examples, backend} when ready',
     },
   },
 };
