@@ -1,6 +1,6 @@
 // `loom agent enroll` and `loom agent start`.
 import { readFile, stat } from 'node:fs/promises';
-import { EdgeAgent, enrollAgent } from '../edge-agent/index.ts';
+import { EdgeAgent, type ExistingIdentity, enrollAgent } from '../edge-agent/index.ts';
 import { openLocalModelStore } from '../edge-agent/store/index.ts';
 import {
   DATA_KEY_ENV,
@@ -92,16 +92,36 @@ export async function agentEnroll(argv: string[]): Promise<number> {
   const { help, flags } = parseFlags(agentEnrollSpec, argv);
   if (help) return printHelp(agentEnrollSpec);
   const name = stringFlag(flags, 'name');
+  const dataDir = stringFlag(flags, 'data-dir')!;
   const token = await enrollmentTokenFrom(flags);
+  let replaced: ExistingIdentity | undefined;
   const identity = await enrollAgent({
     coordinatorUrl: stringFlag(flags, 'coordinator')!,
     token,
-    dataDir: stringFlag(flags, 'data-dir')!,
+    dataDir,
     ...(name ? { name } : {}),
+    force: flags.force === true,
+    onReplace: (previous) => {
+      replaced = previous;
+    },
   });
+  if (replaced) {
+    // On stderr, so that --json output stays one object; the old agent stays enrolled until revoked.
+    process.stderr.write(
+      `loom: --force: replaced ${replaced.agentId ? `the identity of agent ${replaced.agentId}${replaced.name ? ` ("${replaced.name}")` : ''}` : 'an unreadable identity'} in ${dataDir}` +
+        (replaced.agentId
+          ? `; revoke the old agent on its coordinator: POST /v1/agents/${replaced.agentId}/revoke\n`
+          : '\n'),
+    );
+  }
   if (flags.json) {
     process.stdout.write(
-      `${JSON.stringify({ agentId: identity.agentId, name: identity.name, agentUrl: identity.agentUrl })}\n`,
+      `${JSON.stringify({
+        agentId: identity.agentId,
+        name: identity.name,
+        agentUrl: identity.agentUrl,
+        ...(replaced ? { replaced: { agentId: replaced.agentId ?? null, name: replaced.name ?? null } } : {}),
+      })}\n`,
     );
   } else {
     process.stdout.write(
@@ -110,6 +130,20 @@ export async function agentEnroll(argv: string[]): Promise<number> {
     );
   }
   return 0;
+}
+
+/** `--csv-separator`: one character, or a word for the ones a shell makes awkward. */
+export function csvSeparatorFlag(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  const words: Record<string, string> = { tab: '\t', '\\t': '\t', semicolon: ';', comma: ',', pipe: '|' };
+  const sep = words[value.toLowerCase()] ?? value;
+  if ([...sep].length !== 1) {
+    throw new LoomError(
+      'LOOM_ERR_INVALID_ARGUMENT',
+      '--csv-separator must be one character (such as ";" or "|") or the word tab',
+    );
+  }
+  return sep;
 }
 
 export async function agentStart(argv: string[]): Promise<number> {
@@ -126,24 +160,36 @@ export async function agentStart(argv: string[]): Promise<number> {
   const log = createLogger({ format: logFormat, component: 'agent' });
   const labelColumn = stringFlag(flags, 'label-column');
   const dataKey = await agentDataKey(flags);
+  const labelsPath = stringFlag(flags, 'labels');
+  const separator = csvSeparatorFlag(stringFlag(flags, 'csv-separator'));
   const agent = new EdgeAgent({
     ...(dataKey ? { dataKey } : {}),
     dataDir: stringFlag(flags, 'data-dir')!,
     dataPath: stringFlag(flags, 'data')!,
     ...(format ? { format: format as 'idx' | 'csv' | 'jsonl' } : {}),
     ...(labelColumn ? { labelColumn } : {}),
+    ...(labelsPath ? { labelsPath } : {}),
+    ...(separator ? { csvSeparator: separator } : {}),
     inferenceHost: stringFlag(flags, 'inference-host') ?? '127.0.0.1',
     inferencePort: intFlag(flags, 'inference-port', 8501),
     log,
   });
-  await agent.start();
+  try {
+    await agent.start();
+  } catch (err) {
+    // Whatever started (the model store, say) is closed, so the process exits with its one line.
+    await agent.stop().catch(() => undefined);
+    throw err;
+  }
+  // Listening before the ready line goes out: a supervisor may send SIGTERM the moment it reads it.
+  const stopSignal = waitForShutdownSignal();
   if (flags.json) {
     const s = agent.status();
     process.stdout.write(
       `${JSON.stringify({ agentId: s.agentId, name: s.name, inferenceUrl: s.inferenceUrl, examples: s.examples, backend: s.backend })}\n`,
     );
   }
-  const signal = await waitForShutdownSignal();
+  const signal = await stopSignal;
   log.info('shutting down', { signal });
   await agent.stop();
   return 0;

@@ -12,7 +12,7 @@ import {
   resolveCoordinatorConfig,
   startCoordinator,
 } from '../coordinator/index.ts';
-import { enrollAgent, readMnist } from '../edge-agent/index.ts';
+import { assertMnistInstalled, enrollAgent, readMnist } from '../edge-agent/index.ts';
 import { LoomError } from '../shared/errors/index.ts';
 import { httpRequestRaw, requestJson } from '../shared/http/index.ts';
 import { createLogger } from '../shared/log/index.ts';
@@ -59,6 +59,8 @@ export async function demo(argv: string[]): Promise<number> {
   if (!(learningRate > 0 && learningRate < 10)) {
     throw new LoomError('LOOM_ERR_INVALID_ARGUMENT', '--learning-rate must be a number between 0 and 10');
   }
+  // Before anything starts: the demo's data is a development dependency an install may lack.
+  assertMnistInstalled();
   const json = flags.json === true;
   const say = (line: string): void => {
     if (!json) process.stdout.write(`${line}\n`);

@@ -3,31 +3,52 @@
 import type { CommandSpec } from './args.ts';
 
 export const coordinatorInitSpec: CommandSpec = {
-  usage: 'loom coordinator init --data-dir DIR [--host NAME_OR_IP ...] [--json]',
+  usage: 'loom coordinator init --data-dir DIR [--cert-host NAME_OR_IP ...] [--force] [--json]',
   summary:
     'Creates a coordinator: its CA (key stays here, mode 0600), a server certificate for its names and\n' +
-    'addresses, and the first admin API token, printed once (only its hash is stored).',
+    'addresses, and the first admin API token, printed once (only its hash is stored). Refuses a data dir\n' +
+    'that holds any part of a coordinator (pki/, db/, coordinator.json), naming what it found: a new CA\n' +
+    'would orphan every enrolled agent. --force deletes those parts, listing them first, and starts over.',
   flags: {
     'data-dir': { type: 'string', description: 'folder for the coordinator state', required: true },
-    host: {
+    'cert-host': {
       type: 'string',
       multiple: true,
       description: 'DNS name or IP address agents and operators use to reach this coordinator',
       default: 'localhost, 127.0.0.1, ::1',
     },
-    json: { type: 'boolean', description: 'print one JSON object {adminToken, caFingerprint}' },
+    host: {
+      type: 'string',
+      multiple: true,
+      description: 'old name of --cert-host',
+      deprecatedFor: 'cert-host',
+    },
+    force: {
+      type: 'boolean',
+      description: 'delete the coordinator already in DIR (its CA, database and settings) and start over',
+    },
+    json: {
+      type: 'boolean',
+      description: 'print one JSON object {adminToken, caFingerprint, hosts, removed}',
+    },
   },
 };
 
 export const coordinatorStartSpec: CommandSpec = {
-  usage: 'loom coordinator start --data-dir DIR [--host ADDR] [--api-port P] [--agent-port P] [--json]',
+  usage: 'loom coordinator start --data-dir DIR [--bind ADDR] [--api-port P] [--agent-port P] [--json]',
   summary:
     'Runs the coordinator: the operator API (HTTPS, bearer tokens) and the agent gateway (WSS with client\n' +
-    'certificates). Port 0 picks a free port; the ports in use are logged. Settings come from flags, then\n' +
-    'LOOM_* environment variables, then DIR/coordinator.json.',
+    'certificates). Port 0 picks a free port; the ports in use are logged, with an API URL whose host the\n' +
+    'server certificate names. Settings come from flags, then LOOM_* environment variables, then\n' +
+    'DIR/coordinator.json (the bind address is the setting "host", env LOOM_HOST).',
   flags: {
     'data-dir': { type: 'string', description: 'folder created by "loom coordinator init"', required: true },
-    host: { type: 'string', description: 'address to bind', default: '0.0.0.0' },
+    bind: {
+      type: 'string',
+      description: 'address both servers listen on (0.0.0.0: every IPv4 address, :: every address)',
+      default: '0.0.0.0',
+    },
+    host: { type: 'string', description: 'old name of --bind', deprecatedFor: 'bind' },
     'api-port': { type: 'string', description: 'operator API port', default: '8443' },
     'agent-port': { type: 'string', description: 'agent gateway port', default: '8444' },
     'log-format': { type: 'string', description: 'text or json log lines on stderr', default: 'text' },
@@ -38,7 +59,7 @@ export const coordinatorStartSpec: CommandSpec = {
     },
     json: {
       type: 'boolean',
-      description: 'print one JSON line {apiUrl, apiPort, agentPort, caFingerprint} when ready',
+      description: 'print one JSON line {apiUrl, apiPort, agentPort, caFingerprint, backend} when ready',
     },
   },
 };
@@ -71,7 +92,8 @@ export const agentEnrollSpec: CommandSpec = {
     'Enrolls this host as an edge agent: makes a key pair here (it never leaves the host), pins the\n' +
     "coordinator's CA by the fingerprint inside the token, sends a CSR and saves the signed certificate.\n" +
     `The token comes from --token-file, --token or, when neither is given, $${ENROLLMENT_TOKEN_ENV}.\n` +
-    'Prefer the file or the variable: a --token value is visible to other users in the process list.',
+    'Prefer the file or the variable: a --token value is visible to other users in the process list.\n' +
+    'A DIR that already holds an identity is refused, naming its agent id, unless --force is given.',
   flags: {
     coordinator: { type: 'string', description: 'operator API URL of the coordinator', required: true },
     'token-file': {
@@ -84,13 +106,21 @@ export const agentEnrollSpec: CommandSpec = {
     },
     'data-dir': { type: 'string', description: 'folder for the agent identity and models', required: true },
     name: { type: 'string', description: 'display name of this site', default: 'the host name' },
-    json: { type: 'boolean', description: 'print one JSON object {agentId, name, agentUrl}' },
+    force: {
+      type: 'boolean',
+      description: 'replace the identity DIR already holds (without it, such a DIR is refused)',
+    },
+    json: {
+      type: 'boolean',
+      description: 'print one JSON object {agentId, name, agentUrl, replaced?: {agentId, name}}',
+    },
   },
 };
 
 export const agentStartSpec: CommandSpec = {
   usage:
-    'loom agent start --data-dir DIR --data PATH [--format idx|csv|jsonl] [--label-column C] [--inference-port P] [--json]',
+    'loom agent start --data-dir DIR --data PATH [--format idx|csv|jsonl] [--labels PATH]\n' +
+    '                        [--label-column C] [--csv-separator S] [--inference-port P] [--json]',
   summary:
     'Runs the edge agent: serves local models over the Open Inference Protocol v2 (also offline), connects\n' +
     'to the coordinator with mutual TLS, trains on the local data when asked and sends back only updates.',
@@ -102,7 +132,17 @@ export const agentStartSpec: CommandSpec = {
       required: true,
     },
     format: { type: 'string', description: 'idx, csv or jsonl', default: 'from the file extension' },
+    labels: {
+      type: 'string',
+      description: 'IDX labels file',
+      default: 'the images path with labels-idx1 for images-idx3',
+    },
     'label-column': { type: 'string', description: 'CSV column holding the label', default: 'label' },
+    'csv-separator': {
+      type: 'string',
+      description: 'CSV column separator: a character such as ";" or "|", or the word tab',
+      default: ',',
+    },
     'inference-host': {
       type: 'string',
       description: 'address of the inference server',
@@ -121,7 +161,7 @@ export const agentStartSpec: CommandSpec = {
     },
     json: {
       type: 'boolean',
-      description: 'print one JSON line {agentId, inferenceUrl, examples} when ready',
+      description: 'print one JSON line {agentId, name, inferenceUrl, examples, backend} when ready',
     },
   },
 };

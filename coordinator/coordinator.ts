@@ -4,6 +4,7 @@ import { certificateFingerprint, normalizeSerial, RevocationList } from '../cert
 import { type BackendChoice, initCompute } from '../shared/compute/index.ts';
 import { LoomError } from '../shared/errors/index.ts';
 import type { Logger } from '../shared/log/index.ts';
+import { listenError } from '../shared/net/index.ts';
 import { clearDamage, ensurePrivateDir } from '../shared/store/index.ts';
 import { type ApiServer, createApiApp, RATE_LIMIT_DEFAULTS, startApiServer } from './api/index.ts';
 import { type AuditLog, createLevelAuditLog } from './audit/index.ts';
@@ -21,12 +22,20 @@ import { acceptStoreProblems, checkStore, formatStoreReport, type StoreReport } 
 import { createLevelJobStore, JobService } from './jobs/index.ts';
 import { type AdminSocket, startAdminSocket } from './local-admin/index.ts';
 import { createLevelRegistry, type ModelRegistry } from './registry/index.ts';
-import { coordinatorKeyProvider, dbDir, loadCoordinatorPki, openStoreDataKey } from './setup/index.ts';
-import { type CoordinatorDb, openCoordinatorDb } from './store/index.ts';
+import {
+  apiUrlFor,
+  coordinatorKeyProvider,
+  dbDir,
+  loadCoordinatorPki,
+  openDataDirDb,
+  openStoreDataKey,
+} from './setup/index.ts';
+import type { CoordinatorDb } from './store/index.ts';
 
 export interface RunningCoordinator {
   apiPort: number;
   agentPort: number;
+  /** The operator API URL, with a host the server certificate names (see `apiUrlFor`). */
   apiUrl: string;
   caFingerprint: string;
   backend: BackendChoice;
@@ -62,6 +71,8 @@ function sameSerial(a: string, b: string): boolean {
 /**
  * Starts a coordinator from an initialised data dir. The store is checked first; damage it finds
  * stops the start with LOOM_ERR_STORE_DAMAGED and the report, unless `start.ignoreStoreDamage`.
+ * A port already taken is LOOM_ERR_ADDRESS_IN_USE and a database held by another process
+ * LOOM_ERR_STORE_LOCKED, each saying what to change.
  */
 export async function startCoordinator(
   config: CoordinatorConfig,
@@ -77,7 +88,7 @@ export async function startCoordinator(
   // Kept private at every start: a folder restored or copied with a wide mode is closed again.
   await ensurePrivateDir(config.dataDir);
   await ensurePrivateDir(dbDir(config.dataDir));
-  const db: CoordinatorDb = await openCoordinatorDb(dbDir(config.dataDir));
+  const db: CoordinatorDb = await openDataDirDb(config.dataDir);
   let registry: ModelRegistry;
   let storeReport: StoreReport;
   const agents = createLevelAgentDirectory(db);
@@ -194,7 +205,20 @@ export async function startCoordinator(
       .catch((err: unknown) => log.error('deployment failed', { job: job.id, error: String(err) }));
   });
 
-  const agentPort = await gateway.listen();
+  let agentPort: number;
+  try {
+    agentPort = await gateway.listen();
+  } catch (err) {
+    await db.close();
+    throw listenError(err, {
+      service: 'the agent gateway',
+      host: config.host,
+      port: config.agentPort,
+      portOption: '--agent-port (or LOOM_AGENT_PORT)',
+      hostOption: '--bind',
+      likelyHolder: 'another coordinator',
+    });
+  }
   const app = createApiApp(
     {
       registry,
@@ -233,11 +257,29 @@ export async function startCoordinator(
     await adminSocket?.close();
     await gateway.close();
     await db.close();
-    throw err;
+    throw listenError(err, {
+      service: 'the operator API',
+      host: config.host,
+      port: config.apiPort,
+      portOption: '--api-port (or LOOM_API_PORT)',
+      hostOption: '--bind',
+      likelyHolder: 'another coordinator',
+    });
   }
-  const displayHost = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
-  const apiUrl = `https://${displayHost.includes(':') ? `[${displayHost}]` : displayHost}:${api.port}`;
-  log.info('coordinator listening', { api: apiUrl, agentPort, caFingerprint: pki.caFingerprint });
+  // A URL people can paste: its host is one the server certificate names, never a bare 0.0.0.0.
+  const { url: apiUrl, matchesBind } = apiUrlFor(config.host, config.hosts, api.port);
+  if (!matchesBind) {
+    log.warn('the bind address is not a name in the server certificate; clients must use one that is', {
+      bind: config.host,
+      certificateHosts: config.hosts.join(','),
+    });
+  }
+  log.info('coordinator listening', {
+    api: apiUrl,
+    agentPort,
+    bind: config.host,
+    caFingerprint: pki.caFingerprint,
+  });
   const resumed = await jobs.resumeUnfinished();
   if (resumed.length > 0) log.info('resumed unfinished jobs', { jobs: resumed.join(',') });
 

@@ -8,5 +8,5 @@ export type { StoreReport } from './integrity/index.ts';
 export { formatStoreReport } from './integrity/index.ts';
 export type { CheckOptions, RestoreResult } from './maintenance.ts';
 export { backupCoordinator, checkCoordinator, restoreCoordinator, verifyBackupFile } from './maintenance.ts';
-export type { InitResult } from './setup/index.ts';
+export type { CoordinatorPart, InitResult } from './setup/index.ts';
 export { createAdminToken, initCoordinator } from './setup/index.ts';

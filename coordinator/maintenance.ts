@@ -19,9 +19,11 @@ import {
   coordinatorKeyProvider,
   dbDir,
   defaultDataKeyFile,
+  findCoordinatorParts,
+  openDataDirDb,
   openStoreDataKey,
 } from './setup/index.ts';
-import { type CoordinatorDb, isLockHeld, openCoordinatorDb } from './store/index.ts';
+import type { CoordinatorDb } from './store/index.ts';
 
 async function openStopped(dataDir: string): Promise<CoordinatorDb> {
   if ((await coordinatorInitState(dataDir)) !== 'complete') {
@@ -30,7 +32,7 @@ async function openStopped(dataDir: string): Promise<CoordinatorDb> {
       `${dataDir} holds no coordinator; run "loom coordinator init --data-dir ${dataDir}" first`,
     );
   }
-  return openCoordinatorDb(dbDir(dataDir));
+  return openDataDirDb(dataDir);
 }
 
 /** Options of `checkCoordinator`. */
@@ -82,7 +84,7 @@ export async function backupCoordinator(
     try {
       db = await openStopped(dataDir);
     } catch (err) {
-      if (!(isLoomError(err, 'LOOM_ERR_STORE') && isLockHeld(err))) throw err;
+      if (!isLoomError(err, 'LOOM_ERR_STORE_LOCKED')) throw err;
     }
     if (db) {
       try {
@@ -136,10 +138,13 @@ export async function restoreCoordinator(dataDir: string, file: string): Promise
   await access(file).catch((err: unknown) => {
     throw new LoomError('LOOM_ERR_INVALID_ARGUMENT', `cannot read backup ${file}`, { cause: err });
   });
-  if ((await coordinatorInitState(dataDir).catch(() => 'interrupted')) !== 'empty') {
+  const parts = await findCoordinatorParts(dataDir);
+  if (parts.length > 0) {
     throw new LoomError(
       'LOOM_ERR_CONFLICT',
-      `${dataDir} already holds (part of) a coordinator; restore into an empty or new data dir`,
+      `${dataDir} already holds (part of) a coordinator (found ${parts.map((p) => p.path).join(', ')}); ` +
+        'restore into an empty or new data dir',
+      { details: { found: parts.map((p) => p.path) } },
     );
   }
   const summary = await restoreBackup(file, dataDir, dbDir(dataDir));

@@ -3,8 +3,9 @@
 import { certificateInfo, createKeyAndCsr, verifyCertificateChain } from '../certs/index.ts';
 import { type BackendChoice, initCompute } from '../shared/compute/index.ts';
 import type { DataKey } from '../shared/crypto/index.ts';
-import { isLoomError, LoomError } from '../shared/errors/index.ts';
+import { causeWithCode, isLoomError, LoomError } from '../shared/errors/index.ts';
 import type { Logger } from '../shared/log/index.ts';
+import { listenError } from '../shared/net/index.ts';
 import {
   type DatasetSummary,
   type DeployBody,
@@ -12,19 +13,27 @@ import {
   encodeTensorBytes,
   type Message,
   PROTOCOL_VERSIONS,
-  SUMMARY_LIMITS,
   type TrainBody,
   verifyDeployment,
 } from '../shared/protocol/index.ts';
 import { sha256Hex } from '../shared/tensors/index.ts';
+import { LOOM_VERSION } from '../shared/version/index.ts';
 import { CoordinatorConnection } from './connection/index.ts';
-import { type DataFormat, type LocalDataset, loadDataset } from './data/index.ts';
+import {
+  checkDataset,
+  type DataFormat,
+  dataProblemsError,
+  type LocalDataset,
+  loadDataset,
+  summarizeDataset,
+} from './data/index.ts';
 import { type AgentIdentity, loadIdentity, saveIdentity } from './identity/index.ts';
 import { ModelServer, startInferenceServer } from './inference/index.ts';
 import { type LocalModelStore, openLocalModelStore } from './store/index.ts';
 import { TrainingDataCache, trainLocally } from './training/index.ts';
 
-export const AGENT_VERSION = '0.1.0';
+/** The agent's version as sent in `hello`: Loom's own, from package.json. */
+export const AGENT_VERSION = LOOM_VERSION;
 
 export interface EdgeAgentOptions {
   dataDir: string;
@@ -32,6 +41,10 @@ export interface EdgeAgentOptions {
   dataPath: string;
   format?: DataFormat;
   labelColumn?: string;
+  /** IDX only: the labels file (default: found next to the images file). */
+  labelsPath?: string;
+  /** CSV only: the column separator (default `,`). */
+  csvSeparator?: string;
   /** Inference server address (default 127.0.0.1:8501; port 0 picks a free port). */
   inferenceHost?: string;
   inferencePort?: number;
@@ -74,41 +87,6 @@ function finiteMetrics(metrics: Record<string, number>): Record<string, number> 
   return Object.fromEntries(Object.entries(metrics).filter(([, v]) => Number.isFinite(v)));
 }
 
-/** Aggregate statistics of the local data for the coordinator: never a sample. */
-function datasetSummary(ds: LocalDataset): DatasetSummary {
-  const features = ds.count > 0 ? ds.x.length / ds.count : 0;
-  const group = Math.max(1, Math.ceil(features / SUMMARY_LIMITS.features));
-  const entries = Math.ceil(features / group);
-  const featureMin = new Array<number>(entries).fill(Number.POSITIVE_INFINITY);
-  const featureMax = new Array<number>(entries).fill(Number.NEGATIVE_INFINITY);
-  const sums = new Float64Array(entries);
-  for (let i = 0; i < ds.count; i++) {
-    for (let f = 0; f < features; f++) {
-      const v = ds.x[i * features + f];
-      const e = Math.floor(f / group);
-      if (v < featureMin[e]) featureMin[e] = v;
-      if (v > featureMax[e]) featureMax[e] = v;
-      sums[e] += v;
-    }
-  }
-  const labelCounts: number[] = [];
-  for (const label of ds.labels) {
-    if (label < 0 || label >= SUMMARY_LIMITS.labels) continue;
-    while (labelCounts.length <= label) labelCounts.push(0);
-    labelCounts[label]++;
-  }
-  return {
-    examples: ds.count,
-    featureShape: [...ds.featureShape],
-    labelCounts,
-    featureMin: ds.count > 0 ? featureMin : [],
-    featureMax: ds.count > 0 ? featureMax : [],
-    featureMean:
-      ds.count > 0 ? [...sums].map((s, e) => s / (ds.count * Math.min(group, features - e * group))) : [],
-    featureGroup: group,
-  };
-}
-
 export class EdgeAgent {
   private identity?: AgentIdentity;
   private store?: LocalModelStore;
@@ -137,7 +115,11 @@ export class EdgeAgent {
     this.log = opts.log;
   }
 
-  /** Starts serving local models first (works offline), then connects to the coordinator. */
+  /**
+   * Starts serving local models first (works offline), then connects to the coordinator. A model
+   * store held by another process is LOOM_ERR_STORE_LOCKED, an inference port already taken
+   * LOOM_ERR_ADDRESS_IN_USE.
+   */
   async start(): Promise<void> {
     this.backend = await initCompute();
     this.log.info('TensorFlow.js backend', {
@@ -148,8 +130,10 @@ export class EdgeAgent {
     this.dataset = await loadDataset(this.opts.dataPath, {
       ...(this.opts.format ? { format: this.opts.format } : {}),
       ...(this.opts.labelColumn ? { labelColumn: this.opts.labelColumn } : {}),
+      ...(this.opts.labelsPath ? { labelsPath: this.opts.labelsPath } : {}),
+      ...(this.opts.csvSeparator ? { separator: this.opts.csvSeparator } : {}),
     });
-    this.summary = datasetSummary(this.dataset);
+    this.summary = summarizeDataset(this.dataset);
     this.log.info('local data loaded', {
       source: this.dataset.source,
       examples: this.dataset.count,
@@ -175,10 +159,29 @@ export class EdgeAgent {
     // A damaged model is logged and skipped: the others still serve, and the coordinator can
     // send a good copy once connected.
     await this.server.loadActive();
-    this.inference = await startInferenceServer(this.server, {
-      host: this.opts.inferenceHost ?? EDGE_AGENT_DEFAULTS.inferenceHost,
-      port: this.opts.inferencePort ?? EDGE_AGENT_DEFAULTS.inferencePort,
-    });
+    // Data that cannot train a model this site serves is reported now, every problem at once,
+    // not round after round when the coordinator asks (then the task is declined for good).
+    for (const served of this.server.list()) {
+      const problems = checkDataset(this.dataset, served.inputShape, served.classes);
+      if (problems.length === 0) continue;
+      this.log.error(`local data cannot train model ${served.name}`, {
+        reason: dataProblemsError(this.dataset.source, problems).message,
+      });
+    }
+    const inferenceHost = this.opts.inferenceHost ?? EDGE_AGENT_DEFAULTS.inferenceHost;
+    const inferencePort = this.opts.inferencePort ?? EDGE_AGENT_DEFAULTS.inferencePort;
+    try {
+      this.inference = await startInferenceServer(this.server, { host: inferenceHost, port: inferencePort });
+    } catch (err) {
+      throw listenError(err, {
+        service: 'the inference server',
+        host: inferenceHost,
+        port: inferencePort,
+        portOption: '--inference-port',
+        hostOption: '--inference-host',
+        likelyHolder: 'another agent',
+      });
+    }
     this.log.info('inference server listening', { url: this.inference.url });
 
     const id = this.identity;

@@ -124,9 +124,18 @@ export class AgentGateway extends EventEmitter<GatewayEvents> implements AgentPo
   /** Starts listening; resolves with the bound port. */
   async listen(): Promise<number> {
     await new Promise<void>((resolve, reject) => {
-      this.https.once('error', reject);
+      // ws re-emits the server's errors on the WebSocketServer, where an unhandled one (a port
+      // already taken) would crash the process instead of rejecting here.
+      const onError = (err: Error): void => {
+        this.https.off('error', onError);
+        this.wss.off('error', onError);
+        reject(err);
+      };
+      this.https.on('error', onError);
+      this.wss.on('error', onError);
       this.https.listen(this.opts.port, this.opts.host, () => {
-        this.https.off('error', reject);
+        this.https.off('error', onError);
+        this.wss.off('error', onError);
         resolve();
       });
     });

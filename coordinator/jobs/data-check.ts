@@ -7,12 +7,13 @@ import { median } from '../rounds/index.ts';
 /** How far a site's value range may be from the others' median range before it is flagged. */
 export const SCALE_RATIO_LIMIT = 4;
 
-/** Largest absolute feature value a summary shows. */
-function valueRange(s: DatasetSummary): number {
+/** Largest absolute feature value a summary shows, or undefined when it withholds feature statistics. */
+function valueRange(s: DatasetSummary): number | undefined {
+  const stats = s.featureStats;
+  if (!stats) return undefined;
   let range = 0;
-  for (let i = 0; i < s.featureMin.length; i++) {
-    range = Math.max(range, Math.abs(s.featureMin[i]), Math.abs(s.featureMax[i]));
-  }
+  for (let i = 0; i < stats.groups; i++)
+    range = Math.max(range, Math.abs(stats.min[i]), Math.abs(stats.max[i]));
   return range;
 }
 
@@ -29,7 +30,11 @@ export function dataMismatches(
   all: ReadonlyMap<string, DatasetSummary>,
   check: Iterable<string>,
 ): { agentId: string; message: string }[] {
-  const ranges = new Map([...all].map(([id, s]) => [id, valueRange(s)]));
+  const ranges = new Map<string, number>();
+  for (const [id, s] of all) {
+    const range = valueRange(s);
+    if (range !== undefined) ranges.set(id, range);
+  }
   const out: { agentId: string; message: string }[] = [];
   for (const agentId of check) {
     const own = ranges.get(agentId);

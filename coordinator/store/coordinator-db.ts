@@ -96,13 +96,14 @@ export async function openCoordinatorDb(
   try {
     await root.open();
   } catch (err) {
-    throw new LoomError(
-      'LOOM_ERR_STORE',
-      isLockHeld(err)
-        ? `the coordinator database in ${dir} is in use by another process (is a coordinator running on this data dir?)`
-        : `cannot open the coordinator database in ${dir}`,
-      { cause: err },
-    );
+    if (isLockHeld(err)) {
+      throw new LoomError(
+        'LOOM_ERR_STORE_LOCKED',
+        `the database in ${dir} is in use by another process — is a coordinator already running on this data dir? Stop it first`,
+        { cause: err },
+      );
+    }
+    throw new LoomError('LOOM_ERR_STORE', `cannot open the coordinator database in ${dir}`, { cause: err });
   }
   const meta = root.sublevel<string, number>(SUBLEVEL.meta, { valueEncoding: 'json' });
   const audit = root.sublevel<string, AuditEntry>(SUBLEVEL.audit, { valueEncoding: 'json' });

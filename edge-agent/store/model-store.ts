@@ -13,7 +13,7 @@ import {
   sealBlob,
   sealedKeyId,
 } from '../../shared/crypto/index.ts';
-import { isLoomError, LoomError } from '../../shared/errors/index.ts';
+import { causeWithCode, isLoomError, LoomError } from '../../shared/errors/index.ts';
 import {
   clearDamage,
   type DurableHead,
@@ -308,14 +308,16 @@ export async function openLocalModelStore(
     await ensurePrivateDir(location);
     await db.open();
   } catch (err) {
-    const locked = (err as { cause?: { code?: string } }).cause?.code === 'LEVEL_LOCKED';
-    throw new LoomError(
-      'LOOM_ERR_STORE',
-      locked
-        ? `model store ${location} is already open (by another agent process or store)`
-        : `cannot open model store ${location}: ${(err as Error).message}`,
-      { cause: err },
-    );
+    if (causeWithCode(err, 'LEVEL_LOCKED')) {
+      throw new LoomError(
+        'LOOM_ERR_STORE_LOCKED',
+        `the model store in ${location} is in use by another process — is an agent already running on this data dir? Stop it first`,
+        { cause: err },
+      );
+    }
+    throw new LoomError('LOOM_ERR_STORE', `cannot open model store ${location}: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
   try {
     const dataKey = options.dataKey ?? (await defaultKey(dir));

@@ -6,7 +6,7 @@ import type { ModelArchitecture } from '../../shared/models/index.ts';
 import { buildModel, modelSignature, readWeights, writeWeights } from '../../shared/models/index.ts';
 import type { TrainHyperParameters } from '../../shared/protocol/index.ts';
 import { subtractWeights, type WeightTensor } from '../../shared/tensors/index.ts';
-import { checkDatasetShape, type LocalDataset } from '../data/index.ts';
+import { assertDatasetFits, type LocalDataset } from '../data/index.ts';
 
 export interface LocalTrainingResult {
   update: WeightTensor[];
@@ -76,7 +76,7 @@ export async function trainLocally(opts: TrainLocallyOptions): Promise<LocalTrai
   try {
     if (opts.signal?.aborted) throw cancelled();
     const { inputShape, classes } = modelSignature(model);
-    checkDatasetShape(opts.dataset, inputShape, classes);
+    assertDatasetFits(opts.dataset, inputShape, classes);
     if (opts.dataset.count === 0)
       throw new LoomError('LOOM_ERR_DATA', `${opts.dataset.source} holds no examples`);
     writeWeights(model, opts.global);

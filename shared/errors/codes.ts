@@ -36,6 +36,10 @@ export const ERROR_CODES = {
   LOOM_ERR_INFERENCE_INPUT: 'An inference request has a wrong name, shape, datatype or data length.',
   LOOM_ERR_MODEL_UNAVAILABLE: 'No model version is loaded to serve the request.',
   LOOM_ERR_STORE: 'The local store is unreadable or its contents are inconsistent.',
+  LOOM_ERR_STORE_LOCKED:
+    'A database is held by another process (a coordinator or agent already running on the same data dir); stop it first.',
+  LOOM_ERR_ADDRESS_IN_USE:
+    'A port to listen on is already taken by another process; stop that process or choose another port.',
   LOOM_ERR_INTEGRITY: 'A hash or signature over a payload or artifact does not match.',
   LOOM_ERR_DATA_KEY:
     'The data key that encrypts stored weights is missing, unreadable, or not the key the store was encrypted with.',

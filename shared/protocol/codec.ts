@@ -8,6 +8,7 @@ import { decodeTensors, encodeTensors, type WeightTensor } from '../tensors/inde
 import { FieldReader } from './fields.ts';
 import {
   type DatasetSummary,
+  type FeatureStats,
   MESSAGE_TYPES,
   type Message,
   type MessageBodies,
@@ -91,20 +92,39 @@ function frameArchitecture(raw: unknown): ModelArchitecture {
 type BodyDecoder<T extends MessageType> = (r: FieldReader) => MessageBodies[T];
 
 function datasetSummary(r: FieldReader): DatasetSummary {
-  const featureMin = r.numberArray('featureMin', { max: SUMMARY_LIMITS.features });
-  const featureMax = r.numberArray('featureMax', { max: SUMMARY_LIMITS.features });
-  const featureMean = r.numberArray('featureMean', { max: SUMMARY_LIMITS.features });
-  if (featureMax.length !== featureMin.length || featureMean.length !== featureMin.length) {
-    r.fail('featureMin', 'featureMin, featureMax and featureMean must have the same length');
+  const count = { min: 0, max: Number.MAX_SAFE_INTEGER };
+  let featureStats: FeatureStats | null = null;
+  if (r.raw('featureStats') !== null) {
+    const f = r.object('featureStats');
+    const groups = f.integer('groups', { min: 1, max: SUMMARY_LIMITS.featureGroups });
+    const column = (key: string): number[] => {
+      const values = f.numberArray(key, { max: SUMMARY_LIMITS.featureGroups });
+      if (values.length !== groups) f.fail(key, `must hold ${groups} values, one per group`);
+      return values;
+    };
+    featureStats = {
+      groupSize: f.integer('groupSize', { min: 1, max: 1 << 30 }),
+      groups,
+      min: column('min'),
+      max: column('max'),
+      mean: column('mean'),
+    };
   }
+  const other = r.object('otherLabels');
   return {
     examples: r.integer('examples', { min: 0, max: MAX_EXAMPLES_PER_UPDATE }),
     featureShape: r.numberArray('featureShape', { max: 8, min: 1, integer: true }),
-    labelCounts: r.numberArray('labelCounts', { max: SUMMARY_LIMITS.labels, min: 0, integer: true }),
-    featureMin,
-    featureMax,
-    featureMean,
-    featureGroup: r.integer('featureGroup', { min: 1, max: 1 << 30 }),
+    features: r.integer('features', count),
+    labels: r.array('labels', { max: SUMMARY_LIMITS.labels }).map((raw, i) => {
+      const l = FieldReader.of(raw, `body.dataset.labels.${i}`);
+      return {
+        value: l.integer('value', { min: -(2 ** 31), max: 2 ** 31 - 1 }),
+        count: l.integer('count', count),
+      };
+    }),
+    otherLabels: { distinct: other.integer('distinct', count), examples: other.integer('examples', count) },
+    nonFiniteValues: r.integer('nonFiniteValues', count),
+    featureStats,
   };
 }
 

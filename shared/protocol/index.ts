@@ -18,6 +18,7 @@ export type {
   DeployAckBody,
   DeployBody,
   ErrorBody,
+  FeatureStats,
   HelloBody,
   Message,
   MessageBodies,

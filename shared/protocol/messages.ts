@@ -38,8 +38,21 @@ export interface TrainHyperParameters {
   learningRate: number;
 }
 
-/** Most label values and feature entries a dataset summary may carry. */
-export const SUMMARY_LIMITS = { labels: 65_536, features: 4_096 } as const;
+/** Most labels and feature groups a dataset summary may carry. */
+export const SUMMARY_LIMITS = { labels: 1024, featureGroups: 1024 } as const;
+
+/**
+ * Per-feature statistics over every example. Group `i` covers the flat feature indices
+ * `[i * groupSize, min((i + 1) * groupSize, features))`; with 1024 features or fewer each group
+ * is one feature. Only finite values count; a group with none has min = max = mean = 0.
+ */
+export interface FeatureStats {
+  groupSize: number;
+  groups: number;
+  min: number[];
+  max: number[];
+  mean: number[];
+}
 
 /**
  * What an agent tells the coordinator about its local data: aggregate statistics only, never a
@@ -47,20 +60,18 @@ export const SUMMARY_LIMITS = { labels: 65_536, features: 4_096 } as const;
  * coordinator spot a site whose data looks unlike the others' (scaled differently, say).
  */
 export interface DatasetSummary {
-  /** Examples the agent trains on. */
   examples: number;
-  /** Shape of one example. */
   featureShape: number[];
-  /** Examples per label value (index = label). */
-  labelCounts: number[];
-  /**
-   * Minimum, maximum and mean of each feature, or of each group of `featureGroup` adjacent
-   * features when there are more than SUMMARY_LIMITS.features of them.
-   */
-  featureMin: number[];
-  featureMax: number[];
-  featureMean: number[];
-  featureGroup: number;
+  /** Features per example (the product of featureShape). */
+  features: number;
+  /** Examples per label, smallest label first, for at most 1024 distinct labels. */
+  labels: { value: number; count: number }[];
+  /** Labels past the first 1024 distinct ones: how many distinct values, how many examples. */
+  otherLabels: { distinct: number; examples: number };
+  /** Feature values that are NaN or ±Infinity (left out of featureStats). */
+  nonFiniteValues: number;
+  /** Null when the dataset has too few examples for statistics that would not give samples away. */
+  featureStats: FeatureStats | null;
 }
 
 export interface HelloBody {
