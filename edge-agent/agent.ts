@@ -3,7 +3,7 @@
 import { certificateInfo, createKeyAndCsr, verifyCertificateChain } from '../certs/index.ts';
 import { type BackendChoice, initCompute } from '../shared/compute/index.ts';
 import type { DataKey } from '../shared/crypto/index.ts';
-import { causeWithCode, isLoomError, LoomError } from '../shared/errors/index.ts';
+import { isLoomError, LoomError } from '../shared/errors/index.ts';
 import type { Logger } from '../shared/log/index.ts';
 import { listenError } from '../shared/net/index.ts';
 import {

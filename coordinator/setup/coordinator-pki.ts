@@ -1,6 +1,6 @@
 // `loom coordinator init`: the CA (key 0600, never leaves the coordinator), the server
 // certificate for the coordinator's names, the first admin token and, last, the settings file.
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   certificateFingerprint,
@@ -15,7 +15,6 @@ import { LoomError } from '../../shared/errors/index.ts';
 import { ensurePrivateDir } from '../../shared/store/index.ts';
 import { CONFIG_FILE, COORDINATOR_DEFAULTS } from '../config/index.ts';
 import { createLevelTokenStore } from '../directory/index.ts';
-import { SUBLEVEL } from '../store/index.ts';
 import { type CoordinatorPart, dbDir, findCoordinatorParts, openDataDirDb, pkiDir } from './data-dir.ts';
 import { coordinatorKeyProvider, defaultDataKeyFile, openStoreDataKey } from './data-key.ts';
 
