@@ -48,7 +48,7 @@ async function exists(path: string): Promise<boolean> {
  */
 export async function findCoordinatorParts(dataDir: string): Promise<CoordinatorPart[]> {
   const found: string[] = [];
-  for (const file of [CONFIG_FILE, `${CONFIG_FILE}.tmp`, 'data.key']) {
+  for (const file of [CONFIG_FILE, `${CONFIG_FILE}.tmp`]) {
     if (await exists(join(dataDir, file))) found.push(file);
   }
   if (await exists(pkiDir(dataDir))) {
@@ -64,6 +64,7 @@ export async function findCoordinatorParts(dataDir: string): Promise<Coordinator
     }
     found.push(...(names.length > 0 ? names.map((n) => `pki/${n}`) : ['pki/']));
   }
+  if (await exists(join(dataDir, 'data.key'))) found.push('data.key');
   if (await exists(dbDir(dataDir))) found.push('db/');
   return found.map((path) => ({ path, loses: PART_MEANING[path] ?? 'part of the coordinator PKI' }));
 }

@@ -522,7 +522,7 @@ describe('loom coordinator init never destroys a coordinator by accident', () =>
     const again = loom(['coordinator', 'init', '--data-dir', coordDir]);
     expectOneLineError(
       again,
-      /holds part of a coordinator \(found pki\/ca-key\.pem, pki\/ca-cert\.pem, .*db\/\).*--force.*restore .*coordinator\.json.*\[LOOM_ERR_CONFLICT\]/,
+      /holds part of a coordinator \(found pki\/ca-key\.pem, pki\/ca-cert\.pem, .*data\.key, db\/\).*--force.*restore .*coordinator\.json.*\[LOOM_ERR_CONFLICT\]/,
     );
     // Nothing was touched: the agents' pinned CA is still the one on disk.
     expect(await readFile(join(coordDir, 'pki', 'ca-cert.pem'), 'utf8')).toBe(caBefore);
@@ -552,8 +552,10 @@ describe('loom coordinator init never destroys a coordinator by accident', () =>
       'pki/ca-cert.pem',
       'pki/server-key.pem',
       'pki/server-cert.pem',
+      'data.key',
       'db/',
     ]);
+    expect(forced.stderr).toMatch(/data\.key +the data key: every stored version of every model becomes unreadable/);
     expect(JSON.parse(await readFile(join(coordDir, 'coordinator.json'), 'utf8'))).toEqual({
       hosts: ['loom.example'],
     });
