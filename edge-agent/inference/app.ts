@@ -1,8 +1,8 @@
 // The Open Inference Protocol v2 REST routes (the KServe/Triton predict protocol) as a Hono app.
 import { createRequire } from 'node:module';
 import { Hono } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import { LoomError } from '../../shared/errors/index.ts';
+import { bodyLimit, readBodyText } from '../../shared/http/index.ts';
 import { createLogger, type Logger } from '../../shared/log/index.ts';
 import { errorResponse } from './errors.ts';
 import { modelMetadata } from './metadata.ts';
@@ -96,20 +96,14 @@ export function createInferenceApp(server: ModelServer, opts: InferenceAppOption
     return c.json({ name: served.name, ready: true });
   });
 
-  const limit = bodyLimit({
-    maxSize: MAX_BODY_BYTES,
-    onError: (c) =>
-      errorResponse(
-        c,
-        new LoomError('LOOM_ERR_FRAME_TOO_LARGE', `request body is larger than ${MAX_BODY_BYTES} bytes`),
-        log,
-      ),
-  });
+  // Read by the handler after the model is resolved, whether sent with a Content-Length or chunked.
+  const limit = bodyLimit({ maxBytes: MAX_BODY_BYTES });
 
-  const infer = async (name: string, version: number | undefined, text: string) => {
+  const infer = async (name: string, version: number | undefined, readText: () => Promise<string>) => {
     // Resolve first: an unknown model is a 404 whatever the body holds. A version the local
     // store holds but that is not loaded is loaded now.
     const served = await server.find(name, version);
+    const text = await readText();
     let body: unknown;
     try {
       body = JSON.parse(text);
@@ -142,11 +136,11 @@ export function createInferenceApp(server: ModelServer, opts: InferenceAppOption
 
   app.post('/v2/models/:name/infer', limit, async (c) => {
     const name = c.req.param('name');
-    return c.json(await infer(name, undefined, await c.req.text()));
+    return c.json(await infer(name, undefined, () => readBodyText(c)));
   });
   app.post('/v2/models/:name/versions/:version/infer', limit, async (c) => {
     const name = c.req.param('name');
-    return c.json(await infer(name, parseVersion(name, c.req.param('version')), await c.req.text()));
+    return c.json(await infer(name, parseVersion(name, c.req.param('version')), () => readBodyText(c)));
   });
 
   return app;
