@@ -469,3 +469,72 @@ describe('inference request bodies, sent with a Content-Length or chunked', () =
     expect(reply).toBe(413);
   });
 });
+
+describe('large batches', () => {
+  /** `n` MNIST test images (cycling through the ones read), row-major, scaled to [0, 1]. */
+  function batchOf(n: number): Float32Array {
+    const out = new Float32Array(n * 784);
+    for (let i = 0; i < n; i++) out.set(image(i % 8), i * 784);
+    return out;
+  }
+
+  it('answers a batch run in many small steps exactly as one prediction of the whole batch', async () => {
+    const stepped = new ModelServer(store, { maxStepRows: 7 });
+    try {
+      await stepped.load('mnist', 3);
+      const n = 300;
+      const inputs = batchOf(n);
+      const answer = await stepped.predict('mnist', undefined, inputs, n);
+      const whole = tf.tidy(() => {
+        const y = stepped.get('mnist')!.model.predict(tf.tensor(inputs, [n, 784])) as tf.Tensor;
+        return { p: y.dataSync() as Float32Array, c: y.argMax(-1).dataSync() as Int32Array };
+      });
+      expect(answer.probabilities).toEqual(Float32Array.from(whole.p));
+      expect(answer.classes).toEqual(Int32Array.from(whole.c));
+    } finally {
+      stepped.dispose();
+    }
+  });
+
+  it('gives the event loop a turn between the steps of a batch', async () => {
+    const stepped = new ModelServer(store, { maxStepRows: 10 });
+    try {
+      await stepped.load('mnist', 3);
+      let done = false;
+      let turns = 0;
+      const spin = (): void => {
+        turns++;
+        if (!done) setImmediate(spin);
+      };
+      setImmediate(spin);
+      const before = tf.memory().numTensors;
+      await stepped.predict('mnist', undefined, batchOf(100), 100);
+      done = true;
+      // 100 examples at most 10 a step: at least 10 steps, each in a turn of its own.
+      expect(turns).toBeGreaterThanOrEqual(10);
+      expect(tf.memory().numTensors).toBe(before);
+    } finally {
+      stepped.dispose();
+    }
+  });
+
+  it('parses concurrent requests in turns and answers each with its own batch', async () => {
+    const sizes = [1, 40, 3, 25];
+    const answers = await Promise.all(
+      sizes.map((n) =>
+        request('/v2/models/mnist/infer', {
+          id: `n${n}`,
+          ...inferBody(
+            Array.from({ length: n }, (_, i) => image(i % 8)),
+            [n, 784],
+          ),
+        }),
+      ),
+    );
+    answers.forEach((res, i) => {
+      expect(res.status).toBe(200);
+      expect(res.json.id).toBe(`n${sizes[i]}`);
+      expect((res.json.outputs as Output[])[1].shape).toEqual([sizes[i], 1]);
+    });
+  });
+});
