@@ -93,6 +93,8 @@ export async function agentStart(argv: string[]): Promise<number> {
     ...(labelColumn ? { labelColumn } : {}),
     inferenceHost: stringFlag(flags, 'inference-host') ?? '127.0.0.1',
     inferencePort: intFlag(flags, 'inference-port', 8501),
+    // Edge serving: revocation policy.
+    ...(flags['serve-when-revoked'] ? { serveWhenRevoked: true } : {}),
     log,
   });
   await agent.start();

@@ -113,6 +113,12 @@ export const agentStartSpec: CommandSpec = {
       type: 'boolean',
       description: 'print one JSON line {agentId, inferenceUrl, examples} when ready',
     },
+    // Edge serving: revocation policy.
+    'serve-when-revoked': {
+      type: 'boolean',
+      description:
+        'keep answering predictions after the coordinator revokes this agent (default: infer answers 503)',
+    },
   },
 };
 

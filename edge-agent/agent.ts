@@ -16,7 +16,14 @@ import {
 import { sha256Hex } from '../shared/tensors/index.ts';
 import { CoordinatorConnection } from './connection/index.ts';
 import { type DataFormat, type LocalDataset, loadDataset } from './data/index.ts';
-import { type AgentIdentity, loadIdentity, saveIdentity } from './identity/index.ts';
+import {
+  type AgentIdentity,
+  loadIdentity,
+  loadRevocationRecord,
+  type RevocationRecord,
+  saveIdentity,
+  saveRevocationRecord,
+} from './identity/index.ts';
 import { ModelServer, startInferenceServer } from './inference/index.ts';
 import { type LocalModelStore, openLocalModelStore } from './store/index.ts';
 import { TrainingDataCache, trainLocally } from './training/index.ts';
@@ -36,6 +43,12 @@ export interface EdgeAgentOptions {
   agentUrl?: string;
   /** Renew the client certificate once less than this share of its lifetime is left (default 1/3). */
   renewAtRemainingFraction?: number;
+  /**
+   * Keep answering predictions once the coordinator has revoked this agent. Default false: a
+   * revoked agent no longer receives updates, rollbacks or retirements, so its models are no
+   * longer managed and it stops serving them (health stays up and says revoked).
+   */
+  serveWhenRevoked?: boolean;
   log: Logger;
 }
 
@@ -56,6 +69,12 @@ export interface EdgeAgentStatus {
   inferenceUrl: string;
   models: { name: string; version: number }[];
   tasksCompleted: number;
+  /** Whether the coordinator has revoked this agent (kept in the data dir across restarts). */
+  revoked: boolean;
+  /** When the agent learnt of its revocation (ISO 8601), if it is revoked. */
+  revokedAt?: string;
+  /** Whether it still answers predictions: always when not revoked, else only with serveWhenRevoked. */
+  serving: boolean;
 }
 
 /**
@@ -86,6 +105,8 @@ export class EdgeAgent {
   private readonly trainingData = new TrainingDataCache();
   private renewing?: Promise<void>;
   private renewalTimer?: NodeJS.Timeout;
+  /** Set once the coordinator has said this agent is revoked; never cleared (enroll again instead). */
+  private revocation?: RevocationRecord;
   private readonly log: Logger;
 
   constructor(private readonly opts: EdgeAgentOptions) {
@@ -114,11 +135,20 @@ export class EdgeAgent {
     // A damaged model is logged and skipped: the others still serve, and the coordinator can
     // send a good copy once connected.
     await this.server.loadActive();
+    this.revocation = await loadRevocationRecord(this.opts.dataDir, this.identity.agentId);
+    const serveWhenRevoked = this.opts.serveWhenRevoked ?? false;
     this.inference = await startInferenceServer(this.server, {
       host: this.opts.inferenceHost ?? EDGE_AGENT_DEFAULTS.inferenceHost,
       port: this.opts.inferencePort ?? EDGE_AGENT_DEFAULTS.inferencePort,
+      revocation: () => this.revocation,
+      serveWhenRevoked,
     });
     this.log.info('inference server listening', { url: this.inference.url });
+    if (this.revocation) {
+      // The coordinator would refuse every connection, so none is tried.
+      this.logRevoked('this agent was revoked by its coordinator earlier', this.revocation);
+      return;
+    }
 
     const id = this.identity;
     this.connection = new CoordinatorConnection({
@@ -140,8 +170,47 @@ export class EdgeAgent {
     this.connection.on('disconnected', () => this.abortTrainings());
     this.renewalTimer = setInterval(() => void this.renewIfDue(), EDGE_AGENT_DEFAULTS.renewalCheckMs);
     this.renewalTimer.unref();
-    this.connection.on('rejected', (err) => this.log.error('coordinator link ended', { code: err.code }));
+    this.connection.on('rejected', (err) => {
+      if (err.code === 'LOOM_ERR_CERT_REVOKED') void this.onRevoked(err);
+      else this.log.error('coordinator link ended', { code: err.code });
+    });
     this.connection.start();
+  }
+
+  /**
+   * Stops serving (unless serveWhenRevoked) the moment the coordinator says this agent is
+   * revoked, and records it in the data dir so a restart stays revoked.
+   */
+  private async onRevoked(err: LoomError): Promise<void> {
+    if (this.revocation || !this.identity) return;
+    const record: RevocationRecord = {
+      agentId: this.identity.agentId,
+      revokedAt: new Date().toISOString(),
+      reason: err.message,
+    };
+    this.revocation = record;
+    clearInterval(this.renewalTimer);
+    this.logRevoked('the coordinator has revoked this agent', record);
+    try {
+      await saveRevocationRecord(this.opts.dataDir, record);
+    } catch (saveErr) {
+      this.log.error('cannot record the revocation in the data dir; a restart would try to connect again', {
+        error: saveErr instanceof Error ? saveErr.message : String(saveErr),
+      });
+    }
+  }
+
+  private logRevoked(message: string, record: RevocationRecord): void {
+    const serving = this.opts.serveWhenRevoked ?? false;
+    this.log.error(message, {
+      code: 'LOOM_ERR_CERT_REVOKED',
+      revokedAt: record.revokedAt,
+      reason: record.reason,
+      consequence: serving
+        ? 'still serving predictions (--serve-when-revoked), but its models no longer get updates, rollbacks or retirements'
+        : 'predictions answer 503 from now on: its models no longer get updates, rollbacks or retirements',
+      remedy: 'enroll this data dir again to give the site a new identity',
+    });
   }
 
   status(): EdgeAgentStatus {
@@ -154,6 +223,9 @@ export class EdgeAgent {
       inferenceUrl: this.inference?.url ?? '',
       models: this.server?.list().map((m) => ({ name: m.name, version: m.version })) ?? [],
       tasksCompleted: this.tasksCompleted,
+      revoked: this.revocation !== undefined,
+      ...(this.revocation ? { revokedAt: this.revocation.revokedAt } : {}),
+      serving: this.revocation === undefined || (this.opts.serveWhenRevoked ?? false),
     };
   }
 

@@ -32,3 +32,4 @@ export type {
   WelcomeBody,
 } from './messages.ts';
 export { CLOSE_CODES, DEFAULT_MAX_FRAME_BYTES, MESSAGE_TYPES, PROTOCOL_VERSIONS } from './messages.ts';
+export { REFUSAL_CODE_HEADER } from './upgrade-refusal.ts';
