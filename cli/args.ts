@@ -15,10 +15,21 @@ export interface CommandSpec {
   usage: string;
   summary: string;
   flags: Record<string, FlagSpec>;
+  /** Required arguments after the flags' command words, in order (default none). */
+  positionals?: { name: string; description: string }[];
 }
 
 export function helpText(spec: CommandSpec): string {
-  const lines = [`Usage: ${spec.usage}`, '', spec.summary, '', 'Options:'];
+  const lines = [`Usage: ${spec.usage}`, '', spec.summary, ''];
+  if (spec.positionals?.length) {
+    const argWidth = Math.max(...spec.positionals.map((p) => p.name.length)) + 4;
+    lines.push(
+      'Arguments:',
+      ...spec.positionals.map((p) => `  ${p.name.padEnd(argWidth)}${p.description}`),
+      '',
+    );
+  }
+  lines.push('Options:');
   const entries = Object.entries({
     ...spec.flags,
     help: { type: 'boolean', description: 'show this help' } as FlagSpec,
@@ -40,26 +51,43 @@ export function helpText(spec: CommandSpec): string {
 
 export type ParsedFlags = Record<string, string | boolean | string[] | undefined>;
 
-/** Parses argv against the spec; unknown flags, missing values and missing required flags are LOOM_ERR_INVALID_ARGUMENT. */
-export function parseFlags(spec: CommandSpec, argv: string[]): { help: boolean; flags: ParsedFlags } {
+/**
+ * Parses argv against the spec; unknown flags, missing values, missing required flags and a
+ * wrong number of arguments are LOOM_ERR_INVALID_ARGUMENT.
+ */
+export function parseFlags(
+  spec: CommandSpec,
+  argv: string[],
+): { help: boolean; flags: ParsedFlags; positionals: string[] } {
   const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = {
     help: { type: 'boolean' },
   };
   for (const [name, f] of Object.entries(spec.flags))
     options[name] = { type: f.type, ...(f.multiple ? { multiple: true } : {}) };
+  const expected = spec.positionals ?? [];
   let values: ParsedFlags;
+  let positionals: string[];
   try {
-    values = parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values as ParsedFlags;
+    const parsed = parseArgs({ args: argv, options, strict: true, allowPositionals: expected.length > 0 });
+    values = parsed.values as ParsedFlags;
+    positionals = parsed.positionals;
   } catch (err) {
     throw new LoomError('LOOM_ERR_INVALID_ARGUMENT', `${(err as Error).message.split('\n')[0]} (see --help)`);
   }
-  if (values.help) return { help: true, flags: values };
+  if (values.help) return { help: true, flags: values, positionals };
+  if (positionals.length !== expected.length) {
+    const names = expected.map((p) => p.name).join(' ');
+    throw new LoomError(
+      'LOOM_ERR_INVALID_ARGUMENT',
+      `expected ${expected.length} argument${expected.length === 1 ? '' : 's'} (${names}), got ${positionals.length} (see --help)`,
+    );
+  }
   for (const [name, f] of Object.entries(spec.flags)) {
     if (f.required && (values[name] === undefined || values[name] === '')) {
       throw new LoomError('LOOM_ERR_INVALID_ARGUMENT', `--${name} is required (see --help)`);
     }
   }
-  return { help: false, flags: values };
+  return { help: false, flags: values, positionals };
 }
 
 /** A whole number flag within [min, max]. */

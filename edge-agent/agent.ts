@@ -14,6 +14,7 @@ import {
   verifyDeployment,
 } from '../shared/protocol/index.ts';
 import { sha256Hex } from '../shared/tensors/index.ts';
+import { ApiKeyRing } from './api-keys/index.ts';
 import { CoordinatorConnection } from './connection/index.ts';
 import { type DataFormat, type LocalDataset, loadDataset } from './data/index.ts';
 import {
@@ -49,6 +50,13 @@ export interface EdgeAgentOptions {
    * longer managed and it stops serving them (health stays up and says revoked).
    */
   serveWhenRevoked?: boolean;
+  /**
+   * Refuse inference requests without a live API key even while the site has made none.
+   * Default false: keys are required once `loom agent api-key create` has made one.
+   */
+  requireApiKey?: boolean;
+  /** Serve the inference API over HTTPS with this certificate and key. Default: plain HTTP. */
+  inferenceTls?: { certPath: string; keyPath: string };
   log: Logger;
 }
 
@@ -75,6 +83,14 @@ export interface EdgeAgentStatus {
   revokedAt?: string;
   /** Whether it still answers predictions: always when not revoked, else only with serveWhenRevoked. */
   serving: boolean;
+  /** Whether the inference API asks for an API key now. */
+  apiKeyRequired: boolean;
+}
+
+/** Whether `host` is only reachable from this machine. */
+function isLoopback(host: string): boolean {
+  const h = host.toLowerCase().replace(/^\[|\]$/g, '');
+  return h === 'localhost' || h === '::1' || /^(::ffff:)?127\.\d+\.\d+\.\d+$/.test(h);
 }
 
 /**
@@ -107,6 +123,7 @@ export class EdgeAgent {
   private renewalTimer?: NodeJS.Timeout;
   /** Set once the coordinator has said this agent is revoked; never cleared (enroll again instead). */
   private revocation?: RevocationRecord;
+  private apiKeys?: ApiKeyRing;
   private readonly log: Logger;
 
   constructor(private readonly opts: EdgeAgentOptions) {
@@ -137,13 +154,40 @@ export class EdgeAgent {
     await this.server.loadActive();
     this.revocation = await loadRevocationRecord(this.opts.dataDir, this.identity.agentId);
     const serveWhenRevoked = this.opts.serveWhenRevoked ?? false;
+    const apiKeys = await ApiKeyRing.open(this.opts.dataDir, {
+      requireKey: this.opts.requireApiKey ?? false,
+      log: this.log.child('api-keys'),
+    });
+    this.apiKeys = apiKeys;
+    const host = this.opts.inferenceHost ?? EDGE_AGENT_DEFAULTS.inferenceHost;
     this.inference = await startInferenceServer(this.server, {
-      host: this.opts.inferenceHost ?? EDGE_AGENT_DEFAULTS.inferenceHost,
+      host,
       port: this.opts.inferencePort ?? EDGE_AGENT_DEFAULTS.inferencePort,
       revocation: () => this.revocation,
       serveWhenRevoked,
+      authorize: (header) => apiKeys.authorize(header),
+      ...(this.opts.inferenceTls ? { tls: this.opts.inferenceTls } : {}),
+      log: this.log.child('inference'),
     });
-    this.log.info('inference server listening', { url: this.inference.url });
+    this.log.info('inference server listening', {
+      url: this.inference.url,
+      apiKey: apiKeys.required ? 'required' : 'not required',
+    });
+    if (!isLoopback(host) && !apiKeys.required) {
+      this.log.warn(
+        `THE INFERENCE API ON ${host} NEEDS NO API KEY: anyone who can reach this port can use the models. ` +
+          `Make a key with "loom agent api-key create --data-dir ${this.opts.dataDir}" ` +
+          '(or start with --require-api-key), or listen on 127.0.0.1.',
+        { url: this.inference.url },
+      );
+    } else if (!isLoopback(host) && !this.opts.inferenceTls) {
+      this.log.warn(
+        'inference API keys cross the network in clear text; consider --inference-tls-cert/--inference-tls-key',
+        {
+          url: this.inference.url,
+        },
+      );
+    }
     if (this.revocation) {
       // The coordinator would refuse every connection, so none is tried.
       this.logRevoked('this agent was revoked by its coordinator earlier', this.revocation);
@@ -226,6 +270,7 @@ export class EdgeAgent {
       revoked: this.revocation !== undefined,
       ...(this.revocation ? { revokedAt: this.revocation.revokedAt } : {}),
       serving: this.revocation === undefined || (this.opts.serveWhenRevoked ?? false),
+      apiKeyRequired: this.apiKeys?.required ?? false,
     };
   }
 
@@ -235,6 +280,7 @@ export class EdgeAgent {
     this.abortTrainings();
     await this.queue.catch(() => undefined);
     await this.inference?.close();
+    this.apiKeys?.close();
     this.server?.dispose();
     this.trainingData.dispose();
     await this.store?.close();

@@ -4,6 +4,6 @@ export type { InferenceAppOptions, InferenceAuthorizer, ServingRevocation } from
 export { AGENT_STATUS_HEADER, createInferenceApp } from './app.ts';
 export type { ModelServerOptions } from './model-server.ts';
 export { MODEL_SERVER_DEFAULTS, ModelServer } from './model-server.ts';
-export type { InferenceServerOptions, RunningInferenceServer } from './serve.ts';
+export type { InferenceServerOptions, InferenceTlsFiles, RunningInferenceServer } from './serve.ts';
 export { startInferenceServer } from './serve.ts';
 export type { Prediction, ServedModel } from './types.ts';
