@@ -157,6 +157,15 @@ export async function agentStart(argv: string[]): Promise<number> {
   if (logFormat !== 'text' && logFormat !== 'json') {
     throw new LoomError('LOOM_ERR_INVALID_ARGUMENT', '--log-format must be text or json');
   }
+  // Edge serving: TLS of the inference API takes both files or neither.
+  const tlsCert = stringFlag(flags, 'inference-tls-cert');
+  const tlsKey = stringFlag(flags, 'inference-tls-key');
+  if ((tlsCert === undefined) !== (tlsKey === undefined)) {
+    throw new LoomError(
+      'LOOM_ERR_INVALID_ARGUMENT',
+      'give --inference-tls-cert and --inference-tls-key together',
+    );
+  }
   const log = createLogger({ format: logFormat, component: 'agent' });
   const labelColumn = stringFlag(flags, 'label-column');
   const dataKey = await agentDataKey(flags);
@@ -172,6 +181,10 @@ export async function agentStart(argv: string[]): Promise<number> {
     ...(separator ? { csvSeparator: separator } : {}),
     inferenceHost: stringFlag(flags, 'inference-host') ?? '127.0.0.1',
     inferencePort: intFlag(flags, 'inference-port', 8501),
+    // Edge serving: revocation policy, API keys and TLS of the inference API.
+    ...(flags['serve-when-revoked'] ? { serveWhenRevoked: true } : {}),
+    ...(flags['require-api-key'] ? { requireApiKey: true } : {}),
+    ...(tlsCert && tlsKey ? { inferenceTls: { certPath: tlsCert, keyPath: tlsKey } } : {}),
     log,
   });
   try {

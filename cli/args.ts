@@ -20,10 +20,21 @@ export interface CommandSpec {
   usage: string;
   summary: string;
   flags: Record<string, FlagSpec>;
+  /** Required arguments after the flags' command words, in order (default none). */
+  positionals?: { name: string; description: string }[];
 }
 
 export function helpText(spec: CommandSpec): string {
-  const lines = [`Usage: ${spec.usage}`, '', spec.summary, '', 'Options:'];
+  const lines = [`Usage: ${spec.usage}`, '', spec.summary, ''];
+  if (spec.positionals?.length) {
+    const argWidth = Math.max(...spec.positionals.map((p) => p.name.length)) + 4;
+    lines.push(
+      'Arguments:',
+      ...spec.positionals.map((p) => `  ${p.name.padEnd(argWidth)}${p.description}`),
+      '',
+    );
+  }
+  lines.push('Options:');
   const entries = Object.entries({
     ...spec.flags,
     help: { type: 'boolean', description: 'show this help' } as FlagSpec,
@@ -50,6 +61,8 @@ export type ParsedFlags = Record<string, string | boolean | string[] | undefined
 export interface ParsedCommandLine {
   help: boolean;
   flags: ParsedFlags;
+  /** The command's arguments (`spec.positionals`), in order. */
+  positionals: string[];
   /** One line each, e.g. for a deprecated flag; `main` prints them on stderr. */
   warnings: string[];
 }
@@ -140,7 +153,7 @@ function prepareArgv(spec: CommandSpec, argv: string[]): string[] {
 
 /**
  * Parses argv against the spec. Unknown flags (with the nearest known one suggested), missing
- * values, positional words and missing required flags are LOOM_ERR_INVALID_ARGUMENT. A deprecated
+ * values, a wrong number of arguments and missing required flags are LOOM_ERR_INVALID_ARGUMENT. A deprecated
  * flag's value goes to its replacement, with a warning.
  */
 export function parseFlags(spec: CommandSpec, argv: string[]): ParsedCommandLine {
@@ -149,15 +162,30 @@ export function parseFlags(spec: CommandSpec, argv: string[]): ParsedCommandLine
   };
   for (const [name, f] of Object.entries(spec.flags))
     options[name] = { type: f.type, ...(f.multiple ? { multiple: true } : {}) };
+  const expected = spec.positionals ?? [];
   let values: ParsedFlags;
+  let positionals: string[];
   try {
-    values = parseArgs({ args: prepareArgv(spec, argv), options, strict: true, allowPositionals: false })
-      .values as ParsedFlags;
+    const parsed = parseArgs({
+      args: prepareArgv(spec, argv),
+      options,
+      strict: true,
+      allowPositionals: expected.length > 0,
+    });
+    values = parsed.values as ParsedFlags;
+    positionals = parsed.positionals;
   } catch (err) {
     if (err instanceof LoomError) throw err;
     throw new LoomError('LOOM_ERR_INVALID_ARGUMENT', `${(err as Error).message.split('\n')[0]} (see --help)`);
   }
-  if (values.help) return { help: true, flags: values, warnings: [] };
+  if (values.help) return { help: true, flags: values, positionals, warnings: [] };
+  if (positionals.length !== expected.length) {
+    const names = expected.map((p) => p.name).join(' ');
+    throw new LoomError(
+      'LOOM_ERR_INVALID_ARGUMENT',
+      `expected ${expected.length} argument${expected.length === 1 ? '' : 's'} (${names}), got ${positionals.length} (see --help)`,
+    );
+  }
   const warnings: string[] = [];
   for (const [name, f] of Object.entries(spec.flags)) {
     if (!f.deprecatedFor || values[name] === undefined) continue;
@@ -181,7 +209,7 @@ export function parseFlags(spec: CommandSpec, argv: string[]): ParsedCommandLine
       throw new LoomError('LOOM_ERR_INVALID_ARGUMENT', `--${name} is required (see --help)`);
     }
   }
-  return { help: false, flags: values, warnings };
+  return { help: false, flags: values, positionals, warnings };
 }
 
 /** A whole number flag within [min, max]. */

@@ -4,6 +4,9 @@ import { isLoomError } from '../shared/errors/index.ts';
 import { LOOM_VERSION } from '../shared/version/index.ts';
 import { type CommandSpec, nearest, parseFlags, printHelp } from './args.ts';
 import {
+  agentApiKeyCreateSpec,
+  agentApiKeyListSpec,
+  agentApiKeyRevokeSpec,
   agentCheckSpec,
   agentEnrollSpec,
   agentStartSpec,
@@ -76,6 +79,22 @@ const COMMANDS: Record<string, CommandEntry> = {
     brief: 'run a whole federation on MNIST on this machine',
     load: async () => (await import('./demo.ts')).demo,
   },
+  // Edge serving: inference API keys.
+  'agent api-key create': {
+    spec: agentApiKeyCreateSpec,
+    brief: "make an API key for the agent's inference API (shown once)",
+    load: async () => (await import('./api-key-commands.ts')).agentApiKeyCreate,
+  },
+  'agent api-key list': {
+    spec: agentApiKeyListSpec,
+    brief: 'list the inference API keys (never the keys)',
+    load: async () => (await import('./api-key-commands.ts')).agentApiKeyList,
+  },
+  'agent api-key revoke': {
+    spec: agentApiKeyRevokeSpec,
+    brief: 'revoke an inference API key',
+    load: async () => (await import('./api-key-commands.ts')).agentApiKeyRevoke,
+  },
 };
 
 /** Command groups: the first word of two-word commands. */
@@ -134,7 +153,21 @@ export async function main(argv: string[]): Promise<number> {
     return second === undefined ? 1 : 0;
   }
   const twoWord = `${first} ${second ?? ''}`.trim();
-  const entry = COMMANDS[twoWord] ?? COMMANDS[first];
+  // Edge serving: three-word commands (`agent api-key create`) are looked up first.
+  const threeWord = `${twoWord} ${argv[2] ?? ''}`.trim();
+  const name = COMMANDS[threeWord] ? threeWord : COMMANDS[twoWord] ? twoWord : first;
+  const entry = COMMANDS[name];
+  const subcommands = Object.keys(COMMANDS)
+    .filter((c) => c.startsWith(`${twoWord} `))
+    .map((c) => c.slice(twoWord.length + 1));
+  if (!entry && subcommands.length > 0) {
+    const asked = argv.slice(2).some((a) => a === '--help' || a === '-h');
+    (asked ? process.stdout : process.stderr).write(
+      `${asked ? '' : 'loom: '}"loom ${twoWord}" takes a subcommand: ${subcommands.join(', ')}; ` +
+        `run "loom ${twoWord} <subcommand> --help"\n`,
+    );
+    return asked ? 0 : 2;
+  }
   if (!entry) {
     const tried = GROUPS.includes(first) ? twoWord : first;
     const candidates = GROUPS.includes(first)
@@ -147,7 +180,7 @@ export async function main(argv: string[]): Promise<number> {
     );
     return 2;
   }
-  const rest = COMMANDS[twoWord] ? argv.slice(2) : argv.slice(1);
+  const rest = argv.slice(name.split(' ').length);
   if (rest.includes('--help') || rest.includes('-h')) return printHelp(entry.spec);
   try {
     // Flags are checked before the command (and TensorFlow.js) loads, so usage errors are instant.

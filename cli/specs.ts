@@ -120,10 +120,15 @@ export const agentEnrollSpec: CommandSpec = {
 export const agentStartSpec: CommandSpec = {
   usage:
     'loom agent start --data-dir DIR --data PATH [--format idx|csv|jsonl] [--labels PATH]\n' +
-    '                        [--label-column C] [--csv-separator S] [--inference-port P] [--json]',
+    '                        [--label-column C] [--csv-separator S] [--inference-port P] [--json]\n' +
+    '                        [--inference-host ADDR] [--require-api-key] [--inference-tls-cert PEM --inference-tls-key PEM]\n' +
+    '                        [--serve-when-revoked] [--data-key-file PATH]',
   summary:
     'Runs the edge agent: serves local models over the Open Inference Protocol v2 (also offline), connects\n' +
-    'to the coordinator with mutual TLS, trains on the local data when asked and sends back only updates.',
+    'to the coordinator with mutual TLS, trains on the local data when asked and sends back only updates.\n' +
+    'The inference API needs an API key once "loom agent api-key create" has made one (health routes stay\n' +
+    'open); listening beyond loopback without one logs a warning. A revoked agent stops answering\n' +
+    'predictions (503) and stays revoked across restarts until the data dir is enrolled again.',
   flags: {
     'data-dir': { type: 'string', description: 'folder given to "loom agent enroll"', required: true },
     data: {
@@ -163,7 +168,70 @@ export const agentStartSpec: CommandSpec = {
       type: 'boolean',
       description: 'print one JSON line {agentId, name, inferenceUrl, examples, backend} when ready',
     },
+    // Edge serving: revocation policy, API keys and TLS of the inference API.
+    'serve-when-revoked': {
+      type: 'boolean',
+      description:
+        'keep answering predictions after the coordinator revokes this agent (default: infer answers 503)',
+    },
+    'require-api-key': {
+      type: 'boolean',
+      description: 'refuse inference requests without a live API key even before any key is made',
+    },
+    'inference-tls-cert': {
+      type: 'string',
+      description: 'serve the inference API over HTTPS with this PEM certificate (with --inference-tls-key)',
+    },
+    'inference-tls-key': {
+      type: 'string',
+      description: 'PEM private key of --inference-tls-cert',
+    },
   },
+};
+
+// Edge serving: `loom agent api-key create|list|revoke`.
+export const agentApiKeyCreateSpec: CommandSpec = {
+  usage: 'loom agent api-key create --data-dir DIR [--name NAME] [--json]',
+  summary:
+    "Makes an API key for this agent's inference API and prints it once (only its SHA-256 is kept, in\n" +
+    'DIR/inference-api-keys.json, mode 0600). From the first key on, every inference route but\n' +
+    '/v2/health/live and /v2/health/ready needs "Authorization: Bearer <key>". A running agent picks\n' +
+    'the change up within a second; the agent need not run.',
+  flags: {
+    'data-dir': { type: 'string', description: 'data dir of the agent', required: true },
+    name: {
+      type: 'string',
+      description: 'who or what the key is for (shown by list)',
+      default: 'inference client',
+    },
+    json: { type: 'boolean', description: 'print one JSON object {id, name, createdAt, key}' },
+  },
+};
+
+export const agentApiKeyListSpec: CommandSpec = {
+  usage: 'loom agent api-key list --data-dir DIR [--json]',
+  summary: 'Lists the inference API keys of this agent: id, name, created, revoked. Never a key or its hash.',
+  flags: {
+    'data-dir': { type: 'string', description: 'data dir of the agent', required: true },
+    json: {
+      type: 'boolean',
+      description: 'print one JSON object {keys: [{id, name, createdAt, revoked, revokedAt?}]}',
+    },
+  },
+};
+
+export const agentApiKeyRevokeSpec: CommandSpec = {
+  usage: 'loom agent api-key revoke ID --data-dir DIR [--json]',
+  summary:
+    'Revokes an inference API key: a running agent refuses it within a second. Revoking every key does\n' +
+    'not open the API: it stays closed until a new key is made (or the key file is deleted).',
+  flags: {
+    'data-dir': { type: 'string', description: 'data dir of the agent', required: true },
+    json: { type: 'boolean', description: 'print the revoked key as one JSON object' },
+  },
+  positionals: [
+    { name: 'ID', description: 'id of the key, as list shows it (the <id> of loom_<id>_<secret>)' },
+  ],
 };
 
 export const demoSpec: CommandSpec = {

@@ -147,13 +147,20 @@ export async function startCoordinator(
     maxPayloadBytes: config.maxFrameBytes,
     log: log.child('gateway'),
     // Revocation and identity are checked at every connection, against the store.
+    // Only a revoked agent is told so (LOOM_ERR_CERT_REVOKED): it then stops for good. A serial
+    // on the list without its agent is one retired by a renewal, which is not a revocation.
     authorize: async ({ agentId, certSerial }) => {
+      if (revocations.agentRevokedAt(agentId) !== undefined) {
+        return { ok: false, status: 403, reason: 'agent revoked', code: 'LOOM_ERR_CERT_REVOKED' };
+      }
       if (revocations.isRevoked({ subjectCN: agentId, serial: certSerial })) {
-        return { ok: false, status: 403, reason: 'certificate revoked' };
+        return { ok: false, status: 403, reason: 'certificate superseded', code: 'LOOM_ERR_UNAUTHORIZED' };
       }
       const agent = await agents.find(agentId);
-      if (!agent) return { ok: false, status: 403, reason: 'unknown agent' };
-      if (agent.revoked) return { ok: false, status: 403, reason: 'agent revoked' };
+      if (!agent) return { ok: false, status: 403, reason: 'unknown agent', code: 'LOOM_ERR_UNAUTHORIZED' };
+      if (agent.revoked) {
+        return { ok: false, status: 403, reason: 'agent revoked', code: 'LOOM_ERR_CERT_REVOKED' };
+      }
       if (agent.pendingCertSerial && sameSerial(agent.pendingCertSerial, certSerial)) {
         // First connection with a renewed certificate: it becomes current, the old one retires.
         await agents.promotePendingCertificate(agentId);
@@ -161,7 +168,7 @@ export async function startCoordinator(
         return { ok: true };
       }
       if (!sameSerial(agent.certSerial, certSerial)) {
-        return { ok: false, status: 403, reason: 'certificate superseded' };
+        return { ok: false, status: 403, reason: 'certificate superseded', code: 'LOOM_ERR_UNAUTHORIZED' };
       }
       return { ok: true };
     },

@@ -18,6 +18,7 @@ import {
 } from '../shared/protocol/index.ts';
 import { sha256Hex } from '../shared/tensors/index.ts';
 import { LOOM_VERSION } from '../shared/version/index.ts';
+import { ApiKeyRing } from './api-keys/index.ts';
 import { CoordinatorConnection } from './connection/index.ts';
 import {
   checkDataset,
@@ -27,7 +28,14 @@ import {
   loadDataset,
   summarizeDataset,
 } from './data/index.ts';
-import { type AgentIdentity, loadIdentity, saveIdentity } from './identity/index.ts';
+import {
+  type AgentIdentity,
+  loadIdentity,
+  loadRevocationRecord,
+  type RevocationRecord,
+  saveIdentity,
+  saveRevocationRecord,
+} from './identity/index.ts';
 import { ModelServer, startInferenceServer } from './inference/index.ts';
 import { type LocalModelStore, openLocalModelStore } from './store/index.ts';
 import { TrainingDataCache, trainLocally } from './training/index.ts';
@@ -54,6 +62,19 @@ export interface EdgeAgentOptions {
   renewAtRemainingFraction?: number;
   /** Key of the local model store. Default: `<dataDir>/data.key`, created on first use. */
   dataKey?: DataKey;
+  /**
+   * Keep answering predictions once the coordinator has revoked this agent. Default false: a
+   * revoked agent no longer receives updates, rollbacks or retirements, so its models are no
+   * longer managed and it stops serving them (health stays up and says revoked).
+   */
+  serveWhenRevoked?: boolean;
+  /**
+   * Refuse inference requests without a live API key even while the site has made none.
+   * Default false: keys are required once `loom agent api-key create` has made one.
+   */
+  requireApiKey?: boolean;
+  /** Serve the inference API over HTTPS with this certificate and key. Default: plain HTTP. */
+  inferenceTls?: { certPath: string; keyPath: string };
   log: Logger;
 }
 
@@ -76,6 +97,20 @@ export interface EdgeAgentStatus {
   tasksCompleted: number;
   /** Damaged records the start-up check removed from the model store (empty when it was whole). */
   storeRepairs: string[];
+  /** Whether the coordinator has revoked this agent (kept in the data dir across restarts). */
+  revoked: boolean;
+  /** When the agent learnt of its revocation (ISO 8601), if it is revoked. */
+  revokedAt?: string;
+  /** Whether it still answers predictions: always when not revoked, else only with serveWhenRevoked. */
+  serving: boolean;
+  /** Whether the inference API asks for an API key now. */
+  apiKeyRequired: boolean;
+}
+
+/** Whether `host` is only reachable from this machine. */
+function isLoopback(host: string): boolean {
+  const h = host.toLowerCase().replace(/^\[|\]$/g, '');
+  return h === 'localhost' || h === '::1' || /^(::ffff:)?127\.\d+\.\d+\.\d+$/.test(h);
 }
 
 /**
@@ -109,6 +144,9 @@ export class EdgeAgent {
   private readonly trainingData = new TrainingDataCache();
   private renewing?: Promise<void>;
   private renewalTimer?: NodeJS.Timeout;
+  /** Set once the coordinator has said this agent is revoked; never cleared (enroll again instead). */
+  private revocation?: RevocationRecord;
+  private apiKeys?: ApiKeyRing;
   private readonly log: Logger;
 
   constructor(private readonly opts: EdgeAgentOptions) {
@@ -168,21 +206,59 @@ export class EdgeAgent {
         reason: dataProblemsError(this.dataset.source, problems).message,
       });
     }
-    const inferenceHost = this.opts.inferenceHost ?? EDGE_AGENT_DEFAULTS.inferenceHost;
+    this.revocation = await loadRevocationRecord(this.opts.dataDir, this.identity.agentId);
+    const serveWhenRevoked = this.opts.serveWhenRevoked ?? false;
+    const apiKeys = await ApiKeyRing.open(this.opts.dataDir, {
+      requireKey: this.opts.requireApiKey ?? false,
+      log: this.log.child('api-keys'),
+    });
+    this.apiKeys = apiKeys;
+    const host = this.opts.inferenceHost ?? EDGE_AGENT_DEFAULTS.inferenceHost;
     const inferencePort = this.opts.inferencePort ?? EDGE_AGENT_DEFAULTS.inferencePort;
     try {
-      this.inference = await startInferenceServer(this.server, { host: inferenceHost, port: inferencePort });
+      this.inference = await startInferenceServer(this.server, {
+        host,
+        port: inferencePort,
+        revocation: () => this.revocation,
+        serveWhenRevoked,
+        authorize: (header) => apiKeys.authorize(header),
+        ...(this.opts.inferenceTls ? { tls: this.opts.inferenceTls } : {}),
+        log: this.log.child('inference'),
+      });
     } catch (err) {
       throw listenError(err, {
         service: 'the inference server',
-        host: inferenceHost,
+        host,
         port: inferencePort,
         portOption: '--inference-port',
         hostOption: '--inference-host',
         likelyHolder: 'another agent',
       });
     }
-    this.log.info('inference server listening', { url: this.inference.url });
+    this.log.info('inference server listening', {
+      url: this.inference.url,
+      apiKey: apiKeys.required ? 'required' : 'not required',
+    });
+    if (!isLoopback(host) && !apiKeys.required) {
+      this.log.warn(
+        `THE INFERENCE API ON ${host} NEEDS NO API KEY: anyone who can reach this port can use the models. ` +
+          `Make a key with "loom agent api-key create --data-dir ${this.opts.dataDir}" ` +
+          '(or start with --require-api-key), or listen on 127.0.0.1.',
+        { url: this.inference.url },
+      );
+    } else if (!isLoopback(host) && !this.opts.inferenceTls) {
+      this.log.warn(
+        'inference API keys cross the network in clear text; consider --inference-tls-cert/--inference-tls-key',
+        {
+          url: this.inference.url,
+        },
+      );
+    }
+    if (this.revocation) {
+      // The coordinator would refuse every connection, so none is tried.
+      this.logRevoked('this agent was revoked by its coordinator earlier', this.revocation);
+      return;
+    }
 
     const id = this.identity;
     this.connection = new CoordinatorConnection({
@@ -205,8 +281,47 @@ export class EdgeAgent {
     this.connection.on('disconnected', () => this.abortTrainings());
     this.renewalTimer = setInterval(() => void this.renewIfDue(), EDGE_AGENT_DEFAULTS.renewalCheckMs);
     this.renewalTimer.unref();
-    this.connection.on('rejected', (err) => this.log.error('coordinator link ended', { code: err.code }));
+    this.connection.on('rejected', (err) => {
+      if (err.code === 'LOOM_ERR_CERT_REVOKED') void this.onRevoked(err);
+      else this.log.error('coordinator link ended', { code: err.code });
+    });
     this.connection.start();
+  }
+
+  /**
+   * Stops serving (unless serveWhenRevoked) the moment the coordinator says this agent is
+   * revoked, and records it in the data dir so a restart stays revoked.
+   */
+  private async onRevoked(err: LoomError): Promise<void> {
+    if (this.revocation || !this.identity) return;
+    const record: RevocationRecord = {
+      agentId: this.identity.agentId,
+      revokedAt: new Date().toISOString(),
+      reason: err.message,
+    };
+    this.revocation = record;
+    clearInterval(this.renewalTimer);
+    this.logRevoked('the coordinator has revoked this agent', record);
+    try {
+      await saveRevocationRecord(this.opts.dataDir, record);
+    } catch (saveErr) {
+      this.log.error('cannot record the revocation in the data dir; a restart would try to connect again', {
+        error: saveErr instanceof Error ? saveErr.message : String(saveErr),
+      });
+    }
+  }
+
+  private logRevoked(message: string, record: RevocationRecord): void {
+    const serving = this.opts.serveWhenRevoked ?? false;
+    this.log.error(message, {
+      code: 'LOOM_ERR_CERT_REVOKED',
+      revokedAt: record.revokedAt,
+      reason: record.reason,
+      consequence: serving
+        ? 'still serving predictions (--serve-when-revoked), but its models no longer get updates, rollbacks or retirements'
+        : 'predictions answer 503 from now on: its models no longer get updates, rollbacks or retirements',
+      remedy: 'enroll this data dir again to give the site a new identity',
+    });
   }
 
   status(): EdgeAgentStatus {
@@ -220,6 +335,10 @@ export class EdgeAgent {
       models: this.server?.list().map((m) => ({ name: m.name, version: m.version })) ?? [],
       tasksCompleted: this.tasksCompleted,
       storeRepairs: [...this.storeRepairs],
+      revoked: this.revocation !== undefined,
+      ...(this.revocation ? { revokedAt: this.revocation.revokedAt } : {}),
+      serving: this.revocation === undefined || (this.opts.serveWhenRevoked ?? false),
+      apiKeyRequired: this.apiKeys?.required ?? false,
     };
   }
 
@@ -229,6 +348,7 @@ export class EdgeAgent {
     this.abortTrainings();
     await this.queue.catch(() => undefined);
     await this.inference?.close();
+    this.apiKeys?.close();
     this.server?.dispose();
     this.trainingData.dispose();
     await this.store?.close();

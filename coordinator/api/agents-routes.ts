@@ -1,6 +1,7 @@
 // /v1/agents and /v1/enrollment-tokens: the fleet as operators see it, revocation, and tokens
 // for enrolling new sites.
 import { Hono } from 'hono';
+import { readBodyText } from '../../shared/http/index.ts';
 import { CLOSE_CODES, FieldReader } from '../../shared/protocol/index.ts';
 import type { AgentRecord } from '../directory/index.ts';
 import type { AgentSessionInfo } from '../gateway/index.ts';
@@ -89,7 +90,7 @@ export function revocationRoutes(deps: ApiDeps): Hono<ApiEnv> {
 export function enrollmentTokenRoutes(deps: ApiDeps): Hono<ApiEnv> {
   const app = new Hono<ApiEnv>();
   app.post('/', requireRole('operator'), async (c) => {
-    const body = (await c.req.text()).trim() ? await readJsonBody(c) : {};
+    const body = (await readBodyText(c)).trim() ? await readJsonBody(c) : {};
     const r = FieldReader.of(body, '', 'LOOM_ERR_INVALID_ARGUMENT').onlyKeys(['ttlSec']);
     const ttl = r.has('ttlSec') ? r.integer('ttlSec', { min: 1, max: 30 * 86_400 }) : undefined;
     const caller = c.get('caller');

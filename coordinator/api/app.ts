@@ -1,8 +1,8 @@
 // The operator API as a Hono app (no server), so tests can call `app.request()` directly.
-import type { Context, MiddlewareHandler } from 'hono';
+import type { Context } from 'hono';
 import { Hono } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import { LoomError } from '../../shared/errors/index.ts';
+import { bodyLimit } from '../../shared/http/index.ts';
 import { agentsRoutes, enrollmentTokenRoutes, enrollRoutes, revocationRoutes } from './agents-routes.ts';
 import { bearerAuth } from './auth.ts';
 import type { ApiDeps, ApiEnv } from './context.ts';
@@ -42,18 +42,6 @@ export const API_DEFAULTS = {
   defaultAuditPage: 100,
 } as const;
 
-function limitBody(maxSize: number): MiddlewareHandler<ApiEnv> {
-  return bodyLimit({
-    maxSize,
-    onError: (c) => {
-      // The rest of the body is never read, so this connection cannot carry another request:
-      // tell the client not to reuse it (a keep-alive client would otherwise hang up on its next call).
-      c.header('connection', 'close');
-      throw new LoomError('LOOM_ERR_FRAME_TOO_LARGE', `request body exceeds ${maxSize} bytes`);
-    },
-  });
-}
-
 /** A whole number query parameter within [min, ∞), or `fallback` when absent; 400 otherwise. */
 function queryInteger(c: Context<ApiEnv>, name: string, fallback: number, min: number): number {
   const raw = c.req.query(name);
@@ -85,9 +73,11 @@ export function createApiApp(deps: ApiDeps, options: ApiOptions = {}): Hono<ApiE
   app.onError((err, c) => handleApiError(err, c, deps.log));
   app.notFound((c) => errorResponse(c, 404, 'LOOM_ERR_NOT_FOUND', `no route ${c.req.method} ${c.req.path}`));
   // Only a model upload may be large; every other body, and above all the unauthenticated
-  // /v1/enroll, is read under a small limit so nobody can make the server buffer much.
-  const smallBody = limitBody(maxBodyBytes);
-  const modelBody = limitBody(maxModelBodyBytes);
+  // /v1/enroll, is read under a small limit so nobody can make the server buffer much. Bodies
+  // are read by the handlers (readBody), after authentication, whether sent with a
+  // Content-Length or chunked.
+  const smallBody = bodyLimit({ maxBytes: maxBodyBytes });
+  const modelBody = bodyLimit({ maxBytes: maxModelBodyBytes });
   app.use('*', (c, next) =>
     c.req.method === 'POST' && c.req.path.replace(/\/$/, '') === '/v1/models'
       ? modelBody(c, next)

@@ -6,7 +6,7 @@ import { createServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { type WebSocket, WebSocketServer } from 'ws';
-import { isLoomError, LoomError } from '../../shared/errors/index.ts';
+import { isLoomError, LoomError, type LoomErrorCode } from '../../shared/errors/index.ts';
 import type { Logger } from '../../shared/log/index.ts';
 import {
   CLOSE_CODES,
@@ -17,12 +17,18 @@ import {
   encodeMessage,
   type Message,
   PROTOCOL_VERSIONS,
+  REFUSAL_CODE_HEADER,
 } from '../../shared/protocol/index.ts';
 import type { AgentPool, TrainOutcome, TrainTask } from '../rounds/index.ts';
 import { AgentSession, type AgentSessionInfo } from './agent-session.ts';
 
-/** The decision on a client certificate that passed the TLS handshake. */
-export type AuthorizeResult = { ok: true } | { ok: false; status: number; reason: string };
+/**
+ * The decision on a client certificate that passed the TLS handshake. A refusal's `code` is
+ * sent in the `REFUSAL_CODE_HEADER` response header.
+ */
+export type AuthorizeResult =
+  | { ok: true }
+  | { ok: false; status: number; reason: string; code?: LoomErrorCode };
 
 export interface AgentGatewayOptions {
   /** PEM of the Loom CA: the only trust anchor for client certificates. */
@@ -109,7 +115,12 @@ export class AgentGateway extends EventEmitter<GatewayEvents> implements AgentPo
             if (result.ok) done(true);
             else {
               this.log.warn('agent refused', { agent: identity.agentId, reason: result.reason });
-              done(false, result.status, result.reason);
+              done(
+                false,
+                result.status,
+                result.reason,
+                result.code ? { [REFUSAL_CODE_HEADER]: result.code } : undefined,
+              );
             }
           })
           .catch((err: unknown) => {

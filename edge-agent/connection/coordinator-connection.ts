@@ -14,6 +14,7 @@ import {
   type Message,
   type MessageBodies,
   type MessageType,
+  REFUSAL_CODE_HEADER,
   type WelcomeBody,
 } from '../../shared/protocol/index.ts';
 import { type BackoffOptions, backoffDelay } from './backoff.ts';
@@ -37,7 +38,12 @@ export interface ConnectionEvents {
   connected: [WelcomeBody];
   disconnected: [{ code: number; reason: string }];
   message: [Message];
-  /** The coordinator refused this agent for good (revoked, unknown, protocol mismatch); no more retries. */
+  /**
+   * The coordinator refused this agent for good; no more retries. LOOM_ERR_CERT_REVOKED when
+   * the coordinator said it is revoked (close code 4003, or a refused upgrade naming that code),
+   * LOOM_ERR_UNAUTHORIZED for other refused upgrades (unknown agent, superseded certificate),
+   * LOOM_ERR_PROTOCOL_VERSION for a protocol mismatch.
+   */
   rejected: [LoomError];
 }
 
@@ -206,9 +212,15 @@ export class CoordinatorConnection extends EventEmitter<ConnectionEvents> {
       const status = res.statusCode ?? 0;
       res.resume();
       if (status === 401 || status === 403) {
+        // Only the coordinator's own word makes this a revocation: a 403 can also mean an unknown
+        // agent or a certificate superseded by a renewal (or come from something in between).
+        const said = res.headers[REFUSAL_CODE_HEADER];
+        const revoked = status === 403 && said === 'LOOM_ERR_CERT_REVOKED';
         const err = new LoomError(
-          status === 403 ? 'LOOM_ERR_CERT_REVOKED' : 'LOOM_ERR_UNAUTHORIZED',
-          `the coordinator refused this agent (HTTP ${status}${res.statusMessage ? ` ${res.statusMessage}` : ''})`,
+          revoked ? 'LOOM_ERR_CERT_REVOKED' : 'LOOM_ERR_UNAUTHORIZED',
+          `the coordinator refused this agent (HTTP ${status}${res.statusMessage ? ` ${res.statusMessage}` : ''}${
+            typeof said === 'string' ? `, ${said.slice(0, 64)}` : ''
+          })`,
         );
         this.log.error(err.message);
         this.stopped = true;

@@ -6,7 +6,8 @@ export const ERROR_CODES = {
   LOOM_ERR_INVALID_CONFIG: 'A configuration file, environment variable or flag is invalid or unknown.',
   LOOM_ERR_NOT_FOUND: 'The named model, version, job, agent or token does not exist.',
   LOOM_ERR_CONFLICT: 'The request conflicts with the current state (a name taken, a job already finished).',
-  LOOM_ERR_UNAUTHORIZED: 'No valid bearer token or client certificate was presented.',
+  LOOM_ERR_UNAUTHORIZED:
+    "No valid bearer token, agent inference API key or client certificate was presented; also the coordinator's refusal of an unknown agent or a superseded certificate.",
   LOOM_ERR_FORBIDDEN: 'The caller is authenticated but its role does not allow the call.',
   LOOM_ERR_INTERNAL: 'An unexpected failure; details are in the server log, not the response.',
   LOOM_ERR_RATE_LIMITED:
@@ -14,7 +15,8 @@ export const ERROR_CODES = {
 
   LOOM_ERR_PKI: 'A certificate, key or CSR could not be created, parsed or verified.',
   LOOM_ERR_CSR_INVALID: 'A certificate signing request is malformed or its signature does not verify.',
-  LOOM_ERR_CERT_REVOKED: 'The certificate or agent has been revoked.',
+  LOOM_ERR_CERT_REVOKED:
+    "The certificate or agent has been revoked; a revoked agent's inference API answers predictions with it (503) unless started with --serve-when-revoked.",
   LOOM_ERR_CA_MISMATCH:
     "The coordinator's CA fingerprint does not match the one pinned in the enrollment token.",
   LOOM_ERR_TOKEN_INVALID: 'An enrollment or API token is malformed, unknown, already used or expired.',

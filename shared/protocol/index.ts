@@ -40,3 +40,4 @@ export {
   PROTOCOL_VERSIONS,
   SUMMARY_LIMITS,
 } from './messages.ts';
+export { REFUSAL_CODE_HEADER } from './upgrade-refusal.ts';

@@ -555,7 +555,9 @@ describe('loom coordinator init never destroys a coordinator by accident', () =>
       'data.key',
       'db/',
     ]);
-    expect(forced.stderr).toMatch(/data\.key +the data key: every stored version of every model becomes unreadable/);
+    expect(forced.stderr).toMatch(
+      /data\.key +the data key: every stored version of every model becomes unreadable/,
+    );
     expect(JSON.parse(await readFile(join(coordDir, 'coordinator.json'), 'utf8'))).toEqual({
       hosts: ['loom.example'],
     });
