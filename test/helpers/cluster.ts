@@ -23,8 +23,8 @@ export interface TestCluster {
   apiUrl: string;
   /** Calls the operator API as admin. */
   api<T>(path: string, body?: unknown, method?: string): Promise<T>;
-  /** Enrolls a new agent and returns its data dir. */
-  enroll(name: string): Promise<{ dataDir: string; agentId: string }>;
+  /** Enrolls a new agent and returns its data dir (`force` replaces an identity already there). */
+  enroll(name: string, opts?: { force?: boolean }): Promise<{ dataDir: string; agentId: string }>;
   /** Enrolls and starts an in-process agent on MNIST training examples [offset, offset+count). */
   startAgent(name: string, opts: { offset: number; count: number }): Promise<EdgeAgent>;
   waitForAgents(count: number, timeoutMs?: number): Promise<void>;
@@ -110,10 +110,13 @@ export async function startTestCluster(opts: { heartbeatIntervalMs?: number } = 
       ...(body === undefined ? {} : { body }),
       ...(method ? { method } : {}),
     });
-  const enroll = async (name: string): Promise<{ dataDir: string; agentId: string }> => {
+  const enroll = async (
+    name: string,
+    opts: { force?: boolean } = {},
+  ): Promise<{ dataDir: string; agentId: string }> => {
     const { token } = await api<{ token: string }>('/v1/enrollment-tokens', {});
     const agentDir = join(dir, 'agents', name);
-    const id = await enrollAgent({ coordinatorUrl: apiUrl, token, dataDir: agentDir, name });
+    const id = await enrollAgent({ coordinatorUrl: apiUrl, token, dataDir: agentDir, name, ...opts });
     return { dataDir: agentDir, agentId: id.agentId };
   };
   return {

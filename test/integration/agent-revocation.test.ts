@@ -135,7 +135,7 @@ describe('a revoked agent', () => {
 
     // Enrolling the data dir again gives a new identity, and the revocation is gone with the old one.
     await stop(restarted);
-    const again = await cluster.enroll('revoked-site');
+    const again = await cluster.enroll('revoked-site', { force: true });
     expect(again.dataDir).toBe(dataDir);
     const fresh = await start(dataDir);
     expect(fresh.status()).toMatchObject({ agentId: again.agentId, revoked: false, serving: true });
