@@ -145,6 +145,7 @@ export async function startCoordinator(
     port: config.agentPort,
     heartbeatIntervalMs: config.heartbeatIntervalMs,
     maxPayloadBytes: config.maxFrameBytes,
+    chunkBytes: config.chunkBytes,
     log: log.child('gateway'),
     // Revocation and identity are checked at every connection, against the store.
     // Only a revoked agent is told so (LOOM_ERR_CERT_REVOKED): it then stops for good. A serial
@@ -244,6 +245,7 @@ export async function startCoordinator(
       log: log.child('api'),
     },
     {
+      maxModelBytes: config.maxPayloadBytes,
       enrollRateLimit:
         config.enrollRatePerMinute === 0
           ? false

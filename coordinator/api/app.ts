@@ -25,6 +25,11 @@ export interface ApiOptions {
   /** Largest body of `POST /v1/models` (a model.json with initial weights can be large). Default 268435456 (256 MiB). */
   maxModelBodyBytes?: number;
   /**
+   * Largest weights a model may have: a task or an update must carry them (the coordinator's
+   * `maxPayloadBytes`). Default 1 GiB.
+   */
+  maxModelBytes?: number;
+  /**
    * Per-address limit on the unauthenticated `POST /v1/enroll`, or false for none.
    * Default 20 requests per address per minute (`RATE_LIMIT_DEFAULTS`).
    */
@@ -35,6 +40,7 @@ export interface ApiOptions {
 export const API_DEFAULTS = {
   maxBodyBytes: 64 * 1024,
   maxModelBodyBytes: 256 * 1024 * 1024,
+  maxModelBytes: 1024 * 1024 * 1024,
   enrollRateLimit: RATE_LIMIT_DEFAULTS,
   /** Most audit entries one `GET /v1/audit` returns; a larger `limit` is lowered to this. */
   maxAuditPage: 1000,
@@ -103,7 +109,7 @@ export function createApiApp(deps: ApiDeps, options: ApiOptions = {}): Hono<ApiE
   v1.route('/enrollment-tokens', enrollmentTokenRoutes(deps));
   v1.route('/agents', agentsRoutes(deps));
   v1.route('/revocations', revocationRoutes(deps));
-  v1.route('/models', modelsRoutes(deps));
+  v1.route('/models', modelsRoutes(deps, options.maxModelBytes ?? API_DEFAULTS.maxModelBytes));
   v1.route('/jobs', jobsRoutes(deps));
   v1.route('/tokens', tokensRoutes(deps));
   v1.get('/audit', async (c) => {

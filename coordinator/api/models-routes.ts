@@ -2,6 +2,7 @@
 import { Hono } from 'hono';
 import { LoomError } from '../../shared/errors/index.ts';
 import {
+  architectureParamCount,
   buildModel,
   initialWeights,
   type ModelArchitecture,
@@ -98,7 +99,31 @@ async function weightsFromUpload(
   }
 }
 
-export function modelsRoutes(deps: ApiDeps): Hono<ApiEnv> {
+/** Default of `modelsRoutes`' maxModelBytes: 1 GiB of weights. */
+const DEFAULT_MAX_MODEL_BYTES = 1024 * 1024 * 1024;
+
+function mib(bytes: number): string {
+  return `${(bytes / 1024 / 1024).toLocaleString('en-US', { maximumFractionDigits: 1 })} MiB`;
+}
+
+/**
+ * Refuses a model whose weights no task or update could carry, naming the limit and the setting
+ * (LOOM_ERR_MODEL_SPEC, 400) instead of failing later, round after round.
+ */
+function assertModelFits(params: number, maxModelBytes: number): void {
+  const bytes = params * 4;
+  if (bytes <= maxModelBytes) return;
+  throw new LoomError(
+    'LOOM_ERR_MODEL_SPEC',
+    `the model has ${params.toLocaleString('en-US')} parameters (${mib(bytes)} of float32 weights); ` +
+      `the largest model a training task can carry is ${mib(maxModelBytes)} ` +
+      '(the coordinator setting maxPayloadBytes, LOOM_MAX_PAYLOAD_BYTES)',
+    { details: { field: 'architecture', params, limitBytes: maxModelBytes } },
+  );
+}
+
+/** @param maxModelBytes default 1 GiB */
+export function modelsRoutes(deps: ApiDeps, maxModelBytes = DEFAULT_MAX_MODEL_BYTES): Hono<ApiEnv> {
   const app = new Hono<ApiEnv>();
 
   app.post('/', requireRole('operator'), async (c) => {
@@ -116,10 +141,14 @@ export function modelsRoutes(deps: ApiDeps): Hono<ApiEnv> {
     if (weightsB64 !== undefined && arch.kind !== 'tfjs') {
       r.fail('weights', 'is only accepted with a tfjs architecture');
     }
+    // Counted before anything is built: a model of 10^12 parameters must not be allocated.
+    const counted = architectureParamCount(arch);
+    if (counted !== undefined) assertModelFits(counted, maxModelBytes);
     const init =
       weightsB64 === undefined
         ? await initialWeights(arch)
         : await weightsFromUpload(arch, rawArch.topology?.weightsManifest, weightsB64);
+    assertModelFits(countParams(init.weights), maxModelBytes);
     const caller = c.get('caller');
     const created = await deps.registry.createModel(
       {

@@ -12,10 +12,12 @@ import {
   CLOSE_CODES,
   createMessage,
   type DatasetSummary,
+  DEFAULT_CHUNK_BYTES,
   DEFAULT_MAX_FRAME_BYTES,
   decodeMessage,
   encodeMessage,
   type Message,
+  type PayloadRef,
   PROTOCOL_VERSIONS,
   REFUSAL_CODE_HEADER,
 } from '../../shared/protocol/index.ts';
@@ -53,6 +55,8 @@ export interface AgentGatewayOptions {
   helloTimeoutMs?: number;
   /** Largest accepted frame (default DEFAULT_MAX_FRAME_BYTES, 64 MiB). */
   maxPayloadBytes?: number;
+  /** Payloads larger than this travel as chunks of at most this size, both ways (default 8 MiB). */
+  chunkBytes?: number;
   log: Logger;
 }
 
@@ -68,6 +72,7 @@ export const GATEWAY_DEFAULTS = {
   heartbeatIntervalMs: 10_000,
   helloTimeoutMs: 10_000,
   maxPayloadBytes: DEFAULT_MAX_FRAME_BYTES,
+  chunkBytes: DEFAULT_CHUNK_BYTES,
 } as const;
 
 export class AgentGateway extends EventEmitter<GatewayEvents> implements AgentPool {
@@ -78,6 +83,8 @@ export class AgentGateway extends EventEmitter<GatewayEvents> implements AgentPo
   private readonly https: HttpsServer;
   private readonly wss: WebSocketServer;
   private readonly sessions = new Map<string, AgentSession>();
+  /** Chunk frames of payloads sent to many agents (a round's weights), made once per payload. */
+  private readonly chunkCache = new WeakMap<Uint8Array, { ref: PayloadRef; frames: Buffer[] }>();
   private heartbeat?: NodeJS.Timeout;
   private readonly log: Logger;
 
@@ -259,7 +266,15 @@ export class AgentGateway extends EventEmitter<GatewayEvents> implements AgentPo
       let msg: Message;
       try {
         if (!isBinary) throw new LoomError('LOOM_ERR_PROTOCOL', 'text frames are not part of the protocol');
-        msg = decodeMessage(toBytes(data));
+        // Chunked payloads are only taken once the agent said hello, and only as large as the
+        // session allows (see AgentSession.acceptChunk).
+        const current = session;
+        msg = decodeMessage(toBytes(data), current ? { payloads: (ref) => current.takePayload(ref) } : {});
+        if (msg.type === 'chunk') {
+          if (!current) throw new LoomError('LOOM_ERR_PROTOCOL', 'the first frame must be hello');
+          current.acceptChunk(msg.body);
+          return;
+        }
       } catch (err) {
         this.protocolViolation(ws, identity.agentId, err);
         return;
@@ -321,16 +336,20 @@ export class AgentGateway extends EventEmitter<GatewayEvents> implements AgentPo
     }
     const previous = this.sessions.get(identity.agentId);
     if (previous) this.endSession(previous, CLOSE_CODES.REPLACED, 'replaced by a newer connection');
-    const session = new AgentSession(ws, {
-      agentId: identity.agentId,
-      certSerial: identity.certSerial,
-      backend: msg.body.backend,
-      agentVersion: msg.body.agentVersion,
-      connectedAt: new Date(),
-      remoteAddress: identity.remoteAddress,
-      claimedModels: new Map(msg.body.models.map((m) => [m.name, m.version])),
-      dataset: msg.body.dataset,
-    });
+    const session = new AgentSession(
+      ws,
+      {
+        agentId: identity.agentId,
+        certSerial: identity.certSerial,
+        backend: msg.body.backend,
+        agentVersion: msg.body.agentVersion,
+        connectedAt: new Date(),
+        remoteAddress: identity.remoteAddress,
+        claimedModels: new Map(msg.body.models.map((m) => [m.name, m.version])),
+        dataset: msg.body.dataset,
+      },
+      { chunkBytes: this.opts.chunkBytes, chunkCache: this.chunkCache },
+    );
     this.sessions.set(identity.agentId, session);
     session.send(
       'welcome',
@@ -338,6 +357,7 @@ export class AgentGateway extends EventEmitter<GatewayEvents> implements AgentPo
         protocolVersion: version,
         agentId: identity.agentId,
         heartbeatIntervalMs: this.opts.heartbeatIntervalMs,
+        chunkBytes: this.opts.chunkBytes,
       },
       msg.id,
     );

@@ -2,20 +2,25 @@
 import type { WebSocket } from 'ws';
 import { LoomError } from '../../shared/errors/index.ts';
 import {
+  type ChunkBody,
   createMessage,
   type DatasetSummary,
   type DeployBody,
   decodeTensorBytes,
-  encodeMessage,
+  encodeFrames,
   type Message,
   type MessageBodies,
   type MessageType,
+  PayloadAssembler,
+  type PayloadRef,
 } from '../../shared/protocol/index.ts';
 import type { TrainOutcome, TrainTask } from '../rounds/index.ts';
 
 interface PendingTask {
   jobId: string;
   round: number;
+  /** Bytes of the weights sent with the task: the update that comes back is about as large. */
+  weightBytes: number;
   resolve: (outcome: TrainOutcome) => void;
   reject: (err: LoomError) => void;
 }
@@ -33,9 +38,28 @@ export interface AgentSessionInfo {
   dataset: DatasetSummary;
 }
 
+/** How a session frames what it sends. */
+export interface SessionFraming {
+  chunkBytes: number;
+  /** Shared by every session of a gateway, so a payload sent to many agents is cut once. */
+  chunkCache: WeakMap<Uint8Array, { ref: PayloadRef; frames: Buffer[] }>;
+}
+
+/** Slack over a task's weight size allowed for the update that answers it (msgpack headers). */
+const UPDATE_SLACK_BYTES = 64 * 1024;
+
 export class AgentSession {
   readonly info: AgentSessionInfo;
   private readonly pending = new Map<string, PendingTask>();
+  /**
+   * An agent may only send a chunked payload as large as an update for a task it holds: with no
+   * task in flight it may send none, so it cannot make the coordinator hold memory at will.
+   */
+  private readonly payloads = new PayloadAssembler({
+    maxPayloadBytes: () =>
+      Math.max(0, ...[...this.pending.values()].map((t) => t.weightBytes + UPDATE_SLACK_BYTES)),
+    maxPending: 2,
+  });
   /** The version of each model last sent in a `deploy` on this connection, awaiting its ack. */
   private readonly deploying = new Map<string, number>();
   private closed = false;
@@ -45,6 +69,7 @@ export class AgentSession {
   constructor(
     readonly ws: WebSocket,
     info: AgentSessionInfo,
+    private readonly framing: SessionFraming,
   ) {
     this.info = info;
   }
@@ -57,10 +82,26 @@ export class AgentSession {
     return this.pending.size;
   }
 
+  /** Sends a message; a large payload goes first, as chunks shared with other sessions. */
   send<T extends MessageType>(type: T, body: MessageBodies[T], replyTo?: string): void {
     if (this.closed)
       throw new LoomError('LOOM_ERR_AGENT_DISCONNECTED', `agent ${this.agentId} is not connected`);
-    this.ws.send(encodeMessage(createMessage(type, body, replyTo) as Message));
+    for (const frame of encodeFrames(createMessage(type, body, replyTo) as Message, {
+      chunkBytes: this.framing.chunkBytes,
+      cache: this.framing.chunkCache,
+    })) {
+      this.ws.send(frame);
+    }
+  }
+
+  /** Takes a chunk of a payload the agent sends; LOOM_ERR_PROTOCOL ends the connection. */
+  acceptChunk(chunk: ChunkBody): void {
+    this.payloads.accept(chunk);
+  }
+
+  /** The assembled payload a message names (see DecodeOptions.payloads). */
+  takePayload(ref: PayloadRef): Uint8Array {
+    return this.payloads.take(ref);
   }
 
   runTrainTask(task: TrainTask): Promise<TrainOutcome> {
@@ -69,7 +110,13 @@ export class AgentSession {
         reject(new LoomError('LOOM_ERR_AGENT_DISCONNECTED', `agent ${this.agentId} is not connected`));
         return;
       }
-      this.pending.set(task.taskId, { jobId: task.jobId, round: task.round, resolve, reject });
+      this.pending.set(task.taskId, {
+        jobId: task.jobId,
+        round: task.round,
+        weightBytes: task.weights.byteLength,
+        resolve,
+        reject,
+      });
       this.send('train', { ...task });
     });
   }
@@ -134,6 +181,7 @@ export class AgentSession {
   markClosed(reason: string): void {
     if (this.closed) return;
     this.closed = true;
+    this.payloads.clear();
     for (const [taskId, task] of this.pending) {
       this.pending.delete(taskId);
       task.reject(

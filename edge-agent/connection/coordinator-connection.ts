@@ -7,13 +7,17 @@ import type { Logger } from '../../shared/log/index.ts';
 import {
   CLOSE_CODES,
   createMessage,
+  DEFAULT_CHUNK_BYTES,
   DEFAULT_MAX_FRAME_BYTES,
+  DEFAULT_MAX_PAYLOAD_BYTES,
   decodeMessage,
+  encodeFrames,
   encodeMessage,
   type HelloBody,
   type Message,
   type MessageBodies,
   type MessageType,
+  PayloadAssembler,
   REFUSAL_CODE_HEADER,
   type WelcomeBody,
 } from '../../shared/protocol/index.ts';
@@ -31,6 +35,8 @@ export interface CoordinatorConnectionOptions {
   backoff?: BackoffOptions;
   /** Largest accepted frame (default DEFAULT_MAX_FRAME_BYTES, 64 MiB). */
   maxPayloadBytes?: number;
+  /** Largest payload (model weights) accepted in chunks (default DEFAULT_MAX_PAYLOAD_BYTES, 1 GiB). */
+  maxChunkedPayloadBytes?: number;
   log: Logger;
 }
 
@@ -67,6 +73,8 @@ export class CoordinatorConnection extends EventEmitter<ConnectionEvents> {
   /** The certificate the current socket presented, to tell whether a renewal still needs a reconnect. */
   private wsCertPem?: string;
   private readonly log: Logger;
+  /** Chunked payloads (model weights) from the coordinator, assembled per connection. */
+  private payloads: PayloadAssembler;
   private readonly replies = new Map<
     string,
     { resolve: (m: Message) => void; reject: (e: LoomError) => void }
@@ -75,6 +83,7 @@ export class CoordinatorConnection extends EventEmitter<ConnectionEvents> {
   constructor(private readonly opts: CoordinatorConnectionOptions) {
     super();
     this.log = opts.log;
+    this.payloads = this.newAssembler();
   }
 
   get connected(): boolean {
@@ -108,7 +117,13 @@ export class CoordinatorConnection extends EventEmitter<ConnectionEvents> {
   send<T extends MessageType>(type: T, body: MessageBodies[T], replyTo?: string): void {
     if (!this.connected || !this.ws)
       throw new LoomError('LOOM_ERR_NETWORK', 'not connected to the coordinator');
-    this.ws.send(encodeMessage(createMessage(type, body, replyTo) as Message));
+    this.sendFrames(createMessage(type, body, replyTo) as Message);
+  }
+
+  /** A message's frames: a large payload first, in chunks of the size the coordinator asked for. */
+  private sendFrames(msg: Message): void {
+    const chunkBytes = this.welcome?.chunkBytes ?? DEFAULT_CHUNK_BYTES;
+    for (const frame of encodeFrames(msg, { chunkBytes })) this.ws!.send(frame);
   }
 
   /**
@@ -135,7 +150,7 @@ export class CoordinatorConnection extends EventEmitter<ConnectionEvents> {
           reject(e);
         },
       });
-      this.ws!.send(encodeMessage(msg));
+      this.sendFrames(msg);
     });
   }
 
@@ -169,6 +184,7 @@ export class CoordinatorConnection extends EventEmitter<ConnectionEvents> {
     this.ws = ws;
     this.wsCertPem = this.opts.certPem;
     this.welcome = undefined;
+    this.payloads = this.newAssembler();
 
     ws.on('open', () => {
       ws.send(encodeMessage(createMessage('hello', this.opts.hello())));
@@ -178,7 +194,13 @@ export class CoordinatorConnection extends EventEmitter<ConnectionEvents> {
       let msg: Message;
       try {
         if (!isBinary) throw new LoomError('LOOM_ERR_PROTOCOL', 'text frame');
-        msg = decodeMessage(Buffer.isBuffer(data) ? data : Buffer.from(data as ArrayBuffer));
+        msg = decodeMessage(Buffer.isBuffer(data) ? data : Buffer.from(data as ArrayBuffer), {
+          payloads: (ref) => this.payloads.take(ref),
+        });
+        if (msg.type === 'chunk') {
+          this.payloads.accept(msg.body);
+          return;
+        }
       } catch (err) {
         this.log.warn('malformed frame from the coordinator', { error: (err as Error).message });
         return;
@@ -258,6 +280,12 @@ export class CoordinatorConnection extends EventEmitter<ConnectionEvents> {
       }
       this.scheduleReconnect();
     });
+  }
+
+  private newAssembler(): PayloadAssembler {
+    const max = this.opts.maxChunkedPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
+    // A deploy and a task may be in flight together: room for two payloads.
+    return new PayloadAssembler({ maxPayloadBytes: () => max, maxPending: 2 });
   }
 
   private scheduleReconnect(): void {

@@ -106,3 +106,19 @@ export function describeArchitecture(arch: ModelArchitecture): string {
       return `tfjs ${String(arch.topology.class_name)}`;
   }
 }
+
+/**
+ * Parameters of a built-in architecture, counted without building it (a model far too large to
+ * build is refused by its count): dense layers have inputs × units weights and units biases.
+ * Undefined for a TensorFlow.js topology, whose count is known only once built.
+ */
+export function architectureParamCount(arch: ModelArchitecture): number | undefined {
+  if (arch.kind === 'tfjs') return undefined;
+  let inputs = arch.inputShape.reduce((a, b) => a * b, 1);
+  let total = 0;
+  for (const units of arch.kind === 'mlp' ? arch.layers : [arch.classes]) {
+    total += inputs * units + units;
+    inputs = units;
+  }
+  return total;
+}

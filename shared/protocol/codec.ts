@@ -17,6 +17,7 @@ import {
   type ModelRef,
   SUMMARY_LIMITS,
 } from './messages.ts';
+import { chunkPayload, PAYLOAD_FIELDS, type PayloadRef } from './payloads.ts';
 
 /** Largest example count an update may claim (its weight in FedAvg). */
 export const MAX_EXAMPLES_PER_UPDATE = 1_000_000_000;
@@ -46,6 +47,41 @@ export function encodeMessage(msg: Message): Buffer {
   const envelope: Record<string, unknown> = { v: ENVELOPE_VERSION, id: msg.id, type: msg.type, body };
   if (msg.replyTo) envelope.replyTo = msg.replyTo;
   return msgpack.encode(envelope, { codec });
+}
+
+/** Options of `encodeFrames`. */
+export interface EncodeFramesOptions {
+  /** Payloads larger than this are sent as chunks of at most this many bytes. */
+  chunkBytes: number;
+  /**
+   * Chunk frames made before, by payload: a payload sent to many receivers (a round's global
+   * weights) is cut, hashed and encoded once. Keyed by the payload's bytes object, so it lives as
+   * long as they do.
+   */
+  cache?: WeakMap<Uint8Array, { ref: PayloadRef; frames: Buffer[] }>;
+}
+
+/**
+ * Message → the frames to send, in order: the message's payload cut into `chunk` frames when it
+ * is larger than `chunkBytes`, then the message with a reference in its place; otherwise just the
+ * message's one frame.
+ */
+export function encodeFrames(msg: Message, options: EncodeFramesOptions): Buffer[] {
+  const field = PAYLOAD_FIELDS[msg.type];
+  const bytes = field ? ((msg.body as unknown as Record<string, unknown>)[field] as Uint8Array) : undefined;
+  if (!field || !(bytes instanceof Uint8Array) || bytes.byteLength <= options.chunkBytes) {
+    return [encodeMessage(msg)];
+  }
+  let chunked = options.cache?.get(bytes);
+  if (!chunked) {
+    const { ref, chunks } = chunkPayload(bytes, options.chunkBytes);
+    chunked = { ref, frames: chunks.map((c) => encodeMessage(createMessage('chunk', c))) };
+    options.cache?.set(bytes, chunked);
+  }
+  const body = { ...(msg.body as unknown as Record<string, unknown>), [field]: chunked.ref };
+  const envelope: Record<string, unknown> = { v: ENVELOPE_VERSION, id: msg.id, type: msg.type, body };
+  if (msg.replyTo) envelope.replyTo = msg.replyTo;
+  return [...chunked.frames, msgpack.encode(envelope, { codec })];
 }
 
 /** Tensors → bytes for a `weights` / `update` field. Reverse of `decodeTensorBytes`. */
@@ -89,7 +125,33 @@ function frameArchitecture(raw: unknown): ModelArchitecture {
   }
 }
 
-type BodyDecoder<T extends MessageType> = (r: FieldReader) => MessageBodies[T];
+/** Options of `decodeMessage`. */
+export interface DecodeOptions {
+  /**
+   * Where a payload sent as chunks is found when a message names it instead of carrying its
+   * bytes (a PayloadAssembler's `take`). Without it, such a message is refused.
+   */
+  payloads?: (ref: PayloadRef) => Uint8Array;
+}
+
+type BodyDecoder<T extends MessageType> = (r: FieldReader, options: DecodeOptions) => MessageBodies[T];
+
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+/** A payload field: its bytes, or a reference `{ref, size}` to a payload sent as chunks before. */
+function payload(r: FieldReader, key: string, options: DecodeOptions): Uint8Array {
+  const raw = r.raw(key);
+  if (raw instanceof Uint8Array || raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    return r.bytes(key);
+  }
+  const ref = r.object(key);
+  const value: PayloadRef = {
+    ref: ref.string('ref', { pattern: SHA256_HEX }),
+    size: ref.integer('size', { min: 0 }),
+  };
+  if (!options.payloads) r.fail(key, 'refers to a chunked payload, which this side does not take here');
+  return options.payloads(value);
+}
 
 function datasetSummary(r: FieldReader): DatasetSummary {
   const count = { min: 0, max: Number.MAX_SAFE_INTEGER };
@@ -147,8 +209,9 @@ const BODY_DECODERS: { [T in MessageType]: BodyDecoder<T> } = {
     protocolVersion: r.integer('protocolVersion', { min: 1 }),
     agentId: r.string('agentId', { pattern: ID }),
     heartbeatIntervalMs: r.integer('heartbeatIntervalMs', { min: 10 }),
+    chunkBytes: r.integer('chunkBytes', { min: 1024, max: 2 ** 31 - 1 }),
   }),
-  train: (r) => ({
+  train: (r, o) => ({
     taskId: r.string('taskId', { pattern: ID }),
     jobId: r.string('jobId', { pattern: ID }),
     round: r.integer('round', { min: 1 }),
@@ -161,16 +224,16 @@ const BODY_DECODERS: { [T in MessageType]: BodyDecoder<T> } = {
         learningRate: h.number('learningRate', { min: 0, exclusiveMin: true, max: 100 }),
       };
     })(),
-    weights: r.bytes('weights'),
+    weights: payload(r, 'weights', o),
   }),
-  'train-result': (r) => ({
+  'train-result': (r, o) => ({
     taskId: r.string('taskId', { pattern: ID }),
     jobId: r.string('jobId', { pattern: ID }),
     round: r.integer('round', { min: 1 }),
     // Bounded so one agent's claimed count cannot overflow the weighted sum.
     numExamples: r.integer('numExamples', { min: 0, max: MAX_EXAMPLES_PER_UPDATE }),
     metrics: r.numberRecord('metrics', { maxKeys: 32 }),
-    update: r.bytes('update'),
+    update: payload(r, 'update', o),
     trainMs: r.number('trainMs', { min: 0 }),
   }),
   'task-error': (r) => {
@@ -183,9 +246,9 @@ const BODY_DECODERS: { [T in MessageType]: BodyDecoder<T> } = {
     };
   },
   cancel: (r) => ({ taskId: r.string('taskId', { pattern: ID }) }),
-  deploy: (r) => ({
+  deploy: (r, o) => ({
     model: modelRef(r.object('model')),
-    weights: r.bytes('weights'),
+    weights: payload(r, 'weights', o),
     sha256: r.string('sha256', { pattern: /^[0-9a-f]{64}$/ }),
     signature: r.bytes('signature'),
     signerCertificate: r.string('signerCertificate', { max: 16_384 }),
@@ -204,6 +267,18 @@ const BODY_DECODERS: { [T in MessageType]: BodyDecoder<T> } = {
       ...(error === undefined ? {} : { error }),
     };
   },
+  chunk: (r) => {
+    const count = r.integer('count', { min: 1, max: 1 << 20 });
+    const index = r.integer('index', { min: 0, max: count - 1 });
+    return {
+      payload: r.string('payload', { pattern: SHA256_HEX }),
+      index,
+      count,
+      size: r.integer('size', { min: 0 }),
+      sha256: r.string('sha256', { pattern: SHA256_HEX }),
+      bytes: r.bytes('bytes'),
+    };
+  },
   error: (r) => ({ code: r.string('code', { max: 64 }), message: r.string('message', { max: 4096 }) }),
 };
 
@@ -211,7 +286,7 @@ const BODY_DECODERS: { [T in MessageType]: BodyDecoder<T> } = {
  * Frame bytes (untrusted) → a validated message. Throws LOOM_ERR_PROTOCOL naming what is wrong:
  * not msgpack, not an envelope, unknown type, or a body field of the wrong type.
  */
-export function decodeMessage(frame: Uint8Array): Message {
+export function decodeMessage(frame: Uint8Array, options: DecodeOptions = {}): Message {
   let raw: unknown;
   try {
     raw = msgpack.decode(toBuffer(frame), { codec });
@@ -228,6 +303,6 @@ export function decodeMessage(frame: Uint8Array): Message {
     throw new LoomError('LOOM_ERR_PROTOCOL', `unknown message type "${type}"`);
   const replyTo = env.optionalString('replyTo', { pattern: ID });
   const decodeBody = BODY_DECODERS[type] as BodyDecoder<MessageType>;
-  const body = decodeBody(env.object('body'));
+  const body = decodeBody(env.object('body'), options);
   return { type, id, body, ...(replyTo ? { replyTo } : {}) } as Message;
 }

@@ -2,11 +2,13 @@
 
 export { deploymentManifest, signDeployment, verifyDeployment } from './artifact-signature.ts';
 export { canonicalJson } from './canonical-json.ts';
+export type { DecodeOptions, EncodeFramesOptions } from './codec.ts';
 export {
   createMessage,
   decodeMessage,
   decodeTensorBytes,
   ENVELOPE_VERSION,
+  encodeFrames,
   encodeMessage,
   encodeTensorBytes,
   MAX_EXAMPLES_PER_UPDATE,
@@ -14,6 +16,7 @@ export {
 export { FieldReader } from './fields.ts';
 export type {
   CancelBody,
+  ChunkBody,
   DatasetSummary,
   DeployAckBody,
   DeployBody,
@@ -40,4 +43,12 @@ export {
   PROTOCOL_VERSIONS,
   SUMMARY_LIMITS,
 } from './messages.ts';
+export type { AssemblerOptions, ChunkedPayload, PayloadRef } from './payloads.ts';
+export {
+  chunkPayload,
+  DEFAULT_CHUNK_BYTES,
+  DEFAULT_MAX_PAYLOAD_BYTES,
+  PAYLOAD_FIELDS,
+  PayloadAssembler,
+} from './payloads.ts';
 export { REFUSAL_CODE_HEADER } from './upgrade-refusal.ts';

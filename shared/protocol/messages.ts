@@ -90,6 +90,26 @@ export interface WelcomeBody {
   protocolVersion: number;
   agentId: string;
   heartbeatIntervalMs: number;
+  /** Largest chunk the coordinator wants for payloads an agent sends (larger ones are chunked). */
+  chunkBytes: number;
+}
+
+/**
+ * One piece of a payload too large for one frame (see payloads.ts). The message that uses the
+ * payload follows its chunks and names it by `payload`, the SHA-256 of the whole.
+ */
+export interface ChunkBody {
+  /** SHA-256 (hex) of the whole payload: its name. */
+  payload: string;
+  /** 0-based position of this chunk. */
+  index: number;
+  /** Number of chunks of the payload. */
+  count: number;
+  /** Bytes of the whole payload. */
+  size: number;
+  /** SHA-256 (hex) of this chunk's bytes. */
+  sha256: string;
+  bytes: Uint8Array;
 }
 
 export interface TrainBody {
@@ -175,6 +195,7 @@ export interface MessageBodies {
   'deploy-ack': DeployAckBody;
   renew: RenewBody;
   renewed: RenewedBody;
+  chunk: ChunkBody;
   error: ErrorBody;
 }
 
@@ -191,6 +212,7 @@ export const MESSAGE_TYPES: readonly MessageType[] = [
   'deploy-ack',
   'renew',
   'renewed',
+  'chunk',
   'error',
 ];
 

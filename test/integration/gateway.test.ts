@@ -304,7 +304,12 @@ describe('admission', () => {
     const online = nextEvent<{ agentId: string }>(gateway, 'online');
     const agent = await RawAgent.connect(url, { cert: pki.alpha });
     const welcome = await agent.handshake([99, 2, 1]);
-    expect(welcome).toStrictEqual({ protocolVersion: 2, agentId: 'agent-alpha', heartbeatIntervalMs: 1_234 });
+    expect(welcome).toStrictEqual({
+      protocolVersion: 2,
+      agentId: 'agent-alpha',
+      heartbeatIntervalMs: 1_234,
+      chunkBytes: 8 * 1024 * 1024,
+    });
     expect(authorized).toStrictEqual(['agent-alpha']);
     expect((await online).agentId).toBe('agent-alpha');
     expect(gateway.onlineAgentIds()).toStrictEqual(['agent-alpha']);
@@ -618,6 +623,7 @@ describe('CoordinatorConnection', () => {
       protocolVersion: 2,
       agentId: 'agent-alpha',
       heartbeatIntervalMs: 500,
+      chunkBytes: 8 * 1024 * 1024,
     });
     expect(connection.connected).toBe(true);
     expect(second.gateway.onlineAgentIds()).toStrictEqual(['agent-alpha']);

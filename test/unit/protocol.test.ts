@@ -114,7 +114,7 @@ const SAMPLES: { [T in MessageType]: MessageBodies[T] } = {
       },
     },
   },
-  welcome: { protocolVersion: 1, agentId: 'agent-7f3a', heartbeatIntervalMs: 10_000 },
+  welcome: { protocolVersion: 2, agentId: 'agent-7f3a', heartbeatIntervalMs: 10_000, chunkBytes: 8_388_608 },
   train: {
     taskId: 'task-1',
     jobId: 'job-1',
@@ -152,6 +152,14 @@ const SAMPLES: { [T in MessageType]: MessageBodies[T] } = {
   renewed: {
     certificate: '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n',
     notAfter: '2027-01-01T00:00:00.000Z',
+  },
+  chunk: {
+    payload: 'a'.repeat(64),
+    index: 1,
+    count: 3,
+    size: 10,
+    sha256: 'b'.repeat(64),
+    bytes: Buffer.from([1, 2, 3, 4]),
   },
   error: { code: 'LOOM_ERR_PROTOCOL', message: 'the first frame must be hello' },
 };
