@@ -112,6 +112,31 @@ export async function startCoordinator(
         log.error('store damage accepted at start', { kind: p.kind, problem: p.message });
       await acceptStoreProblems(db, storeReport, 'local: loom coordinator start --ignore-store-damage');
       await clearDamage(db.dir);
+      // A job whose records were damaged is not resumed (it could train again what it had
+      // finished): it ends as failed, saying why, and an operator decides what to run next.
+      for (const jobId of new Set(storeReport.problems.flatMap((p) => (p.job ? [p.job] : [])))) {
+        const job = await jobStore.get(jobId).catch(() => undefined);
+        if (!job || (job.state !== 'running' && job.state !== 'pending')) continue;
+        await jobStore.put(
+          {
+            ...job,
+            state: 'failed',
+            finishedAt: new Date().toISOString(),
+            error: {
+              code: 'LOOM_ERR_STORE_DAMAGED',
+              message: 'its records were damaged on disk; it was not resumed',
+            },
+          },
+          {
+            audit: {
+              actor: 'local: loom coordinator start --ignore-store-damage',
+              action: 'job.fail',
+              target: jobId,
+            },
+          },
+        );
+        log.error('job not resumed: its records were damaged', { job: jobId });
+      }
     }
     for (const p of storeReport.accepted)
       log.warn('known store damage', { kind: p.kind, problem: p.message });

@@ -95,7 +95,9 @@ export interface EdgeAgentStatus {
   inferenceUrl: string;
   models: { name: string; version: number }[];
   tasksCompleted: number;
-  /** Damaged records the start-up check removed from the model store (empty when it was whole). */
+  /** What the start-up check found wrong with the model store (empty when it was whole). */
+  storeProblems: string[];
+  /** Damaged records the start-up check removed from the model store. */
   storeRepairs: string[];
   /** Whether the coordinator has revoked this agent (kept in the data dir across restarts). */
   revoked: boolean;
@@ -139,7 +141,8 @@ export class EdgeAgent {
    */
   private readonly trainings = new Map<string, AbortController>();
   private tasksCompleted = 0;
-  /** What the start-up check removed from a damaged model store. */
+  /** What the start-up check found wrong with the model store, and what it removed. */
+  private storeProblems: string[] = [];
   private storeRepairs: string[] = [];
   private readonly trainingData = new TrainingDataCache();
   private renewing?: Promise<void>;
@@ -189,6 +192,7 @@ export class EdgeAgent {
         this.log.error('model store damage found', { kind: p.kind, problem: p.message });
       const { removed } = await this.store.repair();
       this.storeRepairs = removed;
+      this.storeProblems = problems.map((p) => `[${p.kind}] ${p.message}`);
       this.log.error('model store repaired; the coordinator will resend what was lost', {
         removed: removed.join(', ') || 'nothing',
       });
@@ -334,6 +338,7 @@ export class EdgeAgent {
       inferenceUrl: this.inference?.url ?? '',
       models: this.server?.list().map((m) => ({ name: m.name, version: m.version })) ?? [],
       tasksCompleted: this.tasksCompleted,
+      storeProblems: [...this.storeProblems],
       storeRepairs: [...this.storeRepairs],
       revoked: this.revocation !== undefined,
       ...(this.revocation ? { revokedAt: this.revocation.revokedAt } : {}),

@@ -2,12 +2,12 @@
 // snapshot (so the backup is consistent while the coordinator keeps writing), plus its PKI and
 // settings; restored into an empty data dir and checked before anyone starts it.
 import { createReadStream } from 'node:fs';
-import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { chmod, readFile, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, normalize, sep } from 'node:path';
 import type { Writable } from 'node:stream';
 import { Level } from 'level';
 import { LoomError } from '../../shared/errors/index.ts';
-import { writeHead } from '../../shared/store/index.ts';
+import { ensurePrivateDir, writeHead } from '../../shared/store/index.ts';
 import { CONFIG_FILE } from '../config/index.ts';
 import { type CoordinatorDb, jsonSublevel, SUBLEVEL } from '../store/index.ts';
 import { type BackupHeader, BackupWriter, readBackup } from './backup-format.ts';
@@ -96,8 +96,8 @@ function safePath(dataDir: string, path: string): string {
 export async function restoreBackup(file: string, dataDir: string, dbPath: string): Promise<BackupSummary> {
   // Pass 1: nothing is written from a file whose checksum does not match.
   const verified = await readBackup(createReadStream(file), () => undefined);
-  await mkdir(dataDir, { recursive: true, mode: 0o700 });
-  await chmod(dataDir, 0o700);
+  await ensurePrivateDir(dataDir);
+  await ensurePrivateDir(dbPath);
   const root = new Level<Buffer, Buffer>(dbPath, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
   await root.open();
   let files = 0;
@@ -114,7 +114,7 @@ export async function restoreBackup(file: string, dataDir: string, dbPath: strin
     await readBackup(createReadStream(file), async (record) => {
       if (record.kind === 'file') {
         const target = safePath(dataDir, record.path);
-        await mkdir(dirname(target), { recursive: true, mode: 0o700 });
+        await ensurePrivateDir(dirname(target));
         // Owner-only whatever the backup says: these are the CA's and the server's keys.
         await writeFile(target, record.content, { mode: 0o600 });
         await chmod(target, 0o600);

@@ -59,8 +59,8 @@ export async function checkStore(
   const { db, registry } = deps;
   const problems: StoreProblem[] = [...db.openProblems, ...headProblems(db.headAtOpen, db.commitSeq())];
   const counts = { models: 0, versions: 0, jobs: 0, rounds: 0, agents: 0, auditEntries: 0 };
-  const add = (kind: string, message: string): void => {
-    problems.push({ kind, message });
+  const add = (kind: string, message: string, job?: string): void => {
+    problems.push({ kind, message, ...(job ? { job } : {}) });
   };
   const guard = async (what: string, fn: () => Promise<void>): Promise<void> => {
     try {
@@ -139,7 +139,7 @@ export async function checkStore(
       jobIds.add(job.id);
       const versions = versionsByModel.get(job.config.model);
       if (!versions) {
-        add('job-model', `job ${job.id}: its model ${job.config.model} is missing`);
+        add('job-model', `job ${job.id}: its model ${job.config.model} is missing`, job.id);
         continue;
       }
       const byNumber = new Map(versions.map((v) => [v.version, v]));
@@ -156,11 +156,11 @@ export async function checkStore(
       const recorded = new Set(rounds.map((r) => r.round));
       for (const r of rounds) {
         if (r.version !== undefined && byNumber.get(r.version)?.jobId !== job.id) {
-          add('job-version', `job ${job.id} round ${r.round}: its version ${r.version} is missing`);
+          add('job-version', `job ${job.id} round ${r.round}: its version ${r.version} is missing`, job.id);
         }
       }
       for (let n = 1; n < Math.max(0, ...rounds.map((r) => r.round)); n++) {
-        if (!recorded.has(n)) add('job-round', `job ${job.id}: the record of round ${n} is missing`);
+        if (!recorded.has(n)) add('job-round', `job ${job.id}: the record of round ${n} is missing`, job.id);
       }
       for (const v of versions) {
         if (v.jobId !== job.id || v.round === null) continue;
@@ -172,7 +172,21 @@ export async function checkStore(
         }
       }
       if (job.state === 'completed' && !recorded.has(job.config.rounds)) {
-        add('job-round', `job ${job.id}: completed, but its last round (${job.config.rounds}) has no record`);
+        add(
+          'job-round',
+          `job ${job.id}: completed, but its last round (${job.config.rounds}) has no record`,
+          job.id,
+        );
+      }
+      const last = rounds.find((r) => r.round === job.config.rounds);
+      if ((job.state === 'running' || job.state === 'pending') && last?.state === 'completed') {
+        // Its end was written in the same batch as the last round: a job that shows running
+        // with that round on record lost the record of its own end, and would train again.
+        add(
+          'job-state',
+          `job ${job.id}: shows ${job.state}, but its last round ${last.round} is on record: the record of its end was lost`,
+          job.id,
+        );
       }
     }
     for (const [model, versions] of versionsByModel) {

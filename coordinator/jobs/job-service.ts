@@ -322,6 +322,13 @@ export class JobService extends EventEmitter<JobEvents> {
         }
         global = weights;
         job.durationMs = Date.now() - started;
+        // The job's end is written in the same batch as its last round and version, so no crash
+        // can leave a finished job that resumes and trains again.
+        const finish = (): void => {
+          if (round !== config.rounds) return;
+          job.state = 'completed';
+          job.finishedAt = new Date().toISOString();
+        };
         const saved: RoundRecord = record;
         if (round % config.versionEvery === 0 || round === config.rounds) {
           const written = await registry.addVersion(
@@ -339,12 +346,14 @@ export class JobService extends EventEmitter<JobEvents> {
               alongside: (v) => {
                 saved.version = v.version;
                 job.latestVersion = v.version;
+                finish();
                 return store.roundOps(job, saved);
               },
             },
           );
           version = written.version;
         } else {
+          finish();
           await store.saveRound(job, saved);
         }
         this.log.info('round complete', {
@@ -368,8 +377,9 @@ export class JobService extends EventEmitter<JobEvents> {
       if (!isLoomError(err))
         this.log.error('job crashed', { job: job.id, error: (err as Error).stack ?? String(err) });
     }
-    job.finishedAt = new Date().toISOString();
-    job.durationMs = Date.now() - started;
+    const endedWithLastRound = job.state === 'completed' && job.finishedAt !== undefined;
+    job.finishedAt ??= new Date().toISOString();
+    if (!endedWithLastRound) job.durationMs = Date.now() - started;
     const audit: AuditEvent | undefined =
       job.state === 'cancelled' && control.cancelledBy
         ? {
@@ -381,7 +391,7 @@ export class JobService extends EventEmitter<JobEvents> {
         : undefined;
     const options = audit ? { audit } : {};
     if (finalRound) await store.saveRound(job, finalRound, options);
-    else await store.put(job, options);
+    else if (!endedWithLastRound) await store.put(job, options);
     const fields = { job: job.id, version: job.latestVersion, error: job.error?.message };
     if (job.state === 'completed') this.log.info('job completed', fields);
     else if (job.state === 'cancelled') this.log.warn('job cancelled', fields);

@@ -19,6 +19,8 @@ export interface DurableHead {
 export interface StoreProblem {
   kind: string;
   message: string;
+  /** The job the problem concerns, when it concerns one. */
+  job?: string;
 }
 
 /** Files kept beside the LevelDB files of a store, inside its folder (LevelDB ignores names it did not make). */

@@ -1,8 +1,9 @@
 // An enrolled but malicious agent: a real identity (enrolled with a one-time token), real mTLS and
 // the real protocol, answering every training task with whatever its script makes up.
-import type { EdgeAgent } from '../../edge-agent/index.ts';
+
 import { CoordinatorConnection } from '../../edge-agent/connection/index.ts';
 import { loadIdentity } from '../../edge-agent/identity/index.ts';
+import type { EdgeAgent } from '../../edge-agent/index.ts';
 import { createLogger } from '../../shared/log/index.ts';
 import {
   type DatasetSummary,

@@ -9,35 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requestJson } from '../../shared/http/index.ts';
 import { waitUntil, writeMnistSubset } from '../helpers/cluster.ts';
-
-const CLI = fileURLToPath(new URL('../../cli/loom.js', import.meta.url));
-
-interface Run {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function loom(args: string[]): Run {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 60_000 });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-/** `loom` without blocking the test process, so that several failing commands can run at once. */
-function loomAsync(args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-    });
-    child.once('close', (status) => resolve({ status, stdout, stderr }));
-  });
-}
+import { CLI, loom, loomAsync, type Run } from '../helpers/loom-cli.ts';
 
 /**
  * The command failed with one `loom: ... [CODE]` line matching `pattern`, after whatever log lines

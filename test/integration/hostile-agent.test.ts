@@ -5,7 +5,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JobView } from '../../coordinator/jobs/index.ts';
 import type { EdgeAgent } from '../../edge-agent/index.ts';
 import { readMnist } from '../../edge-agent/index.ts';
-import { buildModel, evaluateClassifier, type ModelArchitecture, writeWeights } from '../../shared/models/index.ts';
+import {
+  buildModel,
+  evaluateClassifier,
+  type ModelArchitecture,
+  writeWeights,
+} from '../../shared/models/index.ts';
 import { startTestCluster, type TestCluster } from '../helpers/cluster.ts';
 import { type RogueAgent, shiftEverything, startRogueAgent } from '../helpers/rogue-agent.ts';
 
@@ -63,7 +68,10 @@ beforeAll(async () => {
   for (let i = 0; i < 3; i++) {
     honest.push(await cluster.startAgent(`site-${i + 1}`, { offset: i * PER_SITE, count: PER_SITE }));
   }
-  rogue = await startRogueAgent(cluster, 'rogue', { declared: PER_SITE, answer: () => ({ numExamples: 1, update: [] }) });
+  rogue = await startRogueAgent(cluster, 'rogue', {
+    declared: PER_SITE,
+    answer: () => ({ numExamples: 1, update: [] }),
+  });
   await cluster.waitForAgents(4);
   await cluster.api('/v1/models', { name: 'digits', architecture: ARCH });
   const t = await readMnist('test', { limit: 2000 });

@@ -102,7 +102,7 @@ describe('chunked payloads', () => {
       else decoded = m;
     }
     expect(decoded?.type).toBe('train');
-    expect(Buffer.from((decoded?.body as { weights: Uint8Array }).weights).equals(weights)).toBe(true);
+    expect(Buffer.from((decoded!.body as { weights: Uint8Array }).weights).equals(weights)).toBe(true);
     // Without a place to find payloads, a reference is refused rather than guessed at.
     expect(loomCode(() => decodeMessage(frames[frames.length - 1]))).toBe('LOOM_ERR_PROTOCOL');
   });
