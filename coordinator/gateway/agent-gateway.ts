@@ -75,6 +75,9 @@ export const GATEWAY_DEFAULTS = {
   chunkBytes: DEFAULT_CHUNK_BYTES,
 } as const;
 
+/** Two replacements of one agent's connection within this window look like two processes. */
+const DUPLICATE_WINDOW_MS = 60_000;
+
 export class AgentGateway extends EventEmitter<GatewayEvents> implements AgentPool {
   private readonly opts: Required<Omit<AgentGatewayOptions, 'renewCertificate' | 'isRevoked'>> &
     Pick<AgentGatewayOptions, 'renewCertificate' | 'isRevoked'>;
@@ -83,6 +86,9 @@ export class AgentGateway extends EventEmitter<GatewayEvents> implements AgentPo
   private readonly https: HttpsServer;
   private readonly wss: WebSocketServer;
   private readonly sessions = new Map<string, AgentSession>();
+  /** When each agent's live connection was last replaced by another (for the duplicate warning). */
+  private readonly replacements = new Map<string, number[]>();
+  private readonly warnedDuplicates = new Set<string>();
   /** Chunk frames of payloads sent to many agents (a round's weights), made once per payload. */
   private readonly chunkCache = new WeakMap<Uint8Array, { ref: PayloadRef; frames: Buffer[] }>();
   private heartbeat?: NodeJS.Timeout;
@@ -335,7 +341,10 @@ export class AgentGateway extends EventEmitter<GatewayEvents> implements AgentPo
       return undefined;
     }
     const previous = this.sessions.get(identity.agentId);
-    if (previous) this.endSession(previous, CLOSE_CODES.REPLACED, 'replaced by a newer connection');
+    if (previous) {
+      this.noteReplacement(identity.agentId, previous, identity.remoteAddress);
+      this.endSession(previous, CLOSE_CODES.REPLACED, 'replaced by a newer connection');
+    }
     const session = new AgentSession(
       ws,
       {
@@ -431,6 +440,26 @@ export class AgentGateway extends EventEmitter<GatewayEvents> implements AgentPo
           this.log.error('certificate renewal failed', { agent: session.agentId, error: String(err) });
         this.sendError(session.ws, code, message, requestId);
       },
+    );
+  }
+
+  /**
+   * A new connection replacing a live one is normal once (an agent restarted before its old
+   * socket timed out); two in a minute mean two processes share one identity (a cloned VM), which
+   * is said once, as a warning, with both addresses.
+   */
+  private noteReplacement(agentId: string, previous: AgentSession, remoteAddress: string): void {
+    const now = Date.now();
+    const recent = (this.replacements.get(agentId) ?? []).filter((t) => now - t < DUPLICATE_WINDOW_MS);
+    recent.push(now);
+    this.replacements.set(agentId, recent);
+    if (this.replacements.size > 10_000) this.replacements.delete(this.replacements.keys().next().value!);
+    if (recent.length < 2 || this.warnedDuplicates.has(agentId)) return;
+    this.warnedDuplicates.add(agentId);
+    this.log.warn(
+      'one agent identity is connecting from two places at once (a cloned VM or a copied data dir?); ' +
+        'the newer connection wins each time. Stop the copy, or revoke this agent and enroll each site on its own',
+      { agent: agentId, addresses: [...new Set([previous.info.remoteAddress, remoteAddress])].join(', ') },
     );
   }
 

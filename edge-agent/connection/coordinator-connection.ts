@@ -33,6 +33,8 @@ export interface CoordinatorConnectionOptions {
   /** Builds the hello body at each (re)connect, so it lists the models held now. */
   hello: () => HelloBody;
   backoff?: BackoffOptions;
+  /** Wait after being replaced by another connection with this identity (default 30 s, doubling to 10 min). */
+  replacedBackoff?: { initialMs?: number; maxMs?: number };
   /** Largest accepted frame (default DEFAULT_MAX_FRAME_BYTES, 64 MiB). */
   maxPayloadBytes?: number;
   /** Largest payload (model weights) accepted in chunks (default DEFAULT_MAX_PAYLOAD_BYTES, 1 GiB). */
@@ -51,11 +53,19 @@ export interface ConnectionEvents {
    * LOOM_ERR_PROTOCOL_VERSION for a protocol mismatch.
    */
   rejected: [LoomError];
+  /**
+   * Another connection with this agent's identity took over (close code 4005): a copy of the
+   * identity runs elsewhere. This side waits `retryInMs` before it tries again.
+   */
+  replaced: [{ retryInMs: number; times: number }];
 }
 
 function toCode(code: string): LoomErrorCode {
   return code in ERROR_CODES ? (code as LoomErrorCode) : 'LOOM_ERR_INTERNAL';
 }
+
+/** Defaults of `replacedBackoff`: 30 s, doubling each time up to 10 minutes. */
+export const REPLACED_BACKOFF = { initialMs: 30_000, maxMs: 600_000 } as const;
 
 /** Close codes after which retrying cannot help. */
 const FATAL_CLOSE_CODES: ReadonlySet<number> = new Set([
@@ -66,6 +76,8 @@ const FATAL_CLOSE_CODES: ReadonlySet<number> = new Set([
 export class CoordinatorConnection extends EventEmitter<ConnectionEvents> {
   private ws?: WebSocket;
   private attempt = 0;
+  /** Connections in a row that ended because another one with this identity took over. */
+  private replacedTimes = 0;
   private stopped = true;
   private reconnectTimer?: NodeJS.Timeout;
   private livenessTimer?: NodeJS.Timeout;
@@ -278,6 +290,11 @@ export class CoordinatorConnection extends EventEmitter<ConnectionEvents> {
         this.emit('rejected', err);
         return;
       }
+      if (code === CLOSE_CODES.REPLACED) {
+        this.backOffReplaced();
+        return;
+      }
+      this.replacedTimes = 0;
       this.scheduleReconnect();
     });
   }
@@ -286,6 +303,26 @@ export class CoordinatorConnection extends EventEmitter<ConnectionEvents> {
     const max = this.opts.maxChunkedPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
     // A deploy and a task may be in flight together: room for two payloads.
     return new PayloadAssembler({ maxPayloadBytes: () => max, maxPending: 2 });
+  }
+
+  /**
+   * A second process with this identity (a cloned VM, or two agents on one data dir) made the
+   * coordinator replace this connection. Reconnecting at once would take the connection back and
+   * the two would fight forever; instead this side says why and waits, longer each time.
+   */
+  private backOffReplaced(): void {
+    if (this.stopped) return;
+    this.replacedTimes++;
+    const { initialMs, maxMs } = { ...REPLACED_BACKOFF, ...this.opts.replacedBackoff };
+    const delay = Math.min(maxMs, initialMs * 2 ** Math.min(this.replacedTimes - 1, 30));
+    this.log.warn(
+      'another process with this agent identity connected to the coordinator, which dropped this connection ' +
+        '(a cloned VM, or a second agent on this data dir?); this one waits before it tries again. ' +
+        'Stop the copy, or re-enroll it with its own identity',
+      { retryInS: Math.round(delay / 1000), times: this.replacedTimes },
+    );
+    this.emit('replaced', { retryInMs: delay, times: this.replacedTimes });
+    this.reconnectTimer = setTimeout(() => this.connect(), delay);
   }
 
   private scheduleReconnect(): void {

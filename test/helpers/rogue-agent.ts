@@ -24,6 +24,10 @@ export type RogueAnswer = (
 
 export interface RogueAgent {
   agentId: string;
+  /** Its link, to send whatever frames it likes. */
+  connection: CoordinatorConnection;
+  /** Deployments it was sent (model name and version). */
+  readonly deploys: { name: string; version: number }[];
   /** Tasks it answered. */
   readonly answered: number;
   /** Replaces what it answers from now on. */
@@ -43,14 +47,25 @@ export function shiftEverything(global: WeightTensor[], delta: number): WeightTe
 export async function startRogueAgent(
   cluster: TestCluster,
   name: string,
-  opts: { declared: number; answer: RogueAnswer; featureMax?: number },
+  opts: {
+    declared: number;
+    answer: RogueAnswer;
+    featureMax?: number;
+    /** Model versions it claims to hold in its hello. */
+    claimModels?: { name: string; version: number }[];
+  },
 ): Promise<RogueAgent> {
   const { dataDir, agentId } = await cluster.enroll(name);
   const id = await loadIdentity(dataDir);
   const dataset: DatasetSummary = datasetSummary(opts.declared, opts.featureMax ?? 1);
   let answered = 0;
+  const deploys: { name: string; version: number }[] = [];
   const rogue: RogueAgent = {
     agentId,
+    get connection() {
+      return connection;
+    },
+    deploys,
     get answered() {
       return answered;
     },
@@ -66,12 +81,13 @@ export async function startRogueAgent(
       protocolVersions: [...PROTOCOL_VERSIONS],
       agentVersion: '6.6.6',
       backend: 'made-up',
-      models: [],
+      models: opts.claimModels ?? [],
       dataset,
     }),
     log: createLogger('silent'),
   });
   connection.on('message', (msg) => {
+    if (msg.type === 'deploy') deploys.push({ name: msg.body.model.name, version: msg.body.model.version });
     if (msg.type !== 'train') return;
     const made = rogue.answer(msg.body, decodeTensorBytes(msg.body.weights));
     answered++;

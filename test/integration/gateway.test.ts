@@ -317,6 +317,24 @@ describe('admission', () => {
   });
 });
 
+describe('one identity in two places', () => {
+  it('warns once, with both addresses, when one identity keeps replacing its own connection', async () => {
+    const lines: string[] = [];
+    const { url } = await startGateway({ log: createLogger({ write: (l) => lines.push(l) }) });
+    let previous = await RawAgent.connect(url, { cert: pki.alpha });
+    await previous.handshake();
+    for (let i = 0; i < 4; i++) {
+      const next = await RawAgent.connect(url, { cert: pki.alpha });
+      await next.handshake();
+      expect((await previous.closedWithin()).code).toBe(CLOSE_CODES.REPLACED);
+      previous = next;
+    }
+    const warnings = lines.filter((l) => /connecting from two places/.test(l));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/WARN .*agent=agent-alpha .*addresses=/);
+  });
+});
+
 describe('revocation during the handshake', () => {
   it('closes a connection that is still before hello when its agent is disconnected', async () => {
     const { gateway, url } = await startGateway();
@@ -628,6 +646,61 @@ describe('CoordinatorConnection', () => {
     expect(connection.connected).toBe(true);
     expect(second.gateway.onlineAgentIds()).toStrictEqual(['agent-alpha']);
     connection.send('error', { code: 'LOOM_ERR_DATA', message: 'still here' });
+  });
+
+  it('backs off and says why when another process with its identity takes over, waiting longer each time', async () => {
+    const { gateway, url } = await startGateway();
+    const lines: string[] = [];
+    const connection = new CoordinatorConnection({
+      url,
+      certPem: pki.alpha.certPem,
+      keyPem: pki.alpha.keyPem,
+      caPem: pki.ca.certPem,
+      hello: () => helloBody(),
+      replacedBackoff: { initialMs: 200 },
+      log: createLogger({ write: (l) => lines.push(l) }),
+    });
+    onCleanup(() => connection.stop());
+    const connected = nextEvent<WelcomeBody>(connection, 'connected');
+    connection.start();
+    await connected;
+
+    // A copy of the identity (a cloned VM) connects: the gateway keeps the newer connection.
+    const clone = await RawAgent.connect(url, { cert: pki.alpha });
+    const replaced = nextEvent<{ retryInMs: number; times: number }>(connection, 'replaced');
+    await clone.handshake();
+    expect(await replaced).toEqual({ retryInMs: 200, times: 1 });
+    expect(lines.join('\n')).toMatch(/WARN .*another process with this agent identity connected.*cloned VM/);
+    expect(connection.connected).toBe(false);
+
+    // It comes back after its wait, the clone loses, comes back too: the wait doubles.
+    const back = nextEvent<WelcomeBody>(connection, 'connected');
+    expect((await clone.closedWithin()).code).toBe(CLOSE_CODES.REPLACED);
+    await back;
+    const second = nextEvent<{ retryInMs: number; times: number }>(connection, 'replaced');
+    const clone2 = await RawAgent.connect(url, { cert: pki.alpha });
+    await clone2.handshake();
+    expect(await second).toEqual({ retryInMs: 400, times: 2 });
+    expect(gateway.onlineAgentIds()).toStrictEqual(['agent-alpha']);
+  });
+
+  it('waits 30 s by default after being replaced', async () => {
+    const { url } = await startGateway();
+    const connection = new CoordinatorConnection({
+      url,
+      certPem: pki.alpha.certPem,
+      keyPem: pki.alpha.keyPem,
+      caPem: pki.ca.certPem,
+      hello: () => helloBody(),
+      log: silent,
+    });
+    onCleanup(() => connection.stop());
+    const connected = nextEvent<WelcomeBody>(connection, 'connected');
+    connection.start();
+    await connected;
+    const replaced = nextEvent<{ retryInMs: number }>(connection, 'replaced');
+    await (await RawAgent.connect(url, { cert: pki.alpha })).handshake();
+    expect((await replaced).retryInMs).toBe(30_000);
   });
 
   it('stops for good when the coordinator revokes it with 4003', async () => {

@@ -11,7 +11,7 @@ import {
   type ModelArchitecture,
   writeWeights,
 } from '../../shared/models/index.ts';
-import { startTestCluster, type TestCluster } from '../helpers/cluster.ts';
+import { startTestCluster, type TestCluster, waitUntil } from '../helpers/cluster.ts';
 import { type RogueAgent, shiftEverything, startRogueAgent } from '../helpers/rogue-agent.ts';
 
 const ARCH: ModelArchitecture = { kind: 'mlp', inputShape: [784], layers: [32, 10], activation: 'relu' };
@@ -203,5 +203,26 @@ describe('one enrolled but malicious agent among three honest sites', () => {
         reason: expect.stringMatching(/claims 1000000000 examples; the agent declared 600/),
       }),
     ]);
+  });
+
+  it('cannot make the fleet view show versions it was never sent, by hello or by ack', async () => {
+    await rogue.stop();
+    rogue = await startRogueAgent(cluster, 'rogue-acks', {
+      declared: PER_SITE,
+      answer: (_task, global) => ({ numExamples: PER_SITE, update: shiftEverything(global, 0) }),
+      claimModels: [{ name: 'digits', version: 3 }],
+    });
+    await cluster.waitForAgents(4);
+    rogue.connection.send('deploy-ack', { name: 'digits', version: 7, ok: true });
+    rogue.connection.send('deploy-ack', { name: 'other', version: 1, ok: true });
+    const view = () => cluster.api<{ models: Record<string, number> }>(`/v1/agents/${rogue.agentId}`);
+    // A deployment really sent, and acknowledged as agents do: that one counts.
+    await cluster.coordinator.deployments.deploy('digits', 2);
+    await waitUntil(() => rogue.deploys.some((d) => d.version === 2), 20_000, 'the deployment');
+    expect((await view()).models).toEqual({});
+    rogue.connection.send('deploy-ack', { name: 'digits', version: 2, ok: true });
+    await waitUntil(async () => (await view()).models.digits === 2, 20_000, 'the ack to count');
+    const list = await cluster.api<{ agents: { id: string; models: Record<string, number> }[] }>('/v1/agents');
+    expect(list.agents.find((a) => a.id === rogue.agentId)?.models).toEqual({ digits: 2 });
   });
 });
