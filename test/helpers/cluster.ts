@@ -27,6 +27,8 @@ export interface TestCluster {
   enroll(name: string, opts?: { force?: boolean }): Promise<{ dataDir: string; agentId: string }>;
   /** Enrolls and starts an in-process agent on MNIST training examples [offset, offset+count). */
   startAgent(name: string, opts: { offset: number; count: number }): Promise<EdgeAgent>;
+  /** Enrolls and starts an in-process agent on the data `writeData` puts in its data dir (returns the path). */
+  startAgentWith(name: string, writeData: (dataDir: string) => Promise<string>): Promise<EdgeAgent>;
   waitForAgents(count: number, timeoutMs?: number): Promise<void>;
   /** Polls `GET /v1/jobs/:id` until the job completes, fails or is cancelled (default 90 s). */
   waitForJob(id: string, timeoutMs?: number): Promise<JobView>;
@@ -119,6 +121,17 @@ export async function startTestCluster(opts: { heartbeatIntervalMs?: number } = 
     const id = await enrollAgent({ coordinatorUrl: apiUrl, token, dataDir: agentDir, name, ...opts });
     return { dataDir: agentDir, agentId: id.agentId };
   };
+  async function startAgentWith(
+    name: string,
+    writeData: (dataDir: string) => Promise<string>,
+  ): Promise<EdgeAgent> {
+    const { dataDir: agentDir } = await enroll(name);
+    const dataPath = await writeData(agentDir);
+    const agent = new EdgeAgent({ dataDir: agentDir, dataPath, inferencePort: 0, log: silent });
+    await agent.start();
+    agents.push(agent);
+    return agent;
+  }
   return {
     dir,
     get coordinator() {
@@ -129,14 +142,9 @@ export async function startTestCluster(opts: { heartbeatIntervalMs?: number } = 
     apiUrl,
     api,
     enroll,
-    async startAgent(name, subset) {
-      const { dataDir: agentDir } = await enroll(name);
-      const dataPath = await writeMnistSubset(agentDir, subset.offset, subset.count);
-      const agent = new EdgeAgent({ dataDir: agentDir, dataPath, inferencePort: 0, log: silent });
-      await agent.start();
-      agents.push(agent);
-      return agent;
-    },
+    startAgent: (name, subset) =>
+      startAgentWith(name, (agentDir) => writeMnistSubset(agentDir, subset.offset, subset.count)),
+    startAgentWith,
     async waitForJob(id, timeoutMs = 90_000) {
       let job: JobView | undefined;
       await waitUntil(

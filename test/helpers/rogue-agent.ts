@@ -16,11 +16,11 @@ import type { WeightTensor } from '../../shared/tensors/index.ts';
 import type { TestCluster } from './cluster.ts';
 import { datasetSummary } from './dataset.ts';
 
-/** What the rogue answers to one task, given the global weights it was sent. */
+/** What the rogue answers to one task, given the global weights it was sent; undefined: nothing, ever. */
 export type RogueAnswer = (
   task: TrainBody,
   global: WeightTensor[],
-) => { numExamples: number; update: WeightTensor[]; metrics?: Record<string, number> };
+) => { numExamples: number; update: WeightTensor[]; metrics?: Record<string, number> } | undefined;
 
 export interface RogueAgent {
   agentId: string;
@@ -90,6 +90,7 @@ export async function startRogueAgent(
     if (msg.type === 'deploy') deploys.push({ name: msg.body.model.name, version: msg.body.model.version });
     if (msg.type !== 'train') return;
     const made = rogue.answer(msg.body, decodeTensorBytes(msg.body.weights));
+    if (!made) return;
     answered++;
     connection.send('train-result', {
       taskId: msg.body.taskId,

@@ -222,7 +222,9 @@ describe('one enrolled but malicious agent among three honest sites', () => {
     expect((await view()).models).toEqual({});
     rogue.connection.send('deploy-ack', { name: 'digits', version: 2, ok: true });
     await waitUntil(async () => (await view()).models.digits === 2, 20_000, 'the ack to count');
-    const list = await cluster.api<{ agents: { id: string; models: Record<string, number> }[] }>('/v1/agents');
+    const list = await cluster.api<{ agents: { id: string; models: Record<string, number> }[] }>(
+      '/v1/agents',
+    );
     expect(list.agents.find((a) => a.id === rogue.agentId)?.models).toEqual({ digits: 2 });
   });
 });
