@@ -712,6 +712,26 @@ describe('models', () => {
     });
   });
 
+  it('refuses a model no training task could carry with 400, naming the limit and the setting', async () => {
+    // 16M inputs × 65,536 units: about 10^12 parameters, refused before anything is allocated.
+    const huge = await call(cluster, 'POST', '/v1/models', {
+      body: { name: 'huge', architecture: { kind: 'mlp', inputShape: [1 << 24], layers: [65_536, 10] } },
+    });
+    expectError(
+      huge,
+      400,
+      'LOOM_ERR_MODEL_SPEC',
+      /1,099,512,348,682 parameters .*largest model a training task can carry is 1,024 MiB .*maxPayloadBytes, LOOM_MAX_PAYLOAD_BYTES/,
+    );
+    // Just past the limit is refused the same way; nothing was written.
+    const over = await call(cluster, 'POST', '/v1/models', {
+      body: { name: 'over', architecture: { kind: 'logistic', inputShape: [16_384, 16_385], classes: 2 } },
+    });
+    expectError(over, 400, 'LOOM_ERR_MODEL_SPEC', /largest model a training task can carry/);
+    expect(await modelNames(cluster)).not.toContain('huge');
+    expect(await modelNames(cluster)).not.toContain('over');
+  });
+
   it('audits every model created and nothing else, with an intact chain', async () => {
     const { entries, chain } = await auditEntries(cluster);
     expect(chain).toEqual({ ok: true, entries: entries.length });
