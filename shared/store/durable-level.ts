@@ -2,9 +2,10 @@
 // head file written after every commit (the commit sequence number a later open must find again),
 // LevelDB's own recovery complaints read back from its LOG, and a damage record that keeps a
 // finding across restarts, because LevelDB rewrites a damaged log at the open that finds it.
-import { chmod, mkdir, open, readFile, rename, rm } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { chmod, mkdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { LoomError } from '../errors/index.ts';
+import { writeFileAtomic } from '../fs/index.ts';
 
 /** What the head file holds: the newest durable commit and any chain heads kept with it. */
 export interface DurableHead {
@@ -25,28 +26,6 @@ export interface StoreProblem {
 
 /** Files kept beside the LevelDB files of a store, inside its folder (LevelDB ignores names it did not make). */
 export const STORE_FILES = { head: 'LOOM-HEAD.json', damage: 'LOOM-DAMAGE.json', levelLog: 'LOG' } as const;
-
-/**
- * Writes `text` to `path` durably: a temporary file is written and fsync'd, renamed over the
- * old one, and the folder fsync'd, so after a power cut the file is either the old or the new one.
- */
-export async function writeFileDurably(path: string, text: string, mode = 0o600): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}`;
-  const handle = await open(tmp, 'w', mode);
-  try {
-    await handle.writeFile(text);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await rename(tmp, path);
-  const dir = await open(dirname(path), 'r');
-  try {
-    await dir.sync();
-  } finally {
-    await dir.close();
-  }
-}
 
 async function readJson(path: string): Promise<unknown> {
   let text: string;
@@ -73,9 +52,9 @@ export async function readHead(dir: string): Promise<DurableHead | undefined> {
   return raw;
 }
 
-/** Writes the head file of the store in `dir` (see writeFileDurably). */
+/** Writes the head file of the store in `dir`, durably (see writeFileAtomic). */
 export function writeHead(dir: string, head: DurableHead): Promise<void> {
-  return writeFileDurably(join(dir, STORE_FILES.head), `${JSON.stringify(head)}\n`);
+  return writeFileAtomic(join(dir, STORE_FILES.head), `${JSON.stringify(head)}\n`);
 }
 
 /**
@@ -111,7 +90,7 @@ export async function recordDamage(dir: string, problems: readonly StoreProblem[
   const known = await readDamage(dir);
   const seen = new Set(known.map((p) => `${p.kind}|${p.message}`));
   const merged = [...known, ...problems.filter((p) => !seen.has(`${p.kind}|${p.message}`))];
-  await writeFileDurably(join(dir, STORE_FILES.damage), `${JSON.stringify(merged, null, 2)}\n`);
+  await writeFileAtomic(join(dir, STORE_FILES.damage), `${JSON.stringify(merged, null, 2)}\n`);
 }
 
 /** Forgets recorded damage: an operator accepted the store as it is. */

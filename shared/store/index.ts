@@ -10,6 +10,5 @@ export {
   readHead,
   recordDamage,
   STORE_FILES,
-  writeFileDurably,
   writeHead,
 } from './durable-level.ts';

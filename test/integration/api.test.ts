@@ -1,5 +1,6 @@
 // End-to-end tests of the operator HTTP API: a real coordinator (PKI, LevelDB, HTTPS on loopback)
 // called over TLS with the pinned CA, as admin, operator, viewer and anonymous callers.
+import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer as createHttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -552,6 +553,46 @@ describe('models', () => {
     expect(bin.status).toBe(200);
     expect(bin.headers['content-type']).toBe('application/octet-stream');
     expect(bin.body.length).toBe(12 * 4);
+    // The version's sha256 is the hash of exactly what a user downloads.
+    const version = await call<VersionRecord>(cluster, 'GET', '/v1/models/logistic/versions/1');
+    expect(createHash('sha256').update(bin.body).digest('hex')).toBe(version.body.sha256);
+  });
+
+  it('pages and filters versions and models, and refuses query parameters it does not know', async () => {
+    const page1 = await call<{ models: { name: string }[]; next?: string }>(
+      cluster,
+      'GET',
+      '/v1/models?limit=2',
+    );
+    expect(page1.body.models).toHaveLength(2);
+    expect(page1.body.next).toBe(page1.body.models[1].name);
+    const page2 = await call<{ models: { name: string }[]; next?: string }>(
+      cluster,
+      'GET',
+      `/v1/models?limit=2&after=${page1.body.next}`,
+    );
+    const all = await modelNames(cluster);
+    expect([...page1.body.models, ...page2.body.models].map((m) => m.name)).toEqual(all.slice(0, 4));
+    const byJob = await call<{ versions: VersionRecord[] }>(
+      cluster,
+      'GET',
+      '/v1/models/mlp/versions?job=job-none',
+    );
+    expect(byJob.body.versions).toEqual([]);
+    for (const path of [
+      '/v1/models?state=running',
+      '/v1/models/mlp/versions?limit=0',
+      '/v1/models/mlp?x=1',
+      '/v1/agents?online=maybe',
+    ]) {
+      expectError(await call(cluster, 'GET', path), 400, 'LOOM_ERR_INVALID_ARGUMENT');
+    }
+    expectError(
+      await call(cluster, 'GET', '/v1/jobs?sort=asc'),
+      400,
+      'LOOM_ERR_INVALID_ARGUMENT',
+      /^sort is not a query parameter of this route \(known: limit, after, state, model\)/,
+    );
   });
 
   describe('with a TensorFlow.js topology', () => {
@@ -889,6 +930,24 @@ describe('jobs', () => {
     const list = await call<{ jobs: JobRecord[] }>(cluster, 'GET', '/v1/jobs');
     expect(list.status).toBe(200);
     expect(list.body.jobs.map((j) => j.state)).toEqual(['cancelled', 'failed']);
+    // Filters and pages: newest first, `next` is the last id of a full page.
+    const failed = await call<{ jobs: JobRecord[] }>(cluster, 'GET', '/v1/jobs?state=failed&model=mlp');
+    expect(failed.body.jobs.map((j) => j.state)).toEqual(['failed']);
+    const first = await call<{ jobs: JobRecord[]; next?: string }>(cluster, 'GET', '/v1/jobs?limit=1');
+    expect(first.body.jobs.map((j) => j.state)).toEqual(['cancelled']);
+    const second = await call<{ jobs: JobRecord[]; next?: string }>(
+      cluster,
+      'GET',
+      `/v1/jobs?limit=1&after=${first.body.next}`,
+    );
+    expect(second.body.jobs.map((j) => j.state)).toEqual(['failed']);
+    expect(second.body.next).toBeUndefined();
+    expectError(
+      await call(cluster, 'GET', '/v1/jobs?state=done'),
+      400,
+      'LOOM_ERR_INVALID_ARGUMENT',
+      /state must be one of/,
+    );
     expectError(await call(cluster, 'GET', '/v1/jobs/job-nope'), 404, 'LOOM_ERR_NOT_FOUND', /job-nope/);
     expectError(
       await call(cluster, 'POST', '/v1/jobs/job-nope/cancel', { body: {} }),
@@ -1039,6 +1098,26 @@ describe('enrollment and agents', () => {
     await waitUntil(() => Date.now() > Date.parse(shortLived.expiresAt), 5_000, 'the token to expire');
     const { csrPem } = createKeyAndCsr({ commonName: 'late' });
     expectError(await enroll(shortLived.token, csrPem, 'late'), 401, 'LOOM_ERR_TOKEN_INVALID', /expired at/);
+  });
+
+  it('shows an agent the same way alone and in the list, and pages and filters the list', async () => {
+    const agents = await listAgents();
+    for (const a of agents) {
+      const one = await call<Record<string, unknown>>(cluster, 'GET', `/v1/agents/${a.id}`);
+      expect(one.body).toEqual(a);
+    }
+    const first = await call<{ agents: ListedAgent[]; next?: string }>(cluster, 'GET', '/v1/agents?limit=1');
+    expect(first.body.agents).toHaveLength(1);
+    const rest = await call<{ agents: ListedAgent[] }>(cluster, 'GET', `/v1/agents?after=${first.body.next}`);
+    expect([...first.body.agents, ...rest.body.agents].map((a) => a.id)).toEqual(agents.map((a) => a.id));
+    const named = await call<{ agents: ListedAgent[] }>(cluster, 'GET', '/v1/agents?name=site-a');
+    expect(named.body.agents.map((a) => a.name)).toEqual(['site-a']);
+    const offline = await call<{ agents: ListedAgent[] }>(
+      cluster,
+      'GET',
+      '/v1/agents?online=false&revoked=false',
+    );
+    expect(offline.body.agents.every((a) => !a.online && !a.revoked)).toBe(true);
   });
 
   it('lists enrolled agents as offline with their names', async () => {
