@@ -21,8 +21,9 @@ export interface CachedIdentity {
   csrPem: string;
 }
 
+/** JSON inside, but not named .json: the repository's formatter would check the cache otherwise. */
 function chunkPath(chunk: number): string {
-  return join(IDENTITY_CACHE_DIR, `chunk-${String(chunk).padStart(5, '0')}.json`);
+  return join(IDENTITY_CACHE_DIR, `chunk-${String(chunk).padStart(5, '0')}.keys`);
 }
 
 async function readChunk(chunk: number): Promise<CachedIdentity[] | undefined> {
