@@ -448,7 +448,7 @@ export async function run(argv: string[]): Promise<void> {
     } else {
       if (rows.length > 0) {
         say(
-          'round  agents  queued  dispatch   collect  aggregate    write     total   next-gap  lost  dup  weights',
+          'round   agents    queued  dispatch   collect  aggregate    write     total   next-gap  lost  dup  weights',
         );
         const cell = (x: number | undefined, w = 9): string => (x === undefined ? '' : ms(x)).padStart(w);
         for (const r of rows) {
@@ -461,7 +461,7 @@ export async function run(argv: string[]): Promise<void> {
                 ? 'within 1 ulp'
                 : `off by ${c.maxErrorUpdates.toFixed(1)} updates`;
           say(
-            `${String(r.round).padStart(5)}  ${String(r.agents).padStart(6)}${cell(r.sentMs, 8)}${cell(r.dispatchMs, 10)}${cell(r.collectMs, 10)}${cell(r.aggregateMs, 11)}${cell(r.writeMs, 9)}${cell(r.totalMs, 10)}${cell(r.gapMs, 11)}${String(c?.lost.length ?? '').padStart(6)}${String(c?.duplicated.length ?? '').padStart(5)}  ${weights}`,
+            `${String(r.round).padStart(5)}  ${String(r.agents).padStart(8)}${cell(r.sentMs, 10)}${cell(r.dispatchMs, 10)}${cell(r.collectMs, 10)}${cell(r.aggregateMs, 11)}${cell(r.writeMs, 9)}${cell(r.totalMs, 10)}${cell(r.gapMs, 11)}${String(c?.lost.length ?? '').padStart(6)}${String(c?.duplicated.length ?? '').padStart(5)}  ${weights}`,
           );
         }
         const col = (f: (r: RoundRow) => number): string => ms(median(rows.map(f)));
