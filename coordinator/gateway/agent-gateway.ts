@@ -92,6 +92,7 @@ export class AgentGateway extends EventEmitter<GatewayEvents> implements AgentPo
   /** Chunk frames of payloads sent to many agents (a round's weights), made once per payload. */
   private readonly chunkCache = new WeakMap<Uint8Array, { ref: PayloadRef; frames: Buffer[] }>();
   private heartbeat?: NodeJS.Timeout;
+  private lastHeartbeat = 0;
   private readonly log: Logger;
 
   constructor(options: AgentGatewayOptions) {
@@ -163,6 +164,7 @@ export class AgentGateway extends EventEmitter<GatewayEvents> implements AgentPo
         resolve();
       });
     });
+    this.lastHeartbeat = Date.now();
     this.heartbeat = setInterval(() => this.tickHeartbeat(), this.opts.heartbeatIntervalMs);
     this.heartbeat.unref();
     return this.port;
@@ -487,8 +489,13 @@ export class AgentGateway extends EventEmitter<GatewayEvents> implements AgentPo
   }
 
   private tickHeartbeat(): void {
+    // A late tick means this process's event loop was stalled (a long synchronous dispatch, say):
+    // the pongs that came meanwhile are still unread, so this tick pings but judges nobody.
+    const now = Date.now();
+    const late = now - this.lastHeartbeat > 1.5 * this.opts.heartbeatIntervalMs;
+    this.lastHeartbeat = now;
     for (const session of this.sessions.values()) {
-      if (!session.alive) {
+      if (!session.alive && !late) {
         this.log.warn('agent missed heartbeats', { agent: session.agentId });
         this.endSession(session, CLOSE_CODES.HEARTBEAT_TIMEOUT, 'heartbeat timeout');
         continue;

@@ -572,6 +572,24 @@ describe('sessions', () => {
     expect(healthy.ws.readyState).toBe(WebSocket.OPEN);
   });
 
+  it('keeps an agent whose pong waited out a stall of the gateway event loop longer than a heartbeat', async () => {
+    const { gateway, url } = await startGateway({ heartbeatIntervalMs: 200 });
+    const offline: string[] = [];
+    gateway.on('offline', (e) => offline.push(e.reason));
+    const agent = await RawAgent.connect(url, { cert: pki.alpha });
+    await agent.handshake();
+    // The pong goes out at once; the loop then stalls 2.5 intervals before the gateway can read it.
+    await nextEvent(agent.ws, 'ping');
+    const stallUntil = Date.now() + 500;
+    while (Date.now() < stallUntil) {
+      // busy: nothing else in this process runs
+    }
+    for (let i = 0; i < 3; i++) await nextEvent(agent.ws, 'ping');
+    expect(offline).toStrictEqual([]);
+    expect(agent.ws.readyState).toBe(WebSocket.OPEN);
+    expect(gateway.onlineAgentIds()).toStrictEqual(['agent-alpha']);
+  });
+
   it('replaces the first connection of an agent that connects twice, closing it with 4005', async () => {
     const { gateway, url } = await startGateway();
     const events: string[] = [];
