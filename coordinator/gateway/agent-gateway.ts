@@ -75,6 +75,9 @@ export const GATEWAY_DEFAULTS = {
   chunkBytes: DEFAULT_CHUNK_BYTES,
 } as const;
 
+/** Payloads the gateway sends above this size go as chunks shared by every receiver (see SessionFraming). */
+const SHARED_PAYLOAD_BYTES = 64 * 1024;
+
 /** Two replacements of one agent's connection within this window look like two processes. */
 const DUPLICATE_WINDOW_MS = 60_000;
 
@@ -280,6 +283,7 @@ export class AgentGateway extends EventEmitter<GatewayEvents> implements AgentPo
         msg = decodeMessage(toBytes(data), current ? { payloads: (ref) => current.takePayload(ref) } : {});
         if (msg.type === 'chunk') {
           if (!current) throw new LoomError('LOOM_ERR_PROTOCOL', 'the first frame must be hello');
+          current.alive = true;
           current.acceptChunk(msg.body);
           return;
         }
@@ -293,6 +297,8 @@ export class AgentGateway extends EventEmitter<GatewayEvents> implements AgentPo
         session = this.onHello(ws, msg, { ...identity, remoteAddress });
         return;
       }
+      // Any frame is a sign of life: a pong queued behind a large update must not time it out.
+      session.alive = true;
       this.onSessionMessage(session, msg);
     });
     ws.on('pong', () => {
@@ -359,7 +365,7 @@ export class AgentGateway extends EventEmitter<GatewayEvents> implements AgentPo
         claimedModels: new Map(msg.body.models.map((m) => [m.name, m.version])),
         dataset: msg.body.dataset,
       },
-      { chunkBytes: this.opts.chunkBytes, chunkCache: this.chunkCache },
+      { chunkBytes: this.opts.chunkBytes, chunkAbove: SHARED_PAYLOAD_BYTES, chunkCache: this.chunkCache },
     );
     this.sessions.set(identity.agentId, session);
     session.send(
