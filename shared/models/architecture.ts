@@ -159,7 +159,7 @@ function oneOf(v: unknown, at: string, allowed: readonly string[]): void {
 function checkInitializers(node: unknown, at: string, depth = 0): void {
   if (depth > 64) fail(at, 'is nested too deeply');
   if (Array.isArray(node)) {
-    node.forEach((item, i) => checkInitializers(item, `${at}.${i}`, depth + 1));
+    for (const [i, item] of node.entries()) checkInitializers(item, `${at}.${i}`, depth + 1);
     return;
   }
   if (node === null || typeof node !== 'object') return;

@@ -160,7 +160,9 @@ describe('the store after a disk fault', () => {
     await truncate(log, (await stat(log)).size >> 1);
     const err = await startError(dir);
     expect(err.code).toBe('LOOM_ERR_STORE_DAMAGED');
-    const problems = (err.details?.problems as { kind: string; message: string }[]).map((p) => p.kind);
+    const problems = ((err.details?.problems ?? []) as { kind: string; message: string }[]).map(
+      (p) => p.kind,
+    );
     // LevelDB drops a torn tail without a word: only the durable head tells.
     expect(problems).toContain('lost-commits');
     const readable = loom(['coordinator', 'check', '--data-dir', dir]);
