@@ -1,0 +1,104 @@
+// Runs a target: its saved regression cases, or `runs` generated cases under fast-check, each case
+// within a time limit (a case that overruns is a hang), with progress and the counterexample.
+import * as fc from 'fast-check';
+import { CASE_TIMEOUT_MS, type FuzzTarget } from './target.ts';
+
+/** Options of `runGenerated`. */
+export interface RunOptions {
+  /** Generated cases. */
+  runs: number;
+  /** fast-check seed. Default: a fresh one, reported in the result. */
+  seed?: number;
+  /** fast-check path of a case to replay (with its `seed`). */
+  path?: string;
+  /** Called at most every `progressEveryMs` with the number of cases run so far (shrinking included). */
+  onProgress?: (cases: number) => void;
+  /** Default 2000. */
+  progressEveryMs?: number;
+}
+
+/** What a generated run found. */
+export interface RunResult {
+  target: string;
+  /** Cases run before the first failure, or all of them. */
+  runs: number;
+  /** Cases run in all, shrinking included. */
+  cases: number;
+  seed: number;
+  ms: number;
+  failure?: {
+    /** The smallest failing input fast-check found. */
+    input: unknown;
+    path: string;
+    error: unknown;
+    shrinks: number;
+  };
+}
+
+/**
+ * Runs `target.check` once on `input`. A case still running after the target's time limit fails
+ * (async work is raced; a synchronous loop is caught when it returns).
+ */
+export async function runCase<I, C>(target: FuzzTarget<I, C>, ctx: C, input: I): Promise<void> {
+  const limit = target.caseTimeoutMs ?? CASE_TIMEOUT_MS;
+  const started = performance.now();
+  let timer: NodeJS.Timeout | undefined;
+  const overrun = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`case did not finish within ${limit} ms`)), limit);
+  });
+  try {
+    await Promise.race([Promise.resolve().then(() => target.check(input, ctx)), overrun]);
+  } finally {
+    clearTimeout(timer);
+  }
+  const ms = performance.now() - started;
+  if (ms > limit) throw new Error(`case took ${Math.round(ms)} ms, more than the ${limit} ms limit`);
+}
+
+/** Runs `opts.runs` generated cases of `target` in `ctx`; shrinks the first failure. */
+export async function runGenerated<I, C>(
+  target: FuzzTarget<I, C>,
+  ctx: C,
+  opts: RunOptions,
+): Promise<RunResult> {
+  let cases = 0;
+  let lastReport = Date.now();
+  const every = opts.progressEveryMs ?? 2000;
+  const property = fc.asyncProperty(target.input(), async (input) => {
+    cases++;
+    if (opts.onProgress && Date.now() - lastReport >= every) {
+      lastReport = Date.now();
+      opts.onProgress(cases);
+    }
+    await runCase(target, ctx, input);
+  });
+  const started = Date.now();
+  const details = await fc.check(property, {
+    numRuns: opts.runs,
+    ...(opts.seed === undefined ? {} : { seed: opts.seed }),
+    ...(opts.path === undefined ? {} : { path: opts.path }),
+  });
+  const result: RunResult = {
+    target: target.name,
+    runs: details.numRuns,
+    cases,
+    seed: details.seed,
+    ms: Date.now() - started,
+  };
+  if (details.failed) {
+    result.failure = {
+      input: details.counterexample?.[0],
+      path: details.counterexamplePath ?? '',
+      error: details.errorInstance,
+      shrinks: details.numShrinks,
+    };
+  }
+  return result;
+}
+
+/** The first lines of an error, with its cause, for reports. */
+export function errorSummary(err: unknown, lines = 3): string {
+  if (!(err instanceof Error)) return String(err);
+  const own = (err.stack ?? `${err.name}: ${err.message}`).split('\n').slice(0, lines).join('\n');
+  return err.cause === undefined ? own : `${own}\ncaused by ${errorSummary(err.cause, lines)}`;
+}
