@@ -30,6 +30,13 @@ export type ModelArchitecture = MlpArchitecture | LogisticArchitecture | TfjsArc
 
 const MAX_UNITS = 65_536;
 const MAX_LAYERS = 64;
+/**
+ * Most weights (parameters) an mlp or logistic model may have: 2^24, the float32 values one
+ * protocol frame of the default size (64 MiB) can carry, since the global weights travel to each
+ * agent in one frame. Without it, in-range shapes multiply to billions of values and building
+ * the model exhausts memory instead of failing with a clear error.
+ */
+export const MAX_PARAMETERS = 1 << 24;
 
 function fail(field: string, message: string): never {
   throw new LoomError('LOOM_ERR_MODEL_SPEC', `${field}: ${message}`, { details: { field } });
@@ -45,10 +52,24 @@ function positiveInts(value: unknown, field: string, max: number): number[] {
   return [...(value as number[])];
 }
 
+/** Dense layers of `units` after an input of `inputShape`: kernel and bias of each, at most MAX_PARAMETERS. */
+function assertParameterCount(field: string, inputShape: readonly number[], units: readonly number[]): void {
+  let inputs = inputShape.reduce((n, d) => n * d, 1);
+  let params = 0;
+  for (const u of units) {
+    params += inputs * u + u;
+    inputs = u;
+  }
+  if (params > MAX_PARAMETERS) {
+    fail(field, `has ${params} parameters, more than the ${MAX_PARAMETERS} a Loom model may have`);
+  }
+}
+
 /**
  * Validates an architecture from the API or a file. `mlp` takes `inputShape` (or `inputs`, a
  * number), `layers` and `activation` (default relu); `logistic` takes `inputShape`/`inputs` and
- * `classes`; `tfjs` takes `topology` (a model.json, or its `modelTopology`).
+ * `classes`; `tfjs` takes `topology` (a model.json, or its `modelTopology`). An mlp or logistic
+ * model with more than MAX_PARAMETERS weights is refused.
  */
 export function parseArchitecture(input: unknown, field = 'architecture'): ModelArchitecture {
   if (input === null || typeof input !== 'object' || Array.isArray(input)) fail(field, 'must be an object');
@@ -67,14 +88,18 @@ export function parseArchitecture(input: unknown, field = 'architecture'): Model
       if (!ACTIVATIONS.includes(activation as Activation)) {
         fail(`${field}.activation`, `must be one of ${ACTIVATIONS.join(', ')}`);
       }
-      return { kind: 'mlp', inputShape: inputShape(), layers, activation: activation as Activation };
+      const shape = inputShape();
+      assertParameterCount(field, shape, layers);
+      return { kind: 'mlp', inputShape: shape, layers, activation: activation as Activation };
     }
     case 'logistic': {
       const classes = a.classes;
       if (!Number.isSafeInteger(classes) || (classes as number) < 2 || (classes as number) > MAX_UNITS) {
         fail(`${field}.classes`, 'must be an integer of at least 2');
       }
-      return { kind: 'logistic', inputShape: inputShape(), classes: classes as number };
+      const shape = inputShape();
+      assertParameterCount(field, shape, [classes as number]);
+      return { kind: 'logistic', inputShape: shape, classes: classes as number };
     }
     case 'tfjs': {
       let topology = a.topology;

@@ -2,7 +2,7 @@
 // A new message type needs one entry here: the mapped type makes a missing one a compile error,
 // and protocol.test.ts fails when MESSAGE_TYPES names a type without one.
 import * as fc from 'fast-check';
-import type { ModelArchitecture } from '../../../shared/models/index.ts';
+import { MAX_PARAMETERS, type ModelArchitecture } from '../../../shared/models/index.ts';
 import type { MessageBodies, MessageType, ModelRef } from '../../../shared/protocol/index.ts';
 import { encodeTensorBytes, MAX_EXAMPLES_PER_UPDATE } from '../../../shared/protocol/index.ts';
 import type { WeightTensor } from '../../../shared/tensors/index.ts';
@@ -73,23 +73,38 @@ const tensorField = (): fc.Arbitrary<Uint8Array> =>
 
 const activation = () =>
   fc.constantFrom('relu', 'tanh', 'sigmoid', 'elu', 'selu', 'linear') as fc.Arbitrary<'relu'>;
-const inputShape = () => fc.array(wholeNumber(1, 1 << 10), { minLength: 1, maxLength: 3 });
+const inputShape = () => fc.array(wholeNumber(1, 1 << 12), { minLength: 1, maxLength: 3 });
+
+/** Weights of dense layers of `units` after `inputShape`, as parseArchitecture counts them. */
+function parameterCount(shape: readonly number[], units: readonly number[]): number {
+  let inputs = shape.reduce((n, d) => n * d, 1);
+  let params = 0;
+  for (const u of units) {
+    params += inputs * u + u;
+    inputs = u;
+  }
+  return params;
+}
 
 /** Architectures as `parseArchitecture` returns them (so they compare equal after a decode). */
 export function architecture(): fc.Arbitrary<ModelArchitecture> {
-  const mlp = fc.record({
-    kind: fc.constant('mlp' as const),
-    inputShape: inputShape(),
-    layers: fc
-      .tuple(fc.array(wholeNumber(1, 256), { maxLength: 3 }), wholeNumber(2, 256))
-      .map(([hidden, classes]) => [...hidden, classes]),
-    activation: activation(),
-  });
-  const logistic = fc.record({
-    kind: fc.constant('logistic' as const),
-    inputShape: inputShape(),
-    classes: wholeNumber(2, 1024),
-  });
+  const mlp = fc
+    .record({
+      kind: fc.constant('mlp' as const),
+      inputShape: inputShape(),
+      layers: fc
+        .tuple(fc.array(wholeNumber(1, 256), { maxLength: 3 }), wholeNumber(2, 256))
+        .map(([hidden, classes]) => [...hidden, classes]),
+      activation: activation(),
+    })
+    .filter((a) => parameterCount(a.inputShape, a.layers) <= MAX_PARAMETERS);
+  const logistic = fc
+    .record({
+      kind: fc.constant('logistic' as const),
+      inputShape: inputShape(),
+      classes: wholeNumber(2, 1024),
+    })
+    .filter((a) => parameterCount(a.inputShape, [a.classes]) <= MAX_PARAMETERS);
   const tfjs = fc.record({
     kind: fc.constant('tfjs' as const),
     topology: fc
