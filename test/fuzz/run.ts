@@ -89,9 +89,10 @@ async function runTarget(
       seed,
       ...(opts.path === undefined ? {} : { path: opts.path }),
       progressEveryMs: 5000,
-      onProgress: (cases) =>
+      onProgress: (cases, shrinking) =>
         log(
-          `${fmt(cases)} / ${fmt(opts.runs)} cases, ${((Date.now() - started) / 1000).toFixed(1)} s, rss ${rssMb()} MB`,
+          `${shrinking ? `shrinking a failure, ${fmt(cases)} cases in all` : `${fmt(cases)} / ${fmt(opts.runs)} cases`}, ` +
+            `${((Date.now() - started) / 1000).toFixed(1)} s, rss ${rssMb()} MB`,
         ),
     });
     if (result.failure) {

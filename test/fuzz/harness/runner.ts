@@ -11,8 +11,11 @@ export interface RunOptions {
   seed?: number;
   /** fast-check path of a case to replay (with its `seed`). */
   path?: string;
-  /** Called at most every `progressEveryMs` with the number of cases run so far (shrinking included). */
-  onProgress?: (cases: number) => void;
+  /**
+   * Called at most every `progressEveryMs` with the cases run so far, and whether they are now
+   * shrinking a failure (then `cases` counts the shrink attempts too).
+   */
+  onProgress?: (cases: number, shrinking: boolean) => void;
   /** Default 2000. */
   progressEveryMs?: number;
 }
@@ -62,15 +65,22 @@ export async function runGenerated<I, C>(
   opts: RunOptions,
 ): Promise<RunResult> {
   let cases = 0;
+  let shrinking = false;
   let lastReport = Date.now();
   const every = opts.progressEveryMs ?? 2000;
   const property = fc.asyncProperty(target.input(), async (input) => {
     cases++;
     if (opts.onProgress && Date.now() - lastReport >= every) {
       lastReport = Date.now();
-      opts.onProgress(cases);
+      opts.onProgress(cases, shrinking);
     }
-    await runCase(target, ctx, input);
+    try {
+      await runCase(target, ctx, input);
+    } catch (err) {
+      // fast-check runs the failing case's smaller relatives from here on.
+      shrinking = true;
+      throw err;
+    }
   });
   const started = Date.now();
   const details = await fc.check(property, {
