@@ -292,7 +292,10 @@ async function sendAndCheck(ctx: ApiContext, req: ApiRequest, state: CaseState):
   const text = bytes.toString('utf8');
   const what = `${req.method} ${path} → ${res.status}`;
   invariant(res.status < 500, `${what}: ${text.slice(0, 300)}`);
-  invariant(tf.memory().numTensors === tensors, `${what} left ${tf.memory().numTensors - tensors} tensors`);
+  // A running job's tfjs engine holds tensors of its own; they are counted once the case has stopped it.
+  if (!state.jobsRunning) {
+    invariant(tf.memory().numTensors === tensors, `${what} left ${tf.memory().numTensors - tensors} tensors`);
+  }
   const json = (res.headers.get('content-type') ?? '').startsWith('application/json');
   let parsed: unknown;
   if (req.method !== 'HEAD' && json) {
@@ -351,12 +354,18 @@ export const apiTargets = [
     teardown: (ctx: ApiContext) => ctx.close(),
     check: async (requests: ApiRequest[], ctx: ApiContext) => {
       const state: CaseState = { jobsRunning: false, changed: false };
+      const tensors = tf.memory().numTensors;
       try {
         for (const req of requests) await sendAndCheck(ctx, req, state);
       } finally {
         // The next case starts from the fixtures again, whatever this one did.
         if (state.changed || digestOf(await storeSnapshot(ctx.db)) !== ctx.fixtureDigest) await ctx.reset();
       }
+      // reset() stopped every job: whatever their engines allocated must be freed by now.
+      invariant(
+        tf.memory().numTensors === tensors,
+        `the case left ${tf.memory().numTensors - tensors} tensors`,
+      );
     },
   }),
 ];
