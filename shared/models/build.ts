@@ -13,7 +13,9 @@ export async function buildModel(arch: ModelArchitecture): Promise<tf.LayersMode
           name: `dense_${i}`,
           units,
           activation: i === arch.layers.length - 1 ? 'softmax' : arch.activation,
-          ...(i === 0 ? { inputShape: arch.inputShape } : {}),
+          // After a flatten layer the first dense layer takes its flat output, not the input shape
+          // (given both, TensorFlow.js warns that the ranks differ on every build).
+          ...(i === 0 && arch.inputShape.length === 1 ? { inputShape: arch.inputShape } : {}),
         }),
       );
       if (arch.inputShape.length > 1)
@@ -26,7 +28,7 @@ export async function buildModel(arch: ModelArchitecture): Promise<tf.LayersMode
           name: 'dense_0',
           units: arch.classes,
           activation: 'softmax',
-          inputShape: arch.inputShape,
+          ...(arch.inputShape.length === 1 ? { inputShape: arch.inputShape } : {}),
         }),
       ];
       if (arch.inputShape.length > 1)
