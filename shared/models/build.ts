@@ -35,16 +35,29 @@ export async function buildModel(arch: ModelArchitecture): Promise<tf.LayersMode
         layers.unshift(tf.layers.flatten({ name: 'flatten', inputShape: arch.inputShape }));
       return tf.sequential({ layers });
     }
-    case 'tfjs':
+    case 'tfjs': {
+      // A topology that fails half way leaves the weights of the layers built so far registered
+      // and never freed. Without a weights manifest, modelFromJSON builds every layer before its
+      // first await, so the variables it made are exactly those new when the call returns.
+      const known = new Set(Object.keys(tf.engine().state.registeredVariables));
+      let building: Promise<tf.LayersModel>;
       try {
-        return await tf.models.modelFromJSON({
+        building = tf.models.modelFromJSON({
           modelTopology: arch.topology as tf.io.ModelJSON['modelTopology'],
         });
       } catch (err) {
+        building = Promise.reject(err);
+      }
+      const made = Object.entries(tf.engine().state.registeredVariables).filter(([name]) => !known.has(name));
+      try {
+        return await building;
+      } catch (err) {
+        for (const [, variable] of made) variable.dispose();
         throw new LoomError('LOOM_ERR_MODEL_SPEC', `topology could not be built: ${(err as Error).message}`, {
           cause: err,
         });
       }
+    }
   }
 }
 
