@@ -2,7 +2,13 @@
 // the short-run test file of its family.
 import type { FuzzTarget } from '../harness/target.ts';
 import { apiTargets } from './api.ts';
+import { inferenceTargets } from './inference.ts';
 import { protocolTargets } from './protocol.ts';
 import { tensorTargets } from './tensors.ts';
 
-export const ALL_TARGETS: readonly FuzzTarget[] = [...protocolTargets, ...tensorTargets, ...apiTargets];
+export const ALL_TARGETS: readonly FuzzTarget[] = [
+  ...protocolTargets,
+  ...tensorTargets,
+  ...apiTargets,
+  ...inferenceTargets,
+];
