@@ -292,6 +292,8 @@ async function sendAndCheck(ctx: ApiContext, req: ApiRequest, state: CaseState):
   const text = bytes.toString('utf8');
   const what = `${req.method} ${path} → ${res.status}`;
   invariant(res.status < 500, `${what}: ${text.slice(0, 300)}`);
+  const ok = res.status < 400;
+  if (ok && req.method === 'POST' && path.startsWith('/v1/jobs')) state.jobsRunning = true;
   // A running job's tfjs engine holds tensors of its own; they are counted once the case has stopped it.
   if (!state.jobsRunning) {
     invariant(tf.memory().numTensors === tensors, `${what} left ${tf.memory().numTensors - tensors} tensors`);
@@ -306,7 +308,6 @@ async function sendAndCheck(ctx: ApiContext, req: ApiRequest, state: CaseState):
     }
   }
 
-  const ok = res.status < 400;
   if (!ok && req.method !== 'HEAD') {
     invariant(json, `${what} is not JSON`);
     const err = (parsed as { error?: { code?: unknown; message?: unknown } }).error;
@@ -335,7 +336,6 @@ async function sendAndCheck(ctx: ApiContext, req: ApiRequest, state: CaseState):
   }
   if (ok && req.method !== 'GET' && req.method !== 'HEAD') {
     state.changed = true;
-    if (path.startsWith('/v1/jobs') && req.method === 'POST') state.jobsRunning = true;
     const created = parsed as { id?: unknown; agentId?: unknown; name?: unknown } | undefined;
     const id = created?.id ?? created?.agentId ?? created?.name;
     if (typeof id === 'string') state.lastId = id;
