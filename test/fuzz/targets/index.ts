@@ -2,6 +2,7 @@
 // the short-run test file of its family.
 import type { FuzzTarget } from '../harness/target.ts';
 import { apiTargets } from './api.ts';
+import { dataTargets } from './data.ts';
 import { inferenceTargets } from './inference.ts';
 import { protocolTargets } from './protocol.ts';
 import { tensorTargets } from './tensors.ts';
@@ -11,4 +12,5 @@ export const ALL_TARGETS: readonly FuzzTarget[] = [
   ...tensorTargets,
   ...apiTargets,
   ...inferenceTargets,
+  ...dataTargets,
 ];
