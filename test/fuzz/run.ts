@@ -4,11 +4,15 @@
 //   npm run fuzz -- [--target NAME|FAMILY]... [--runs N] [--seed S] [--path P] [--no-save] [--list]
 //
 // Exit status 0 when every target held, 1 when one failed, 2 on bad arguments.
+import { rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { initCompute } from '../../shared/compute/index.ts';
 import { loadRegressions, saveRegression } from './harness/regressions.ts';
 import { describeFailure } from './harness/report.ts';
 import { errorSummary, type RunResult, runCase, runGenerated } from './harness/runner.ts';
+import { toJsonSafe } from './harness/serialize.ts';
 import type { FuzzTarget } from './harness/target.ts';
 import { liveTempDirs } from './harness/temp-dirs.ts';
 import { ALL_TARGETS } from './targets/index.ts';
@@ -67,6 +71,7 @@ async function runTarget(
     peak = Math.max(peak, rssMb());
     process.stdout.write(`[${target.name}] ${line}\n`);
   };
+  const current = join(tmpdir(), `loom-fuzz-current-${target.name}.json`);
   const ctx = await target.setup?.();
   let failed = false;
   let result: RunResult | undefined;
@@ -84,11 +89,14 @@ async function runTarget(
     log(
       `${saved.length} regression case(s) replayed; ${fmt(opts.runs)} cases, seed ${seed}${opts.path ? `, path ${opts.path}` : ''}`,
     );
+    log(`the running case is kept in ${current}, for one that kills the process`);
     result = await runGenerated(target, ctx, {
       runs: opts.runs,
       seed,
       ...(opts.path === undefined ? {} : { path: opts.path }),
       progressEveryMs: 5000,
+      onCase: (input) =>
+        writeFileSync(current, JSON.stringify({ target: target.name, input: toJsonSafe(input) })),
       onProgress: (cases, shrinking) =>
         log(
           `${shrinking ? `shrinking a failure, ${fmt(cases)} cases in all` : `${fmt(cases)} / ${fmt(opts.runs)} cases`}, ` +
@@ -103,6 +111,7 @@ async function runTarget(
   } finally {
     await target.teardown?.(ctx);
   }
+  rmSync(current, { force: true });
   const ms = Date.now() - started;
   log(`${failed ? 'FAILED' : 'ok'}: ${fmt(result?.cases ?? 0)} cases in ${(ms / 1000).toFixed(1)} s`);
   return {

@@ -1,7 +1,7 @@
 // Runs a target: its saved regression cases, or `runs` generated cases under fast-check, each case
 // within a time limit (a case that overruns is a hang), with progress and the counterexample.
 import * as fc from 'fast-check';
-import { CASE_TIMEOUT_MS, type FuzzTarget } from './target.ts';
+import { CASE_MEMORY_LIMIT_MB, CASE_TIMEOUT_MS, type FuzzTarget } from './target.ts';
 
 /** Options of `runGenerated`. */
 export interface RunOptions {
@@ -18,6 +18,8 @@ export interface RunOptions {
   onProgress?: (cases: number, shrinking: boolean) => void;
   /** Default 2000. */
   progressEveryMs?: number;
+  /** Called with every input before it runs (the long run keeps the last one on disk, for a case that kills the process). */
+  onCase?: (input: unknown) => void;
 }
 
 /** What a generated run found. */
@@ -38,24 +40,39 @@ export interface RunResult {
   };
 }
 
+/** Resident memory of the process in MiB. */
+function rssMb(): number {
+  return process.memoryUsage.rss() / 2 ** 20;
+}
+
 /**
- * Runs `target.check` once on `input`. A case still running after the target's time limit fails
- * (async work is raced; a synchronous loop is caught when it returns).
+ * Runs `target.check` once on `input`. A case still running after the target's time limit fails,
+ * and so does one during which the process grows past the target's memory limit (async work is
+ * raced and watched every 50 ms; a synchronous loop or allocation is caught when it returns).
  */
 export async function runCase<I, C>(target: FuzzTarget<I, C>, ctx: C, input: I): Promise<void> {
   const limit = target.caseTimeoutMs ?? CASE_TIMEOUT_MS;
+  const memoryLimit = target.caseMemoryLimitMb ?? CASE_MEMORY_LIMIT_MB;
   const started = performance.now();
   let timer: NodeJS.Timeout | undefined;
+  let watch: NodeJS.Timeout | undefined;
+  const tooBig = (): Error =>
+    new Error(`the process grew to ${Math.round(rssMb())} MiB, past the ${memoryLimit} MiB limit`);
   const overrun = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`case did not finish within ${limit} ms`)), limit);
+    watch = setInterval(() => {
+      if (rssMb() > memoryLimit) reject(tooBig());
+    }, 50);
   });
   try {
     await Promise.race([Promise.resolve().then(() => target.check(input, ctx)), overrun]);
   } finally {
     clearTimeout(timer);
+    clearInterval(watch);
   }
   const ms = performance.now() - started;
   if (ms > limit) throw new Error(`case took ${Math.round(ms)} ms, more than the ${limit} ms limit`);
+  if (rssMb() > memoryLimit) throw tooBig();
 }
 
 /** Runs `opts.runs` generated cases of `target` in `ctx`; shrinks the first failure. */
@@ -74,6 +91,7 @@ export async function runGenerated<I, C>(
       lastReport = Date.now();
       opts.onProgress(cases, shrinking);
     }
+    opts.onCase?.(input);
     try {
       await runCase(target, ctx, input);
     } catch (err) {

@@ -15,6 +15,8 @@ export interface FuzzTarget<Input = unknown, Ctx = unknown> {
   readonly shortRuns: number;
   /** Longest one case may take before it counts as a hang, in ms. Default `CASE_TIMEOUT_MS`. */
   readonly caseTimeoutMs?: number;
+  /** Process memory (RSS) a case may reach before it fails as unbounded, in MiB. Default `CASE_MEMORY_LIMIT_MB`. */
+  readonly caseMemoryLimitMb?: number;
   /**
    * The inputs. They must not depend on the context: a saved regression case is replayed in a
    * fresh one (a context-specific value such as a token is named by a placeholder instead).
@@ -30,6 +32,9 @@ export interface FuzzTarget<Input = unknown, Ctx = unknown> {
 
 /** Default of `FuzzTarget.caseTimeoutMs`: far above any sane case, low enough to call a hang a hang. */
 export const CASE_TIMEOUT_MS = 5_000;
+
+/** Default of `FuzzTarget.caseMemoryLimitMb`: several times what any target needs (~300 MiB). */
+export const CASE_MEMORY_LIMIT_MB = 1_536;
 
 /** Typed identity, so a target's input and context types are inferred from its functions. */
 export function defineTarget<Input, Ctx = undefined>(target: FuzzTarget<Input, Ctx>): FuzzTarget<Input, Ctx> {
