@@ -97,6 +97,13 @@ export function writeWeights(model: tf.LayersModel, weights: readonly WeightTens
 
 /** Input shape (without the batch dimension) and number of classes of a built model. */
 export function modelSignature(model: tf.LayersModel): { inputShape: number[]; classes: number } {
+  // A Sequential topology without layers builds, but has neither inputs nor outputs.
+  if (!model.inputs?.length || !model.outputs?.length) {
+    throw new LoomError(
+      'LOOM_ERR_MODEL_SPEC',
+      'the model has no layers: it needs an input and a class output',
+    );
+  }
   const input = model.inputs[0].shape.slice(1);
   const output = model.outputs[0].shape.slice(1);
   if (input.some((d) => d === null) || output.length !== 1 || output[0] === null) {
