@@ -62,7 +62,10 @@ function decodeMsgpack(bytes: Uint8Array, code: LoomErrorCode, what: string): un
       (proto as { constructor: { prototype?: unknown } }).constructor.prototype === proto;
     if (!standard) throw new LoomError(code, `${what} holds a map with a "__proto__" key`);
     if (ArrayBuffer.isView(v) || v instanceof ArrayBuffer) continue;
-    for (const key of Object.keys(v)) stack.push((v as Record<string, unknown>)[key]);
+    // Only objects can carry a prototype: a long array of numbers costs one pass, not a key list.
+    for (const child of Array.isArray(v) ? v : Object.values(v)) {
+      if (child !== null && typeof child === 'object') stack.push(child);
+    }
   }
   return raw;
 }
