@@ -13,7 +13,10 @@ export interface FuzzTarget<Input = unknown, Ctx = unknown> {
   readonly description: string;
   /** Cases of the short run inside `npm test`. */
   readonly shortRuns: number;
-  /** Longest one case may take before it counts as a hang, in ms. Default `CASE_TIMEOUT_MS`. */
+  /**
+   * Most CPU time one case may use before it counts as a loop, in ms; a case still waiting after
+   * ten times that (wall time) counts as a hang. Default `CASE_TIMEOUT_MS`.
+   */
   readonly caseTimeoutMs?: number;
   /** Process memory (RSS) a case may reach before it fails as unbounded, in MiB. Default `CASE_MEMORY_LIMIT_MB`. */
   readonly caseMemoryLimitMb?: number;
