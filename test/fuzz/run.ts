@@ -14,7 +14,7 @@ import { describeFailure } from './harness/report.ts';
 import { errorSummary, type RunResult, runCase, runGenerated } from './harness/runner.ts';
 import { toJsonSafe } from './harness/serialize.ts';
 import type { FuzzTarget } from './harness/target.ts';
-import { liveTempDirs } from './harness/temp-dirs.ts';
+import { liveTempDirs, removeTempDir } from './harness/temp-dirs.ts';
 import { ALL_TARGETS } from './targets/index.ts';
 
 /** Cases per target when --runs is not given. */
@@ -156,7 +156,21 @@ const OPTIONS = {
   help: { type: 'boolean' },
 } as const;
 
+/** Ctrl-C or a kill between cases: remove the temp folders before going (a blocked loop cannot). */
+function removeTempDirsOnSignal(): void {
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      for (const dir of liveTempDirs()) removeTempDir(dir);
+      process.stdout.write(
+        `\n${signal}: stopped; temp folders removed, the running case stays in loom-fuzz-current-*.json\n`,
+      );
+      process.exit(130);
+    });
+  }
+}
+
 async function main(): Promise<void> {
+  removeTempDirsOnSignal();
   let args: ReturnType<typeof parseArgs<{ options: typeof OPTIONS }>>;
   try {
     args = parseArgs({ options: OPTIONS, allowPositionals: false });
