@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util';
 import { type AgentProcess, startAgentProcess, stopProcess } from '../cli/agent-process.ts';
 import { writeSitePartitions } from '../cli/demo-data.ts';
 import { initCoordinator, resolveCoordinatorConfig, startCoordinator } from '../coordinator/index.ts';
-import type { JobRecord } from '../coordinator/jobs/index.ts';
+import { JOB_DEFAULTS, type JobRecord } from '../coordinator/jobs/index.ts';
 import { enrollAgent } from '../edge-agent/index.ts';
 import { createLogger } from '../shared/log/index.ts';
 
@@ -70,11 +70,14 @@ export async function run(argv: string[]): Promise<void> {
         learningRate: 0.05,
         versionEvery: 1,
         serverLearningRate: 1,
+        weightCapRatio: JOB_DEFAULTS.weightCapRatio,
+        clipFactor: JOB_DEFAULTS.clipFactor,
       },
       'bench',
     );
-    const done: JobRecord = await coordinator.jobs.waitFor(job.id);
-    if (done.state !== 'completed') throw new Error(`job ${done.state}: ${done.error?.message}`);
+    const finished: JobRecord = await coordinator.jobs.waitFor(job.id);
+    if (finished.state !== 'completed') throw new Error(`job ${finished.state}: ${finished.error?.message}`);
+    const done = await coordinator.jobs.get(job.id);
     const rows = done.rounds.map((r) => {
       const overhead = r.durationMs - r.trainMs;
       return {

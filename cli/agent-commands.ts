@@ -1,11 +1,19 @@
 // `loom agent enroll` and `loom agent start`.
 import { readFile, stat } from 'node:fs/promises';
-import { EdgeAgent, enrollAgent } from '../edge-agent/index.ts';
+import { EdgeAgent, type ExistingIdentity, enrollAgent } from '../edge-agent/index.ts';
+import { openLocalModelStore } from '../edge-agent/store/index.ts';
+import {
+  DATA_KEY_ENV,
+  type DataKey,
+  envKeyProvider,
+  fileKeyProvider,
+  loadDataKey,
+} from '../shared/crypto/index.ts';
 import { LoomError } from '../shared/errors/index.ts';
 import { createLogger } from '../shared/log/index.ts';
 import { intFlag, type ParsedFlags, parseFlags, printHelp, stringFlag } from './args.ts';
 import { waitForShutdownSignal } from './signals.ts';
-import { agentEnrollSpec, agentStartSpec, ENROLLMENT_TOKEN_ENV } from './specs.ts';
+import { agentCheckSpec, agentEnrollSpec, agentStartSpec, ENROLLMENT_TOKEN_ENV } from './specs.ts';
 
 /** Longest token file read; a token is about 130 characters, so anything bigger is the wrong file. */
 const MAX_TOKEN_FILE_BYTES = 4096;
@@ -49,20 +57,71 @@ export async function enrollmentTokenFrom(
   );
 }
 
+/** The store key the flags and environment name: $LOOM_DATA_KEY, else --data-key-file, else the store's default. */
+async function agentDataKey(flags: ParsedFlags): Promise<DataKey | undefined> {
+  if (process.env[DATA_KEY_ENV]) return loadDataKey(envKeyProvider());
+  const file = stringFlag(flags, 'data-key-file');
+  return file ? loadDataKey(fileKeyProvider(file)) : undefined;
+}
+
+export async function agentCheck(argv: string[]): Promise<number> {
+  const { help, flags } = parseFlags(agentCheckSpec, argv);
+  if (help) return printHelp(agentCheckSpec);
+  const dataDir = stringFlag(flags, 'data-dir')!;
+  const dataKey = await agentDataKey(flags);
+  const store = await openLocalModelStore(dataDir, dataKey ? { dataKey } : {});
+  try {
+    const problems = await store.check({ full: true });
+    const removed = flags.repair && problems.length > 0 ? (await store.repair()).removed : [];
+    if (flags.json) {
+      process.stdout.write(`${JSON.stringify({ ok: problems.length === 0, problems, removed })}\n`);
+    } else {
+      const lines =
+        problems.length === 0 ? ['the model store is whole'] : [`${problems.length} problem(s) found:`];
+      for (const p of problems) lines.push(`  - [${p.kind}] ${p.message}`);
+      if (flags.repair && problems.length > 0) lines.push(`removed: ${removed.join(', ') || 'nothing'}`);
+      process.stdout.write(`${lines.join('\n')}\n`);
+    }
+    return problems.length === 0 || flags.repair ? 0 : 1;
+  } finally {
+    await store.close();
+  }
+}
+
 export async function agentEnroll(argv: string[]): Promise<number> {
   const { help, flags } = parseFlags(agentEnrollSpec, argv);
   if (help) return printHelp(agentEnrollSpec);
   const name = stringFlag(flags, 'name');
+  const dataDir = stringFlag(flags, 'data-dir')!;
   const token = await enrollmentTokenFrom(flags);
+  let replaced: ExistingIdentity | undefined;
   const identity = await enrollAgent({
     coordinatorUrl: stringFlag(flags, 'coordinator')!,
     token,
-    dataDir: stringFlag(flags, 'data-dir')!,
+    dataDir,
     ...(name ? { name } : {}),
+    force: flags.force === true,
+    onReplace: (previous) => {
+      replaced = previous;
+    },
   });
+  if (replaced) {
+    // On stderr, so that --json output stays one object; the old agent stays enrolled until revoked.
+    process.stderr.write(
+      `loom: --force: replaced ${replaced.agentId ? `the identity of agent ${replaced.agentId}${replaced.name ? ` ("${replaced.name}")` : ''}` : 'an unreadable identity'} in ${dataDir}` +
+        (replaced.agentId
+          ? `; revoke the old agent on its coordinator: POST /v1/agents/${replaced.agentId}/revoke\n`
+          : '\n'),
+    );
+  }
   if (flags.json) {
     process.stdout.write(
-      `${JSON.stringify({ agentId: identity.agentId, name: identity.name, agentUrl: identity.agentUrl })}\n`,
+      `${JSON.stringify({
+        agentId: identity.agentId,
+        name: identity.name,
+        agentUrl: identity.agentUrl,
+        ...(replaced ? { replaced: { agentId: replaced.agentId ?? null, name: replaced.name ?? null } } : {}),
+      })}\n`,
     );
   } else {
     process.stdout.write(
@@ -71,6 +130,20 @@ export async function agentEnroll(argv: string[]): Promise<number> {
     );
   }
   return 0;
+}
+
+/** `--csv-separator`: one character, or a word for the ones a shell makes awkward. */
+export function csvSeparatorFlag(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  const words: Record<string, string> = { tab: '\t', '\\t': '\t', semicolon: ';', comma: ',', pipe: '|' };
+  const sep = words[value.toLowerCase()] ?? value;
+  if ([...sep].length !== 1) {
+    throw new LoomError(
+      'LOOM_ERR_INVALID_ARGUMENT',
+      '--csv-separator must be one character (such as ";" or "|") or the word tab',
+    );
+  }
+  return sep;
 }
 
 export async function agentStart(argv: string[]): Promise<number> {
@@ -84,25 +157,52 @@ export async function agentStart(argv: string[]): Promise<number> {
   if (logFormat !== 'text' && logFormat !== 'json') {
     throw new LoomError('LOOM_ERR_INVALID_ARGUMENT', '--log-format must be text or json');
   }
+  // Edge serving: TLS of the inference API takes both files or neither.
+  const tlsCert = stringFlag(flags, 'inference-tls-cert');
+  const tlsKey = stringFlag(flags, 'inference-tls-key');
+  if ((tlsCert === undefined) !== (tlsKey === undefined)) {
+    throw new LoomError(
+      'LOOM_ERR_INVALID_ARGUMENT',
+      'give --inference-tls-cert and --inference-tls-key together',
+    );
+  }
   const log = createLogger({ format: logFormat, component: 'agent' });
   const labelColumn = stringFlag(flags, 'label-column');
+  const dataKey = await agentDataKey(flags);
+  const labelsPath = stringFlag(flags, 'labels');
+  const separator = csvSeparatorFlag(stringFlag(flags, 'csv-separator'));
   const agent = new EdgeAgent({
+    ...(dataKey ? { dataKey } : {}),
     dataDir: stringFlag(flags, 'data-dir')!,
     dataPath: stringFlag(flags, 'data')!,
     ...(format ? { format: format as 'idx' | 'csv' | 'jsonl' } : {}),
     ...(labelColumn ? { labelColumn } : {}),
+    ...(labelsPath ? { labelsPath } : {}),
+    ...(separator ? { csvSeparator: separator } : {}),
     inferenceHost: stringFlag(flags, 'inference-host') ?? '127.0.0.1',
     inferencePort: intFlag(flags, 'inference-port', 8501),
+    // Edge serving: revocation policy, API keys and TLS of the inference API.
+    ...(flags['serve-when-revoked'] ? { serveWhenRevoked: true } : {}),
+    ...(flags['require-api-key'] ? { requireApiKey: true } : {}),
+    ...(tlsCert && tlsKey ? { inferenceTls: { certPath: tlsCert, keyPath: tlsKey } } : {}),
     log,
   });
-  await agent.start();
+  try {
+    await agent.start();
+  } catch (err) {
+    // Whatever started (the model store, say) is closed, so the process exits with its one line.
+    await agent.stop().catch(() => undefined);
+    throw err;
+  }
+  // Listening before the ready line goes out: a supervisor may send SIGTERM the moment it reads it.
+  const stopSignal = waitForShutdownSignal();
   if (flags.json) {
     const s = agent.status();
     process.stdout.write(
       `${JSON.stringify({ agentId: s.agentId, name: s.name, inferenceUrl: s.inferenceUrl, examples: s.examples, backend: s.backend })}\n`,
     );
   }
-  const signal = await waitForShutdownSignal();
+  const signal = await stopSignal;
   log.info('shutting down', { signal });
   await agent.stop();
   return 0;

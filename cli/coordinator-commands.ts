@@ -1,5 +1,6 @@
 // `loom coordinator init`, `loom coordinator start` and `loom coordinator admin-token`.
 import {
+  type CoordinatorPart,
   createAdminToken,
   initCoordinator,
   resolveCoordinatorConfig,
@@ -10,15 +11,37 @@ import { intFlag, parseFlags, printHelp, stringFlag } from './args.ts';
 import { waitForShutdownSignal } from './signals.ts';
 import { coordinatorAdminTokenSpec, coordinatorInitSpec, coordinatorStartSpec } from './specs.ts';
 
+/** The list `init --force` prints (on stderr, so `--json` output stays one object) before it deletes. */
+function announceRemoval(dataDir: string, parts: CoordinatorPart[]): void {
+  const width = Math.max(...parts.map((p) => p.path.length)) + 2;
+  process.stderr.write(
+    [
+      `loom: --force: deleting the coordinator in ${dataDir}:`,
+      ...parts.map((p) => `  ${p.path.padEnd(width)}${p.loses}`),
+      '',
+    ].join('\n'),
+  );
+}
+
 export async function coordinatorInit(argv: string[]): Promise<number> {
   const { help, flags } = parseFlags(coordinatorInitSpec, argv);
   if (help) return printHelp(coordinatorInitSpec);
   const dataDir = stringFlag(flags, 'data-dir')!;
-  const hosts = (flags.host as string[] | undefined) ?? [];
-  const result = await initCoordinator({ dataDir, hosts });
+  const hosts = (flags['cert-host'] as string[] | undefined) ?? [];
+  const result = await initCoordinator({
+    dataDir,
+    hosts,
+    force: flags.force === true,
+    beforeRemove: (parts) => announceRemoval(dataDir, parts),
+  });
   if (flags.json) {
     process.stdout.write(
-      `${JSON.stringify({ adminToken: result.adminToken, caFingerprint: result.caFingerprint })}\n`,
+      `${JSON.stringify({
+        adminToken: result.adminToken,
+        caFingerprint: result.caFingerprint,
+        hosts: result.hosts,
+        removed: result.removed,
+      })}\n`,
     );
     return 0;
   }
@@ -42,13 +65,17 @@ export async function coordinatorStart(argv: string[]): Promise<number> {
   const { help, flags } = parseFlags(coordinatorStartSpec, argv);
   if (help) return printHelp(coordinatorStartSpec);
   const config = await resolveCoordinatorConfig(stringFlag(flags, 'data-dir')!, {
-    ...(flags.host ? { host: stringFlag(flags, 'host') } : {}),
+    ...(flags.bind !== undefined ? { host: stringFlag(flags, 'bind') } : {}),
     ...(flags['api-port'] !== undefined ? { apiPort: intFlag(flags, 'api-port', 0) } : {}),
     ...(flags['agent-port'] !== undefined ? { agentPort: intFlag(flags, 'agent-port', 0) } : {}),
     ...(flags['log-format'] ? { logFormat: stringFlag(flags, 'log-format') as 'text' | 'json' } : {}),
   });
   const log = createLogger({ format: config.logFormat, component: 'coordinator' });
-  const running = await startCoordinator(config, log);
+  const running = await startCoordinator(config, log, {
+    ignoreStoreDamage: flags['ignore-store-damage'] === true,
+  });
+  // Listening before the ready line goes out: a supervisor may send SIGTERM the moment it reads it.
+  const stopSignal = waitForShutdownSignal();
   if (flags.json) {
     process.stdout.write(
       `${JSON.stringify({
@@ -60,7 +87,7 @@ export async function coordinatorStart(argv: string[]): Promise<number> {
       })}\n`,
     );
   }
-  const signal = await waitForShutdownSignal();
+  const signal = await stopSignal;
   log.info('shutting down', { signal });
   await running.stop();
   return 0;

@@ -12,7 +12,8 @@ import {
   resolveCoordinatorConfig,
   startCoordinator,
 } from '../coordinator/index.ts';
-import { enrollAgent, readMnist } from '../edge-agent/index.ts';
+import type { JobView } from '../coordinator/jobs/index.ts';
+import { assertMnistInstalled, enrollAgent, readMnist } from '../edge-agent/index.ts';
 import { LoomError } from '../shared/errors/index.ts';
 import { httpRequestRaw, requestJson } from '../shared/http/index.ts';
 import { createLogger } from '../shared/log/index.ts';
@@ -59,6 +60,8 @@ export async function demo(argv: string[]): Promise<number> {
   if (!(learningRate > 0 && learningRate < 10)) {
     throw new LoomError('LOOM_ERR_INVALID_ARGUMENT', '--learning-rate must be a number between 0 and 10');
   }
+  // Before anything starts: the demo's data is a development dependency an install may lack.
+  assertMnistInstalled();
   const json = flags.json === true;
   const say = (line: string): void => {
     if (!json) process.stdout.write(`${line}\n`);
@@ -175,18 +178,6 @@ export async function demo(argv: string[]): Promise<number> {
       return evaluateClassifier(evalModel, testX, test.labels, [784]).accuracy;
     };
 
-    type JobView = {
-      state: string;
-      rounds: {
-        round: number;
-        participants: unknown[];
-        metrics: Record<string, number>;
-        durationMs: number;
-        version?: number;
-      }[];
-      error?: { code: string; message: string };
-      latestVersion?: number;
-    };
     let shown = 0;
     let finalAccuracy = 0;
     let finalVersion = 0;
@@ -198,12 +189,12 @@ export async function demo(argv: string[]): Promise<number> {
         finalAccuracy = accuracy;
         if (r.version) finalVersion = r.version;
         say(
-          `${`${r.round}/${rounds}`.padStart(5)}  ${String(r.participants.length).padStart(6)}  ${(r.metrics.loss ?? Number.NaN).toFixed(4).padStart(10)}  ${accuracy.toFixed(4).padStart(13)}  ${(r.durationMs / 1000).toFixed(1).padStart(6)} s`,
+          `${`${r.round}/${rounds}`.padStart(5)}  ${String(r.participants.length).padStart(6)}  ${(r.trainMetrics.loss ?? Number.NaN).toFixed(4).padStart(10)}  ${accuracy.toFixed(4).padStart(13)}  ${(r.durationMs / 1000).toFixed(1).padStart(6)} s`,
         );
         emit({
           round: r.round,
           participants: r.participants.length,
-          loss: r.metrics.loss,
+          trainLoss: r.trainMetrics.loss,
           accuracy,
           durationMs: r.durationMs,
           version: r.version,

@@ -2,7 +2,10 @@
 // API, runs jobs and deploys finished models. One object to start and stop in tests and the CLI.
 import { certificateFingerprint, normalizeSerial, RevocationList } from '../certs/index.ts';
 import { type BackendChoice, initCompute } from '../shared/compute/index.ts';
+import { LoomError } from '../shared/errors/index.ts';
 import type { Logger } from '../shared/log/index.ts';
+import { listenError } from '../shared/net/index.ts';
+import { clearDamage, ensurePrivateDir } from '../shared/store/index.ts';
 import { type ApiServer, createApiApp, RATE_LIMIT_DEFAULTS, startApiServer } from './api/index.ts';
 import { type AuditLog, createLevelAuditLog } from './audit/index.ts';
 import type { CoordinatorConfig } from './config/index.ts';
@@ -15,14 +18,24 @@ import {
 } from './directory/index.ts';
 import { EnrollmentService } from './enrollment/index.ts';
 import { AgentGateway } from './gateway/index.ts';
+import { acceptStoreProblems, checkStore, formatStoreReport, type StoreReport } from './integrity/index.ts';
 import { createLevelJobStore, JobService } from './jobs/index.ts';
+import { type AdminSocket, startAdminSocket } from './local-admin/index.ts';
 import { createLevelRegistry, type ModelRegistry } from './registry/index.ts';
-import { dbDir, loadCoordinatorPki } from './setup/index.ts';
-import { type CoordinatorDb, openCoordinatorDb } from './store/index.ts';
+import {
+  apiUrlFor,
+  coordinatorKeyProvider,
+  dbDir,
+  loadCoordinatorPki,
+  openDataDirDb,
+  openStoreDataKey,
+} from './setup/index.ts';
+import type { CoordinatorDb } from './store/index.ts';
 
 export interface RunningCoordinator {
   apiPort: number;
   agentPort: number;
+  /** The operator API URL, with a host the server certificate names (see `apiUrlFor`). */
   apiUrl: string;
   caFingerprint: string;
   backend: BackendChoice;
@@ -35,7 +48,18 @@ export interface RunningCoordinator {
   deployments: DeploymentService;
   enrollment: EnrollmentService;
   revocations: RevocationList;
+  /** The store check made at start. */
+  storeReport: StoreReport;
   stop(): Promise<void>;
+}
+
+/** Options of `startCoordinator` that are about this start only, not settings. */
+export interface StartOptions {
+  /**
+   * Start even when the store check finds damage; the problems are logged, audited as accepted,
+   * and no longer stop later starts (new problems still do). Default false.
+   */
+  ignoreStoreDamage?: boolean;
 }
 
 /** Serials compared as numbers: case, colons and leading zeros differ between encoders. */
@@ -44,19 +68,82 @@ function sameSerial(a: string, b: string): boolean {
   return na !== undefined && na === normalizeSerial(b);
 }
 
-/** Starts a coordinator from an initialised data dir. */
-export async function startCoordinator(config: CoordinatorConfig, log: Logger): Promise<RunningCoordinator> {
+/**
+ * Starts a coordinator from an initialised data dir. The store is checked first; damage it finds
+ * stops the start with LOOM_ERR_STORE_DAMAGED and the report, unless `start.ignoreStoreDamage`.
+ * A port already taken is LOOM_ERR_ADDRESS_IN_USE and a database held by another process
+ * LOOM_ERR_STORE_LOCKED, each saying what to change.
+ */
+export async function startCoordinator(
+  config: CoordinatorConfig,
+  log: Logger,
+  start: StartOptions = {},
+): Promise<RunningCoordinator> {
   const backend = await initCompute();
   log.info('TensorFlow.js backend', {
     backend: backend.name,
     skipped: backend.skipped.join('; ') || undefined,
   });
   const pki = await loadCoordinatorPki(config.dataDir);
-  const db: CoordinatorDb = await openCoordinatorDb(dbDir(config.dataDir));
-  const registry = createLevelRegistry(db);
+  // Kept private at every start: a folder restored or copied with a wide mode is closed again.
+  await ensurePrivateDir(config.dataDir);
+  await ensurePrivateDir(dbDir(config.dataDir));
+  const db: CoordinatorDb = await openDataDirDb(config.dataDir);
+  let registry: ModelRegistry;
+  let storeReport: StoreReport;
   const agents = createLevelAgentDirectory(db);
   const tokens = createLevelTokenStore(db);
   const audit = createLevelAuditLog(db);
+  const jobStore = createLevelJobStore(db);
+  try {
+    const dataKey = await openStoreDataKey(db, coordinatorKeyProvider(config));
+    registry = createLevelRegistry(db, { dataKey });
+    storeReport = await checkStore({ db, registry, jobs: jobStore, agents, tokens, audit, dataKey });
+    if (!storeReport.ok) {
+      if (!start.ignoreStoreDamage) {
+        throw new LoomError(
+          'LOOM_ERR_STORE_DAMAGED',
+          `the store in ${dbDir(config.dataDir)} is damaged; the coordinator did not start:\n${formatStoreReport(storeReport)}\n` +
+            'Restore a backup ("loom coordinator restore"), or start anyway with --ignore-store-damage to accept these problems.',
+          { details: { problems: storeReport.problems } },
+        );
+      }
+      for (const p of storeReport.problems)
+        log.error('store damage accepted at start', { kind: p.kind, problem: p.message });
+      await acceptStoreProblems(db, storeReport, 'local: loom coordinator start --ignore-store-damage');
+      await clearDamage(db.dir);
+      // A job whose records were damaged is not resumed (it could train again what it had
+      // finished): it ends as failed, saying why, and an operator decides what to run next.
+      for (const jobId of new Set(storeReport.problems.flatMap((p) => (p.job ? [p.job] : [])))) {
+        const job = await jobStore.get(jobId).catch(() => undefined);
+        if (!job || (job.state !== 'running' && job.state !== 'pending')) continue;
+        await jobStore.put(
+          {
+            ...job,
+            state: 'failed',
+            finishedAt: new Date().toISOString(),
+            error: {
+              code: 'LOOM_ERR_STORE_DAMAGED',
+              message: 'its records were damaged on disk; it was not resumed',
+            },
+          },
+          {
+            audit: {
+              actor: 'local: loom coordinator start --ignore-store-damage',
+              action: 'job.fail',
+              target: jobId,
+            },
+          },
+        );
+        log.error('job not resumed: its records were damaged', { job: jobId });
+      }
+    }
+    for (const p of storeReport.accepted)
+      log.warn('known store damage', { kind: p.kind, problem: p.message });
+  } catch (err) {
+    await db.close();
+    throw err;
+  }
   // The directory is the record of revocations; this in-memory list, rebuilt from it at start and
   // kept current by the revoke call, is what every connection is checked against first.
   const revocations = new RevocationList();
@@ -83,15 +170,23 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
     port: config.agentPort,
     heartbeatIntervalMs: config.heartbeatIntervalMs,
     maxPayloadBytes: config.maxFrameBytes,
+    chunkBytes: config.chunkBytes,
     log: log.child('gateway'),
     // Revocation and identity are checked at every connection, against the store.
+    // Only a revoked agent is told so (LOOM_ERR_CERT_REVOKED): it then stops for good. A serial
+    // on the list without its agent is one retired by a renewal, which is not a revocation.
     authorize: async ({ agentId, certSerial }) => {
+      if (revocations.agentRevokedAt(agentId) !== undefined) {
+        return { ok: false, status: 403, reason: 'agent revoked', code: 'LOOM_ERR_CERT_REVOKED' };
+      }
       if (revocations.isRevoked({ subjectCN: agentId, serial: certSerial })) {
-        return { ok: false, status: 403, reason: 'certificate revoked' };
+        return { ok: false, status: 403, reason: 'certificate superseded', code: 'LOOM_ERR_UNAUTHORIZED' };
       }
       const agent = await agents.find(agentId);
-      if (!agent) return { ok: false, status: 403, reason: 'unknown agent' };
-      if (agent.revoked) return { ok: false, status: 403, reason: 'agent revoked' };
+      if (!agent) return { ok: false, status: 403, reason: 'unknown agent', code: 'LOOM_ERR_UNAUTHORIZED' };
+      if (agent.revoked) {
+        return { ok: false, status: 403, reason: 'agent revoked', code: 'LOOM_ERR_CERT_REVOKED' };
+      }
       if (agent.pendingCertSerial && sameSerial(agent.pendingCertSerial, certSerial)) {
         // First connection with a renewed certificate: it becomes current, the old one retires.
         await agents.promotePendingCertificate(agentId);
@@ -99,7 +194,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
         return { ok: true };
       }
       if (!sameSerial(agent.certSerial, certSerial)) {
-        return { ok: false, status: 403, reason: 'certificate superseded' };
+        return { ok: false, status: 403, reason: 'certificate superseded', code: 'LOOM_ERR_UNAUTHORIZED' };
       }
       return { ok: true };
     },
@@ -122,7 +217,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
   });
 
   const jobs = new JobService({
-    store: createLevelJobStore(db),
+    store: jobStore,
     registry,
     pool: gateway,
     defaultEngine: config.engine,
@@ -132,6 +227,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
     db,
     gateway,
     registry,
+    agents,
     signer: pki.server,
     log: log.child('deploy'),
   });
@@ -142,7 +238,20 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
       .catch((err: unknown) => log.error('deployment failed', { job: job.id, error: String(err) }));
   });
 
-  const agentPort = await gateway.listen();
+  let agentPort: number;
+  try {
+    agentPort = await gateway.listen();
+  } catch (err) {
+    await db.close();
+    throw listenError(err, {
+      service: 'the agent gateway',
+      host: config.host,
+      port: config.agentPort,
+      portOption: '--agent-port (or LOOM_AGENT_PORT)',
+      hostOption: '--bind',
+      likelyHolder: 'another coordinator',
+    });
+  }
   const app = createApiApp(
     {
       registry,
@@ -161,6 +270,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
       log: log.child('api'),
     },
     {
+      maxModelBytes: config.maxPayloadBytes,
       enrollRateLimit:
         config.enrollRatePerMinute === 0
           ? false
@@ -168,7 +278,9 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
     },
   );
   let api: ApiServer;
+  let adminSocket: AdminSocket | undefined;
   try {
+    adminSocket = await startAdminSocket({ dataDir: config.dataDir, db, log: log.child('admin') });
     api = await startApiServer(app, {
       host: config.host,
       port: config.apiPort,
@@ -176,13 +288,32 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
       keyPem: pki.server.keyPem,
     });
   } catch (err) {
+    await adminSocket?.close();
     await gateway.close();
     await db.close();
-    throw err;
+    throw listenError(err, {
+      service: 'the operator API',
+      host: config.host,
+      port: config.apiPort,
+      portOption: '--api-port (or LOOM_API_PORT)',
+      hostOption: '--bind',
+      likelyHolder: 'another coordinator',
+    });
   }
-  const displayHost = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
-  const apiUrl = `https://${displayHost.includes(':') ? `[${displayHost}]` : displayHost}:${api.port}`;
-  log.info('coordinator listening', { api: apiUrl, agentPort, caFingerprint: pki.caFingerprint });
+  // A URL people can paste: its host is one the server certificate names, never a bare 0.0.0.0.
+  const { url: apiUrl, matchesBind } = apiUrlFor(config.host, config.hosts, api.port);
+  if (!matchesBind) {
+    log.warn('the bind address is not a name in the server certificate; clients must use one that is', {
+      bind: config.host,
+      certificateHosts: config.hosts.join(','),
+    });
+  }
+  log.info('coordinator listening', {
+    api: apiUrl,
+    agentPort,
+    bind: config.host,
+    caFingerprint: pki.caFingerprint,
+  });
   const resumed = await jobs.resumeUnfinished();
   if (resumed.length > 0) log.info('resumed unfinished jobs', { jobs: resumed.join(',') });
 
@@ -202,12 +333,14 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
     deployments,
     enrollment,
     revocations,
+    storeReport,
     async stop() {
       if (stopped) return;
       stopped = true;
       stopping = true;
       await jobs.close();
       await api.close();
+      await adminSocket?.close();
       await gateway.close();
       await db.close();
       log.info('coordinator stopped');

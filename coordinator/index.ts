@@ -2,7 +2,11 @@
 
 export type { CoordinatorConfig } from './config/index.ts';
 export { COORDINATOR_DEFAULTS, resolveCoordinatorConfig } from './config/index.ts';
-export type { RunningCoordinator } from './coordinator.ts';
+export type { RunningCoordinator, StartOptions } from './coordinator.ts';
 export { startCoordinator } from './coordinator.ts';
-export type { InitResult } from './setup/index.ts';
+export type { StoreReport } from './integrity/index.ts';
+export { formatStoreReport } from './integrity/index.ts';
+export type { CheckOptions, RestoreResult } from './maintenance.ts';
+export { backupCoordinator, checkCoordinator, restoreCoordinator, verifyBackupFile } from './maintenance.ts';
+export type { CoordinatorPart, InitResult } from './setup/index.ts';
 export { createAdminToken, initCoordinator } from './setup/index.ts';

@@ -2,9 +2,12 @@
 // and the coordinator link over which it takes training tasks and receives model versions.
 import { certificateInfo, createKeyAndCsr, verifyCertificateChain } from '../certs/index.ts';
 import { type BackendChoice, initCompute } from '../shared/compute/index.ts';
+import type { DataKey } from '../shared/crypto/index.ts';
 import { isLoomError, LoomError } from '../shared/errors/index.ts';
 import type { Logger } from '../shared/log/index.ts';
+import { listenError } from '../shared/net/index.ts';
 import {
+  type DatasetSummary,
   type DeployBody,
   decodeTensorBytes,
   encodeTensorBytes,
@@ -14,14 +17,31 @@ import {
   verifyDeployment,
 } from '../shared/protocol/index.ts';
 import { sha256Hex } from '../shared/tensors/index.ts';
+import { LOOM_VERSION } from '../shared/version/index.ts';
+import { ApiKeyRing } from './api-keys/index.ts';
 import { CoordinatorConnection } from './connection/index.ts';
-import { type DataFormat, type LocalDataset, loadDataset } from './data/index.ts';
-import { type AgentIdentity, loadIdentity, saveIdentity } from './identity/index.ts';
+import {
+  checkDataset,
+  type DataFormat,
+  dataProblemsError,
+  type LocalDataset,
+  loadDataset,
+  summarizeDataset,
+} from './data/index.ts';
+import {
+  type AgentIdentity,
+  loadIdentity,
+  loadRevocationRecord,
+  type RevocationRecord,
+  saveIdentity,
+  saveRevocationRecord,
+} from './identity/index.ts';
 import { ModelServer, startInferenceServer } from './inference/index.ts';
 import { type LocalModelStore, openLocalModelStore } from './store/index.ts';
 import { TrainingDataCache, trainLocally } from './training/index.ts';
 
-export const AGENT_VERSION = '0.1.0';
+/** The agent's version as sent in `hello`: Loom's own, from package.json. */
+export const AGENT_VERSION = LOOM_VERSION;
 
 export interface EdgeAgentOptions {
   dataDir: string;
@@ -29,6 +49,10 @@ export interface EdgeAgentOptions {
   dataPath: string;
   format?: DataFormat;
   labelColumn?: string;
+  /** IDX only: the labels file (default: found next to the images file). */
+  labelsPath?: string;
+  /** CSV only: the column separator (default `,`). */
+  csvSeparator?: string;
   /** Inference server address (default 127.0.0.1:8501; port 0 picks a free port). */
   inferenceHost?: string;
   inferencePort?: number;
@@ -36,6 +60,21 @@ export interface EdgeAgentOptions {
   agentUrl?: string;
   /** Renew the client certificate once less than this share of its lifetime is left (default 1/3). */
   renewAtRemainingFraction?: number;
+  /** Key of the local model store. Default: `<dataDir>/data.key`, created on first use. */
+  dataKey?: DataKey;
+  /**
+   * Keep answering predictions once the coordinator has revoked this agent. Default false: a
+   * revoked agent no longer receives updates, rollbacks or retirements, so its models are no
+   * longer managed and it stops serving them (health stays up and says revoked).
+   */
+  serveWhenRevoked?: boolean;
+  /**
+   * Refuse inference requests without a live API key even while the site has made none.
+   * Default false: keys are required once `loom agent api-key create` has made one.
+   */
+  requireApiKey?: boolean;
+  /** Serve the inference API over HTTPS with this certificate and key. Default: plain HTTP. */
+  inferenceTls?: { certPath: string; keyPath: string };
   log: Logger;
 }
 
@@ -56,6 +95,24 @@ export interface EdgeAgentStatus {
   inferenceUrl: string;
   models: { name: string; version: number }[];
   tasksCompleted: number;
+  /** What the start-up check found wrong with the model store (empty when it was whole). */
+  storeProblems: string[];
+  /** Damaged records the start-up check removed from the model store. */
+  storeRepairs: string[];
+  /** Whether the coordinator has revoked this agent (kept in the data dir across restarts). */
+  revoked: boolean;
+  /** When the agent learnt of its revocation (ISO 8601), if it is revoked. */
+  revokedAt?: string;
+  /** Whether it still answers predictions: always when not revoked, else only with serveWhenRevoked. */
+  serving: boolean;
+  /** Whether the inference API asks for an API key now. */
+  apiKeyRequired: boolean;
+}
+
+/** Whether `host` is only reachable from this machine. */
+function isLoopback(host: string): boolean {
+  const h = host.toLowerCase().replace(/^\[|\]$/g, '');
+  return h === 'localhost' || h === '::1' || /^(::ffff:)?127\.\d+\.\d+\.\d+$/.test(h);
 }
 
 /**
@@ -74,6 +131,7 @@ export class EdgeAgent {
   private inference?: { port: number; url: string; close(): Promise<void> };
   private connection?: CoordinatorConnection;
   private dataset?: LocalDataset;
+  private summary?: DatasetSummary;
   private backend?: BackendChoice;
   /** Tasks run one at a time: the data and the CPU are shared. */
   private queue: Promise<void> = Promise.resolve();
@@ -83,16 +141,26 @@ export class EdgeAgent {
    */
   private readonly trainings = new Map<string, AbortController>();
   private tasksCompleted = 0;
+  /** What the start-up check found wrong with the model store, and what it removed. */
+  private storeProblems: string[] = [];
+  private storeRepairs: string[] = [];
   private readonly trainingData = new TrainingDataCache();
   private renewing?: Promise<void>;
   private renewalTimer?: NodeJS.Timeout;
+  /** Set once the coordinator has said this agent is revoked; never cleared (enroll again instead). */
+  private revocation?: RevocationRecord;
+  private apiKeys?: ApiKeyRing;
   private readonly log: Logger;
 
   constructor(private readonly opts: EdgeAgentOptions) {
     this.log = opts.log;
   }
 
-  /** Starts serving local models first (works offline), then connects to the coordinator. */
+  /**
+   * Starts serving local models first (works offline), then connects to the coordinator. A model
+   * store held by another process is LOOM_ERR_STORE_LOCKED, an inference port already taken
+   * LOOM_ERR_ADDRESS_IN_USE.
+   */
   async start(): Promise<void> {
     this.backend = await initCompute();
     this.log.info('TensorFlow.js backend', {
@@ -103,22 +171,98 @@ export class EdgeAgent {
     this.dataset = await loadDataset(this.opts.dataPath, {
       ...(this.opts.format ? { format: this.opts.format } : {}),
       ...(this.opts.labelColumn ? { labelColumn: this.opts.labelColumn } : {}),
+      ...(this.opts.labelsPath ? { labelsPath: this.opts.labelsPath } : {}),
+      ...(this.opts.csvSeparator ? { separator: this.opts.csvSeparator } : {}),
     });
+    this.summary = summarizeDataset(this.dataset);
     this.log.info('local data loaded', {
       source: this.dataset.source,
       examples: this.dataset.count,
       features: this.dataset.featureShape.join('x'),
     });
-    this.store = await openLocalModelStore(this.opts.dataDir);
+    this.store = await openLocalModelStore(
+      this.opts.dataDir,
+      this.opts.dataKey ? { dataKey: this.opts.dataKey } : {},
+    );
+    // A damaged store serves only what is intact: damaged versions are dropped and the coordinator,
+    // told by the next hello what is here, sends them again.
+    const problems = await this.store.check({ full: true });
+    if (problems.length > 0) {
+      for (const p of problems)
+        this.log.error('model store damage found', { kind: p.kind, problem: p.message });
+      const { removed } = await this.store.repair();
+      this.storeRepairs = removed;
+      this.storeProblems = problems.map((p) => `[${p.kind}] ${p.message}`);
+      this.log.error('model store repaired; the coordinator will resend what was lost', {
+        removed: removed.join(', ') || 'nothing',
+      });
+    }
     this.server = new ModelServer(this.store, { log: this.log.child('models') });
     // A damaged model is logged and skipped: the others still serve, and the coordinator can
     // send a good copy once connected.
     await this.server.loadActive();
-    this.inference = await startInferenceServer(this.server, {
-      host: this.opts.inferenceHost ?? EDGE_AGENT_DEFAULTS.inferenceHost,
-      port: this.opts.inferencePort ?? EDGE_AGENT_DEFAULTS.inferencePort,
+    // Data that cannot train a model this site serves is reported now, every problem at once,
+    // not round after round when the coordinator asks (then the task is declined for good).
+    for (const served of this.server.list()) {
+      const problems = checkDataset(this.dataset, served.inputShape, served.classes);
+      if (problems.length === 0) continue;
+      this.log.error(`local data cannot train model ${served.name}`, {
+        reason: dataProblemsError(this.dataset.source, problems).message,
+      });
+    }
+    this.revocation = await loadRevocationRecord(this.opts.dataDir, this.identity.agentId);
+    const serveWhenRevoked = this.opts.serveWhenRevoked ?? false;
+    const apiKeys = await ApiKeyRing.open(this.opts.dataDir, {
+      requireKey: this.opts.requireApiKey ?? false,
+      log: this.log.child('api-keys'),
     });
-    this.log.info('inference server listening', { url: this.inference.url });
+    this.apiKeys = apiKeys;
+    const host = this.opts.inferenceHost ?? EDGE_AGENT_DEFAULTS.inferenceHost;
+    const inferencePort = this.opts.inferencePort ?? EDGE_AGENT_DEFAULTS.inferencePort;
+    try {
+      this.inference = await startInferenceServer(this.server, {
+        host,
+        port: inferencePort,
+        revocation: () => this.revocation,
+        serveWhenRevoked,
+        authorize: (header) => apiKeys.authorize(header),
+        ...(this.opts.inferenceTls ? { tls: this.opts.inferenceTls } : {}),
+        log: this.log.child('inference'),
+      });
+    } catch (err) {
+      throw listenError(err, {
+        service: 'the inference server',
+        host,
+        port: inferencePort,
+        portOption: '--inference-port',
+        hostOption: '--inference-host',
+        likelyHolder: 'another agent',
+      });
+    }
+    this.log.info('inference server listening', {
+      url: this.inference.url,
+      apiKey: apiKeys.required ? 'required' : 'not required',
+    });
+    if (!isLoopback(host) && !apiKeys.required) {
+      this.log.warn(
+        `THE INFERENCE API ON ${host} NEEDS NO API KEY: anyone who can reach this port can use the models. ` +
+          `Make a key with "loom agent api-key create --data-dir ${this.opts.dataDir}" ` +
+          '(or start with --require-api-key), or listen on 127.0.0.1.',
+        { url: this.inference.url },
+      );
+    } else if (!isLoopback(host) && !this.opts.inferenceTls) {
+      this.log.warn(
+        'inference API keys cross the network in clear text; consider --inference-tls-cert/--inference-tls-key',
+        {
+          url: this.inference.url,
+        },
+      );
+    }
+    if (this.revocation) {
+      // The coordinator would refuse every connection, so none is tried.
+      this.logRevoked('this agent was revoked by its coordinator earlier', this.revocation);
+      return;
+    }
 
     const id = this.identity;
     this.connection = new CoordinatorConnection({
@@ -131,6 +275,7 @@ export class EdgeAgent {
         agentVersion: AGENT_VERSION,
         backend: this.backend?.name ?? 'unknown',
         models: this.server?.list().map((m) => ({ name: m.name, version: m.version })) ?? [],
+        dataset: this.summary!,
       }),
       log: this.log.child('link'),
     });
@@ -140,8 +285,47 @@ export class EdgeAgent {
     this.connection.on('disconnected', () => this.abortTrainings());
     this.renewalTimer = setInterval(() => void this.renewIfDue(), EDGE_AGENT_DEFAULTS.renewalCheckMs);
     this.renewalTimer.unref();
-    this.connection.on('rejected', (err) => this.log.error('coordinator link ended', { code: err.code }));
+    this.connection.on('rejected', (err) => {
+      if (err.code === 'LOOM_ERR_CERT_REVOKED') void this.onRevoked(err);
+      else this.log.error('coordinator link ended', { code: err.code });
+    });
     this.connection.start();
+  }
+
+  /**
+   * Stops serving (unless serveWhenRevoked) the moment the coordinator says this agent is
+   * revoked, and records it in the data dir so a restart stays revoked.
+   */
+  private async onRevoked(err: LoomError): Promise<void> {
+    if (this.revocation || !this.identity) return;
+    const record: RevocationRecord = {
+      agentId: this.identity.agentId,
+      revokedAt: new Date().toISOString(),
+      reason: err.message,
+    };
+    this.revocation = record;
+    clearInterval(this.renewalTimer);
+    this.logRevoked('the coordinator has revoked this agent', record);
+    try {
+      await saveRevocationRecord(this.opts.dataDir, record);
+    } catch (saveErr) {
+      this.log.error('cannot record the revocation in the data dir; a restart would try to connect again', {
+        error: saveErr instanceof Error ? saveErr.message : String(saveErr),
+      });
+    }
+  }
+
+  private logRevoked(message: string, record: RevocationRecord): void {
+    const serving = this.opts.serveWhenRevoked ?? false;
+    this.log.error(message, {
+      code: 'LOOM_ERR_CERT_REVOKED',
+      revokedAt: record.revokedAt,
+      reason: record.reason,
+      consequence: serving
+        ? 'still serving predictions (--serve-when-revoked), but its models no longer get updates, rollbacks or retirements'
+        : 'predictions answer 503 from now on: its models no longer get updates, rollbacks or retirements',
+      remedy: 'enroll this data dir again to give the site a new identity',
+    });
   }
 
   status(): EdgeAgentStatus {
@@ -154,6 +338,12 @@ export class EdgeAgent {
       inferenceUrl: this.inference?.url ?? '',
       models: this.server?.list().map((m) => ({ name: m.name, version: m.version })) ?? [],
       tasksCompleted: this.tasksCompleted,
+      storeProblems: [...this.storeProblems],
+      storeRepairs: [...this.storeRepairs],
+      revoked: this.revocation !== undefined,
+      ...(this.revocation ? { revokedAt: this.revocation.revokedAt } : {}),
+      serving: this.revocation === undefined || (this.opts.serveWhenRevoked ?? false),
+      apiKeyRequired: this.apiKeys?.required ?? false,
     };
   }
 
@@ -163,6 +353,7 @@ export class EdgeAgent {
     this.abortTrainings();
     await this.queue.catch(() => undefined);
     await this.inference?.close();
+    this.apiKeys?.close();
     this.server?.dispose();
     this.trainingData.dispose();
     await this.store?.close();
@@ -305,9 +496,25 @@ export class EdgeAgent {
       }
       const code = isLoomError(err) ? err.code : 'LOOM_ERR_INTERNAL';
       const message = err instanceof Error ? err.message : String(err);
-      this.log.warn('training failed', { job: task.jobId, round: task.round, code, message });
+      // Data that cannot serve this model will not serve it next round either: say so, and the
+      // coordinator stops asking this site for the job.
+      const permanent = code === 'LOOM_ERR_DATA' || code === 'LOOM_ERR_MODEL_SPEC';
+      this.log.warn(
+        permanent ? 'declining the job: the local data cannot serve this model' : 'training failed',
+        {
+          job: task.jobId,
+          round: task.round,
+          code,
+          message,
+        },
+      );
       try {
-        this.connection.send('task-error', { taskId: task.taskId, code, message });
+        this.connection.send('task-error', {
+          taskId: task.taskId,
+          code,
+          message,
+          ...(permanent ? { permanent } : {}),
+        });
       } catch {
         // Disconnected: the coordinator has already counted the task as failed.
       }

@@ -2,8 +2,8 @@
 
 export type { EdgeAgentOptions, EdgeAgentStatus } from './agent.ts';
 export { AGENT_VERSION, EDGE_AGENT_DEFAULTS, EdgeAgent } from './agent.ts';
-export { readMnist, writeIdx } from './data/index.ts';
-export type { EnrollOptions } from './enrollment/index.ts';
+export { assertMnistInstalled, readMnist, writeIdx } from './data/index.ts';
+export type { EnrollOptions, ExistingIdentity } from './enrollment/index.ts';
 export { enrollAgent } from './enrollment/index.ts';
 export type { AgentIdentity } from './identity/index.ts';
 export { loadIdentity } from './identity/index.ts';

@@ -5,6 +5,8 @@ export type {
   Aggregator,
   AggregatorOptions,
   EngineName,
+  FoldOptions,
+  FoldReport,
   RejectionReason,
 } from './types.ts';
 export { applyAverageDelta, l2Norm } from './weights-math.ts';

@@ -1,14 +1,16 @@
 // The tensor engine: running sums as tfjs tensors, so folding runs on whatever backend initCompute chose.
 import * as tf from '@tensorflow/tfjs';
 import type { WeightSpec, WeightTensor } from '../../shared/tensors/index.ts';
-import type { AggregationEngine, Aggregator, AggregatorOptions } from './types.ts';
+import type { AggregationEngine, Aggregator, AggregatorOptions, FoldOptions, FoldReport } from './types.ts';
 import {
   checkFoldable,
   checkNorm,
+  clipNormOf,
   copySpecs,
   hasNonFinite,
   maxNormOf,
   nonFiniteRejection,
+  overflowRejection,
   unusable,
 } from './validate.ts';
 import { l2Norm } from './weights-math.ts';
@@ -40,48 +42,75 @@ class TfjsAggregator implements Aggregator {
     return this.#sums;
   }
 
-  fold(update: readonly WeightTensor[], weight: number): void {
+  fold(update: readonly WeightTensor[], weight: number, options: FoldOptions = {}): FoldReport {
     const sums = this.#live();
     checkFoldable(this.#closed, this.#specs, update, weight);
-    const bounded = Number.isFinite(this.#maxNorm);
+    const clip = clipNormOf(options.clipNorm);
+    const uploaded = this.#upload(update);
     const candidates: tf.Tensor[] = [];
-    const checks: tf.Tensor[] = [];
     let committed = false;
     try {
-      // One tidy per tensor frees each update copy before the next one is uploaded.
-      for (let i = 0; i < sums.length; i++) {
-        const [candidate, check] = tf.tidy(() => {
-          const u = tf.tensor(update[i].data, this.#specs[i].shape, 'float32');
-          // One pass instead of isFinite + all: a NaN or ±Infinity makes the sum non-finite. So can
-          // a float32 overflow, which the check after the read-back tells apart.
-          const total = tf.sum(u);
-          const squares = bounded ? tf.sum(tf.square(u)) : tf.scalar(0);
-          return [tf.add(sums[i], tf.mul(u, weight)), tf.stack([total, squares])];
-        });
-        candidates.push(candidate);
-        checks.push(check);
-      }
-      // A single read-back decides the fold.
-      const totals = tf.tidy(() => tf.addN(checks));
-      const [valueSum, squareSum] = totals.dataSync();
-      totals.dispose();
-      // Rare path: tell a real NaN/Infinity from a float32 overflow by reading the values.
-      if (!Number.isFinite(valueSum) && hasNonFinite(update)) throw nonFiniteRejection(update);
-      if (bounded) {
-        // An overflowed float32 square sum is recomputed in float64 rather than taken as Infinity.
-        checkNorm(Number.isFinite(squareSum) ? Math.sqrt(squareSum) : l2Norm(update), this.#maxNorm);
+      const norm = this.#norm(update, uploaded);
+      checkNorm(norm, this.#maxNorm);
+      const scale = norm > clip ? clip / norm : 1;
+      const checks: tf.Tensor[] = [];
+      try {
+        for (let i = 0; i < sums.length; i++) {
+          const [candidate, finite] = tf.tidy(() => {
+            const next = tf.add(sums[i], tf.mul(uploaded[i], weight * scale));
+            return [next, tf.all(tf.isFinite(next)).toFloat()];
+          });
+          candidates.push(candidate);
+          checks.push(finite);
+        }
+        // A single read-back decides the fold: every tensor of the new sum must be finite.
+        const allFinite = tf.tidy(() => tf.min(tf.stack(checks)));
+        const [ok] = allFinite.dataSync();
+        allFinite.dispose();
+        if (ok !== 1) throw overflowRejection(weight * scale);
+      } finally {
+        tf.dispose(checks);
       }
       for (let i = 0; i < sums.length; i++) {
         sums[i].dispose();
         sums[i] = candidates[i];
       }
       committed = true;
+      this.#count += 1;
+      this.#totalWeight += weight;
+      return { norm, scale };
     } finally {
-      tf.dispose(checks);
+      tf.dispose(uploaded);
       if (!committed) tf.dispose(candidates);
     }
-    this.#count += 1;
-    this.#totalWeight += weight;
+  }
+
+  measure(update: readonly WeightTensor[]): number {
+    this.#live();
+    checkFoldable(this.#closed, this.#specs, update, 1);
+    const uploaded = this.#upload(update);
+    try {
+      const norm = this.#norm(update, uploaded);
+      checkNorm(norm, this.#maxNorm);
+      return norm;
+    } finally {
+      tf.dispose(uploaded);
+    }
+  }
+
+  #upload(update: readonly WeightTensor[]): tf.Tensor[] {
+    return update.map((t, i) => tf.tensor(t.data, this.#specs[i].shape, 'float32'));
+  }
+
+  /** L2 norm on the backend; rejects NaN or Infinity, and redoes a float32 overflow in float64. */
+  #norm(update: readonly WeightTensor[], uploaded: readonly tf.Tensor[]): number {
+    const total = tf.tidy(() => tf.addN(uploaded.map((u) => tf.sum(tf.square(u)))));
+    const [squares] = total.dataSync();
+    total.dispose();
+    if (Number.isFinite(squares)) return Math.sqrt(squares);
+    // Rare path: tell a real NaN/Infinity from squares too large for float32 by reading the values.
+    if (hasNonFinite(update)) throw nonFiniteRejection(update);
+    return l2Norm(update);
   }
 
   average(): WeightTensor[] {

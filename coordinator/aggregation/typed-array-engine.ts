@@ -2,8 +2,18 @@
 import { LoomError } from '../../shared/errors/index.ts';
 import { countParams, sizeOf, type WeightSpec, type WeightTensor } from '../../shared/tensors/index.ts';
 import { createFoldKernel, type FoldKernel, KERNEL_STEP_BYTES, MAX_KERNEL_BYTES } from './fold-kernel.ts';
-import type { AggregationEngine, Aggregator, AggregatorOptions } from './types.ts';
-import { checkFoldable, checkNorm, copySpecs, maxNormOf, nonFiniteRejection, unusable } from './validate.ts';
+import type { AggregationEngine, Aggregator, AggregatorOptions, FoldOptions, FoldReport } from './types.ts';
+import {
+  checkFoldable,
+  checkNorm,
+  clipNormOf,
+  copySpecs,
+  hasNonFinite,
+  maxNormOf,
+  nonFiniteRejection,
+  overflowRejection,
+  unusable,
+} from './validate.ts';
 
 const STEP_VALUES = KERNEL_STEP_BYTES / 4;
 /**
@@ -80,53 +90,83 @@ class TypedArrayAggregator implements Aggregator {
     return this.#state;
   }
 
-  fold(update: readonly WeightTensor[], weight: number): void {
+  fold(update: readonly WeightTensor[], weight: number, options: FoldOptions = {}): FoldReport {
     const s = this.#live();
     checkFoldable(this.#closed, this.#specs, update, weight);
-    const bounded = Number.isFinite(this.#maxNorm);
+    const clip = clipNormOf(options.clipNorm);
+    let squares = this.#pass(s, update, weight);
+    if (!Number.isFinite(squares)) {
+      // The weighted sum went non-finite: a NaN or infinity sent, or values so large that only
+      // clipping them first keeps the sum finite. A weight-0 pass measures them without overflow.
+      if (clip === Number.POSITIVE_INFINITY || hasNonFinite(update)) throw badValues(update, weight);
+      squares = this.#pass(s, update, 0);
+      if (!Number.isFinite(squares) || Math.sqrt(squares) <= clip) throw overflowRejection(weight);
+    }
+    const norm = Math.sqrt(squares);
+    checkNorm(norm, this.#maxNorm);
+    let scale = 1;
+    if (norm > clip) {
+      // Rare path: the first pass shows the update is too large; fold it again, scaled down.
+      scale = clip / norm;
+      if (!Number.isFinite(this.#pass(s, update, weight * scale))) throw overflowRejection(weight * scale);
+    }
+    const { sumAt } = s;
+    s.sumAt = s.spareAt;
+    s.spareAt = sumAt;
+    this.#count += 1;
+    this.#totalWeight += weight;
+    return { norm, scale };
+  }
+
+  measure(update: readonly WeightTensor[]): number {
+    const s = this.#live();
+    checkFoldable(this.#closed, this.#specs, update, 1);
+    // Weight 0 writes the sum itself into the spare, which nothing reads: only the squares count,
+    // and 0 * x is NaN exactly when x is not finite.
+    const squares = this.#pass(s, update, 0);
+    if (!Number.isFinite(squares)) throw nonFiniteRejection(update);
+    const norm = Math.sqrt(squares);
+    checkNorm(norm, this.#maxNorm);
+    return norm;
+  }
+
+  /**
+   * One streaming pass: `spare = sum + weight * update` and the float64 sum of squares of the
+   * update. Returns a non-finite number, at the first chunk that shows it, when a value of the
+   * update is not finite or a value of the new sum overflowed. The sum itself is never written.
+   */
+  #pass(s: State, update: readonly WeightTensor[], weight: number): number {
     const { kernel, stage, stageValues } = s;
     const stageByte = s.stageAt * 4;
     let sumByte = s.sumAt * 4;
     let spareByte = s.spareAt * 4;
     let fill = 0;
-    let bad = false;
     let squares = 0;
-    for (let t = 0; t < update.length && !bad; t++) {
+    for (let t = 0; t < update.length; t++) {
       const data = update[t].data;
-      for (let pos = 0; pos < data.length && !bad; ) {
+      for (let pos = 0; pos < data.length; ) {
         const take = Math.min(stageValues - fill, data.length - pos);
         stage.set(data.subarray(pos, pos + take), fill);
         fill += take;
         pos += take;
         if (fill === stageValues) {
           const bytes = fill * 4;
-          if (bounded) squares += kernel.foldNorm(stageByte, sumByte, spareByte, bytes, weight);
-          else
-            bad = kernel.fold(stageByte, sumByte, spareByte, bytes, weight) && stageHasNonFinite(stage, fill);
+          squares += kernel.fold(stageByte, sumByte, spareByte, bytes, weight);
           // Stop at the first bad chunk: nothing has been committed, so nothing needs undoing.
-          if (squares - squares !== 0) bad = true;
+          if (!Number.isFinite(squares)) return squares;
           sumByte += bytes;
           spareByte += bytes;
           fill = 0;
         }
       }
     }
-    if (fill > 0 && !bad) {
+    if (fill > 0) {
       // Zero padding folds as zeros into the padding of the sums, which average() never reads.
       const padded = roundUp(fill, STEP_VALUES);
       stage.fill(0, fill, padded);
-      const bytes = padded * 4;
-      if (bounded) squares += kernel.foldNorm(stageByte, sumByte, spareByte, bytes, weight);
-      else bad = kernel.fold(stageByte, sumByte, spareByte, bytes, weight) && stageHasNonFinite(stage, fill);
-      if (squares - squares !== 0) bad = true;
+      squares += kernel.fold(stageByte, sumByte, spareByte, padded * 4, weight);
     }
-    if (bad) throw nonFiniteRejection(update);
-    if (bounded) checkNorm(Math.sqrt(squares), this.#maxNorm);
-    const { sumAt } = s;
-    s.sumAt = s.spareAt;
-    s.spareAt = sumAt;
-    this.#count += 1;
-    this.#totalWeight += weight;
+    return squares;
   }
 
   average(): WeightTensor[] {
@@ -153,13 +193,9 @@ class TypedArrayAggregator implements Aggregator {
   }
 }
 
-/** Scans a chunk the kernel flagged: only a real NaN or infinity rejects the update. */
-function stageHasNonFinite(stage: Float32Array, length: number): boolean {
-  for (let i = 0; i < length; i++) {
-    const v = stage[i];
-    if (v - v !== 0) return true;
-  }
-  return false;
+/** The rejection for a pass that went non-finite: a NaN or infinity sent, or else an overflow. */
+function badValues(update: readonly WeightTensor[], weight: number): LoomError {
+  return hasNonFinite(update) ? nonFiniteRejection(update) : overflowRejection(weight);
 }
 
 /** The typed-array engine: float32 sums in WebAssembly memory, one streaming pass per update. */

@@ -121,6 +121,23 @@ export function checkNorm(norm: number, maxNorm: number): void {
   }
 }
 
+/** The rejection for an update whose weighted values would make the float32 sum overflow. */
+export function overflowRejection(weight: number): LoomError {
+  return rejection(
+    'overflow',
+    `the update's values times its weight ${weight} would overflow the float32 sum (values too large)`,
+  );
+}
+
+/** Validates a clip norm option and returns it (Infinity when none). */
+export function clipNormOf(clipNorm: number | undefined): number {
+  if (clipNorm === undefined) return Number.POSITIVE_INFINITY;
+  if (typeof clipNorm !== 'number' || Number.isNaN(clipNorm) || clipNorm <= 0) {
+    throw new TypeError(`clipNorm must be a number > 0, got ${String(clipNorm)}`);
+  }
+  return clipNorm;
+}
+
 /** The error for using an aggregator before anything was folded or after it was disposed. */
 export function unusable(what: string): LoomError {
   return new LoomError('LOOM_ERR_INVALID_ARGUMENT', what);

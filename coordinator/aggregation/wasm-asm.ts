@@ -59,6 +59,12 @@ export const op = {
   i32Add: [0x6a],
   i32GeU: [0x4f],
   f64Add: [0xa0],
+  /** Pushes a float64 constant (little-endian IEEE bits). */
+  f64Const: (value: number) => {
+    const bytes = new Uint8Array(new Float64Array([value]).buffer);
+    return [0x44, ...bytes];
+  },
+  select: [0x1b],
   v128Load: (offset: number) => [0xfd, ...uleb(0x00), 4, ...uleb(offset)],
   v128Store: (offset: number) => [0xfd, ...uleb(0x0b), 4, ...uleb(offset)],
   v128Const0: [0xfd, ...uleb(0x0c), ...new Array<number>(16).fill(0)],

@@ -1,53 +1,77 @@
 // /v1/agents and /v1/enrollment-tokens: the fleet as operators see it, revocation, and tokens
 // for enrolling new sites.
 import { Hono } from 'hono';
+import { readBodyText } from '../../shared/http/index.ts';
 import { CLOSE_CODES, FieldReader } from '../../shared/protocol/index.ts';
+import type { AgentRecord } from '../directory/index.ts';
+import type { AgentSessionInfo } from '../gateway/index.ts';
 import { requireRole } from './auth.ts';
 import { type ApiDeps, type ApiEnv, remoteAddress } from './context.ts';
 import { readJsonBody } from './errors.ts';
+import { page, readListQuery, refuseQuery } from './list-query.ts';
+
+/**
+ * An agent as operators see it, the same in the list and alone: its record, whether it is
+ * connected now, when it was last seen (now, while connected), and the model versions it
+ * acknowledged receiving from this coordinator (never what it merely claims).
+ */
+export function agentView(a: AgentRecord, s: AgentSessionInfo | undefined): Record<string, unknown> {
+  return {
+    id: a.id,
+    name: a.name,
+    online: s !== undefined,
+    lastSeen: s ? new Date().toISOString() : (a.lastSeen ?? null),
+    connectedAt: s ? s.connectedAt.toISOString() : null,
+    remoteAddress: s?.remoteAddress ?? null,
+    backend: s?.backend ?? a.backend ?? null,
+    agentVersion: s?.agentVersion ?? null,
+    examples: s?.dataset.examples ?? null,
+    revoked: a.revoked,
+    revokedAt: a.revokedAt ?? null,
+    enrolledAt: a.enrolledAt,
+    certNotAfter: a.certNotAfter,
+    models: a.models ?? {},
+  };
+}
+
+const AGENT_FILTERS = { online: 'boolean', revoked: 'boolean', name: 'string' } as const;
 
 export function agentsRoutes(deps: ApiDeps): Hono<ApiEnv> {
   const app = new Hono<ApiEnv>();
 
   app.get('/', async (c) => {
+    const query = readListQuery(c, AGENT_FILTERS);
+    const { online, revoked, name } = query.filters;
     const sessions = new Map(deps.gateway.sessionInfos().map((s) => [s.agentId, s]));
-    const agents = (await deps.agents.list()).map((a) => {
-      const s = sessions.get(a.id);
-      return {
-        id: a.id,
-        name: a.name,
-        online: s !== undefined,
-        lastSeen: s ? new Date().toISOString() : (a.lastSeen ?? null),
-        backend: s?.backend ?? a.backend ?? null,
-        revoked: a.revoked,
-        enrolledAt: a.enrolledAt,
-        certNotAfter: a.certNotAfter,
-        models: s ? Object.fromEntries(s.models) : {},
-      };
-    });
-    return c.json({ agents });
+    const matching = (await deps.agents.list())
+      .filter(
+        (a) =>
+          (online === undefined || sessions.has(a.id) === online) &&
+          (revoked === undefined || a.revoked === revoked) &&
+          (name === undefined || a.name === name),
+      )
+      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    const { items, next } = page(matching, query, (a) => a.id);
+    return c.json({ agents: items.map((a) => agentView(a, sessions.get(a.id))), ...(next ? { next } : {}) });
   });
 
   app.get('/:id', async (c) => {
+    refuseQuery(c);
     const a = await deps.agents.get(c.req.param('id'));
-    const s = deps.gateway.session(a.id)?.info;
-    return c.json({ ...a, online: s !== undefined, backend: s?.backend ?? a.backend ?? null });
+    return c.json(agentView(a, deps.gateway.session(a.id)?.info));
   });
 
   app.post('/:id/revoke', requireRole('operator'), async (c) => {
     const id = c.req.param('id');
-    const agent = await deps.agents.revoke(id);
+    const online = deps.gateway.session(id) !== undefined;
+    const agent = await deps.agents.revoke(id, new Date(), {
+      audit: { actor: c.get('caller').name, action: 'agent.revoke', target: id, details: { online } },
+    });
     deps.revocations.revokeAgent(id, new Date(agent.revokedAt ?? Date.now()));
     deps.revocations.revokeSerial(agent.certSerial);
     const disconnected = deps.gateway.disconnect(id, CLOSE_CODES.REVOKED, 'certificate revoked');
-    await deps.audit.append({
-      actor: c.get('caller').name,
-      action: 'agent.revoke',
-      target: id,
-      details: { disconnected },
-    });
     deps.log.warn('agent revoked', { agent: id, disconnected, by: c.get('caller').name });
-    return c.json({ ...agent, disconnected });
+    return c.json({ ...agentView(agent, undefined), disconnected });
   });
 
   return app;
@@ -56,19 +80,21 @@ export function agentsRoutes(deps: ApiDeps): Hono<ApiEnv> {
 /** The revocation list the gateway enforces: revoked agent ids and certificate serials. */
 export function revocationRoutes(deps: ApiDeps): Hono<ApiEnv> {
   const app = new Hono<ApiEnv>();
-  app.get('/', (c) => c.json(deps.revocations.toJSON()));
+  app.get('/', (c) => {
+    refuseQuery(c);
+    return c.json(deps.revocations.toJSON());
+  });
   return app;
 }
 
 export function enrollmentTokenRoutes(deps: ApiDeps): Hono<ApiEnv> {
   const app = new Hono<ApiEnv>();
   app.post('/', requireRole('operator'), async (c) => {
-    const body = (await c.req.text()).trim() ? await readJsonBody(c) : {};
+    const body = (await readBodyText(c)).trim() ? await readJsonBody(c) : {};
     const r = FieldReader.of(body, '', 'LOOM_ERR_INVALID_ARGUMENT').onlyKeys(['ttlSec']);
     const ttl = r.has('ttlSec') ? r.integer('ttlSec', { min: 1, max: 30 * 86_400 }) : undefined;
     const caller = c.get('caller');
     const t = await deps.enrollment.createToken(caller.name, ttl);
-    await deps.audit.append({ actor: caller.name, action: 'enrollment-token.create', target: t.id });
     return c.json({ token: t.token, expiresAt: t.expiresAt }, 201);
   });
   return app;
@@ -88,14 +114,7 @@ export function enrollRoutes(deps: ApiDeps): Hono<ApiEnv> {
     const csr = r.string('csr', { max: 16_384 });
     // Control characters would make the audit log, the fleet view and CLI output misleading.
     const name = r.optionalString('name', { max: 64, pattern: /^\P{Cc}+$/u }) ?? 'agent';
-    const result = await deps.enrollment.enroll(token, csr, name);
-    await deps.audit.append({
-      actor: `enrollment:${result.agent.id}`,
-      action: 'agent.enroll',
-      target: result.agent.id,
-      // The socket's peer, not X-Forwarded-For: a header any client can forge has no place in the audit log.
-      details: { name, remote: remoteAddress(c) ?? null },
-    });
+    const result = await deps.enrollment.enroll(token, csr, name, { remote: remoteAddress(c) });
     deps.log.info('agent enrolled', { agent: result.agent.id, name });
     return c.json(
       {

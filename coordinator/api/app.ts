@@ -1,13 +1,14 @@
 // The operator API as a Hono app (no server), so tests can call `app.request()` directly.
-import type { Context, MiddlewareHandler } from 'hono';
+import type { Context } from 'hono';
 import { Hono } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import { LoomError } from '../../shared/errors/index.ts';
+import { bodyLimit } from '../../shared/http/index.ts';
 import { agentsRoutes, enrollmentTokenRoutes, enrollRoutes, revocationRoutes } from './agents-routes.ts';
 import { bearerAuth } from './auth.ts';
 import type { ApiDeps, ApiEnv } from './context.ts';
 import { errorResponse, handleApiError } from './errors.ts';
 import { jobsRoutes } from './jobs-routes.ts';
+import { readListQuery } from './list-query.ts';
 import { modelsRoutes } from './models-routes.ts';
 import {
   FixedWindowRateLimiter,
@@ -24,6 +25,11 @@ export interface ApiOptions {
   /** Largest body of `POST /v1/models` (a model.json with initial weights can be large). Default 268435456 (256 MiB). */
   maxModelBodyBytes?: number;
   /**
+   * Largest weights a model may have: a task or an update must carry them (the coordinator's
+   * `maxPayloadBytes`). Default 1 GiB.
+   */
+  maxModelBytes?: number;
+  /**
    * Per-address limit on the unauthenticated `POST /v1/enroll`, or false for none.
    * Default 20 requests per address per minute (`RATE_LIMIT_DEFAULTS`).
    */
@@ -34,24 +40,13 @@ export interface ApiOptions {
 export const API_DEFAULTS = {
   maxBodyBytes: 64 * 1024,
   maxModelBodyBytes: 256 * 1024 * 1024,
+  maxModelBytes: 1024 * 1024 * 1024,
   enrollRateLimit: RATE_LIMIT_DEFAULTS,
   /** Most audit entries one `GET /v1/audit` returns; a larger `limit` is lowered to this. */
   maxAuditPage: 1000,
   /** Audit entries returned when `limit` is not given. */
   defaultAuditPage: 100,
 } as const;
-
-function limitBody(maxSize: number): MiddlewareHandler<ApiEnv> {
-  return bodyLimit({
-    maxSize,
-    onError: (c) => {
-      // The rest of the body is never read, so this connection cannot carry another request:
-      // tell the client not to reuse it (a keep-alive client would otherwise hang up on its next call).
-      c.header('connection', 'close');
-      throw new LoomError('LOOM_ERR_FRAME_TOO_LARGE', `request body exceeds ${maxSize} bytes`);
-    },
-  });
-}
 
 /** A whole number query parameter within [min, ∞), or `fallback` when absent; 400 otherwise. */
 function queryInteger(c: Context<ApiEnv>, name: string, fallback: number, min: number): number {
@@ -84,9 +79,11 @@ export function createApiApp(deps: ApiDeps, options: ApiOptions = {}): Hono<ApiE
   app.onError((err, c) => handleApiError(err, c, deps.log));
   app.notFound((c) => errorResponse(c, 404, 'LOOM_ERR_NOT_FOUND', `no route ${c.req.method} ${c.req.path}`));
   // Only a model upload may be large; every other body, and above all the unauthenticated
-  // /v1/enroll, is read under a small limit so nobody can make the server buffer much.
-  const smallBody = limitBody(maxBodyBytes);
-  const modelBody = limitBody(maxModelBodyBytes);
+  // /v1/enroll, is read under a small limit so nobody can make the server buffer much. Bodies
+  // are read by the handlers (readBody), after authentication, whether sent with a
+  // Content-Length or chunked.
+  const smallBody = bodyLimit({ maxBytes: maxBodyBytes });
+  const modelBody = bodyLimit({ maxBytes: maxModelBodyBytes });
   app.use('*', (c, next) =>
     c.req.method === 'POST' && c.req.path.replace(/\/$/, '') === '/v1/models'
       ? modelBody(c, next)
@@ -112,16 +109,24 @@ export function createApiApp(deps: ApiDeps, options: ApiOptions = {}): Hono<ApiE
   v1.route('/enrollment-tokens', enrollmentTokenRoutes(deps));
   v1.route('/agents', agentsRoutes(deps));
   v1.route('/revocations', revocationRoutes(deps));
-  v1.route('/models', modelsRoutes(deps));
+  v1.route('/models', modelsRoutes(deps, options.maxModelBytes ?? API_DEFAULTS.maxModelBytes));
   v1.route('/jobs', jobsRoutes(deps));
   v1.route('/tokens', tokensRoutes(deps));
   v1.get('/audit', async (c) => {
+    const { actor, action } = readListQuery(c, { actor: 'string', action: 'string' }).filters;
     const after = queryInteger(c, 'after', 0, 0);
     const limit = Math.min(
       queryInteger(c, 'limit', API_DEFAULTS.defaultAuditPage, 1),
       API_DEFAULTS.maxAuditPage,
     );
-    return c.json({ entries: await deps.audit.list({ after, limit }), chain: await deps.audit.verify() });
+    // Filters apply within the page of `limit` entries after `after`, so paging stays by seq:
+    // `next` is the last seq scanned whenever the page was full.
+    const scanned = await deps.audit.list({ after, limit });
+    const entries = scanned.filter(
+      (e) => (actor === undefined || e.actor === actor) && (action === undefined || e.action === action),
+    );
+    const next = scanned.length === limit ? String(scanned[scanned.length - 1].seq) : undefined;
+    return c.json({ entries, ...(next ? { next } : {}), chain: await deps.audit.verify() });
   });
   app.route('/v1', v1);
   return app;

@@ -4,6 +4,7 @@ import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { isLoomError, LoomError, type LoomErrorCode } from '../../shared/errors/index.ts';
+import { readBodyText } from '../../shared/http/index.ts';
 import type { Logger } from '../../shared/log/index.ts';
 
 export function errorResponse(c: Context, status: number, code: string, message: string): Response {
@@ -45,11 +46,15 @@ export function handleApiError(err: unknown, c: Context, log: Logger): Response 
   return errorResponse(c, 500, 'LOOM_ERR_INTERNAL', 'internal error; see the coordinator log');
 }
 
-/** Reads a JSON object body; LOOM_ERR_INVALID_ARGUMENT on anything else. */
+/**
+ * Reads a JSON object body under the route's body limit; LOOM_ERR_FRAME_TOO_LARGE past it and
+ * LOOM_ERR_INVALID_ARGUMENT for anything but a JSON object.
+ */
 export async function readJsonBody(c: Context): Promise<Record<string, unknown>> {
+  const text = await readBodyText(c);
   let body: unknown;
   try {
-    body = await c.req.json();
+    body = JSON.parse(text);
   } catch (err) {
     throw new LoomError('LOOM_ERR_INVALID_ARGUMENT', 'request body must be valid JSON', { cause: err });
   }

@@ -2,6 +2,7 @@
 import { Hono } from 'hono';
 import { LoomError } from '../../shared/errors/index.ts';
 import {
+  architectureParamCount,
   buildModel,
   initialWeights,
   type ModelArchitecture,
@@ -13,7 +14,6 @@ import {
 } from '../../shared/models/index.ts';
 import { FieldReader } from '../../shared/protocol/index.ts';
 import {
-  blobDataOffset,
   countParams,
   splitWeightData,
   type WeightSpec,
@@ -22,6 +22,7 @@ import {
 import { requireRole } from './auth.ts';
 import type { ApiDeps, ApiEnv } from './context.ts';
 import { readJsonBody } from './errors.ts';
+import { page, readListQuery, refuseQuery } from './list-query.ts';
 
 function versionParam(raw: string): number {
   const n = Number(raw);
@@ -106,7 +107,31 @@ async function weightsFromUpload(
   }
 }
 
-export function modelsRoutes(deps: ApiDeps): Hono<ApiEnv> {
+/** Default of `modelsRoutes`' maxModelBytes: 1 GiB of weights. */
+const DEFAULT_MAX_MODEL_BYTES = 1024 * 1024 * 1024;
+
+function mib(bytes: number): string {
+  return `${(bytes / 1024 / 1024).toLocaleString('en-US', { maximumFractionDigits: 1 })} MiB`;
+}
+
+/**
+ * Refuses a model whose weights no task or update could carry, naming the limit and the setting
+ * (LOOM_ERR_MODEL_SPEC, 400) instead of failing later, round after round.
+ */
+function assertModelFits(params: number, maxModelBytes: number): void {
+  const bytes = params * 4;
+  if (bytes <= maxModelBytes) return;
+  throw new LoomError(
+    'LOOM_ERR_MODEL_SPEC',
+    `the model has ${params.toLocaleString('en-US')} parameters (${mib(bytes)} of float32 weights); ` +
+      `the largest model a training task can carry is ${mib(maxModelBytes)} ` +
+      '(the coordinator setting maxPayloadBytes, LOOM_MAX_PAYLOAD_BYTES)',
+    { details: { field: 'architecture', params, limitBytes: maxModelBytes } },
+  );
+}
+
+/** @param maxModelBytes default 1 GiB */
+export function modelsRoutes(deps: ApiDeps, maxModelBytes = DEFAULT_MAX_MODEL_BYTES): Hono<ApiEnv> {
   const app = new Hono<ApiEnv>();
 
   app.post('/', requireRole('operator'), async (c) => {
@@ -124,39 +149,60 @@ export function modelsRoutes(deps: ApiDeps): Hono<ApiEnv> {
     if (weightsB64 !== undefined && arch.kind !== 'tfjs') {
       r.fail('weights', 'is only accepted with a tfjs architecture');
     }
+    // Counted before anything is built: a model of 10^12 parameters must not be allocated.
+    const counted = architectureParamCount(arch);
+    if (counted !== undefined) assertModelFits(counted, maxModelBytes);
     const init =
       weightsB64 === undefined
         ? await initialWeights(arch)
         : await weightsFromUpload(arch, rawArch.topology?.weightsManifest, weightsB64);
-    const created = await deps.registry.createModel({
-      name,
-      ...(description ? { description } : {}),
-      architecture: arch,
-      inputShape: init.inputShape,
-      classes: init.classes,
-      weights: init.weights,
-    });
+    assertModelFits(countParams(init.weights), maxModelBytes);
     const caller = c.get('caller');
-    await deps.audit.append({ actor: caller.name, action: 'model.create', target: name });
+    const created = await deps.registry.createModel(
+      {
+        name,
+        ...(description ? { description } : {}),
+        architecture: arch,
+        inputShape: init.inputShape,
+        classes: init.classes,
+        weights: init.weights,
+      },
+      { audit: { actor: caller.name, action: 'model.create', target: name } },
+    );
     return c.json({ ...created.model, version: created.version }, 201);
   });
 
-  app.get('/', async (c) => c.json({ models: await deps.registry.listModels() }));
+  app.get('/', async (c) => {
+    const query = readListQuery(c, {});
+    const models = (await deps.registry.listModels()).sort((a, b) =>
+      a.name < b.name ? -1 : a.name > b.name ? 1 : 0,
+    );
+    const { items, next } = page(models, query, (m) => m.name);
+    return c.json({ models: items, ...(next ? { next } : {}) });
+  });
 
   app.get('/:name', async (c) => {
+    refuseQuery(c);
     const name = c.req.param('name');
     const model = await deps.registry.getModel(name);
     const deployment = await deps.deployments.get(name);
     return c.json({ ...model, deployedVersion: deployment?.version ?? null });
   });
 
-  app.get('/:name/versions', async (c) =>
-    c.json({ versions: await deps.registry.listVersions(c.req.param('name')) }),
-  );
+  app.get('/:name/versions', async (c) => {
+    const query = readListQuery(c, { job: 'string' });
+    const job = query.filters.job;
+    const versions = (await deps.registry.listVersions(c.req.param('name'))).filter(
+      (v) => job === undefined || v.jobId === job,
+    );
+    const { items, next } = page(versions, query, (v) => v.version);
+    return c.json({ versions: items, ...(next ? { next } : {}) });
+  });
 
-  app.get('/:name/versions/:version', async (c) =>
-    c.json(await deps.registry.getVersion(c.req.param('name'), versionParam(c.req.param('version')))),
-  );
+  app.get('/:name/versions/:version', async (c) => {
+    refuseQuery(c);
+    return c.json(await deps.registry.getVersion(c.req.param('name'), versionParam(c.req.param('version'))));
+  });
 
   // tf.loadLayersModel(".../versions/N/artifact") reads this model.json, then fetches its
   // weights from the manifest path, which resolves to ".../versions/N/artifact/weights.bin".
@@ -176,18 +222,13 @@ export function modelsRoutes(deps: ApiDeps): Hono<ApiEnv> {
   });
 
   app.get('/:name/versions/:version/artifact/weights.bin', async (c) => {
-    // The stored blob already ends with the weights.bin bytes (see weightsToBlob), checked against
-    // its SHA-256 by the registry, so its tail is served as it is: no decode, no copy.
-    const blob = await deps.registry.getWeightsBlob(
+    // The registry checks these bytes against the version's sha256 before it hands them out, so
+    // what a user downloads is exactly what the version record names.
+    const data = await deps.registry.getWeightsData(
       c.req.param('name'),
       versionParam(c.req.param('version')),
     );
-    const offset = blobDataOffset(blob);
-    const body = new Uint8Array(
-      blob.buffer as ArrayBuffer,
-      blob.byteOffset + offset,
-      blob.byteLength - offset,
-    );
+    const body = new Uint8Array(data.buffer as ArrayBuffer, data.byteOffset, data.byteLength);
     return c.body(body, 200, { 'content-type': 'application/octet-stream' });
   });
 

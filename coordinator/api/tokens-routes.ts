@@ -7,6 +7,7 @@ import type { ApiTokenRecord, Role } from '../directory/index.ts';
 import { requireRole } from './auth.ts';
 import type { ApiDeps, ApiEnv } from './context.ts';
 import { readJsonBody } from './errors.ts';
+import { page, readListQuery } from './list-query.ts';
 
 const ROLES: readonly Role[] = ['admin', 'operator', 'viewer'];
 
@@ -43,30 +44,40 @@ export function tokensRoutes(deps: ApiDeps): Hono<ApiEnv> {
       name,
       createdAt: new Date().toISOString(),
     };
-    await deps.tokens.addApiToken(record);
     const caller = c.get('caller');
-    await deps.audit.append({
-      actor: caller.name,
-      action: 'api-token.create',
-      target: t.id,
-      details: { name, role },
+    await deps.tokens.addApiToken(record, {
+      audit: { actor: caller.name, action: 'api-token.create', target: t.id, details: { name, role } },
     });
     deps.log.info('API token created', { token: t.id, role, by: caller.name });
     // The only time the token is shown; the store keeps its hash.
     return c.json({ id: t.id, token: t.token, role, name }, 201);
   });
 
-  app.get('/', async (c) => c.json({ tokens: (await deps.tokens.listApiTokens()).map(publicView) }));
+  app.get('/', async (c) => {
+    const query = readListQuery(c, { role: ROLES, revoked: 'boolean' });
+    const { role, revoked } = query.filters;
+    const tokens = (await deps.tokens.listApiTokens())
+      .filter(
+        (t) =>
+          (role === undefined || t.role === role) &&
+          (revoked === undefined || (t.revoked === true) === revoked),
+      )
+      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    const { items, next } = page(tokens, query, (t) => t.id);
+    return c.json({ tokens: items.map(publicView), ...(next ? { next } : {}) });
+  });
 
   app.post('/:id/revoke', async (c) => {
     const id = c.req.param('id');
-    const revoked = await deps.tokens.revokeApiToken(id);
     const caller = c.get('caller');
-    await deps.audit.append({
-      actor: caller.name,
-      action: 'api-token.revoke',
-      target: id,
-      details: { name: revoked.name, role: revoked.role },
+    const token = await deps.tokens.getApiToken(id);
+    const revoked = await deps.tokens.revokeApiToken(id, new Date(), {
+      audit: {
+        actor: caller.name,
+        action: 'api-token.revoke',
+        target: id,
+        ...(token ? { details: { name: token.name, role: token.role } } : {}),
+      },
     });
     deps.log.warn('API token revoked', { token: id, by: caller.name });
     return c.json(publicView(revoked));

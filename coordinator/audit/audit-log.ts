@@ -1,25 +1,7 @@
 // The audit log contract: an append-only, hash-chained record of who did what.
+import type { AuditEntry, AuditEvent, AuditVerification } from '../store/index.ts';
 
-/** One audit entry. `hash` covers every other field, and `prevHash` links it to the entry before. */
-export interface AuditEntry {
-  /** 1 for the first entry, then consecutive. */
-  seq: number;
-  at: string;
-  actor: string;
-  action: string;
-  target?: string;
-  details?: Record<string, unknown>;
-  prevHash: string;
-  hash: string;
-}
-
-/** What a caller supplies to `append`; the log fills in seq, time and hashes. */
-export interface AuditEvent {
-  actor: string;
-  action: string;
-  target?: string;
-  details?: Record<string, unknown>;
-}
+export type { AuditEntry, AuditEvent, AuditVerification };
 
 /** Options of `AuditLog.list`. */
 export interface AuditListOptions {
@@ -29,21 +11,19 @@ export interface AuditListOptions {
   limit?: number;
 }
 
-/** Result of `AuditLog.verify`. */
-export interface AuditVerification {
-  ok: boolean;
-  /** Number of entries in the log. */
-  entries: number;
-  /** `seq` of the first entry that does not verify, when `ok` is false. */
-  brokenAt?: number;
-}
-
-/** A tamper-evident log: appends are serialised and each entry hashes its predecessor's hash. */
+/**
+ * A tamper-evident log: each entry hashes its predecessor's hash. Changes that are audited append
+ * their entry in the same batch as the change (`CoordinatorDb.commit({audit})`); `append` is for
+ * events that change nothing else.
+ */
 export interface AuditLog {
-  /** Appends an entry after the current chain head (recovered from storage, so it survives restarts). */
+  /** Appends an entry after the current chain head. */
   append(e: AuditEvent): Promise<AuditEntry>;
   /** Entries in ascending `seq` order. */
   list(opts?: AuditListOptions): Promise<AuditEntry[]>;
-  /** Recomputes the chain and reports the first entry whose seq, link or hash is wrong. */
+  /**
+   * Recomputes the chain and reports the first entry whose seq, link or hash is wrong, or the
+   * first one missing from the end when the log is shorter than its durably recorded head.
+   */
   verify(): Promise<AuditVerification>;
 }

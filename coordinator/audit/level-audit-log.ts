@@ -1,71 +1,31 @@
-// LevelDB implementation of the audit log: entries keyed by zero-padded seq, appends under one lock.
+// LevelDB implementation of the audit log: entries keyed by zero-padded seq, written by the
+// database's commits, verified against the head the database recorded durably.
 import { LoomError } from '../../shared/errors/index.ts';
-import { type CoordinatorDb, jsonSublevel, numericKey, SUBLEVEL, withStoreErrors } from '../store/index.ts';
-import { GENESIS_HASH, hashAuditEntry, verifyAuditChain } from './audit-chain.ts';
-import type { AuditEntry, AuditEvent, AuditListOptions, AuditLog } from './audit-log.ts';
-
-/** Options of `createLevelAuditLog`. */
-export interface LevelAuditLogOptions {
-  /** Clock for the `at` stamp. Default: the system clock. */
-  now?: () => Date;
-}
+import {
+  type AuditEntry,
+  type CoordinatorDb,
+  jsonSublevel,
+  numericKey,
+  SUBLEVEL,
+  verifyAuditChain,
+  withStoreErrors,
+} from '../store/index.ts';
+import type { AuditListOptions, AuditLog } from './audit-log.ts';
 
 const DEFAULT_LIST_LIMIT = 100;
-const APPEND_LOCK = 'audit:append';
 
 function invalid(message: string): never {
   throw new LoomError('LOOM_ERR_INVALID_ARGUMENT', message);
 }
 
-function assertEvent(e: AuditEvent): void {
-  if (typeof e.actor !== 'string' || e.actor.length === 0) invalid('audit actor must be a non-empty string');
-  if (typeof e.action !== 'string' || e.action.length === 0)
-    invalid('audit action must be a non-empty string');
-  if (e.target !== undefined && typeof e.target !== 'string') invalid('audit target must be a string');
-  if (e.details !== undefined && (e.details === null || typeof e.details !== 'object')) {
-    invalid('audit details must be an object');
-  }
-}
-
-/**
- * An `AuditLog` on the coordinator's LevelDB database. The chain head is read from the store at
- * every append (inside the append lock), so a restarted coordinator, or a second log instance on
- * the same database, continues the chain instead of forking it.
- */
-export function createLevelAuditLog(db: CoordinatorDb, options: LevelAuditLogOptions = {}): AuditLog {
-  const now = options.now ?? (() => new Date());
+/** An `AuditLog` on the coordinator's LevelDB database. */
+export function createLevelAuditLog(db: CoordinatorDb): AuditLog {
   const entries = jsonSublevel<AuditEntry>(db.root, SUBLEVEL.audit);
 
-  async function head(): Promise<AuditEntry | undefined> {
-    const [last] = await entries.values({ reverse: true, limit: 1 }).all();
-    return last;
-  }
-
   return {
-    async append(e: AuditEvent) {
-      assertEvent(e);
-      // Round-trip details through JSON first, so the hash covers exactly what is stored and read back.
-      const details =
-        e.details === undefined
-          ? undefined
-          : (JSON.parse(JSON.stringify(e.details)) as Record<string, unknown>);
-      return db.locks.run(APPEND_LOCK, () =>
-        withStoreErrors('append to the audit log', async () => {
-          const last = await head();
-          const unhashed: Omit<AuditEntry, 'hash'> = {
-            seq: (last?.seq ?? 0) + 1,
-            at: now().toISOString(),
-            actor: e.actor,
-            action: e.action,
-            ...(e.target === undefined ? {} : { target: e.target }),
-            ...(details === undefined ? {} : { details }),
-            prevHash: last?.hash ?? GENESIS_HASH,
-          };
-          const entry: AuditEntry = { ...unhashed, hash: hashAuditEntry(unhashed) };
-          await entries.put(numericKey(entry.seq), entry);
-          return entry;
-        }),
-      );
+    async append(e) {
+      const { audit } = await db.commit([], { audit: e });
+      return audit!;
     },
 
     async list(opts: AuditListOptions = {}) {
@@ -79,7 +39,9 @@ export function createLevelAuditLog(db: CoordinatorDb, options: LevelAuditLogOpt
     },
 
     async verify() {
-      return withStoreErrors('verify the audit log', () => verifyAuditChain(entries.values()));
+      // The head recorded at open: an entry lost from the end since then cannot go unnoticed.
+      const head = db.headAtOpen?.chains?.audit;
+      return withStoreErrors('verify the audit log', () => verifyAuditChain(entries.values(), head));
     },
   };
 }

@@ -3,7 +3,12 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LoomError } from '../../shared/errors/index.ts';
-import { DEFAULT_MAX_FRAME_BYTES, FieldReader } from '../../shared/protocol/index.ts';
+import {
+  DEFAULT_CHUNK_BYTES,
+  DEFAULT_MAX_FRAME_BYTES,
+  DEFAULT_MAX_PAYLOAD_BYTES,
+  FieldReader,
+} from '../../shared/protocol/index.ts';
 import { ENGINE_NAMES, type EngineName } from '../aggregation/index.ts';
 
 export interface CoordinatorConfig {
@@ -24,10 +29,21 @@ export interface CoordinatorConfig {
   /** Aggregation engine for jobs that do not choose one. */
   engine: EngineName;
   logFormat: 'text' | 'json';
-  /** Largest WebSocket frame accepted from an agent; bounds what one update may cost in memory. */
+  /** Largest WebSocket frame accepted from an agent. */
   maxFrameBytes: number;
+  /** Payloads (model weights, updates) larger than this travel in chunks of this size. */
+  chunkBytes: number;
+  /**
+   * Largest model weights a task or an update may carry, chunked: a model whose weights are
+   * larger is refused when it is created.
+   */
+  maxPayloadBytes: number;
   /** `POST /v1/enroll` requests allowed per client address per minute (0 turns the limit off). */
   enrollRatePerMinute: number;
+  /** Key file of the data key that encrypts weights at rest (default: <dataDir>/data.key). */
+  dataKeyFile?: string;
+  /** A command that prints the data key (base64), e.g. a KMS client; used instead of the key file. */
+  dataKeyCommand?: string;
 }
 
 export const COORDINATOR_DEFAULTS: Omit<CoordinatorConfig, 'dataDir'> = Object.freeze({
@@ -41,12 +57,14 @@ export const COORDINATOR_DEFAULTS: Omit<CoordinatorConfig, 'dataDir'> = Object.f
   engine: 'typed-array' as EngineName,
   logFormat: 'text' as const,
   maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
+  chunkBytes: DEFAULT_CHUNK_BYTES,
+  maxPayloadBytes: DEFAULT_MAX_PAYLOAD_BYTES,
   enrollRatePerMinute: 20,
 });
 
 const KEYS = Object.keys(COORDINATOR_DEFAULTS) as (keyof typeof COORDINATOR_DEFAULTS)[];
 
-const ENV: Record<string, keyof typeof COORDINATOR_DEFAULTS> = {
+const ENV: Record<string, keyof typeof COORDINATOR_DEFAULTS | (typeof OPTIONAL_KEYS)[number]> = {
   LOOM_HOST: 'host',
   LOOM_API_PORT: 'apiPort',
   LOOM_AGENT_PORT: 'agentPort',
@@ -56,18 +74,26 @@ const ENV: Record<string, keyof typeof COORDINATOR_DEFAULTS> = {
   LOOM_ENGINE: 'engine',
   LOOM_LOG_FORMAT: 'logFormat',
   LOOM_MAX_FRAME_BYTES: 'maxFrameBytes',
+  LOOM_CHUNK_BYTES: 'chunkBytes',
+  LOOM_MAX_PAYLOAD_BYTES: 'maxPayloadBytes',
   LOOM_ENROLL_RATE_PER_MINUTE: 'enrollRatePerMinute',
+  LOOM_DATA_KEY_FILE: 'dataKeyFile',
+  LOOM_DATA_KEY_COMMAND: 'dataKeyCommand',
 };
+
+/** Settings without a default value (absent unless set). */
+const OPTIONAL_KEYS = ['dataKeyFile', 'dataKeyCommand'] as const;
 
 export const CONFIG_FILE = 'coordinator.json';
 
 function validate(raw: Record<string, unknown>, source: string): Partial<CoordinatorConfig> {
   const r = FieldReader.of(raw, '', 'LOOM_ERR_INVALID_CONFIG');
+  const known: string[] = [...KEYS, ...OPTIONAL_KEYS];
   for (const key of Object.keys(raw)) {
-    if (!KEYS.includes(key as keyof typeof COORDINATOR_DEFAULTS)) {
+    if (!known.includes(key)) {
       throw new LoomError(
         'LOOM_ERR_INVALID_CONFIG',
-        `${source}: unknown setting "${key}" (known: ${KEYS.join(', ')})`,
+        `${source}: unknown setting "${key}" (known: ${known.join(', ')})`,
       );
     }
   }
@@ -85,6 +111,10 @@ function validate(raw: Record<string, unknown>, source: string): Partial<Coordin
     }
     if (r.has('maxFrameBytes'))
       out.maxFrameBytes = r.integer('maxFrameBytes', { min: 1024, max: 2 ** 31 - 1 });
+    if (r.has('chunkBytes'))
+      out.chunkBytes = r.integer('chunkBytes', { min: 64 * 1024, max: 32 * 1024 * 1024 });
+    if (r.has('maxPayloadBytes'))
+      out.maxPayloadBytes = r.integer('maxPayloadBytes', { min: 1024, max: 1536 * 1024 * 1024 });
     if (r.has('agentCertValiditySec'))
       out.agentCertValiditySec = r.integer('agentCertValiditySec', { min: 60 });
     if (r.has('enrollmentTokenTtlSec'))
@@ -95,6 +125,8 @@ function validate(raw: Record<string, unknown>, source: string): Partial<Coordin
         r.fail('engine', `must be one of ${ENGINE_NAMES.join(', ')}`);
       out.engine = engine as EngineName;
     }
+    if (r.has('dataKeyFile')) out.dataKeyFile = r.string('dataKeyFile', { max: 4096 });
+    if (r.has('dataKeyCommand')) out.dataKeyCommand = r.string('dataKeyCommand', { max: 4096 });
     if (r.has('logFormat')) {
       const f = r.string('logFormat');
       if (f !== 'text' && f !== 'json') r.fail('logFormat', 'must be text or json');
@@ -111,7 +143,7 @@ function fromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
   for (const [name, key] of Object.entries(ENV)) {
     const v = env[name];
     if (v === undefined || v === '') continue;
-    out[key] = typeof COORDINATOR_DEFAULTS[key] === 'number' ? Number(v) : v;
+    out[key] = typeof (COORDINATOR_DEFAULTS as Record<string, unknown>)[key] === 'number' ? Number(v) : v;
   }
   return out;
 }
@@ -148,5 +180,19 @@ export async function resolveCoordinatorConfig(
   const fromEnvironment = validate(fromEnv(env), 'environment');
   const cleanFlags = Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined));
   const fromFlags = validate(cleanFlags, 'command line');
-  return Object.freeze({ ...COORDINATOR_DEFAULTS, ...file, ...fromEnvironment, ...fromFlags, dataDir });
+  const config = Object.freeze({
+    ...COORDINATOR_DEFAULTS,
+    ...file,
+    ...fromEnvironment,
+    ...fromFlags,
+    dataDir,
+  });
+  // A chunk must fit in a frame with room for its envelope.
+  if (config.chunkBytes + 64 * 1024 > config.maxFrameBytes) {
+    throw new LoomError(
+      'LOOM_ERR_INVALID_CONFIG',
+      `chunkBytes (${config.chunkBytes}) must be at least 64 KiB smaller than maxFrameBytes (${config.maxFrameBytes})`,
+    );
+  }
+  return config;
 }

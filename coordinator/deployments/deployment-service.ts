@@ -3,9 +3,10 @@
 import type { Logger } from '../../shared/log/index.ts';
 import { encodeTensorBytes, type ModelRef, signDeployment } from '../../shared/protocol/index.ts';
 import { sha256Hex } from '../../shared/tensors/index.ts';
+import type { AgentDirectory } from '../directory/index.ts';
 import type { AgentGateway, AgentSessionInfo } from '../gateway/index.ts';
 import type { ModelRegistry } from '../registry/index.ts';
-import { type CoordinatorDb, jsonSublevel, SUBLEVEL } from '../store/index.ts';
+import { type CoordinatorDb, jsonSublevel, SUBLEVEL, withStoreErrors } from '../store/index.ts';
 
 export interface DeploymentTarget {
   model: string;
@@ -24,6 +25,8 @@ export interface DeploymentServiceOptions {
   db: CoordinatorDb;
   gateway: AgentGateway;
   registry: ModelRegistry;
+  /** Where the versions each agent acknowledged are recorded. */
+  agents: AgentDirectory;
   /** Signs every deployment; agents verify it against their pinned CA. */
   signer: { certPem: string; keyPem: string };
   log: Logger;
@@ -47,13 +50,16 @@ export class DeploymentService {
       );
     });
     opts.gateway.on('deploy-ack', (ack) => {
-      if (ack.ok)
+      if (ack.ok) {
         this.log.info('agent runs model version', {
           agent: ack.agentId,
           model: ack.name,
           version: ack.version,
         });
-      else
+        this.recordAck(ack.agentId, ack.name, ack.version).catch((err: unknown) =>
+          this.log.warn('could not record a deployment ack', { agent: ack.agentId, error: String(err) }),
+        );
+      } else
         this.log.warn('agent refused model version', {
           agent: ack.agentId,
           model: ack.name,
@@ -66,7 +72,9 @@ export class DeploymentService {
   async deploy(model: string, version: number): Promise<DeploymentTarget> {
     await this.opts.registry.getVersion(model, version);
     const target: DeploymentTarget = { model, version, deployedAt: new Date().toISOString() };
-    await this.targets.put(model, target);
+    await withStoreErrors('save a deployment', () =>
+      this.opts.db.commit([{ type: 'put', sublevel: this.targets, key: model, value: target }]),
+    );
     this.log.info('deploying model version', {
       model,
       version,
@@ -82,6 +90,12 @@ export class DeploymentService {
 
   async get(model: string): Promise<DeploymentTarget | undefined> {
     return this.targets.get(model);
+  }
+
+  /** An acknowledged version becomes what the fleet view shows the agent running. */
+  private async recordAck(agentId: string, model: string, version: number): Promise<void> {
+    const agent = await this.opts.agents.get(agentId);
+    await this.opts.agents.update(agentId, { models: { ...agent.models, [model]: version } });
   }
 
   private async pushAll(info: AgentSessionInfo): Promise<void> {
@@ -122,11 +136,16 @@ export class DeploymentService {
   }
 
   private async push(info: AgentSessionInfo, target: DeploymentTarget): Promise<void> {
-    if (info.models.get(target.model) === target.version) return;
+    // Skipped only when the agent says it holds the version and it once acknowledged receiving
+    // it from here: a claim alone does not stop the coordinator from sending the real thing.
+    if (info.claimedModels.get(target.model) === target.version) {
+      const record = await this.opts.agents.find(info.agentId);
+      if (record?.models?.[target.model] === target.version) return;
+    }
     const payload = await this.payloadFor(target);
     const session = this.opts.gateway.session(info.agentId);
     if (!session || session.isClosed) return;
-    session.send('deploy', {
+    session.sendDeploy({
       model: payload.ref,
       weights: payload.bytes,
       sha256: payload.sha256,

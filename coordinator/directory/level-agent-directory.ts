@@ -1,6 +1,13 @@
 // LevelDB implementation of the agent directory.
 import { LoomError } from '../../shared/errors/index.ts';
-import { type CoordinatorDb, jsonSublevel, SUBLEVEL, withStoreErrors } from '../store/index.ts';
+import {
+  type CoordinatorDb,
+  jsonSublevel,
+  type StoreOp,
+  SUBLEVEL,
+  type WriteOptions,
+  withStoreErrors,
+} from '../store/index.ts';
 import type { AgentDirectory, AgentPatch, AgentRecord } from './agent-directory.ts';
 import { assertRecordId } from './record-id.ts';
 
@@ -34,55 +41,84 @@ export function createLevelAgentDirectory(db: CoordinatorDb): AgentDirectory {
     return agent;
   }
 
-  /** Read-modify-write of one agent under its lock, so concurrent updates do not lose fields. */
-  function modify(id: string, change: (agent: AgentRecord) => AgentRecord | undefined): Promise<AgentRecord> {
+  /**
+   * Read-modify-write of one agent under its lock, so concurrent updates do not lose fields.
+   * Durable changes are committed (fsync'd, with their audit entry); bookkeeping is a plain put.
+   */
+  function modify(
+    id: string,
+    change: (agent: AgentRecord) => AgentRecord | undefined,
+    durable: WriteOptions | false,
+  ): Promise<AgentRecord> {
     return db.locks.run(agentLock(id), async () => {
       const agent = await get(id);
       const next = change(agent);
-      if (next === undefined) return agent;
-      await withStoreErrors(`update agent ${id}`, () => agents.put(id, next));
+      if (next === undefined) {
+        // Nothing to change (revoked already, say), but the call itself is still audited.
+        if (durable !== false && durable.audit) await db.commit([], { audit: durable.audit });
+        return agent;
+      }
+      if (durable === false) await withStoreErrors(`update agent ${id}`, () => agents.put(id, next));
+      else {
+        const { alongside = [], ...commit } = durable;
+        await db.commit([{ type: 'put', sublevel: agents, key: id, value: next }, ...alongside], commit);
+      }
       return next;
     });
   }
 
+  async function addOps(a: AgentRecord): Promise<StoreOp[]> {
+    assertRecordId(a.id, 'agent');
+    if (await withStoreErrors(`read agent ${a.id}`, () => agents.has(a.id))) {
+      throw new LoomError('LOOM_ERR_CONFLICT', `an agent with id ${a.id} already exists`);
+    }
+    return [{ type: 'put', sublevel: agents, key: a.id, value: { ...a } }];
+  }
+
   return {
-    async add(a: AgentRecord) {
-      assertRecordId(a.id, 'agent');
-      await db.locks.run(agentLock(a.id), () =>
-        withStoreErrors(`add agent ${a.id}`, async () => {
-          if (await agents.has(a.id)) {
-            throw new LoomError('LOOM_ERR_CONFLICT', `an agent with id ${a.id} already exists`);
-          }
-          await agents.put(a.id, { ...a });
-        }),
-      );
+    async add(a: AgentRecord, options: WriteOptions = {}) {
+      await db.locks.run(agentLock(a.id), async () => {
+        const { alongside = [], ...commit } = options;
+        await db.commit([...(await addOps(a)), ...alongside], commit);
+      });
     },
+    addOps,
     get,
     find,
     async list() {
       return withStoreErrors('list agents', () => agents.values().all());
     },
     async update(id: string, patch: AgentPatch) {
-      return modify(id, (agent) => applyPatch(agent, patch));
+      return modify(id, (agent) => applyPatch(agent, patch), false);
     },
-    async revoke(id: string, at: Date = new Date()) {
-      return modify(id, (agent) =>
-        agent.revoked ? undefined : { ...agent, revoked: true, revokedAt: at.toISOString() },
+    async revoke(id: string, at: Date = new Date(), options: WriteOptions = {}) {
+      return modify(
+        id,
+        (agent) => (agent.revoked ? undefined : { ...agent, revoked: true, revokedAt: at.toISOString() }),
+        options,
       );
     },
     async setPendingCertificate(id: string, serial: string, notAfter: string) {
-      return modify(id, (agent) => ({ ...agent, pendingCertSerial: serial, pendingCertNotAfter: notAfter }));
+      return modify(
+        id,
+        (agent) => ({ ...agent, pendingCertSerial: serial, pendingCertNotAfter: notAfter }),
+        {},
+      );
     },
     async promotePendingCertificate(id: string) {
-      return modify(id, (agent) => {
-        if (!agent.pendingCertSerial) return undefined;
-        const { pendingCertSerial, pendingCertNotAfter, ...rest } = agent;
-        return {
-          ...rest,
-          certSerial: pendingCertSerial,
-          certNotAfter: pendingCertNotAfter ?? agent.certNotAfter,
-        };
-      });
+      return modify(
+        id,
+        (agent) => {
+          if (!agent.pendingCertSerial) return undefined;
+          const { pendingCertSerial, pendingCertNotAfter, ...rest } = agent;
+          return {
+            ...rest,
+            certSerial: pendingCertSerial,
+            certNotAfter: pendingCertNotAfter ?? agent.certNotAfter,
+          };
+        },
+        {},
+      );
     },
   };
 }

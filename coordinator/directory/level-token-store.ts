@@ -5,12 +5,20 @@ import {
   type CoordinatorDb,
   type JsonSublevel,
   jsonSublevel,
+  type StoreOp,
   SUBLEVEL,
+  type WriteOptions,
   withStoreErrors,
 } from '../store/index.ts';
 import { assertEnrollmentTokenUsable, enrollmentTokenInvalid } from './enrollment-token-check.ts';
 import { assertRecordId, MAX_ID_LENGTH } from './record-id.ts';
 import type { ApiTokenRecord, EnrollmentTokenRecord, TokenStore } from './token-store.ts';
+
+/** Commits `ops` with the audit entry and extra writes of `options`. */
+function commitWith(db: CoordinatorDb, ops: StoreOp[], options: WriteOptions): Promise<unknown> {
+  const { alongside = [], ...commit } = options;
+  return db.commit([...ops, ...alongside], commit);
+}
 
 /** Puts `record` under `id` unless the id is taken (LOOM_ERR_CONFLICT), under the id's lock. */
 async function addOnce<V>(
@@ -20,11 +28,12 @@ async function addOnce<V>(
   id: string,
   record: V,
   what: string,
+  options: WriteOptions,
 ): Promise<void> {
   await db.locks.run(lock, () =>
     withStoreErrors(`add ${what} ${id}`, async () => {
       if (await sublevel.has(id)) throw new LoomError('LOOM_ERR_CONFLICT', `${what} ${id} already exists`);
-      await sublevel.put(id, record);
+      await commitWith(db, [{ type: 'put', sublevel, key: id, value: record }], options);
     }),
   );
 }
@@ -35,12 +44,20 @@ export function createLevelTokenStore(db: CoordinatorDb): TokenStore {
   const apiTokens = jsonSublevel<ApiTokenRecord>(db.root, SUBLEVEL.apiTokens);
 
   return {
-    async addEnrollmentToken(t: EnrollmentTokenRecord) {
+    async addEnrollmentToken(t: EnrollmentTokenRecord, options: WriteOptions = {}) {
       assertRecordId(t.id, 'enrollment token');
       if (Number.isNaN(Date.parse(t.expiresAt))) {
         throw new LoomError('LOOM_ERR_INVALID_ARGUMENT', 'expiresAt must be an ISO-8601 timestamp');
       }
-      await addOnce(db, enrollmentTokens, `enrollment-token:${t.id}`, t.id, { ...t }, 'enrollment token');
+      await addOnce(
+        db,
+        enrollmentTokens,
+        `enrollment-token:${t.id}`,
+        t.id,
+        { ...t },
+        'enrollment token',
+        options,
+      );
     },
 
     async consumeEnrollmentToken(
@@ -48,6 +65,7 @@ export function createLevelTokenStore(db: CoordinatorDb): TokenStore {
       matches: (secretHash: string) => boolean,
       usedBy: string,
       now: Date = new Date(),
+      options: WriteOptions = {},
     ) {
       if (typeof id !== 'string' || id.length === 0) throw enrollmentTokenInvalid(String(id), 'is malformed');
       return db.locks.run(`enrollment-token:${id}`, () =>
@@ -55,7 +73,7 @@ export function createLevelTokenStore(db: CoordinatorDb): TokenStore {
           const token: EnrollmentTokenRecord | undefined = await enrollmentTokens.get(id);
           assertEnrollmentTokenUsable(id, token, matches, now);
           const used: EnrollmentTokenRecord = { ...token, usedAt: now.toISOString(), usedBy };
-          await enrollmentTokens.put(id, used);
+          await commitWith(db, [{ type: 'put', sublevel: enrollmentTokens, key: id, value: used }], options);
           return used;
         }),
       );
@@ -66,9 +84,9 @@ export function createLevelTokenStore(db: CoordinatorDb): TokenStore {
       return withStoreErrors(`read enrollment token ${id}`, () => enrollmentTokens.get(id));
     },
 
-    async addApiToken(t: ApiTokenRecord) {
+    async addApiToken(t: ApiTokenRecord, options: WriteOptions = {}) {
       assertRecordId(t.id, 'API token');
-      await addOnce(db, apiTokens, `api-token:${t.id}`, t.id, { ...t }, 'API token');
+      await addOnce(db, apiTokens, `api-token:${t.id}`, t.id, { ...t }, 'API token', options);
     },
 
     async getApiToken(id: string) {
@@ -80,7 +98,7 @@ export function createLevelTokenStore(db: CoordinatorDb): TokenStore {
       return withStoreErrors('list API tokens', () => apiTokens.values().all());
     },
 
-    async revokeApiToken(id: string, now: Date = new Date()) {
+    async revokeApiToken(id: string, now: Date = new Date(), options: WriteOptions = {}) {
       assertRecordId(id, 'API token');
       // One lock for every revocation: the last-admin check reads all tokens, so two revocations
       // of different admin tokens must not both see the other one still live.
@@ -105,7 +123,7 @@ export function createLevelTokenStore(db: CoordinatorDb): TokenStore {
             }
           }
           const revoked: ApiTokenRecord = { ...token, revoked: true, revokedAt: now.toISOString() };
-          await apiTokens.put(id, revoked);
+          await commitWith(db, [{ type: 'put', sublevel: apiTokens, key: id, value: revoked }], options);
           return revoked;
         }),
       );

@@ -1,4 +1,6 @@
-// The token store contract: one-time enrollment tokens and role-bearing API tokens.
+// The token store contract: one-time enrollment tokens and role-bearing API tokens. Every write is
+// durable when it returns and may carry an audit entry and other stores' writes into its batch.
+import type { WriteOptions } from '../store/index.ts';
 
 /** Operator API roles, from most to least privileged. */
 export type Role = 'admin' | 'operator' | 'viewer';
@@ -29,7 +31,7 @@ export interface ApiTokenRecord {
 /** Storage of enrollment and API tokens. */
 export interface TokenStore {
   /** Stores a new enrollment token; LOOM_ERR_CONFLICT if the id is taken. */
-  addEnrollmentToken(t: EnrollmentTokenRecord): Promise<void>;
+  addEnrollmentToken(t: EnrollmentTokenRecord, options?: WriteOptions): Promise<void>;
   /**
    * Atomically checks and consumes an enrollment token. Unknown, wrong secret, already used or
    * expired (at `now`, default the current time) → LOOM_ERR_TOKEN_INVALID with a message saying
@@ -42,6 +44,7 @@ export interface TokenStore {
     matches: (secretHash: string) => boolean,
     usedBy: string,
     now?: Date,
+    options?: WriteOptions,
   ): Promise<EnrollmentTokenRecord>;
   /**
    * The enrollment token, or undefined if there is none (or `id` is not a usable id). Read-only:
@@ -50,7 +53,7 @@ export interface TokenStore {
    */
   findEnrollmentToken(id: string): Promise<EnrollmentTokenRecord | undefined>;
   /** Stores a new API token; LOOM_ERR_CONFLICT if the id is taken. */
-  addApiToken(t: ApiTokenRecord): Promise<void>;
+  addApiToken(t: ApiTokenRecord, options?: WriteOptions): Promise<void>;
   /** The API token, or undefined if there is none. */
   getApiToken(id: string): Promise<ApiTokenRecord | undefined>;
   /** All API tokens, sorted by id. */
@@ -61,5 +64,5 @@ export interface TokenStore {
    * LOOM_ERR_CONFLICT if it is the last admin token not revoked, so the API always keeps an admin.
    * Revocations are serialised, so two concurrent calls cannot together remove the last admin.
    */
-  revokeApiToken(id: string, now?: Date): Promise<ApiTokenRecord>;
+  revokeApiToken(id: string, now?: Date, options?: WriteOptions): Promise<ApiTokenRecord>;
 }

@@ -36,7 +36,7 @@ export interface EnrollResult {
 export class EnrollmentService {
   constructor(private readonly opts: EnrollmentServiceOptions) {}
 
-  /** A new one-time token; only the hash of its secret is stored. */
+  /** A new one-time token, audited as made by `createdBy`; only the hash of its secret is stored. */
   async createToken(
     createdBy: string,
     ttlSec?: number,
@@ -45,13 +45,16 @@ export class EnrollmentService {
       caFingerprint: this.opts.caFingerprint,
       ttlSeconds: ttlSec ?? this.opts.tokenTtlSec,
     });
-    await this.opts.tokens.addEnrollmentToken({
-      id: t.id,
-      secretHash: t.secretHash,
-      expiresAt: t.expiresAt.toISOString(),
-      createdAt: new Date().toISOString(),
-      createdBy,
-    });
+    await this.opts.tokens.addEnrollmentToken(
+      {
+        id: t.id,
+        secretHash: t.secretHash,
+        expiresAt: t.expiresAt.toISOString(),
+        createdAt: new Date().toISOString(),
+        createdBy,
+      },
+      { audit: { actor: createdBy, action: 'enrollment-token.create', target: t.id } },
+    );
     return { token: t.token, id: t.id, expiresAt: t.expiresAt.toISOString() };
   }
 
@@ -82,7 +85,12 @@ export class EnrollmentService {
    * token spent, atomically (the store checks it again), so a bad CSR does not burn the token. The
    * subject the CSR asked for is replaced by the new agent id.
    */
-  async enroll(token: string, csrPem: string, name: string): Promise<EnrollResult> {
+  async enroll(
+    token: string,
+    csrPem: string,
+    name: string,
+    context: { remote?: string } = {},
+  ): Promise<EnrollResult> {
     const parsed = parseEnrollmentToken(token);
     const matches = (hash: string): boolean => secretMatches(parsed.secret, hash);
     assertEnrollmentTokenUsable(parsed.id, await this.opts.tokens.findEnrollmentToken(parsed.id), matches);
@@ -91,7 +99,6 @@ export class EnrollmentService {
       subjectCN: agentId,
       validitySeconds: this.opts.certValiditySec,
     });
-    await this.opts.tokens.consumeEnrollmentToken(parsed.id, matches, agentId);
     const agent: AgentRecord = {
       id: agentId,
       name,
@@ -100,7 +107,18 @@ export class EnrollmentService {
       certNotAfter: signed.notAfter.toISOString(),
       revoked: false,
     };
-    await this.opts.agents.add(agent);
+    // The spent token, the new agent and the audit entry are one batch: a crash never leaves a
+    // token used up by an agent that does not exist.
+    await this.opts.tokens.consumeEnrollmentToken(parsed.id, matches, agentId, new Date(), {
+      alongside: await this.opts.agents.addOps(agent),
+      audit: {
+        actor: `enrollment:${agentId}`,
+        action: 'agent.enroll',
+        target: agentId,
+        // The socket's peer, not X-Forwarded-For: a header any client can forge has no place in the audit log.
+        details: { name, remote: context.remote ?? null },
+      },
+    });
     return { agent, certificate: signed.certPem, caCertificate: this.opts.ca.certPem };
   }
 }

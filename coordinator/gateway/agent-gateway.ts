@@ -6,22 +6,31 @@ import { createServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { type WebSocket, WebSocketServer } from 'ws';
-import { isLoomError, LoomError } from '../../shared/errors/index.ts';
+import { isLoomError, LoomError, type LoomErrorCode } from '../../shared/errors/index.ts';
 import type { Logger } from '../../shared/log/index.ts';
 import {
   CLOSE_CODES,
   createMessage,
+  type DatasetSummary,
+  DEFAULT_CHUNK_BYTES,
   DEFAULT_MAX_FRAME_BYTES,
   decodeMessage,
   encodeMessage,
   type Message,
+  type PayloadRef,
   PROTOCOL_VERSIONS,
+  REFUSAL_CODE_HEADER,
 } from '../../shared/protocol/index.ts';
 import type { AgentPool, TrainOutcome, TrainTask } from '../rounds/index.ts';
 import { AgentSession, type AgentSessionInfo } from './agent-session.ts';
 
-/** The decision on a client certificate that passed the TLS handshake. */
-export type AuthorizeResult = { ok: true } | { ok: false; status: number; reason: string };
+/**
+ * The decision on a client certificate that passed the TLS handshake. A refusal's `code` is
+ * sent in the `REFUSAL_CODE_HEADER` response header.
+ */
+export type AuthorizeResult =
+  | { ok: true }
+  | { ok: false; status: number; reason: string; code?: LoomErrorCode };
 
 export interface AgentGatewayOptions {
   /** PEM of the Loom CA: the only trust anchor for client certificates. */
@@ -46,6 +55,8 @@ export interface AgentGatewayOptions {
   helloTimeoutMs?: number;
   /** Largest accepted frame (default DEFAULT_MAX_FRAME_BYTES, 64 MiB). */
   maxPayloadBytes?: number;
+  /** Payloads larger than this travel as chunks of at most this size, both ways (default 8 MiB). */
+  chunkBytes?: number;
   log: Logger;
 }
 
@@ -61,7 +72,11 @@ export const GATEWAY_DEFAULTS = {
   heartbeatIntervalMs: 10_000,
   helloTimeoutMs: 10_000,
   maxPayloadBytes: DEFAULT_MAX_FRAME_BYTES,
+  chunkBytes: DEFAULT_CHUNK_BYTES,
 } as const;
+
+/** Two replacements of one agent's connection within this window look like two processes. */
+const DUPLICATE_WINDOW_MS = 60_000;
 
 export class AgentGateway extends EventEmitter<GatewayEvents> implements AgentPool {
   private readonly opts: Required<Omit<AgentGatewayOptions, 'renewCertificate' | 'isRevoked'>> &
@@ -71,6 +86,11 @@ export class AgentGateway extends EventEmitter<GatewayEvents> implements AgentPo
   private readonly https: HttpsServer;
   private readonly wss: WebSocketServer;
   private readonly sessions = new Map<string, AgentSession>();
+  /** When each agent's live connection was last replaced by another (for the duplicate warning). */
+  private readonly replacements = new Map<string, number[]>();
+  private readonly warnedDuplicates = new Set<string>();
+  /** Chunk frames of payloads sent to many agents (a round's weights), made once per payload. */
+  private readonly chunkCache = new WeakMap<Uint8Array, { ref: PayloadRef; frames: Buffer[] }>();
   private heartbeat?: NodeJS.Timeout;
   private readonly log: Logger;
 
@@ -108,7 +128,12 @@ export class AgentGateway extends EventEmitter<GatewayEvents> implements AgentPo
             if (result.ok) done(true);
             else {
               this.log.warn('agent refused', { agent: identity.agentId, reason: result.reason });
-              done(false, result.status, result.reason);
+              done(
+                false,
+                result.status,
+                result.reason,
+                result.code ? { [REFUSAL_CODE_HEADER]: result.code } : undefined,
+              );
             }
           })
           .catch((err: unknown) => {
@@ -123,9 +148,18 @@ export class AgentGateway extends EventEmitter<GatewayEvents> implements AgentPo
   /** Starts listening; resolves with the bound port. */
   async listen(): Promise<number> {
     await new Promise<void>((resolve, reject) => {
-      this.https.once('error', reject);
+      // ws re-emits the server's errors on the WebSocketServer, where an unhandled one (a port
+      // already taken) would crash the process instead of rejecting here.
+      const onError = (err: Error): void => {
+        this.https.off('error', onError);
+        this.wss.off('error', onError);
+        reject(err);
+      };
+      this.https.on('error', onError);
+      this.wss.on('error', onError);
       this.https.listen(this.opts.port, this.opts.host, () => {
-        this.https.off('error', reject);
+        this.https.off('error', onError);
+        this.wss.off('error', onError);
         resolve();
       });
     });
@@ -157,6 +191,10 @@ export class AgentGateway extends EventEmitter<GatewayEvents> implements AgentPo
 
   onlineAgentIds(): string[] {
     return [...this.sessions.keys()];
+  }
+
+  datasetOf(agentId: string): DatasetSummary | undefined {
+    return this.sessions.get(agentId)?.info.dataset;
   }
 
   runTrainTask(agentId: string, task: TrainTask): Promise<TrainOutcome> {
@@ -234,7 +272,15 @@ export class AgentGateway extends EventEmitter<GatewayEvents> implements AgentPo
       let msg: Message;
       try {
         if (!isBinary) throw new LoomError('LOOM_ERR_PROTOCOL', 'text frames are not part of the protocol');
-        msg = decodeMessage(toBytes(data));
+        // Chunked payloads are only taken once the agent said hello, and only as large as the
+        // session allows (see AgentSession.acceptChunk).
+        const current = session;
+        msg = decodeMessage(toBytes(data), current ? { payloads: (ref) => current.takePayload(ref) } : {});
+        if (msg.type === 'chunk') {
+          if (!current) throw new LoomError('LOOM_ERR_PROTOCOL', 'the first frame must be hello');
+          current.acceptChunk(msg.body);
+          return;
+        }
       } catch (err) {
         this.protocolViolation(ws, identity.agentId, err);
         return;
@@ -295,16 +341,24 @@ export class AgentGateway extends EventEmitter<GatewayEvents> implements AgentPo
       return undefined;
     }
     const previous = this.sessions.get(identity.agentId);
-    if (previous) this.endSession(previous, CLOSE_CODES.REPLACED, 'replaced by a newer connection');
-    const session = new AgentSession(ws, {
-      agentId: identity.agentId,
-      certSerial: identity.certSerial,
-      backend: msg.body.backend,
-      agentVersion: msg.body.agentVersion,
-      connectedAt: new Date(),
-      remoteAddress: identity.remoteAddress,
-      models: new Map(msg.body.models.map((m) => [m.name, m.version])),
-    });
+    if (previous) {
+      this.noteReplacement(identity.agentId, previous, identity.remoteAddress);
+      this.endSession(previous, CLOSE_CODES.REPLACED, 'replaced by a newer connection');
+    }
+    const session = new AgentSession(
+      ws,
+      {
+        agentId: identity.agentId,
+        certSerial: identity.certSerial,
+        backend: msg.body.backend,
+        agentVersion: msg.body.agentVersion,
+        connectedAt: new Date(),
+        remoteAddress: identity.remoteAddress,
+        claimedModels: new Map(msg.body.models.map((m) => [m.name, m.version])),
+        dataset: msg.body.dataset,
+      },
+      { chunkBytes: this.opts.chunkBytes, chunkCache: this.chunkCache },
+    );
     this.sessions.set(identity.agentId, session);
     session.send(
       'welcome',
@@ -312,6 +366,7 @@ export class AgentGateway extends EventEmitter<GatewayEvents> implements AgentPo
         protocolVersion: version,
         agentId: identity.agentId,
         heartbeatIntervalMs: this.opts.heartbeatIntervalMs,
+        chunkBytes: this.opts.chunkBytes,
       },
       msg.id,
     );
@@ -334,7 +389,14 @@ export class AgentGateway extends EventEmitter<GatewayEvents> implements AgentPo
         session.handleTaskError(msg.body);
         return;
       case 'deploy-ack':
-        if (msg.body.ok) session.info.models.set(msg.body.name, msg.body.version);
+        if (!session.takeDeployAck(msg.body.name, msg.body.version)) {
+          this.log.warn('agent acknowledged a deployment it was not sent; ignored', {
+            agent: session.agentId,
+            model: msg.body.name,
+            version: msg.body.version,
+          });
+          return;
+        }
         this.emit('deploy-ack', { agentId: session.agentId, ...msg.body });
         return;
       case 'renew':
@@ -378,6 +440,26 @@ export class AgentGateway extends EventEmitter<GatewayEvents> implements AgentPo
           this.log.error('certificate renewal failed', { agent: session.agentId, error: String(err) });
         this.sendError(session.ws, code, message, requestId);
       },
+    );
+  }
+
+  /**
+   * A new connection replacing a live one is normal once (an agent restarted before its old
+   * socket timed out); two in a minute mean two processes share one identity (a cloned VM), which
+   * is said once, as a warning, with both addresses.
+   */
+  private noteReplacement(agentId: string, previous: AgentSession, remoteAddress: string): void {
+    const now = Date.now();
+    const recent = (this.replacements.get(agentId) ?? []).filter((t) => now - t < DUPLICATE_WINDOW_MS);
+    recent.push(now);
+    this.replacements.set(agentId, recent);
+    if (this.replacements.size > 10_000) this.replacements.delete(this.replacements.keys().next().value!);
+    if (recent.length < 2 || this.warnedDuplicates.has(agentId)) return;
+    this.warnedDuplicates.add(agentId);
+    this.log.warn(
+      'one agent identity is connecting from two places at once (a cloned VM or a copied data dir?); ' +
+        'the newer connection wins each time. Stop the copy, or revoke this agent and enroll each site on its own',
+      { agent: agentId, addresses: [...new Set([previous.info.remoteAddress, remoteAddress])].join(', ') },
     );
   }
 

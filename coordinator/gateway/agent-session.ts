@@ -2,18 +2,25 @@
 import type { WebSocket } from 'ws';
 import { LoomError } from '../../shared/errors/index.ts';
 import {
+  type ChunkBody,
   createMessage,
+  type DatasetSummary,
+  type DeployBody,
   decodeTensorBytes,
-  encodeMessage,
+  encodeFrames,
   type Message,
   type MessageBodies,
   type MessageType,
+  PayloadAssembler,
+  type PayloadRef,
 } from '../../shared/protocol/index.ts';
 import type { TrainOutcome, TrainTask } from '../rounds/index.ts';
 
 interface PendingTask {
   jobId: string;
   round: number;
+  /** Bytes of the weights sent with the task: the update that comes back is about as large. */
+  weightBytes: number;
   resolve: (outcome: TrainOutcome) => void;
   reject: (err: LoomError) => void;
 }
@@ -25,13 +32,36 @@ export interface AgentSessionInfo {
   agentVersion: string;
   connectedAt: Date;
   remoteAddress: string;
-  /** Model versions the agent holds, updated on deploy-ack. */
-  models: Map<string, number>;
+  /** Model versions the agent says it holds (in its hello): a claim, never shown as fact. */
+  claimedModels: Map<string, number>;
+  /** What the agent declared about its local data in its hello. */
+  dataset: DatasetSummary;
 }
+
+/** How a session frames what it sends. */
+export interface SessionFraming {
+  chunkBytes: number;
+  /** Shared by every session of a gateway, so a payload sent to many agents is cut once. */
+  chunkCache: WeakMap<Uint8Array, { ref: PayloadRef; frames: Buffer[] }>;
+}
+
+/** Slack over a task's weight size allowed for the update that answers it (msgpack headers). */
+const UPDATE_SLACK_BYTES = 64 * 1024;
 
 export class AgentSession {
   readonly info: AgentSessionInfo;
   private readonly pending = new Map<string, PendingTask>();
+  /**
+   * An agent may only send a chunked payload as large as an update for a task it holds: with no
+   * task in flight it may send none, so it cannot make the coordinator hold memory at will.
+   */
+  private readonly payloads = new PayloadAssembler({
+    maxPayloadBytes: () =>
+      Math.max(0, ...[...this.pending.values()].map((t) => t.weightBytes + UPDATE_SLACK_BYTES)),
+    maxPending: 2,
+  });
+  /** The version of each model last sent in a `deploy` on this connection, awaiting its ack. */
+  private readonly deploying = new Map<string, number>();
   private closed = false;
   /** Set by each pong; a tick that finds it false ends the connection. */
   alive = true;
@@ -39,6 +69,7 @@ export class AgentSession {
   constructor(
     readonly ws: WebSocket,
     info: AgentSessionInfo,
+    private readonly framing: SessionFraming,
   ) {
     this.info = info;
   }
@@ -51,10 +82,26 @@ export class AgentSession {
     return this.pending.size;
   }
 
+  /** Sends a message; a large payload goes first, as chunks shared with other sessions. */
   send<T extends MessageType>(type: T, body: MessageBodies[T], replyTo?: string): void {
     if (this.closed)
       throw new LoomError('LOOM_ERR_AGENT_DISCONNECTED', `agent ${this.agentId} is not connected`);
-    this.ws.send(encodeMessage(createMessage(type, body, replyTo) as Message));
+    for (const frame of encodeFrames(createMessage(type, body, replyTo) as Message, {
+      chunkBytes: this.framing.chunkBytes,
+      cache: this.framing.chunkCache,
+    })) {
+      this.ws.send(frame);
+    }
+  }
+
+  /** Takes a chunk of a payload the agent sends; LOOM_ERR_PROTOCOL ends the connection. */
+  acceptChunk(chunk: ChunkBody): void {
+    this.payloads.accept(chunk);
+  }
+
+  /** The assembled payload a message names (see DecodeOptions.payloads). */
+  takePayload(ref: PayloadRef): Uint8Array {
+    return this.payloads.take(ref);
   }
 
   runTrainTask(task: TrainTask): Promise<TrainOutcome> {
@@ -63,9 +110,31 @@ export class AgentSession {
         reject(new LoomError('LOOM_ERR_AGENT_DISCONNECTED', `agent ${this.agentId} is not connected`));
         return;
       }
-      this.pending.set(task.taskId, { jobId: task.jobId, round: task.round, resolve, reject });
+      this.pending.set(task.taskId, {
+        jobId: task.jobId,
+        round: task.round,
+        weightBytes: task.weights.byteLength,
+        resolve,
+        reject,
+      });
       this.send('train', { ...task });
     });
+  }
+
+  /** Sends a deployment and remembers it, so only an ack of what was really sent counts. */
+  sendDeploy(body: DeployBody): void {
+    this.send('deploy', body);
+    this.deploying.set(body.model.name, body.model.version);
+  }
+
+  /**
+   * Whether an ack names the deployment this connection sent last for that model; a matching
+   * ack is consumed. An agent cannot make the coordinator believe it runs a version it was never sent.
+   */
+  takeDeployAck(name: string, version: number): boolean {
+    if (this.deploying.get(name) !== version) return false;
+    this.deploying.delete(name);
+    return true;
   }
 
   cancelTask(taskId: string): void {
@@ -103,7 +172,7 @@ export class AgentSession {
     this.pending.delete(body.taskId);
     task.reject(
       new LoomError('LOOM_ERR_TASK_FAILED', `agent reported ${body.code}: ${body.message}`, {
-        details: { agentCode: body.code },
+        details: { agentCode: body.code, permanent: body.permanent === true },
       }),
     );
   }
@@ -112,6 +181,7 @@ export class AgentSession {
   markClosed(reason: string): void {
     if (this.closed) return;
     this.closed = true;
+    this.payloads.clear();
     for (const [taskId, task] of this.pending) {
       this.pending.delete(taskId);
       task.reject(

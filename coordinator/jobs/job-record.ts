@@ -1,7 +1,7 @@
 // Jobs as stored and as the API returns them, and validation of a new job's configuration.
 import { FieldReader } from '../../shared/protocol/index.ts';
 import { ENGINE_NAMES, type EngineName } from '../aggregation/index.ts';
-import type { RoundFailure, RoundParticipant } from '../rounds/index.ts';
+import { ROBUSTNESS_DEFAULTS, type RoundProgress, type RoundResult } from '../rounds/index.ts';
 
 export type JobState = 'pending' | 'running' | 'completed' | 'failed' | 'cancelled';
 
@@ -21,22 +21,31 @@ export interface JobConfig {
   /** Register a version every N rounds (the last round always registers one). */
   versionEvery: number;
   serverLearningRate: number;
+  /** Updates with a larger L2 norm are refused as their agent's failure (absolute bound). */
   maxUpdateNorm?: number;
+  /** An agent's weight is at most this many times the round's median declared dataset size (0: no cap). */
+  weightCapRatio: number;
+  /** Updates are clipped to this many times the median norm of the round's first updates (0: no clipping). */
+  clipFactor: number;
+  /** Agents never sampled for this job. */
+  excludeAgents?: string[];
+  /** Allow this job while another job of the same model is running. */
+  allowConcurrent?: boolean;
   engine?: EngineName;
 }
 
-export interface RoundRecord {
-  round: number;
-  startedAt: string;
-  durationMs: number;
-  trainMs: number;
-  sampled: string[];
-  participants: RoundParticipant[];
-  failures: RoundFailure[];
-  numExamples: number;
-  metrics: Record<string, number>;
+/** A round as stored: how it ended, every agent's outcome, and the version it wrote. */
+export type RoundRecord = Omit<RoundResult, 'weights'> & {
   /** Registry version written for this round, if any. */
   version?: number;
+};
+
+/** Something an operator should look at before trusting a job's result. */
+export interface JobWarning {
+  at: string;
+  kind: 'data-mismatch';
+  agentId: string;
+  message: string;
 }
 
 export interface JobRecord {
@@ -52,9 +61,17 @@ export interface JobRecord {
   baseVersion: number;
   /** Newest registry version this job wrote. */
   latestVersion?: number;
-  rounds: RoundRecord[];
-  /** Failures of rounds that did not complete (the round that failed the job). */
+  /** Why the job failed or was cancelled. */
   error?: { code: string; message: string };
+  /** Agents not sampled any more for this job: they declined it for good (their data cannot serve the model). */
+  excludedAgents: Record<string, { code: string; reason: string; round: number }>;
+  warnings: JobWarning[];
+}
+
+/** A job as `GET /v1/jobs/:id` shows it: the record, every round so far, and the round in progress. */
+export interface JobView extends JobRecord {
+  rounds: RoundRecord[];
+  roundInProgress?: RoundProgress;
 }
 
 export const JOB_DEFAULTS = {
@@ -66,6 +83,8 @@ export const JOB_DEFAULTS = {
   learningRate: 0.05,
   versionEvery: 1,
   serverLearningRate: 1,
+  weightCapRatio: ROBUSTNESS_DEFAULTS.weightCapRatio,
+  clipFactor: ROBUSTNESS_DEFAULTS.clipFactor,
 } as const;
 
 const JOB_FIELDS = [
@@ -82,6 +101,10 @@ const JOB_FIELDS = [
   'versionEvery',
   'serverLearningRate',
   'maxUpdateNorm',
+  'weightCapRatio',
+  'clipFactor',
+  'excludeAgents',
+  'allowConcurrent',
   'engine',
 ] as const;
 
@@ -105,7 +128,15 @@ export function parseJobConfig(body: unknown): JobConfig {
     serverLearningRate:
       r.optionalNumber('serverLearningRate', { min: 0, exclusiveMin: true, max: 100 }) ??
       JOB_DEFAULTS.serverLearningRate,
+    weightCapRatio: r.optionalNumber('weightCapRatio', { min: 0, max: 1000 }) ?? JOB_DEFAULTS.weightCapRatio,
+    clipFactor: r.optionalNumber('clipFactor', { min: 0, max: 1000 }) ?? JOB_DEFAULTS.clipFactor,
   };
+  if (config.weightCapRatio > 0 && config.weightCapRatio < 1) {
+    r.fail('weightCapRatio', 'must be 0 (no cap) or at least 1');
+  }
+  if (r.has('excludeAgents'))
+    config.excludeAgents = [...new Set(r.stringArray('excludeAgents', { max: 10_000 }))];
+  if (r.has('allowConcurrent')) config.allowConcurrent = r.boolean('allowConcurrent');
   if (r.has('baseVersion')) config.baseVersion = r.integer('baseVersion', { min: 1 });
   if (r.has('clientsPerRound'))
     config.clientsPerRound = r.integer('clientsPerRound', { min: 1, max: 100_000 });

@@ -1,6 +1,7 @@
 // Creates, runs, cancels and resumes federated training jobs: one round after another through
-// the round engine, with a registry version per round (or every N rounds) and the job record
-// saved after every round, so a restarted coordinator continues where it stopped.
+// the round engine, with a registry version per round (or every N rounds). Each round's record,
+// the job state it leads to and the version it wrote are one durable batch, so a restarted
+// coordinator continues where it stopped. Every step is also an event, for progress streams.
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { isLoomError, LoomError } from '../../shared/errors/index.ts';
@@ -9,9 +10,17 @@ import type { ModelRef } from '../../shared/protocol/index.ts';
 import type { WeightTensor } from '../../shared/tensors/index.ts';
 import { createAggregationEngine, type EngineName } from '../aggregation/index.ts';
 import type { ModelRegistry } from '../registry/index.ts';
-import { type AgentPool, runRound } from '../rounds/index.ts';
-import type { JobConfig, JobRecord, RoundRecord } from './job-record.ts';
-import type { JobStore } from './job-store.ts';
+import {
+  type AgentPool,
+  Round,
+  type RoundEvent,
+  type RoundProgress,
+  type RoundResult,
+} from '../rounds/index.ts';
+import { type AuditEvent, KeyedMutex } from '../store/index.ts';
+import { dataMismatches } from './data-check.ts';
+import type { JobConfig, JobRecord, JobView, RoundRecord } from './job-record.ts';
+import type { JobQuery, JobStore } from './job-store.ts';
 
 export interface JobServiceOptions {
   store: JobStore;
@@ -22,24 +31,60 @@ export interface JobServiceOptions {
   log: Logger;
 }
 
+/** One step of a job, as progress streams deliver it. `seq` counts from 1 per job. */
+export type JobEvent = { seq: number; at: string; jobId: string } & (
+  | RoundEvent
+  | { type: 'job-started'; round: number }
+  | { type: 'agent-excluded'; agentId: string; code: string; reason: string }
+  | { type: 'data-warning'; agentId: string; message: string }
+  | {
+      type: 'job-finished';
+      state: JobRecord['state'];
+      latestVersion?: number;
+      error?: { code: string; message: string };
+    }
+);
+
+/** A job event before the service numbers and stamps it. */
+type JobEventBody = JobEvent extends infer E
+  ? E extends unknown
+    ? Omit<E, 'seq' | 'at' | 'jobId'>
+    : never
+  : never;
+
 export interface JobEvents {
-  round: [JobRecord, RoundRecord];
   finished: [JobRecord];
+  event: [JobEvent];
 }
+
+/** Events kept per job for streams that reconnect (`Last-Event-ID`). */
+const EVENT_BUFFER = 2_000;
+/** Finished jobs whose events stay in memory. */
+const FINISHED_BUFFERS = 32;
 
 function newJobId(): string {
   return `job-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
 }
 
-/** Agents to ask in a round: clientsPerRound, else fraction of those online, never below minClients. */
-export function targetClients(config: JobConfig, online: number): number {
+/** Agents to ask in a round: clientsPerRound, else fraction of those eligible, never below minClients. */
+export function targetClients(config: JobConfig, eligible: number): number {
   if (config.clientsPerRound !== undefined) return config.clientsPerRound;
-  const share = config.fraction === undefined ? online : Math.ceil(config.fraction * online);
+  const share = config.fraction === undefined ? eligible : Math.ceil(config.fraction * eligible);
   return Math.max(config.minClients, share);
 }
 
+interface Run {
+  controller: AbortController;
+  done: Promise<void>;
+  round?: Round;
+  cancelledBy?: string;
+}
+
 export class JobService extends EventEmitter<JobEvents> {
-  private readonly running = new Map<string, { controller: AbortController; done: Promise<void> }>();
+  private readonly running = new Map<string, Run>();
+  private readonly buffers = new Map<string, { seq: number; events: JobEvent[] }>();
+  /** Serialises job creation per model, so two concurrent creates cannot both pass the running-job check. */
+  private readonly creating = new KeyedMutex();
   private readonly log: Logger;
   private closed = false;
 
@@ -48,11 +93,32 @@ export class JobService extends EventEmitter<JobEvents> {
     this.log = opts.log;
   }
 
-  /** Validates against the registry, stores the job and starts it. */
-  async create(config: JobConfig, createdBy: string): Promise<JobRecord> {
+  /**
+   * Validates against the registry, stores the job (audited as made by `createdBy`) and starts it.
+   * LOOM_ERR_CONFLICT when another job of the same model is pending or running and the config
+   * does not set `allowConcurrent`: two jobs would otherwise interleave their versions.
+   */
+  create(config: JobConfig, createdBy: string): Promise<JobRecord> {
+    return this.creating.run(config.model, () => this.createNow(config, createdBy));
+  }
+
+  private async createNow(config: JobConfig, createdBy: string): Promise<JobRecord> {
     const model = await this.opts.registry.getModel(config.model);
     const baseVersion = config.baseVersion ?? model.latestVersion;
     await this.opts.registry.getVersion(model.name, baseVersion);
+    if (!config.allowConcurrent) {
+      const busy = [...this.running.keys()];
+      const others = (await this.opts.store.list({ model: model.name })).filter(
+        (j) => (j.state === 'pending' || j.state === 'running') && busy.includes(j.id),
+      );
+      if (others.length > 0) {
+        throw new LoomError(
+          'LOOM_ERR_CONFLICT',
+          `model ${model.name} already has job ${others[0].id} running; wait for it, cancel it, or set allowConcurrent to run both (each keeps its own branch of versions)`,
+          { details: { job: others[0].id } },
+        );
+      }
+    }
     const job: JobRecord = {
       id: newJobId(),
       config,
@@ -61,27 +127,50 @@ export class JobService extends EventEmitter<JobEvents> {
       createdBy,
       currentRound: 0,
       baseVersion,
-      rounds: [],
+      excludedAgents: {},
+      warnings: [],
     };
-    await this.opts.store.put(job);
+    await this.opts.store.put(job, {
+      audit: { actor: createdBy, action: 'job.create', target: job.id, details: { ...config } },
+    });
     this.log.info('job created', { job: job.id, model: model.name, rounds: config.rounds, by: createdBy });
     this.start(job);
     return job;
   }
 
-  get(id: string): Promise<JobRecord> {
-    return this.opts.store.get(id);
+  /** The job with every round so far and, while it runs, the round in progress. */
+  async get(id: string): Promise<JobView> {
+    const job = await this.opts.store.get(id);
+    const rounds = await this.opts.store.rounds(id);
+    const progress = this.progress(id);
+    return { ...job, rounds, ...(progress ? { roundInProgress: progress } : {}) };
   }
 
-  list(): Promise<JobRecord[]> {
-    return this.opts.store.list();
+  list(query?: JobQuery): Promise<JobRecord[]> {
+    return this.opts.store.list(query);
   }
 
-  /** Stops a pending or running job; LOOM_ERR_CONFLICT if it already ended. */
-  async cancel(id: string): Promise<JobRecord> {
+  /** The round in progress of a running job. */
+  progress(id: string): RoundProgress | undefined {
+    return this.running.get(id)?.round?.progress();
+  }
+
+  /** True while the job's runner is active in this process. */
+  isRunning(id: string): boolean {
+    return this.running.has(id);
+  }
+
+  /** Events of the job kept in memory with `seq` greater than `after`. */
+  eventsAfter(id: string, after = 0): JobEvent[] {
+    return (this.buffers.get(id)?.events ?? []).filter((e) => e.seq > after);
+  }
+
+  /** Stops a pending or running job, audited as done by `by`; LOOM_ERR_CONFLICT if it already ended. */
+  async cancel(id: string, by: string): Promise<JobRecord> {
     const job = await this.opts.store.get(id);
     const run = this.running.get(id);
     if (!run) throw new LoomError('LOOM_ERR_CONFLICT', `job ${id} is ${job.state} and cannot be cancelled`);
+    run.cancelledBy ??= by;
     run.controller.abort();
     await run.done;
     return this.opts.store.get(id);
@@ -93,50 +182,16 @@ export class JobService extends EventEmitter<JobEvents> {
     const resumed: string[] = [];
     for (const job of jobs) {
       if (job.state !== 'pending' && job.state !== 'running') continue;
-      await this.adoptOrphanVersion(job);
       // Rounds after the last registered version are redone: their weights were never stored.
-      const lastSaved = job.rounds.findLastIndex((r) => r.version !== undefined);
-      job.rounds = job.rounds.slice(0, lastSaved + 1);
-      job.currentRound = job.rounds.at(-1)?.round ?? 0;
+      const rounds = await this.opts.store.rounds(job.id);
+      const lastSaved = rounds.findLast((r) => r.version !== undefined)?.round ?? 0;
+      await this.opts.store.dropRoundsAfter(job.id, lastSaved);
+      job.currentRound = lastSaved;
       this.log.info('resuming job', { job: job.id, fromRound: job.currentRound + 1 });
       this.start(job);
       resumed.push(job.id);
     }
     return resumed;
-  }
-
-  /**
-   * The registry write of a round and the job record that names it are two stores; a stop between
-   * them leaves a version the job does not know. Such a version is the round's result: adopt it
-   * rather than train the round again.
-   */
-  private async adoptOrphanVersion(job: JobRecord): Promise<void> {
-    const known = job.latestVersion ?? job.baseVersion;
-    const orphan = (await this.opts.registry.listVersions(job.config.model))
-      .filter((v) => v.jobId === job.id && v.round !== null && v.version > known)
-      .at(-1);
-    if (!orphan || orphan.round === null) return;
-    job.rounds = job.rounds.filter((r) => r.round < (orphan.round ?? 0));
-    job.rounds.push({
-      round: orphan.round,
-      startedAt: orphan.createdAt,
-      durationMs: 0,
-      trainMs: 0,
-      sampled: orphan.agents,
-      participants: orphan.agents.map((agentId) => ({
-        agentId,
-        numExamples: orphan.exampleCounts[agentId] ?? 0,
-        metrics: {},
-        trainMs: 0,
-        roundTripMs: 0,
-      })),
-      failures: [],
-      numExamples: orphan.numExamples,
-      metrics: orphan.metrics,
-      version: orphan.version,
-    });
-    job.latestVersion = orphan.version;
-    this.log.info('adopted a version written just before a stop', { job: job.id, version: orphan.version });
   }
 
   /** Waits for a job's runner to finish (tests, shutdown). */
@@ -153,9 +208,30 @@ export class JobService extends EventEmitter<JobEvents> {
     await Promise.all(runs.map((r) => r.done));
   }
 
+  private emitEvent(jobId: string, body: JobEventBody): void {
+    let buffer = this.buffers.get(jobId);
+    if (!buffer) {
+      buffer = { seq: 0, events: [] };
+      this.buffers.set(jobId, buffer);
+    }
+    const event = { ...body, seq: ++buffer.seq, at: new Date().toISOString(), jobId } as JobEvent;
+    buffer.events.push(event);
+    if (buffer.events.length > EVENT_BUFFER) buffer.events.splice(0, buffer.events.length - EVENT_BUFFER);
+    this.emit('event', event);
+  }
+
+  /** Drops the event buffers of the oldest finished jobs beyond FINISHED_BUFFERS. */
+  private trimBuffers(): void {
+    const finished = [...this.buffers.keys()].filter((id) => !this.running.has(id));
+    for (const id of finished.slice(0, Math.max(0, finished.length - FINISHED_BUFFERS)))
+      this.buffers.delete(id);
+  }
+
   private start(job: JobRecord): void {
     const controller = new AbortController();
-    const done = this.run(job, controller.signal)
+    const run: Run = { controller, done: Promise.resolve() };
+    this.running.set(job.id, run);
+    run.done = this.run(job, run)
       .catch((err: unknown) => {
         // Only a failing store gets here (the final save); the job stays resumable.
         this.log.error('job runner stopped', {
@@ -163,14 +239,37 @@ export class JobService extends EventEmitter<JobEvents> {
           error: err instanceof Error ? err.message : String(err),
         });
       })
-      .finally(() => this.running.delete(job.id));
-    this.running.set(job.id, { controller, done });
+      .finally(() => {
+        this.running.delete(job.id);
+        this.trimBuffers();
+      });
   }
 
-  private async run(job: JobRecord, signal: AbortSignal): Promise<void> {
-    const { registry, pool } = this.opts;
+  /** Warns once per job about each eligible agent whose data looks unlike the others'. */
+  private checkData(job: JobRecord, eligible: readonly string[]): void {
+    const summaries = new Map(
+      this.opts.pool
+        .onlineAgentIds()
+        .map((id) => [id, this.opts.pool.datasetOf(id)] as const)
+        .filter((e): e is readonly [string, NonNullable<(typeof e)[1]>] => e[1] !== undefined),
+    );
+    const warned = new Set(job.warnings.map((w) => w.agentId));
+    for (const { agentId, message } of dataMismatches(
+      summaries,
+      eligible.filter((id) => !warned.has(id)),
+    )) {
+      job.warnings.push({ at: new Date().toISOString(), kind: 'data-mismatch', agentId, message });
+      this.log.warn('site data looks unlike the others', { job: job.id, agent: agentId, reason: message });
+      this.emitEvent(job.id, { type: 'data-warning', agentId, message });
+    }
+  }
+
+  private async run(job: JobRecord, control: Run): Promise<void> {
+    const { registry, pool, store } = this.opts;
     const config = job.config;
+    const signal = control.controller.signal;
     const started = Date.now() - (job.durationMs ?? 0);
+    let finalRound: RoundRecord | undefined;
     try {
       const model = await registry.getModel(config.model);
       let version = job.latestVersion ?? job.baseVersion;
@@ -178,13 +277,16 @@ export class JobService extends EventEmitter<JobEvents> {
       const engine = createAggregationEngine(config.engine ?? this.opts.defaultEngine ?? 'typed-array');
       job.state = 'running';
       job.startedAt ??= new Date().toISOString();
-      await this.opts.store.put(job);
+      await store.put(job);
+      this.emitEvent(job.id, { type: 'job-started', round: job.currentRound + 1 });
 
       for (let round = job.currentRound + 1; round <= config.rounds; round++) {
         const ref: ModelRef = { name: model.name, version, architecture: model.architecture };
         job.currentRound = round;
-        await this.opts.store.put(job);
-        const outcome = await runRound(
+        const excluded = new Set([...(config.excludeAgents ?? []), ...Object.keys(job.excludedAgents)]);
+        const eligible = pool.onlineAgentIds().filter((id) => !excluded.has(id));
+        this.checkData(job, eligible);
+        control.round = new Round(
           pool,
           {
             jobId: job.id,
@@ -192,77 +294,129 @@ export class JobService extends EventEmitter<JobEvents> {
             model: ref,
             hyper: { epochs: config.epochs, batchSize: config.batchSize, learningRate: config.learningRate },
             global,
-            targetClients: targetClients(config, pool.onlineAgentIds().length),
+            targetClients: targetClients(config, eligible.length),
             minClients: config.minClients,
             timeoutMs: config.roundTimeoutSec * 1000,
             engine,
             serverLearningRate: config.serverLearningRate,
+            robustness: { weightCapRatio: config.weightCapRatio, clipFactor: config.clipFactor },
+            excluded,
             ...(config.maxUpdateNorm ? { maxUpdateNorm: config.maxUpdateNorm } : {}),
           },
-          signal,
           this.log,
+          (event) => this.emitEvent(job.id, event),
         );
-        global = outcome.weights;
-        const record: RoundRecord = {
-          round,
-          startedAt: outcome.startedAt,
-          durationMs: outcome.durationMs,
-          trainMs: outcome.trainMs,
-          sampled: outcome.sampled,
-          participants: outcome.participants,
-          failures: outcome.failures,
-          numExamples: outcome.numExamples,
-          metrics: outcome.metrics,
-        };
-        if (round % config.versionEvery === 0 || round === config.rounds) {
-          const saved = await registry.addVersion({
-            model: model.name,
-            parentVersion: version,
-            jobId: job.id,
-            round,
-            agents: outcome.participants.map((p) => p.agentId),
-            exampleCounts: Object.fromEntries(outcome.participants.map((p) => [p.agentId, p.numExamples])),
-            metrics: outcome.metrics,
-            weights: global,
-          });
-          version = saved.version;
-          record.version = version;
-          job.latestVersion = version;
+        const result = await control.round.run(signal);
+        control.round = undefined;
+        this.excludeDecliners(job, result);
+        const { weights, ...record } = result as RoundResult;
+        if (result.state === 'cancelled' && this.closed) return; // shutdown: the next start redoes the round
+        if (result.state !== 'completed' || !weights) {
+          job.state = result.state === 'cancelled' ? 'cancelled' : 'failed';
+          job.error = result.error ?? {
+            code: 'LOOM_ERR_INTERNAL',
+            message: 'the round ended without weights',
+          };
+          finalRound = record;
+          break;
         }
-        job.rounds.push(record);
+        global = weights;
         job.durationMs = Date.now() - started;
-        await this.opts.store.put(job);
+        // The job's end is written in the same batch as its last round and version, so no crash
+        // can leave a finished job that resumes and trains again.
+        const finish = (): void => {
+          if (round !== config.rounds) return;
+          job.state = 'completed';
+          job.finishedAt = new Date().toISOString();
+        };
+        const saved: RoundRecord = record;
+        if (round % config.versionEvery === 0 || round === config.rounds) {
+          const written = await registry.addVersion(
+            {
+              model: model.name,
+              parentVersion: version,
+              jobId: job.id,
+              round,
+              agents: record.participants.map((p) => p.agentId),
+              exampleCounts: Object.fromEntries(record.participants.map((p) => [p.agentId, p.weight])),
+              metrics: record.trainMetrics,
+              weights: global,
+            },
+            {
+              alongside: (v) => {
+                saved.version = v.version;
+                job.latestVersion = v.version;
+                finish();
+                return store.roundOps(job, saved);
+              },
+            },
+          );
+          version = written.version;
+        } else {
+          finish();
+          await store.saveRound(job, saved);
+        }
         this.log.info('round complete', {
           job: job.id,
           round,
           participants: record.participants.length,
           failures: record.failures.length,
-          loss: record.metrics.loss,
-          accuracy: record.metrics.accuracy,
-          version: record.version,
+          trainLoss: record.trainMetrics.loss,
+          trainAccuracy: record.trainMetrics.accuracy,
+          version: saved.version,
           ms: record.durationMs,
         });
-        this.emit('round', job, record);
       }
-      job.state = 'completed';
+      if (job.state === 'running') job.state = 'completed';
     } catch (err) {
-      if (isLoomError(err, 'LOOM_ERR_JOB_CANCELLED')) {
-        if (this.closed) return; // shutdown: leave it running in the store so the next start resumes it
-        job.state = 'cancelled';
-        job.error = { code: err.code, message: err.message };
-      } else {
-        job.state = 'failed';
-        job.error = isLoomError(err)
-          ? { code: err.code, message: err.message }
-          : { code: 'LOOM_ERR_INTERNAL', message: 'internal error; see the coordinator log' };
-        if (!isLoomError(err))
-          this.log.error('job crashed', { job: job.id, error: (err as Error).stack ?? String(err) });
-      }
+      if (isLoomError(err, 'LOOM_ERR_JOB_CANCELLED') && this.closed) return;
+      job.state = 'failed';
+      job.error = isLoomError(err)
+        ? { code: err.code, message: err.message }
+        : { code: 'LOOM_ERR_INTERNAL', message: 'internal error; see the coordinator log' };
+      if (!isLoomError(err))
+        this.log.error('job crashed', { job: job.id, error: (err as Error).stack ?? String(err) });
     }
-    job.finishedAt = new Date().toISOString();
-    job.durationMs = Date.now() - started;
-    await this.opts.store.put(job);
-    this.log.info(`job ${job.state}`, { job: job.id, version: job.latestVersion, error: job.error?.message });
+    const endedWithLastRound = job.state === 'completed' && job.finishedAt !== undefined;
+    job.finishedAt ??= new Date().toISOString();
+    if (!endedWithLastRound) job.durationMs = Date.now() - started;
+    const audit: AuditEvent | undefined =
+      job.state === 'cancelled' && control.cancelledBy
+        ? {
+            actor: control.cancelledBy,
+            action: 'job.cancel',
+            target: job.id,
+            details: { round: job.currentRound },
+          }
+        : undefined;
+    const options = audit ? { audit } : {};
+    if (finalRound) await store.saveRound(job, finalRound, options);
+    else if (!endedWithLastRound) await store.put(job, options);
+    const fields = { job: job.id, version: job.latestVersion, error: job.error?.message };
+    if (job.state === 'completed') this.log.info('job completed', fields);
+    else if (job.state === 'cancelled') this.log.warn('job cancelled', fields);
+    else this.log.error('job failed', fields);
+    this.emitEvent(job.id, {
+      type: 'job-finished',
+      state: job.state,
+      ...(job.latestVersion === undefined ? {} : { latestVersion: job.latestVersion }),
+      ...(job.error ? { error: job.error } : {}),
+    });
     this.emit('finished', job);
+  }
+
+  /** Agents that declined a task for good are not asked again in this job. */
+  private excludeDecliners(job: JobRecord, result: RoundResult): void {
+    for (const f of result.failures) {
+      if (!f.permanent || job.excludedAgents[f.agentId]) continue;
+      job.excludedAgents[f.agentId] = { code: f.code, reason: f.reason, round: result.round };
+      this.log.warn('agent declined the job; it is not sampled again', {
+        job: job.id,
+        agent: f.agentId,
+        code: f.code,
+        reason: f.reason,
+      });
+      this.emitEvent(job.id, { type: 'agent-excluded', agentId: f.agentId, code: f.code, reason: f.reason });
+    }
   }
 }

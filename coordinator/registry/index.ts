@@ -2,7 +2,15 @@
 
 export type { LevelRegistryOptions } from './level-registry.ts';
 export { createLevelRegistry } from './level-registry.ts';
-export type { ModelRecord, ModelRegistry, NewModel, NewVersion, VersionRecord } from './model-registry.ts';
+export type {
+  AddVersionOptions,
+  ModelRecord,
+  ModelRegistry,
+  NewModel,
+  NewVersion,
+  RegistryWriteOptions,
+  VersionRecord,
+} from './model-registry.ts';
 export {
   assertModelName,
   assertNewModel,

@@ -1,7 +1,10 @@
 // LevelDB implementation of the model registry: every model or version lands in one atomic batch.
+import { type DataKey, openBlob, sealBlob } from '../../shared/crypto/index.ts';
 import { LoomError } from '../../shared/errors/index.ts';
 import {
+  blobDataOffset,
   blobToWeights,
+  concatWeightData,
   countParams,
   sha256Hex,
   specsOf,
@@ -17,7 +20,15 @@ import {
   SUBLEVEL,
   withStoreErrors,
 } from '../store/index.ts';
-import type { ModelRecord, ModelRegistry, NewModel, NewVersion, VersionRecord } from './model-registry.ts';
+import type {
+  AddVersionOptions,
+  ModelRecord,
+  ModelRegistry,
+  NewModel,
+  NewVersion,
+  RegistryWriteOptions,
+  VersionRecord,
+} from './model-registry.ts';
 import {
   assertModelName,
   assertNewModel,
@@ -29,8 +40,15 @@ import {
 
 /** Options of `createLevelRegistry`. */
 export interface LevelRegistryOptions {
+  /** Encrypts every weight blob at rest (AES-256-GCM). Required: weights are never stored in the clear. */
+  dataKey: DataKey;
   /** Clock for `createdAt` stamps. Default: the system clock. */
   now?: () => Date;
+}
+
+/** Associated data of a version's sealed blob: it opens under its own key only. */
+function blobContext(key: string): string {
+  return `weights ${key}`;
 }
 
 /** Key of a version and of its blob: `<model>/<zero-padded version>`, so versions sort numerically. */
@@ -55,8 +73,10 @@ function modelLock(name: string): string {
  * records and weight blobs live in their own sublevels; writes that belong together go in one
  * root batch, and read-modify-write of a model is serialised through `db.locks`.
  */
-export function createLevelRegistry(db: CoordinatorDb, options: LevelRegistryOptions = {}): ModelRegistry {
+export function createLevelRegistry(db: CoordinatorDb, options: LevelRegistryOptions): ModelRegistry {
   const now = options.now ?? (() => new Date());
+  const { dataKey } = options;
+  if (!dataKey || !Buffer.isBuffer(dataKey.key)) throw new TypeError('createLevelRegistry needs a dataKey');
   const models = jsonSublevel<ModelRecord>(db.root, SUBLEVEL.models);
   // Version 1's specs, kept apart so checking a new version does not read a whole blob.
   const specs = jsonSublevel<WeightSpec[]>(db.root, SUBLEVEL.modelSpecs);
@@ -84,13 +104,16 @@ export function createLevelRegistry(db: CoordinatorDb, options: LevelRegistryOpt
     return record;
   }
 
+  /** The version's plain blob (see weightsToBlob), decrypted and checked against its SHA-256. */
   async function readVerifiedBlob(name: string, version: number): Promise<Buffer> {
     const record = await readVersion(name, version);
-    const blob: Buffer | undefined = await blobs.get(versionKey(name, version));
-    if (blob === undefined) {
+    const key = versionKey(name, version);
+    const sealed: Buffer | undefined = await blobs.get(key);
+    if (sealed === undefined) {
       throw new LoomError('LOOM_ERR_STORE', `weights of ${name} v${version} are missing from the store`);
     }
-    const actual = sha256Hex(blob);
+    const blob = openBlob(dataKey, sealed, blobContext(key));
+    const actual = sha256Hex(blob.subarray(blobDataOffset(blob)));
     if (actual !== record.sha256) {
       throw new LoomError('LOOM_ERR_INTEGRITY', `weights of ${name} v${version} do not match their SHA-256`, {
         details: { model: name, version, expected: record.sha256, actual },
@@ -102,7 +125,6 @@ export function createLevelRegistry(db: CoordinatorDb, options: LevelRegistryOpt
   function versionRecord(
     v: Omit<VersionRecord, 'numExamples' | 'sha256' | 'paramCount' | 'createdAt'>,
     weights: readonly WeightTensor[],
-    blob: Buffer,
     createdAt: string,
   ): VersionRecord {
     return {
@@ -116,13 +138,17 @@ export function createLevelRegistry(db: CoordinatorDb, options: LevelRegistryOpt
       numExamples: totalExamples(v.exampleCounts),
       metrics: { ...v.metrics },
       createdAt,
-      sha256: sha256Hex(blob),
+      sha256: sha256Hex(concatWeightData(weights)),
       paramCount: countParams(weights),
     };
   }
 
+  function sealedBlob(key: string, weights: readonly WeightTensor[]): Buffer {
+    return sealBlob(dataKey, weightsToBlob(weights), blobContext(key));
+  }
+
   return {
-    async createModel(m: NewModel) {
+    async createModel(m: NewModel, writeOptions: RegistryWriteOptions = {}) {
       assertNewModel(m);
       return db.locks.run(modelLock(m.name), () =>
         withStoreErrors(`create model ${m.name}`, async () => {
@@ -132,7 +158,6 @@ export function createLevelRegistry(db: CoordinatorDb, options: LevelRegistryOpt
             });
           }
           const createdAt = now().toISOString();
-          const blob = weightsToBlob(m.weights);
           const version = versionRecord(
             {
               model: m.name,
@@ -145,7 +170,6 @@ export function createLevelRegistry(db: CoordinatorDb, options: LevelRegistryOpt
               metrics: {},
             },
             m.weights,
-            blob,
             createdAt,
           );
           const model: ModelRecord = {
@@ -159,12 +183,15 @@ export function createLevelRegistry(db: CoordinatorDb, options: LevelRegistryOpt
             latestVersion: 1,
           };
           const key = versionKey(m.name, 1);
-          await db.root.batch([
-            { type: 'put', sublevel: versions, key, value: version },
-            { type: 'put', sublevel: blobs, key, value: blob },
-            { type: 'put', sublevel: specs, key: m.name, value: specsOf(m.weights) },
-            { type: 'put', sublevel: models, key: m.name, value: model },
-          ]);
+          await db.commit(
+            [
+              { type: 'put', sublevel: versions, key, value: version },
+              { type: 'put', sublevel: blobs, key, value: sealedBlob(key, m.weights) },
+              { type: 'put', sublevel: specs, key: m.name, value: specsOf(m.weights) },
+              { type: 'put', sublevel: models, key: m.name, value: model },
+            ],
+            writeOptions,
+          );
           return { model, version };
         }),
       );
@@ -179,7 +206,7 @@ export function createLevelRegistry(db: CoordinatorDb, options: LevelRegistryOpt
       return withStoreErrors('list models', () => models.values().all());
     },
 
-    async addVersion(v: NewVersion) {
+    async addVersion(v: NewVersion, addOptions: AddVersionOptions = {}) {
       assertNewVersionFields(v);
       return db.locks.run(modelLock(v.model), () =>
         withStoreErrors(`add a version to model ${v.model}`, async () => {
@@ -197,14 +224,17 @@ export function createLevelRegistry(db: CoordinatorDb, options: LevelRegistryOpt
             );
           }
           const number = model.latestVersion + 1;
-          const blob = weightsToBlob(v.weights);
-          const record = versionRecord({ ...v, version: number }, v.weights, blob, now().toISOString());
+          const record = versionRecord({ ...v, version: number }, v.weights, now().toISOString());
           const key = versionKey(v.model, number);
-          await db.root.batch([
-            { type: 'put', sublevel: versions, key, value: record },
-            { type: 'put', sublevel: blobs, key, value: blob },
-            { type: 'put', sublevel: models, key: v.model, value: { ...model, latestVersion: number } },
-          ]);
+          await db.commit(
+            [
+              { type: 'put', sublevel: versions, key, value: record },
+              { type: 'put', sublevel: blobs, key, value: sealedBlob(key, v.weights) },
+              { type: 'put', sublevel: models, key: v.model, value: { ...model, latestVersion: number } },
+              ...(addOptions.alongside?.(record) ?? []),
+            ],
+            addOptions.audit ? { audit: addOptions.audit } : {},
+          );
           return record;
         }),
       );
@@ -228,8 +258,11 @@ export function createLevelRegistry(db: CoordinatorDb, options: LevelRegistryOpt
       );
     },
 
-    async getWeightsBlob(name: string, version: number) {
-      return withStoreErrors(`read weights of ${name} v${version}`, () => readVerifiedBlob(name, version));
+    async getWeightsData(name: string, version: number) {
+      return withStoreErrors(`read weights of ${name} v${version}`, async () => {
+        const blob = await readVerifiedBlob(name, version);
+        return blob.subarray(blobDataOffset(blob));
+      });
     },
   };
 }

@@ -1,5 +1,5 @@
 // What the round engine needs from the agents, with no knowledge of sockets or frames.
-import type { TrainBody } from '../../shared/protocol/index.ts';
+import type { DatasetSummary, TrainBody } from '../../shared/protocol/index.ts';
 import type { WeightTensor } from '../../shared/tensors/index.ts';
 
 /** A training task is exactly the protocol's `train` body; the engine fills it, the gateway sends it. */
@@ -16,9 +16,12 @@ export interface TrainOutcome {
 export interface AgentPool {
   /** Ids of agents connected and ready for tasks. */
   onlineAgentIds(): string[];
+  /** What a connected agent declared about its local data when it connected. */
+  datasetOf(agentId: string): DatasetSummary | undefined;
   /**
    * Sends a task and resolves with its result. Rejects with a LoomError when the agent
-   * disconnects (LOOM_ERR_AGENT_DISCONNECTED), reports a failure (LOOM_ERR_TASK_FAILED) or sends
+   * disconnects (LOOM_ERR_AGENT_DISCONNECTED), reports a failure (LOOM_ERR_TASK_FAILED, with
+   * `details.permanent` true when the agent says asking again cannot help) or sends
    * an undecodable update (LOOM_ERR_TENSOR / LOOM_ERR_PROTOCOL).
    */
   runTrainTask(agentId: string, task: TrainTask): Promise<TrainOutcome>;

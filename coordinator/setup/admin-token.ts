@@ -1,11 +1,9 @@
 // `loom coordinator admin-token`: a new admin API token written straight into a stopped
 // coordinator's database, for when every admin token is lost or revoked.
 import { createApiToken } from '../../certs/index.ts';
-import { isLoomError, LoomError } from '../../shared/errors/index.ts';
-import { createLevelAuditLog } from '../audit/index.ts';
+import { LoomError } from '../../shared/errors/index.ts';
 import { createLevelTokenStore } from '../directory/index.ts';
-import { type CoordinatorDb, openCoordinatorDb } from '../store/index.ts';
-import { coordinatorInitState, dbDir } from './coordinator-pki.ts';
+import { coordinatorInitState, openDataDirDb } from './data-dir.ts';
 
 /** Name given to tokens made by `createAdminToken` when none is given. */
 export const ADMIN_TOKEN_DEFAULT_NAME = 'recovery admin';
@@ -23,18 +21,10 @@ export interface AdminTokenResult {
   name: string;
 }
 
-/** True when `err` (or one of its causes) is LevelDB saying another process holds the lock. */
-function isLockHeld(err: unknown): boolean {
-  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
-    if ((e as { code?: unknown }).code === 'LEVEL_LOCKED') return true;
-  }
-  return false;
-}
-
 /**
  * Adds a new admin API token to the coordinator in `dataDir` and audits it. The coordinator must
- * be stopped: its database lock refuses a second opener, and this answers LOOM_ERR_STORE saying to
- * stop it first. LOOM_ERR_INVALID_CONFIG when `dataDir` holds no (finished) coordinator.
+ * be stopped: its database lock refuses a second opener, and this answers LOOM_ERR_STORE_LOCKED
+ * saying to stop it first. LOOM_ERR_INVALID_CONFIG when `dataDir` holds no (finished) coordinator.
  * @param opts.name default 'recovery admin'
  */
 export async function createAdminToken(opts: CreateAdminTokenOptions): Promise<AdminTokenResult> {
@@ -48,34 +38,20 @@ export async function createAdminToken(opts: CreateAdminTokenOptions): Promise<A
       `${opts.dataDir} holds no coordinator; run "loom coordinator init --data-dir ${opts.dataDir}" first`,
     );
   }
-  let db: CoordinatorDb;
-  try {
-    db = await openCoordinatorDb(dbDir(opts.dataDir));
-  } catch (err) {
-    if (isLoomError(err) && isLockHeld(err)) {
-      throw new LoomError(
-        'LOOM_ERR_STORE',
-        `the coordinator database in ${opts.dataDir} is in use; stop the coordinator first`,
-        { cause: err },
-      );
-    }
-    throw err;
-  }
+  const db = await openDataDirDb(opts.dataDir);
   try {
     const token = createApiToken();
-    await createLevelTokenStore(db).addApiToken({
-      id: token.id,
-      hash: token.hash,
-      role: 'admin',
-      name,
-      createdAt: new Date().toISOString(),
-    });
-    await createLevelAuditLog(db).append({
-      actor: 'local: loom coordinator admin-token',
-      action: 'api-token.create',
-      target: token.id,
-      details: { name, role: 'admin' },
-    });
+    await createLevelTokenStore(db).addApiToken(
+      { id: token.id, hash: token.hash, role: 'admin', name, createdAt: new Date().toISOString() },
+      {
+        audit: {
+          actor: 'local: loom coordinator admin-token',
+          action: 'api-token.create',
+          target: token.id,
+          details: { name, role: 'admin' },
+        },
+      },
+    );
     return { adminToken: token.token, id: token.id, name };
   } finally {
     await db.close();

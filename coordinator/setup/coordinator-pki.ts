@@ -1,6 +1,6 @@
 // `loom coordinator init`: the CA (key 0600, never leaves the coordinator), the server
 // certificate for the coordinator's names, the first admin token and, last, the settings file.
-import { access, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   certificateFingerprint,
@@ -10,10 +10,13 @@ import {
   type KeyCertPair,
   writeKeyFile,
 } from '../../certs/index.ts';
+import { createDataKeyFile, DATA_KEY_ENV } from '../../shared/crypto/index.ts';
 import { LoomError } from '../../shared/errors/index.ts';
+import { ensurePrivateDir } from '../../shared/store/index.ts';
 import { CONFIG_FILE, COORDINATOR_DEFAULTS } from '../config/index.ts';
 import { createLevelTokenStore } from '../directory/index.ts';
-import { openCoordinatorDb, SUBLEVEL } from '../store/index.ts';
+import { type CoordinatorPart, dbDir, findCoordinatorParts, openDataDirDb, pkiDir } from './data-dir.ts';
+import { coordinatorKeyProvider, defaultDataKeyFile, openStoreDataKey } from './data-key.ts';
 
 export interface CoordinatorPki {
   ca: KeyCertPair;
@@ -28,18 +31,17 @@ const PKI = {
   serverCert: 'server-cert.pem',
 } as const;
 
-export function pkiDir(dataDir: string): string {
-  return join(dataDir, 'pki');
-}
-
-export function dbDir(dataDir: string): string {
-  return join(dataDir, 'db');
-}
-
 export interface InitOptions {
   dataDir: string;
   /** Names and IPs the server certificate is valid for (default localhost, 127.0.0.1, ::1). */
   hosts?: string[];
+  /**
+   * Delete whatever part of a coordinator `dataDir` holds (CA, database, settings) and start
+   * over. Default false: such a data dir is refused with LOOM_ERR_CONFLICT naming what it holds.
+   */
+  force?: boolean;
+  /** With `force`, called with what is about to be deleted, before anything is. */
+  beforeRemove?: (parts: CoordinatorPart[]) => void;
 }
 
 export interface InitResult {
@@ -47,85 +49,67 @@ export interface InitResult {
   adminToken: string;
   caFingerprint: string;
   hosts: string[];
+  /** What `force` deleted (relative paths); empty when the data dir held no coordinator. */
+  removed: string[];
 }
 
-async function exists(path: string): Promise<boolean> {
-  return access(path).then(
-    () => true,
-    () => false,
-  );
+/** The first few paths, then how many more: a refusal stays one readable line. */
+function listParts(parts: CoordinatorPart[], max = 6): string {
+  const paths = parts.map((p) => p.path);
+  return paths.length <= max
+    ? paths.join(', ')
+    : `${paths.slice(0, max).join(', ')} and ${paths.length - max} more`;
 }
 
-/**
- * How far `init` got in `dataDir`: `complete` once coordinator.json sits next to pki/ (init writes
- * it last), `interrupted` when pki/ exists without it, `empty` when there is no pki/ (and no db/).
- * A db/ without pki/ was not made by init, so it is refused rather than guessed at.
- */
-export async function coordinatorInitState(dataDir: string): Promise<'empty' | 'interrupted' | 'complete'> {
-  const [config, pki, db] = await Promise.all([
-    exists(join(dataDir, CONFIG_FILE)),
-    exists(pkiDir(dataDir)),
-    exists(dbDir(dataDir)),
-  ]);
-  if (pki) return config ? 'complete' : 'interrupted';
-  if (db) {
-    throw new LoomError(
-      'LOOM_ERR_CONFLICT',
-      `${dataDir} holds a db/ folder but no pki/; it is not a Loom coordinator folder, choose another --data-dir`,
-    );
-  }
-  return 'empty';
-}
-
-/**
- * Guards the redo of an interrupted init: its db/ can hold at most the one admin token init writes.
- * Anything more means a coordinator that ran and then lost coordinator.json, whose data must not be
- * wiped; a running coordinator holds the database lock, which also refuses (LOOM_ERR_STORE).
- */
-async function assertOnlyInitData(dataDir: string): Promise<void> {
-  if (!(await exists(dbDir(dataDir)))) return;
-  const db = await openCoordinatorDb(dbDir(dataDir));
-  let keys: string[];
-  try {
-    keys = await db.root.keys({ limit: 2 }).all();
-  } finally {
-    await db.close();
-  }
-  const initOnly = keys.length <= 1 && keys.every((k) => k.startsWith(`!${SUBLEVEL.apiTokens}!`));
-  if (!initOnly) {
-    throw new LoomError(
-      'LOOM_ERR_CONFLICT',
-      `${dataDir} holds a used coordinator database but no ${CONFIG_FILE}; restore ${CONFIG_FILE} ` +
-        '(it may hold just {"hosts": [...]}) instead of running init again',
-    );
-  }
+/** The refusal for a data dir that holds (part of) a coordinator, saying what to do instead. */
+function refusal(dataDir: string, parts: CoordinatorPart[]): LoomError {
+  const paths = parts.map((p) => p.path);
+  const complete = paths.includes(CONFIG_FILE) && paths.some((p) => p.startsWith('pki/'));
+  const found = `found ${listParts(parts)}`;
+  const message = complete
+    ? `${dataDir} already holds a coordinator (${found}); a new init would replace its CA and orphan ` +
+      `every enrolled agent. Start it with "loom coordinator start --data-dir ${dataDir}" or choose ` +
+      'another --data-dir; to delete it and start over, run init again with --force'
+    : `${dataDir} holds part of a coordinator (${found}) but no complete one: an init was ` +
+      `interrupted or a file was lost. If no agent ever enrolled with it, run init again with --force ` +
+      `to delete it and start over; otherwise restore the missing files (${CONFIG_FILE} may hold just ` +
+      '{"hosts": [...]}) instead';
+  return new LoomError('LOOM_ERR_CONFLICT', message, { details: { found: paths } });
 }
 
 /**
  * Creates a coordinator in `dataDir`: PKI, then the database with the first admin token, then
- * coordinator.json, which marks the init as done. LOOM_ERR_CONFLICT if a finished coordinator is
- * there already. A folder whose init was interrupted (pki/ but no coordinator.json) has its pki/ and
- * db/ removed and is initialised again: nothing in them was ever handed out, and the admin token
- * printed at the end is the only way in.
+ * coordinator.json, which marks the init as done. A data dir that holds any part of a
+ * coordinator (PKI, database, settings) is refused with LOOM_ERR_CONFLICT naming what it found,
+ * unless `force` is set: then `beforeRemove` is told what will be deleted, and it is. With
+ * `force`, a database in use by a running coordinator is LOOM_ERR_STORE_LOCKED and nothing is
+ * deleted.
  * @param opts.hosts default localhost, 127.0.0.1, ::1
+ * @param opts.force default false
  */
 export async function initCoordinator(opts: InitOptions): Promise<InitResult> {
   const dir = pkiDir(opts.dataDir);
-  const state = await coordinatorInitState(opts.dataDir);
-  if (state === 'complete') {
-    throw new LoomError(
-      'LOOM_ERR_CONFLICT',
-      `${opts.dataDir} already holds a coordinator; choose another --data-dir`,
-    );
+  const dataDirStat = await stat(opts.dataDir).catch(() => undefined);
+  if (dataDirStat && !dataDirStat.isDirectory()) {
+    throw new LoomError('LOOM_ERR_INVALID_ARGUMENT', `--data-dir ${opts.dataDir} is not a folder`);
   }
-  if (state === 'interrupted') {
-    await assertOnlyInitData(opts.dataDir);
-    await rm(dir, { recursive: true, force: true });
-    await rm(dbDir(opts.dataDir), { recursive: true, force: true });
+  const parts = await findCoordinatorParts(opts.dataDir);
+  if (parts.length > 0) {
+    if (!opts.force) throw refusal(opts.dataDir, parts);
+    if (parts.some((p) => p.path === 'db/')) {
+      // Deleting the files of a database a coordinator has open would leave it running on nothing.
+      const db = await openDataDirDb(opts.dataDir);
+      await db.close();
+    }
+    opts.beforeRemove?.(parts);
+    const tops = new Set(parts.map((p) => p.path.split('/')[0]));
+    for (const top of tops) await rm(join(opts.dataDir, top), { recursive: true, force: true });
   }
   const hosts = opts.hosts && opts.hosts.length > 0 ? opts.hosts : [...COORDINATOR_DEFAULTS.hosts];
-  await mkdir(opts.dataDir, { recursive: true, mode: 0o700 });
-  await mkdir(dir, { recursive: true, mode: 0o700 });
+  // Private whatever the umask, and also when the folder existed before with a wider mode.
+  await ensurePrivateDir(opts.dataDir);
+  await ensurePrivateDir(dir);
+  await ensurePrivateDir(dbDir(opts.dataDir));
   const ca = createCA({ commonName: 'Loom CA' });
   const server = issueServerCert(ca, { hosts });
   await writeKeyFile(join(dir, PKI.caKey), ca.keyPem);
@@ -133,15 +117,28 @@ export async function initCoordinator(opts: InitOptions): Promise<InitResult> {
   await writeKeyFile(join(dir, PKI.serverKey), server.keyPem);
   await writeFile(join(dir, PKI.serverCert), server.certPem);
   const token = createApiToken();
-  const db = await openCoordinatorDb(dbDir(opts.dataDir));
+  // The data key that encrypts weights at rest: $LOOM_DATA_KEY when set, else a new key file.
+  if (!process.env[DATA_KEY_ENV]) await createDataKeyFile(defaultDataKeyFile(opts.dataDir));
+  const db = await openDataDirDb(opts.dataDir);
   try {
-    await createLevelTokenStore(db).addApiToken({
-      id: token.id,
-      hash: token.hash,
-      role: 'admin',
-      name: 'initial admin',
-      createdAt: new Date().toISOString(),
-    });
+    await openStoreDataKey(db, coordinatorKeyProvider({ dataDir: opts.dataDir }));
+    await createLevelTokenStore(db).addApiToken(
+      {
+        id: token.id,
+        hash: token.hash,
+        role: 'admin',
+        name: 'initial admin',
+        createdAt: new Date().toISOString(),
+      },
+      {
+        audit: {
+          actor: 'local: loom coordinator init',
+          action: 'api-token.create',
+          target: token.id,
+          details: { name: 'initial admin', role: 'admin' },
+        },
+      },
+    );
   } finally {
     await db.close();
   }
@@ -149,7 +146,12 @@ export async function initCoordinator(opts: InitOptions): Promise<InitResult> {
   const configPath = join(opts.dataDir, CONFIG_FILE);
   await writeFile(`${configPath}.tmp`, `${JSON.stringify({ hosts }, null, 2)}\n`);
   await rename(`${configPath}.tmp`, configPath);
-  return { adminToken: token.token, caFingerprint: certificateFingerprint(ca.certPem), hosts };
+  return {
+    adminToken: token.token,
+    caFingerprint: certificateFingerprint(ca.certPem),
+    hosts,
+    removed: parts.map((p) => p.path),
+  };
 }
 
 /** Reads the PKI written by init; LOOM_ERR_INVALID_CONFIG when the folder was never initialised. */

@@ -2,11 +2,15 @@
 
 export type { AdminTokenResult, CreateAdminTokenOptions } from './admin-token.ts';
 export { ADMIN_TOKEN_DEFAULT_NAME, createAdminToken } from './admin-token.ts';
+export { apiUrlFor, isWildcardAddress } from './api-url.ts';
 export type { CoordinatorPki, InitOptions, InitResult } from './coordinator-pki.ts';
+export { initCoordinator, loadCoordinatorPki } from './coordinator-pki.ts';
+export type { CoordinatorPart } from './data-dir.ts';
 export {
   coordinatorInitState,
   dbDir,
-  initCoordinator,
-  loadCoordinatorPki,
+  findCoordinatorParts,
+  openDataDirDb,
   pkiDir,
-} from './coordinator-pki.ts';
+} from './data-dir.ts';
+export { coordinatorKeyProvider, defaultDataKeyFile, openStoreDataKey } from './data-key.ts';

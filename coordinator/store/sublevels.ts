@@ -13,6 +13,8 @@ export const SUBLEVEL = {
   apiTokens: 'api-tokens',
   audit: 'audit',
   deployments: 'deployments',
+  rounds: 'rounds',
+  meta: 'meta',
 } as const;
 
 export type SublevelName = (typeof SUBLEVEL)[keyof typeof SUBLEVEL];

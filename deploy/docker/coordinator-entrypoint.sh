@@ -17,21 +17,24 @@ LOOM_HOME="${LOOM_HOME:-/opt/loom}"
 
 cd "$LOOM_HOME"
 
-# Runs `loom coordinator init` with one --host flag per name in INIT_HOSTS. A function has its
+# Runs `loom coordinator init` with one --cert-host flag per name in INIT_HOSTS. A function has its
 # own positional parameters, so building the argument list here leaves the script's "$@" alone.
 init_coordinator() {
   set -- coordinator init --data-dir "$DATA_DIR"
   hosts=$(printf '%s\n' "$INIT_HOSTS" | tr ',' ' ')
   set -f
   for h in $hosts; do
-    set -- "$@" --host "$h"
+    set -- "$@" --cert-host "$h"
   done
   set +f
   node cli/loom.js "$@"
 }
 
-# `loom coordinator init` writes pki/ca-key.pem first and refuses to run where it exists, so its
-# presence is what marks an initialised coordinator.
+# `loom coordinator init` writes pki/ca-key.pem first, and refuses a data folder that holds it or
+# any other part of a coordinator (pki/, db/, coordinator.json), naming what it found. So the key
+# marks a coordinator to start; a folder with other parts only (an interrupted first start) stops
+# the container with init's message rather than getting a new CA. `init --force`, run by hand,
+# starts such a folder over.
 if [ ! -f "$DATA_DIR/pki/ca-key.pem" ]; then
   echo "loom: no coordinator in $DATA_DIR; initialising it (certificate hosts: $INIT_HOSTS)"
   init_coordinator

@@ -7,13 +7,18 @@ import type { Logger } from '../../shared/log/index.ts';
 import {
   CLOSE_CODES,
   createMessage,
+  DEFAULT_CHUNK_BYTES,
   DEFAULT_MAX_FRAME_BYTES,
+  DEFAULT_MAX_PAYLOAD_BYTES,
   decodeMessage,
+  encodeFrames,
   encodeMessage,
   type HelloBody,
   type Message,
   type MessageBodies,
   type MessageType,
+  PayloadAssembler,
+  REFUSAL_CODE_HEADER,
   type WelcomeBody,
 } from '../../shared/protocol/index.ts';
 import { type BackoffOptions, backoffDelay } from './backoff.ts';
@@ -28,8 +33,12 @@ export interface CoordinatorConnectionOptions {
   /** Builds the hello body at each (re)connect, so it lists the models held now. */
   hello: () => HelloBody;
   backoff?: BackoffOptions;
+  /** Wait after being replaced by another connection with this identity (default 30 s, doubling to 10 min). */
+  replacedBackoff?: { initialMs?: number; maxMs?: number };
   /** Largest accepted frame (default DEFAULT_MAX_FRAME_BYTES, 64 MiB). */
   maxPayloadBytes?: number;
+  /** Largest payload (model weights) accepted in chunks (default DEFAULT_MAX_PAYLOAD_BYTES, 1 GiB). */
+  maxChunkedPayloadBytes?: number;
   log: Logger;
 }
 
@@ -37,13 +46,26 @@ export interface ConnectionEvents {
   connected: [WelcomeBody];
   disconnected: [{ code: number; reason: string }];
   message: [Message];
-  /** The coordinator refused this agent for good (revoked, unknown, protocol mismatch); no more retries. */
+  /**
+   * The coordinator refused this agent for good; no more retries. LOOM_ERR_CERT_REVOKED when
+   * the coordinator said it is revoked (close code 4003, or a refused upgrade naming that code),
+   * LOOM_ERR_UNAUTHORIZED for other refused upgrades (unknown agent, superseded certificate),
+   * LOOM_ERR_PROTOCOL_VERSION for a protocol mismatch.
+   */
   rejected: [LoomError];
+  /**
+   * Another connection with this agent's identity took over (close code 4005): a copy of the
+   * identity runs elsewhere. This side waits `retryInMs` before it tries again.
+   */
+  replaced: [{ retryInMs: number; times: number }];
 }
 
 function toCode(code: string): LoomErrorCode {
   return code in ERROR_CODES ? (code as LoomErrorCode) : 'LOOM_ERR_INTERNAL';
 }
+
+/** Defaults of `replacedBackoff`: 30 s, doubling each time up to 10 minutes. */
+export const REPLACED_BACKOFF = { initialMs: 30_000, maxMs: 600_000 } as const;
 
 /** Close codes after which retrying cannot help. */
 const FATAL_CLOSE_CODES: ReadonlySet<number> = new Set([
@@ -54,6 +76,8 @@ const FATAL_CLOSE_CODES: ReadonlySet<number> = new Set([
 export class CoordinatorConnection extends EventEmitter<ConnectionEvents> {
   private ws?: WebSocket;
   private attempt = 0;
+  /** Connections in a row that ended because another one with this identity took over. */
+  private replacedTimes = 0;
   private stopped = true;
   private reconnectTimer?: NodeJS.Timeout;
   private livenessTimer?: NodeJS.Timeout;
@@ -61,6 +85,8 @@ export class CoordinatorConnection extends EventEmitter<ConnectionEvents> {
   /** The certificate the current socket presented, to tell whether a renewal still needs a reconnect. */
   private wsCertPem?: string;
   private readonly log: Logger;
+  /** Chunked payloads (model weights) from the coordinator, assembled per connection. */
+  private payloads: PayloadAssembler;
   private readonly replies = new Map<
     string,
     { resolve: (m: Message) => void; reject: (e: LoomError) => void }
@@ -69,6 +95,7 @@ export class CoordinatorConnection extends EventEmitter<ConnectionEvents> {
   constructor(private readonly opts: CoordinatorConnectionOptions) {
     super();
     this.log = opts.log;
+    this.payloads = this.newAssembler();
   }
 
   get connected(): boolean {
@@ -102,7 +129,13 @@ export class CoordinatorConnection extends EventEmitter<ConnectionEvents> {
   send<T extends MessageType>(type: T, body: MessageBodies[T], replyTo?: string): void {
     if (!this.connected || !this.ws)
       throw new LoomError('LOOM_ERR_NETWORK', 'not connected to the coordinator');
-    this.ws.send(encodeMessage(createMessage(type, body, replyTo) as Message));
+    this.sendFrames(createMessage(type, body, replyTo) as Message);
+  }
+
+  /** A message's frames: a large payload first, in chunks of the size the coordinator asked for. */
+  private sendFrames(msg: Message): void {
+    const chunkBytes = this.welcome?.chunkBytes ?? DEFAULT_CHUNK_BYTES;
+    for (const frame of encodeFrames(msg, { chunkBytes })) this.ws!.send(frame);
   }
 
   /**
@@ -129,7 +162,7 @@ export class CoordinatorConnection extends EventEmitter<ConnectionEvents> {
           reject(e);
         },
       });
-      this.ws!.send(encodeMessage(msg));
+      this.sendFrames(msg);
     });
   }
 
@@ -163,6 +196,7 @@ export class CoordinatorConnection extends EventEmitter<ConnectionEvents> {
     this.ws = ws;
     this.wsCertPem = this.opts.certPem;
     this.welcome = undefined;
+    this.payloads = this.newAssembler();
 
     ws.on('open', () => {
       ws.send(encodeMessage(createMessage('hello', this.opts.hello())));
@@ -172,7 +206,13 @@ export class CoordinatorConnection extends EventEmitter<ConnectionEvents> {
       let msg: Message;
       try {
         if (!isBinary) throw new LoomError('LOOM_ERR_PROTOCOL', 'text frame');
-        msg = decodeMessage(Buffer.isBuffer(data) ? data : Buffer.from(data as ArrayBuffer));
+        msg = decodeMessage(Buffer.isBuffer(data) ? data : Buffer.from(data as ArrayBuffer), {
+          payloads: (ref) => this.payloads.take(ref),
+        });
+        if (msg.type === 'chunk') {
+          this.payloads.accept(msg.body);
+          return;
+        }
       } catch (err) {
         this.log.warn('malformed frame from the coordinator', { error: (err as Error).message });
         return;
@@ -206,9 +246,15 @@ export class CoordinatorConnection extends EventEmitter<ConnectionEvents> {
       const status = res.statusCode ?? 0;
       res.resume();
       if (status === 401 || status === 403) {
+        // Only the coordinator's own word makes this a revocation: a 403 can also mean an unknown
+        // agent or a certificate superseded by a renewal (or come from something in between).
+        const said = res.headers[REFUSAL_CODE_HEADER];
+        const revoked = status === 403 && said === 'LOOM_ERR_CERT_REVOKED';
         const err = new LoomError(
-          status === 403 ? 'LOOM_ERR_CERT_REVOKED' : 'LOOM_ERR_UNAUTHORIZED',
-          `the coordinator refused this agent (HTTP ${status}${res.statusMessage ? ` ${res.statusMessage}` : ''})`,
+          revoked ? 'LOOM_ERR_CERT_REVOKED' : 'LOOM_ERR_UNAUTHORIZED',
+          `the coordinator refused this agent (HTTP ${status}${res.statusMessage ? ` ${res.statusMessage}` : ''}${
+            typeof said === 'string' ? `, ${said.slice(0, 64)}` : ''
+          })`,
         );
         this.log.error(err.message);
         this.stopped = true;
@@ -244,8 +290,39 @@ export class CoordinatorConnection extends EventEmitter<ConnectionEvents> {
         this.emit('rejected', err);
         return;
       }
+      if (code === CLOSE_CODES.REPLACED) {
+        this.backOffReplaced();
+        return;
+      }
+      this.replacedTimes = 0;
       this.scheduleReconnect();
     });
+  }
+
+  private newAssembler(): PayloadAssembler {
+    const max = this.opts.maxChunkedPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
+    // A deploy and a task may be in flight together: room for two payloads.
+    return new PayloadAssembler({ maxPayloadBytes: () => max, maxPending: 2 });
+  }
+
+  /**
+   * A second process with this identity (a cloned VM, or two agents on one data dir) made the
+   * coordinator replace this connection. Reconnecting at once would take the connection back and
+   * the two would fight forever; instead this side says why and waits, longer each time.
+   */
+  private backOffReplaced(): void {
+    if (this.stopped) return;
+    this.replacedTimes++;
+    const { initialMs, maxMs } = { ...REPLACED_BACKOFF, ...this.opts.replacedBackoff };
+    const delay = Math.min(maxMs, initialMs * 2 ** Math.min(this.replacedTimes - 1, 30));
+    this.log.warn(
+      'another process with this agent identity connected to the coordinator, which dropped this connection ' +
+        '(a cloned VM, or a second agent on this data dir?); this one waits before it tries again. ' +
+        'Stop the copy, or re-enroll it with its own identity',
+      { retryInS: Math.round(delay / 1000), times: this.replacedTimes },
+    );
+    this.emit('replaced', { retryInMs: delay, times: this.replacedTimes });
+    this.reconnectTimer = setTimeout(() => this.connect(), delay);
   }
 
   private scheduleReconnect(): void {

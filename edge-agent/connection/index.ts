@@ -3,4 +3,4 @@
 export type { BackoffOptions } from './backoff.ts';
 export { BACKOFF_DEFAULTS, backoffDelay } from './backoff.ts';
 export type { ConnectionEvents, CoordinatorConnectionOptions } from './coordinator-connection.ts';
-export { CoordinatorConnection } from './coordinator-connection.ts';
+export { CoordinatorConnection, REPLACED_BACKOFF } from './coordinator-connection.ts';

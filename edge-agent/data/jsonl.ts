@@ -1,7 +1,7 @@
 // Reads JSON Lines: one `{"x": number[] | number[][], "label": int}` object per line.
 import { LoomError } from '../../shared/errors/index.ts';
 import { Float32Builder } from './builder.ts';
-import { isLabel } from './labels.ts';
+import { labelProblem } from './labels.ts';
 import { forEachLine } from './lines.ts';
 import type { LocalDataset } from './types.ts';
 
@@ -35,7 +35,7 @@ function shapeOf(x: unknown): number[] | string {
 
 /**
  * Loads a JSONL file (`"features"` is accepted for `"x"`). Every line must have the shape of
- * the first. Errors are LOOM_ERR_DATA naming the file and 1-based line. Blank lines are skipped.
+ * the first, and labels must be class numbers (integers from 0). Errors are LOOM_ERR_DATA naming the file and 1-based line. Blank lines are skipped.
  */
 export async function loadJsonl(file: string, opts: JsonlOptions): Promise<LocalDataset> {
   let featureShape: number[] | undefined;
@@ -66,9 +66,11 @@ export async function loadJsonl(file: string, opts: JsonlOptions): Promise<Local
     else if (s.length !== featureShape.length || s.some((d, i) => d !== featureShape?.[i])) {
       fail(lineNo, `"x" has shape [${s}], earlier lines have [${featureShape}]`);
     }
-    if (typeof rec.label !== 'number' || !isLabel(rec.label)) {
+    if (typeof rec.label !== 'number' || !Number.isInteger(rec.label)) {
       fail(lineNo, `"label" must be an integer, got ${JSON.stringify(rec.label) ?? 'nothing'}`);
     }
+    const problem = labelProblem(rec.label as number);
+    if (problem) fail(lineNo, `"label" ${rec.label} ${problem}`);
     for (const v of (features as unknown[]).flat() as number[]) {
       if (!Number.isFinite(Math.fround(v / opts.scale)))
         fail(lineNo, `"x" holds ${v}, outside the float32 range`);

@@ -31,7 +31,8 @@ async function resolvePair(path: string, labelsPath?: string): Promise<{ images:
     if (images.length !== 1 || (labelsPath === undefined && labels.length !== 1)) {
       throw dataError(
         `${path}: needs exactly one *images* and one *labels* IDX file, found ` +
-          `[${images.join(', ')}] and [${labels.join(', ')}]; pass the images file path (and labelsPath if needed)`,
+          `[${images.join(', ')}] and [${labels.join(', ')}]; give the images file as --data ` +
+          'and its labels file with --labels PATH (load option labelsPath)',
       );
     }
     return { images: join(path, images[0]), labels: labelsPath ?? join(path, labels[0]) };
@@ -40,7 +41,8 @@ async function resolvePair(path: string, labelsPath?: string): Promise<{ images:
   const name = basename(path);
   if (!name.includes('images-idx3')) {
     throw dataError(
-      `${path}: cannot tell where its labels are (no "images-idx3" in the name); pass labelsPath`,
+      `${path}: cannot tell where its labels are (no "images-idx3" in the name to replace with ` +
+        '"labels-idx1"); give the labels file with --labels PATH (load option labelsPath)',
     );
   }
   return { images: path, labels: join(dirname(path), name.replace('images-idx3', 'labels-idx1')) };

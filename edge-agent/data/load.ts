@@ -22,8 +22,10 @@ export function inferFormat(path: string): DataFormat {
 
 /**
  * Loads local training data from `path` (an IDX images file or a directory of IDX files, a CSV
- * file or a JSONL file). Defaults: format from the extension, CSV label column `'label'`, IDX
- * labels file derived from the images path, scale 255 for IDX and 1 otherwise, no limit.
+ * file or a JSONL file). Defaults: format from the extension, CSV label column `'label'` and
+ * separator `','`, IDX labels file derived from the images path, scale 255 for IDX and 1
+ * otherwise, no limit. Labels must be class numbers (integers from 0); whether they fit the model
+ * is `checkDataset`'s business.
  * Unreadable or malformed data throws LOOM_ERR_DATA naming the file (and row or line);
  * bad options throw LOOM_ERR_INVALID_ARGUMENT.
  */
@@ -41,7 +43,13 @@ export async function loadDataset(path: string, opts: LoadOptions = {}): Promise
     case 'csv': {
       const labelColumn = opts.labelColumn ?? 'label';
       if (labelColumn.trim() === '') badOption('labelColumn must not be empty');
-      return loadCsv(path, { labelColumn, scale, limit });
+      const separator = opts.separator ?? ',';
+      if ([...separator].length !== 1 || /[\d.+\-eE"'\r\n]/.test(separator)) {
+        badOption(
+          `separator must be one character that cannot appear in a number or a quoted cell, got ${JSON.stringify(separator)}`,
+        );
+      }
+      return loadCsv(path, { labelColumn, scale, limit, separator });
     }
     case 'jsonl':
       return loadJsonl(path, { scale, limit });

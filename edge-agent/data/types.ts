@@ -24,6 +24,12 @@ export interface LoadOptions {
   /** CSV only: the name of the label column. Default `'label'`. */
   labelColumn?: string;
   /**
+   * CSV only: the column separator, one character (not a quote, a line break, or a character
+   * of numbers). Default `','`. A file that looks separated by another of `,` `;` tab `|` is
+   * refused with an error naming that separator.
+   */
+  separator?: string;
+  /**
    * IDX only: the labels file. Default: for a directory holding exactly one `*images*` and one
    * `*labels*` IDX file, those; for a path containing `images-idx3`, the same path with
    * `labels-idx1` in its place.

@@ -1,4 +1,4 @@
 // Public door of edge-agent/enrollment.
 
-export type { EnrollOptions, EnrollResponse } from './enroll.ts';
+export type { EnrollOptions, EnrollResponse, ExistingIdentity } from './enroll.ts';
 export { enrollAgent } from './enroll.ts';

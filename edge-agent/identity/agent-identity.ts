@@ -1,9 +1,11 @@
 // The agent's identity on disk: its private key (0600, never leaves the host), its client
 // certificate, the pinned Loom CA, and where the coordinator is.
-import { access, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { access, open, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { certificateInfo, writeKeyFile } from '../../certs/index.ts';
+import { certificateInfo } from '../../certs/index.ts';
 import { LoomError } from '../../shared/errors/index.ts';
+import { writeFileAtomic } from '../../shared/fs/index.ts';
+import { ensurePrivateDir } from '../../shared/store/index.ts';
 
 export interface AgentIdentity {
   agentId: string;
@@ -41,12 +43,14 @@ export async function saveIdentity(dataDir: string, id: AgentIdentity): Promise<
   const final = identityDir(dataDir);
   const dir = `${final}.new-${process.pid}-${Date.now()}`;
   const previous = `${final}.prev`;
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  await writeKeyFile(join(dir, FILES.key), id.keyPem);
-  await writeFile(join(dir, FILES.cert), id.certPem);
-  await writeFile(join(dir, FILES.ca), id.caPem);
+  await ensurePrivateDir(dataDir);
+  await ensurePrivateDir(dir);
+  // Each file fsync'd, so after a power cut the identity is the old one or the whole new one.
+  await writeFileAtomic(join(dir, FILES.key), id.keyPem, { mode: 0o600 });
+  await writeFileAtomic(join(dir, FILES.cert), id.certPem, { mode: 0o644 });
+  await writeFileAtomic(join(dir, FILES.ca), id.caPem, { mode: 0o644 });
   const { keyPem: _k, certPem: _c, caPem: _ca, ...meta } = id;
-  await writeFile(join(dir, FILES.meta), `${JSON.stringify(meta, null, 2)}\n`);
+  await writeFileAtomic(join(dir, FILES.meta), `${JSON.stringify(meta, null, 2)}\n`, { mode: 0o644 });
   await rm(previous, { recursive: true, force: true });
   const hadOne = await rename(final, previous).then(
     () => true,
@@ -56,7 +60,18 @@ export async function saveIdentity(dataDir: string, id: AgentIdentity): Promise<
     },
   );
   await rename(dir, final);
+  await syncFolder(dataDir);
   if (hadOne) await rm(previous, { recursive: true, force: true });
+}
+
+/** Makes the renames in `dir` durable. */
+async function syncFolder(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
 }
 
 /** Reads the identity written by `loom agent enroll`; LOOM_ERR_INVALID_CONFIG when missing or damaged. */

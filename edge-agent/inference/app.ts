@@ -1,14 +1,24 @@
 // The Open Inference Protocol v2 REST routes (the KServe/Triton predict protocol) as a Hono app.
 import { createRequire } from 'node:module';
 import { Hono } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import { LoomError } from '../../shared/errors/index.ts';
+import { bodyLimit, readBodyText } from '../../shared/http/index.ts';
 import { createLogger, type Logger } from '../../shared/log/index.ts';
 import { errorResponse } from './errors.ts';
 import { modelMetadata } from './metadata.ts';
 import type { ModelServer } from './model-server.ts';
 import { MAX_BODY_BYTES, parseInferRequest } from './request.ts';
+import { runInTurn } from './turns.ts';
 import type { ServedModel } from './types.ts';
+
+/** The agent's revocation as the inference API reports it. */
+export interface ServingRevocation {
+  /** When the agent learnt of it (ISO 8601). */
+  revokedAt: string;
+}
+
+/** Checks a request's credentials; throws LOOM_ERR_UNAUTHORIZED when they do not pass. */
+export type InferenceAuthorizer = (authorization: string | undefined) => void;
 
 /** Options of `createInferenceApp`. */
 export interface InferenceAppOptions {
@@ -16,7 +26,25 @@ export interface InferenceAppOptions {
   agentName?: string;
   /** Where unexpected errors are logged. Default: a stderr logger for component `inference`. */
   log?: Logger;
+  /**
+   * The agent's revocation, asked at every request; undefined while it is not revoked.
+   * Default: never revoked.
+   */
+  revocation?: () => ServingRevocation | undefined;
+  /**
+   * Keeps answering predictions once revoked (responses then carry `Loom-Agent-Status:
+   * revoked`). Default false: a revoked agent answers infer with 503 LOOM_ERR_CERT_REVOKED.
+   */
+  serveWhenRevoked?: boolean;
+  /**
+   * Checks the `Authorization` header of every route but `/v2/health/live` and
+   * `/v2/health/ready`. Default: none, every route is open.
+   */
+  authorize?: InferenceAuthorizer;
 }
+
+/** Response header present on every answer of a revoked agent. */
+export const AGENT_STATUS_HEADER = 'Loom-Agent-Status';
 
 const LOOM_VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
 
@@ -50,8 +78,11 @@ function loadedVersions(server: ModelServer, name: string): number[] {
  * `/v2/models/:name[/versions/:version]`, `/v2/models/:name[/versions/:version]/ready` and
  * `POST /v2/models/:name[/versions/:version]/infer`. A version named in the path that the
  * local store holds is loaded on demand for infer and metadata (ready reports only what is
- * loaded). Errors are `{error, code}` with status 400 (bad input), 404 (unknown model, or a
- * version the store does not hold), 413 (body over 16 MiB), 503 (nothing loaded) or 500.
+ * loaded). Errors are `{error, code}` with status 400 (bad input), 401 (no or bad API key,
+ * when `authorize` is given), 404 (unknown model, or a version the store does not hold), 413
+ * (body over 16 MiB), 503 (nothing loaded, or the agent is revoked) or 500. While the agent is
+ * revoked every answer carries `Loom-Agent-Status: revoked`, ready says so, and infer and
+ * model readiness answer 503 LOOM_ERR_CERT_REVOKED unless `serveWhenRevoked`.
  */
 export function createInferenceApp(server: ModelServer, opts: InferenceAppOptions = {}): Hono {
   const log = opts.log ?? createLogger({ component: 'inference' });
@@ -62,6 +93,33 @@ export function createInferenceApp(server: ModelServer, opts: InferenceAppOption
     errorResponse(c, new LoomError('LOOM_ERR_NOT_FOUND', `no route ${c.req.method} ${c.req.path}`), log),
   );
 
+  const revocation = opts.revocation ?? (() => undefined);
+  const serveWhenRevoked = opts.serveWhenRevoked ?? false;
+  app.use('*', async (c, next) => {
+    // Set before the handler runs, so error answers (set by onError on this context) carry it too.
+    if (revocation()) c.header(AGENT_STATUS_HEADER, 'revoked');
+    await next();
+  });
+  const authorize = opts.authorize;
+  if (authorize) {
+    // Probes stay open: a health check must not need a key (and tells nothing about the models).
+    app.use('*', async (c, next) => {
+      if (c.req.path !== '/v2/health/live' && c.req.path !== '/v2/health/ready') {
+        authorize(c.req.header('authorization'));
+      }
+      await next();
+    });
+  }
+  /** Throws when a revoked agent must not serve; the error answers 503. */
+  const assertServing = (): void => {
+    if (revocation() && !serveWhenRevoked) {
+      throw new LoomError(
+        'LOOM_ERR_CERT_REVOKED',
+        'this agent has been revoked by its coordinator and no longer serves predictions',
+      );
+    }
+  };
+
   app.get('/v2', (c) =>
     c.json({
       name: 'loom-edge',
@@ -71,9 +129,14 @@ export function createInferenceApp(server: ModelServer, opts: InferenceAppOption
     }),
   );
   app.get('/v2/health/live', (c) => c.json({ live: true }));
-  app.get('/v2/health/ready', (c) =>
-    server.list().length > 0 ? c.json({ ready: true }) : c.json({ ready: false }, 503),
-  );
+  app.get('/v2/health/ready', (c) => {
+    const revoked = revocation();
+    const status = revoked ? { revoked: true, revokedAt: revoked.revokedAt } : {};
+    if (revoked && !serveWhenRevoked) return c.json({ ready: false, reason: 'revoked', ...status }, 503);
+    return server.list().length > 0
+      ? c.json({ ready: true, ...status })
+      : c.json({ ready: false, ...status }, 503);
+  });
 
   app.get('/v2/models/:name', (c) => {
     const name = c.req.param('name');
@@ -86,40 +149,41 @@ export function createInferenceApp(server: ModelServer, opts: InferenceAppOption
     return c.json(modelMetadata(served, loadedVersions(server, name)));
   });
   app.get('/v2/models/:name/ready', (c) => {
+    assertServing();
     const served = findLoaded(server, c.req.param('name'));
     return c.json({ name: served.name, ready: true });
   });
   // Ready means loaded now; asking must not load a version.
   app.get('/v2/models/:name/versions/:version/ready', (c) => {
+    assertServing();
     const name = c.req.param('name');
     const served = findLoaded(server, name, parseVersion(name, c.req.param('version')));
     return c.json({ name: served.name, ready: true });
   });
 
-  const limit = bodyLimit({
-    maxSize: MAX_BODY_BYTES,
-    onError: (c) =>
-      errorResponse(
-        c,
-        new LoomError('LOOM_ERR_FRAME_TOO_LARGE', `request body is larger than ${MAX_BODY_BYTES} bytes`),
-        log,
-      ),
-  });
+  // Read by the handler after the model is resolved, whether sent with a Content-Length or chunked.
+  const limit = bodyLimit({ maxBytes: MAX_BODY_BYTES });
 
-  const infer = async (name: string, version: number | undefined, text: string) => {
+  const infer = async (name: string, version: number | undefined, readText: () => Promise<string>) => {
+    assertServing();
     // Resolve first: an unknown model is a 404 whatever the body holds. A version the local
     // store holds but that is not loaded is loaded now.
     const served = await server.find(name, version);
-    let body: unknown;
-    try {
-      body = JSON.parse(text);
-    } catch (err) {
-      throw new LoomError(
-        'LOOM_ERR_INFERENCE_INPUT',
-        `request body is not valid JSON: ${(err as Error).message}`,
-      );
-    }
-    const req = parseInferRequest(body, served.inputShape);
+    const text = await readText();
+    // Parsing takes a turn of its own: a 16 MiB body is a few hundred ms of JSON.parse at most,
+    // and concurrent requests then parse one after another with the event loop between them.
+    const req = await runInTurn(() => {
+      let body: unknown;
+      try {
+        body = JSON.parse(text);
+      } catch (err) {
+        throw new LoomError(
+          'LOOM_ERR_INFERENCE_INPUT',
+          `request body is not valid JSON: ${(err as Error).message}`,
+        );
+      }
+      return parseInferRequest(body, served.inputShape);
+    });
     // Predict against the version resolved above; a swap meanwhile does not change the answer's shape.
     const result = await server.predict(name, served.version, req.inputs, req.batch);
     const outputs = req.outputs.map((out) =>
@@ -142,11 +206,11 @@ export function createInferenceApp(server: ModelServer, opts: InferenceAppOption
 
   app.post('/v2/models/:name/infer', limit, async (c) => {
     const name = c.req.param('name');
-    return c.json(await infer(name, undefined, await c.req.text()));
+    return c.json(await infer(name, undefined, () => readBodyText(c)));
   });
   app.post('/v2/models/:name/versions/:version/infer', limit, async (c) => {
     const name = c.req.param('name');
-    return c.json(await infer(name, parseVersion(name, c.req.param('version')), await c.req.text()));
+    return c.json(await infer(name, parseVersion(name, c.req.param('version')), () => readBodyText(c)));
   });
 
   return app;

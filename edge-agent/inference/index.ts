@@ -1,9 +1,9 @@
 // Public door of edge-agent/inference: the local Open Inference Protocol v2 server.
 
-export type { InferenceAppOptions } from './app.ts';
-export { createInferenceApp } from './app.ts';
+export type { InferenceAppOptions, InferenceAuthorizer, ServingRevocation } from './app.ts';
+export { AGENT_STATUS_HEADER, createInferenceApp } from './app.ts';
 export type { ModelServerOptions } from './model-server.ts';
 export { MODEL_SERVER_DEFAULTS, ModelServer } from './model-server.ts';
-export type { InferenceServerOptions, RunningInferenceServer } from './serve.ts';
+export type { InferenceServerOptions, InferenceTlsFiles, RunningInferenceServer } from './serve.ts';
 export { startInferenceServer } from './serve.ts';
 export type { Prediction, ServedModel } from './types.ts';

@@ -5,6 +5,7 @@ import type { Logger } from '../../shared/log/index.ts';
 import { buildModel, modelSignature, writeWeights } from '../../shared/models/index.ts';
 import { sizeOf } from '../../shared/tensors/index.ts';
 import type { LocalModelStore } from '../store/index.ts';
+import { runInTurn } from './turns.ts';
 import type { Prediction, ServedModel } from './types.ts';
 
 /** Options of `ModelServer`. */
@@ -17,14 +18,27 @@ export interface ModelServerOptions {
   maxLoadedVersions?: number;
   /** Where models that cannot be loaded at start are reported. Default: nowhere. */
   log?: Logger;
+  /**
+   * How long one synchronous prediction step should take, in ms. A batch runs in steps sized
+   * from the time the model took per example so far, one step per event-loop turn, so a large
+   * batch never holds the event loop (heartbeats, other requests) for long. Default 20.
+   */
+  stepMs?: number;
+  /** Most examples in one prediction step, whatever the timing says. Default 256. */
+  maxStepRows?: number;
 }
 
-export const MODEL_SERVER_DEFAULTS = { maxLoadedVersions: 2 } as const;
+export const MODEL_SERVER_DEFAULTS = { maxLoadedVersions: 2, stepMs: 20, maxStepRows: 256 } as const;
+
+/** Examples in the first step of a model whose speed is not known yet. */
+const FIRST_STEP_ROWS = 8;
 
 interface Slot {
   served: ServedModel;
   inFlight: number;
   retired: boolean;
+  /** Milliseconds per example measured on this model's last step; undefined before the first. */
+  msPerRow?: number;
 }
 
 interface Entry {
@@ -56,6 +70,8 @@ export class ModelServer {
   private readonly entries = new Map<string, Entry>();
   private readonly loading = new Map<string, Promise<unknown>>();
   private readonly maxLoaded: number;
+  private readonly stepMs: number;
+  private readonly maxStepRows: number;
   private readonly log?: Logger;
   private disposed = false;
 
@@ -68,6 +84,12 @@ export class ModelServer {
       throw new TypeError(`maxLoadedVersions must be a positive integer, got ${max}`);
     }
     this.maxLoaded = max;
+    this.stepMs = opts.stepMs ?? MODEL_SERVER_DEFAULTS.stepMs;
+    if (!(this.stepMs > 0)) throw new TypeError(`stepMs must be a positive number, got ${this.stepMs}`);
+    this.maxStepRows = opts.maxStepRows ?? MODEL_SERVER_DEFAULTS.maxStepRows;
+    if (!Number.isSafeInteger(this.maxStepRows) || this.maxStepRows < 1) {
+      throw new TypeError(`maxStepRows must be a positive integer, got ${this.maxStepRows}`);
+    }
     this.log = opts.log;
   }
 
@@ -144,7 +166,9 @@ export class ModelServer {
   /**
    * Runs a batch of `batch` examples (`inputs` row-major, `batch * sizeOf(inputShape)`
    * values) through `name`@`version` (default version when undefined), loading a stored
-   * version on demand. Throws LOOM_ERR_MODEL_UNAVAILABLE when no version is named and nothing
+   * version on demand. The batch runs in steps of about `stepMs` each (at most `maxStepRows`
+   * examples), one per event-loop turn (`runInTurn`); the answer equals one prediction of the
+   * whole batch. Throws LOOM_ERR_MODEL_UNAVAILABLE when no version is named and nothing
    * is loaded, LOOM_ERR_NOT_FOUND for a name not loaded or a version not stored, and
    * LOOM_ERR_INFERENCE_INPUT for a wrong input length.
    */
@@ -169,27 +193,45 @@ export class ModelServer {
           `expected ${batch} x ${size} = ${batch * size} input values, got ${inputs?.length ?? 0}`,
         );
       }
-      const [probs, cls] = tf.tidy(() => {
-        const y = model.predict(tf.tensor(inputs, [batch, ...inputShape], 'float32')) as tf.Tensor;
-        return [y, y.argMax(-1)];
-      });
-      try {
-        const [p, c] = await Promise.all([probs.data(), cls.data()]);
-        if (p.length !== batch * classes) {
-          throw new LoomError('LOOM_ERR_INTERNAL', `model "${name}" returned ${p.length} values`);
-        }
-        return {
-          version: slot.served.version,
-          probabilities: Float32Array.from(p),
-          classes: Int32Array.from(c),
-        };
-      } finally {
-        tf.dispose([probs, cls]);
+      const probabilities = new Float32Array(batch * classes);
+      const predicted = new Int32Array(batch);
+      // Rows are independent through the model, so steps of any size give the one-batch answer.
+      for (let start = 0; start < batch; ) {
+        const rows = Math.min(batch - start, this.stepRows(slot));
+        const from = start;
+        await runInTurn(async () => {
+          const began = performance.now();
+          const [probs, cls] = tf.tidy(() => {
+            const x = tf.tensor(inputs.subarray(from * size, (from + rows) * size), [rows, ...inputShape]);
+            const y = model.predict(x) as tf.Tensor;
+            return [y, y.argMax(-1)];
+          });
+          try {
+            const [p, c] = await Promise.all([probs.data(), cls.data()]);
+            if (p.length !== rows * classes) {
+              throw new LoomError('LOOM_ERR_INTERNAL', `model "${name}" returned ${p.length} values`);
+            }
+            probabilities.set(p, from * classes);
+            predicted.set(c, from);
+          } finally {
+            tf.dispose([probs, cls]);
+          }
+          slot.msPerRow = (performance.now() - began) / rows;
+        });
+        start += rows;
       }
+      return { version: slot.served.version, probabilities, classes: predicted };
     } finally {
       slot.inFlight--;
       release(slot);
     }
+  }
+
+  /** Examples in the next step on `slot`: about `stepMs` of work at the speed last measured. */
+  private stepRows(slot: Slot): number {
+    if (slot.msPerRow === undefined) return FIRST_STEP_ROWS;
+    const rows = Math.floor(this.stepMs / Math.max(slot.msPerRow, 1e-6));
+    return Math.min(this.maxStepRows, Math.max(1, rows));
   }
 
   /** Stops serving and frees every model (those in use once their requests finish). */

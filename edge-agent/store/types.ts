@@ -1,5 +1,7 @@
 // What the local model store keeps per model version, and the interface it offers.
+
 import type { ModelArchitecture } from '../../shared/models/index.ts';
+import type { StoreProblem } from '../../shared/store/index.ts';
 import type { WeightTensor } from '../../shared/tensors/index.ts';
 
 /** Metadata of one stored model version. */
@@ -36,5 +38,16 @@ export interface LocalModelStore {
   active(name: string): Promise<StoredVersion | undefined>;
   /** The active version of every model name, ordered by name. */
   activeAll(): Promise<StoredVersion[]>;
+  /**
+   * What is wrong with the store: data LevelDB dropped while opening, writes lost against the
+   * durable head, records without weights, active versions that are gone, and (`full`) weights
+   * that no longer decrypt or match their hash.
+   */
+  check(options?: { full?: boolean }): Promise<StoreProblem[]>;
+  /**
+   * Removes every damaged version and points each model at its newest intact one (or at nothing),
+   * so only what is whole is served; the coordinator sends the rest again. Returns what it removed.
+   */
+  repair(): Promise<{ removed: string[] }>;
   close(): Promise<void>;
 }

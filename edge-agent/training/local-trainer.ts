@@ -6,7 +6,7 @@ import type { ModelArchitecture } from '../../shared/models/index.ts';
 import { buildModel, modelSignature, readWeights, writeWeights } from '../../shared/models/index.ts';
 import type { TrainHyperParameters } from '../../shared/protocol/index.ts';
 import { subtractWeights, type WeightTensor } from '../../shared/tensors/index.ts';
-import { checkDatasetShape, type LocalDataset } from '../data/index.ts';
+import { assertDatasetFits, type LocalDataset } from '../data/index.ts';
 
 export interface LocalTrainingResult {
   update: WeightTensor[];
@@ -76,7 +76,7 @@ export async function trainLocally(opts: TrainLocallyOptions): Promise<LocalTrai
   try {
     if (opts.signal?.aborted) throw cancelled();
     const { inputShape, classes } = modelSignature(model);
-    checkDatasetShape(opts.dataset, inputShape, classes);
+    assertDatasetFits(opts.dataset, inputShape, classes);
     if (opts.dataset.count === 0)
       throw new LoomError('LOOM_ERR_DATA', `${opts.dataset.source} holds no examples`);
     writeWeights(model, opts.global);
@@ -90,15 +90,14 @@ export async function trainLocally(opts: TrainLocallyOptions): Promise<LocalTrai
     const { xs, ys } = cache.get(opts.dataset, inputShape, classes);
     const metrics: Record<string, number> = {};
     const { signal } = opts;
-    // A callback also makes fit yield to the event loop every 125 ms (tfjs's yieldEvery 'auto'),
-    // so a cancel frame can arrive during a long epoch; between epochs the loop below yields.
-    const callbacks = signal
-      ? {
-          onBatchEnd: (): void => {
-            if (signal.aborted) model.stopTraining = true;
-          },
-        }
-      : undefined;
+    // fit gives the event loop a turn after every batch (yieldEvery 'batch', which needs a
+    // callback), so heartbeats and a cancel frame are answered within one batch of work, however
+    // long an epoch runs; between epochs the loop below yields too.
+    const callbacks = {
+      onBatchEnd: (): void => {
+        if (signal?.aborted) model.stopTraining = true;
+      },
+    };
     for (let epoch = 0; epoch < opts.hyper.epochs; epoch++) {
       if (epoch > 0) {
         await yieldToEventLoop();
@@ -109,7 +108,8 @@ export async function trainLocally(opts: TrainLocallyOptions): Promise<LocalTrai
         batchSize: opts.hyper.batchSize,
         shuffle: true,
         verbose: 0,
-        ...(callbacks ? { callbacks } : {}),
+        callbacks,
+        yieldEvery: 'batch',
       });
       if (signal?.aborted) throw cancelled();
       for (const [k, v] of Object.entries(history.history)) {

@@ -6,7 +6,8 @@ export const ERROR_CODES = {
   LOOM_ERR_INVALID_CONFIG: 'A configuration file, environment variable or flag is invalid or unknown.',
   LOOM_ERR_NOT_FOUND: 'The named model, version, job, agent or token does not exist.',
   LOOM_ERR_CONFLICT: 'The request conflicts with the current state (a name taken, a job already finished).',
-  LOOM_ERR_UNAUTHORIZED: 'No valid bearer token or client certificate was presented.',
+  LOOM_ERR_UNAUTHORIZED:
+    "No valid bearer token, agent inference API key or client certificate was presented; also the coordinator's refusal of an unknown agent or a superseded certificate.",
   LOOM_ERR_FORBIDDEN: 'The caller is authenticated but its role does not allow the call.',
   LOOM_ERR_INTERNAL: 'An unexpected failure; details are in the server log, not the response.',
   LOOM_ERR_RATE_LIMITED:
@@ -14,7 +15,8 @@ export const ERROR_CODES = {
 
   LOOM_ERR_PKI: 'A certificate, key or CSR could not be created, parsed or verified.',
   LOOM_ERR_CSR_INVALID: 'A certificate signing request is malformed or its signature does not verify.',
-  LOOM_ERR_CERT_REVOKED: 'The certificate or agent has been revoked.',
+  LOOM_ERR_CERT_REVOKED:
+    "The certificate or agent has been revoked; a revoked agent's inference API answers predictions with it (503) unless started with --serve-when-revoked.",
   LOOM_ERR_CA_MISMATCH:
     "The coordinator's CA fingerprint does not match the one pinned in the enrollment token.",
   LOOM_ERR_TOKEN_INVALID: 'An enrollment or API token is malformed, unknown, already used or expired.',
@@ -36,7 +38,15 @@ export const ERROR_CODES = {
   LOOM_ERR_INFERENCE_INPUT: 'An inference request has a wrong name, shape, datatype or data length.',
   LOOM_ERR_MODEL_UNAVAILABLE: 'No model version is loaded to serve the request.',
   LOOM_ERR_STORE: 'The local store is unreadable or its contents are inconsistent.',
+  LOOM_ERR_STORE_LOCKED:
+    'A database is held by another process (a coordinator or agent already running on the same data dir); stop it first.',
+  LOOM_ERR_ADDRESS_IN_USE:
+    'A port to listen on is already taken by another process; stop that process or choose another port.',
   LOOM_ERR_INTEGRITY: 'A hash or signature over a payload or artifact does not match.',
+  LOOM_ERR_DATA_KEY:
+    'The data key that encrypts stored weights is missing, unreadable, or not the key the store was encrypted with.',
+  LOOM_ERR_STORE_DAMAGED:
+    'The store failed its consistency check (lost writes, missing versions, a broken audit chain); see the report.',
   LOOM_ERR_NETWORK: 'A network peer could not be reached or closed the connection.',
 } as const;
 

@@ -26,6 +26,78 @@ export interface HttpResponse {
   body: Buffer;
 }
 
+/** OpenSSL and Node codes of a server certificate that does not chain to the CA given. */
+const UNTRUSTED_CERT_CODES = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_UNTRUSTED',
+]);
+
+/** `DNS:a, IP Address:10.0.0.5` (Node's form of a subjectAltName) → `['a', '10.0.0.5']`. */
+function certificateNames(subjectAltName: unknown): string[] {
+  if (typeof subjectAltName !== 'string') return [];
+  return subjectAltName
+    .split(',')
+    .map((part) => part.trim().replace(/^(DNS|IP Address):/, ''))
+    .filter(Boolean);
+}
+
+/**
+ * A connection failure as one line a person can act on, instead of OpenSSL's text. `details.tls`
+ * tells callers which TLS failure it was (`client-certificate-required`, `name-mismatch`,
+ * `untrusted-certificate`, `expired-certificate`), so they can add advice of their own.
+ */
+function connectionError(
+  url: URL,
+  err: Error & { code?: string; cert?: { subjectaltname?: unknown } },
+): LoomError {
+  const origin = url.origin;
+  const address = `${url.hostname}:${url.port || (url.protocol === 'https:' ? 443 : 80)}`;
+  const code = err.code ?? '';
+  const make = (message: string, details: Record<string, unknown> = {}): LoomError =>
+    new LoomError('LOOM_ERR_NETWORK', message, { cause: err, details: { ...details, systemCode: code } });
+  if (
+    code === 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED' ||
+    /alert certificate required/i.test(err.message)
+  ) {
+    return make(`${origin} asks for a client certificate (mutual TLS), which this request does not present`, {
+      tls: 'client-certificate-required',
+    });
+  }
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
+    const names = certificateNames(err.cert?.subjectaltname);
+    return make(
+      `the server certificate of ${origin} is not valid for "${url.hostname}"` +
+        (names.length > 0 ? `; it names ${names.join(', ')}: use one of those in the URL` : ''),
+      { tls: 'name-mismatch', certificateNames: names },
+    );
+  }
+  if (UNTRUSTED_CERT_CODES.has(code)) {
+    return make(`the server certificate of ${origin} is not signed by the expected CA (${code})`, {
+      tls: 'untrusted-certificate',
+    });
+  }
+  if (code === 'CERT_HAS_EXPIRED' || code === 'CERT_NOT_YET_VALID') {
+    return make(`the server certificate of ${origin} is not valid now (${code})`, {
+      tls: 'expired-certificate',
+    });
+  }
+  if (code === 'ERR_SSL_WRONG_VERSION_NUMBER' || /wrong version number/i.test(err.message)) {
+    return make(`${address} does not speak TLS (is it a plain HTTP port, or the wrong port?)`);
+  }
+  if (code === 'ECONNREFUSED') {
+    return make(`nothing accepts connections at ${address} (is the server running, and is this its port?)`);
+  }
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
+    return make(`cannot resolve the host name "${url.hostname}" (${code})`);
+  }
+  return make(`${url.href}: ${err.message}`);
+}
+
 /** One HTTP(S) request; resolves with any status, rejects (LOOM_ERR_NETWORK) only when no answer came. */
 export function httpRequestRaw(url: string, opts: RequestOptions = {}): Promise<HttpResponse> {
   const target = new URL(url);
@@ -47,6 +119,9 @@ export function httpRequestRaw(url: string, opts: RequestOptions = {}): Promise<
         method: opts.method ?? (payload ? 'POST' : 'GET'),
         headers,
         timeout: opts.timeoutMs ?? 30_000,
+        // One connection per request: a kept-alive socket that the server closes after its idle
+        // timeout, just as the next request reuses it, fails that request with "socket hang up".
+        agent: false,
         ...(isHttps
           ? {
               ca: opts.ca,
@@ -68,9 +143,7 @@ export function httpRequestRaw(url: string, opts: RequestOptions = {}): Promise<
       },
     );
     req.on('timeout', () => req.destroy(new Error('request timed out')));
-    req.on('error', (err) =>
-      reject(new LoomError('LOOM_ERR_NETWORK', `${url}: ${err.message}`, { cause: err })),
-    );
+    req.on('error', (err) => reject(connectionError(target, err)));
     req.end(payload);
   });
 }

@@ -12,7 +12,7 @@ export interface Logger {
 }
 
 export interface LoggerOptions {
-  /** Lowest level written (default `info`, or env `LOOM_LOG_LEVEL`). */
+  /** Lowest level written (default `info`, or env `LOOM_LOG_LEVEL`: debug, info, warn or error). */
   level?: LogLevel;
   /** `text` (default) or `json` lines. */
   format?: 'text' | 'json';
@@ -32,13 +32,32 @@ export function escapeControlChars(text: string): string {
   return text.replace(UNSAFE_CHARS, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
+/** Significant digits of a non-integer number in a text log line; JSON lines keep every digit. */
+export const TEXT_LOG_SIGNIFICANT_DIGITS = 4;
+
+/**
+ * A number as a person reads it in a text line: integers as they are, others to 4 significant
+ * digits (0.2417, 1235, 1.5e-7), so a loss of 0.24171638488769531 does not drown the line.
+ */
+export function roundForText(n: number): string {
+  if (!Number.isFinite(n) || Number.isInteger(n)) return String(n);
+  return String(Number(n.toPrecision(TEXT_LOG_SIGNIFICANT_DIGITS)));
+}
+
 function formatValue(v: unknown): string {
+  if (typeof v === 'number') return roundForText(v);
   if (typeof v === 'string') return escapeControlChars(/\s|"/.test(v) ? JSON.stringify(v) : v);
   if (v instanceof Error) return escapeControlChars(JSON.stringify(v.message));
   return escapeControlChars(JSON.stringify(v) ?? String(v));
 }
 
-/** Creates a logger; `silent` drops everything (tests). */
+/**
+ * Creates a logger; `silent` drops everything (tests). Text lines round non-integer numbers
+ * (`roundForText`); JSON lines keep full precision for machines.
+ * @param options.level default `LOOM_LOG_LEVEL` or `info`
+ * @param options.format default `text`
+ * @param options.write default: a line on stderr
+ */
 export function createLogger(options: LoggerOptions | 'silent' = {}): Logger {
   if (options === 'silent') {
     const silent: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => silent };

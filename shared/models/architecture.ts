@@ -30,13 +30,6 @@ export type ModelArchitecture = MlpArchitecture | LogisticArchitecture | TfjsArc
 
 const MAX_UNITS = 65_536;
 const MAX_LAYERS = 64;
-/**
- * Most weights (parameters) an mlp or logistic model may have: 2^24, the float32 values one
- * protocol frame of the default size (64 MiB) can carry, since the global weights travel to each
- * agent in one frame. Without it, in-range shapes multiply to billions of values and building
- * the model exhausts memory instead of failing with a clear error.
- */
-export const MAX_PARAMETERS = 1 << 24;
 
 function fail(field: string, message: string): never {
   throw new LoomError('LOOM_ERR_MODEL_SPEC', `${field}: ${message}`, { details: { field } });
@@ -52,24 +45,10 @@ function positiveInts(value: unknown, field: string, max: number): number[] {
   return [...(value as number[])];
 }
 
-/** Dense layers of `units` after an input of `inputShape`: kernel and bias of each, at most MAX_PARAMETERS. */
-function assertParameterCount(field: string, inputShape: readonly number[], units: readonly number[]): void {
-  let inputs = inputShape.reduce((n, d) => n * d, 1);
-  let params = 0;
-  for (const u of units) {
-    params += inputs * u + u;
-    inputs = u;
-  }
-  if (params > MAX_PARAMETERS) {
-    fail(field, `has ${params} parameters, more than the ${MAX_PARAMETERS} a Loom model may have`);
-  }
-}
-
 /**
  * Validates an architecture from the API or a file. `mlp` takes `inputShape` (or `inputs`, a
  * number), `layers` and `activation` (default relu); `logistic` takes `inputShape`/`inputs` and
- * `classes`; `tfjs` takes `topology` (a model.json, or its `modelTopology`). An mlp or logistic
- * model with more than MAX_PARAMETERS weights is refused.
+ * `classes`; `tfjs` takes `topology` (a model.json, or its `modelTopology`).
  */
 export function parseArchitecture(input: unknown, field = 'architecture'): ModelArchitecture {
   if (input === null || typeof input !== 'object' || Array.isArray(input)) fail(field, 'must be an object');
@@ -88,18 +67,14 @@ export function parseArchitecture(input: unknown, field = 'architecture'): Model
       if (!ACTIVATIONS.includes(activation as Activation)) {
         fail(`${field}.activation`, `must be one of ${ACTIVATIONS.join(', ')}`);
       }
-      const shape = inputShape();
-      assertParameterCount(field, shape, layers);
-      return { kind: 'mlp', inputShape: shape, layers, activation: activation as Activation };
+      return { kind: 'mlp', inputShape: inputShape(), layers, activation: activation as Activation };
     }
     case 'logistic': {
       const classes = a.classes;
       if (!Number.isSafeInteger(classes) || (classes as number) < 2 || (classes as number) > MAX_UNITS) {
         fail(`${field}.classes`, 'must be an integer of at least 2');
       }
-      const shape = inputShape();
-      assertParameterCount(field, shape, [classes as number]);
-      return { kind: 'logistic', inputShape: shape, classes: classes as number };
+      return { kind: 'logistic', inputShape: inputShape(), classes: classes as number };
     }
     case 'tfjs': {
       let topology = a.topology;
@@ -130,4 +105,20 @@ export function describeArchitecture(arch: ModelArchitecture): string {
     case 'tfjs':
       return `tfjs ${String(arch.topology.class_name)}`;
   }
+}
+
+/**
+ * Parameters of a built-in architecture, counted without building it (a model far too large to
+ * build is refused by its count): dense layers have inputs × units weights and units biases.
+ * Undefined for a TensorFlow.js topology, whose count is known only once built.
+ */
+export function architectureParamCount(arch: ModelArchitecture): number | undefined {
+  if (arch.kind === 'tfjs') return undefined;
+  let inputs = arch.inputShape.reduce((a, b) => a * b, 1);
+  let total = 0;
+  for (const units of arch.kind === 'mlp' ? arch.layers : [arch.classes]) {
+    total += inputs * units + units;
+    inputs = units;
+  }
+  return total;
 }

@@ -4,8 +4,31 @@ import { LoomError } from '../errors/index.ts';
 import { assertMatchesSpecs, type WeightSpec, type WeightTensor } from '../tensors/index.ts';
 import type { ModelArchitecture } from './architecture.ts';
 
-/** Builds a fresh, uncompiled model with newly initialised weights. */
+/**
+ * Builds a fresh, uncompiled model with newly initialised weights. A model too large for memory
+ * is LOOM_ERR_MODEL_SPEC, not a crash.
+ */
 export async function buildModel(arch: ModelArchitecture): Promise<tf.LayersModel> {
+  try {
+    return await buildModelNow(arch);
+  } catch (err) {
+    if (
+      err instanceof RangeError ||
+      /too large|Invalid (typed )?array length|out of memory/i.test(String(err))
+    ) {
+      throw new LoomError(
+        'LOOM_ERR_MODEL_SPEC',
+        `the model is too large to build: ${(err as Error).message}`,
+        {
+          cause: err,
+        },
+      );
+    }
+    throw err;
+  }
+}
+
+async function buildModelNow(arch: ModelArchitecture): Promise<tf.LayersModel> {
   switch (arch.kind) {
     case 'mlp': {
       const layers: tf.layers.Layer[] = arch.layers.map((units, i) =>

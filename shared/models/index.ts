@@ -7,7 +7,7 @@ export type {
   ModelArchitecture,
   TfjsArchitecture,
 } from './architecture.ts';
-export { describeArchitecture, MAX_PARAMETERS, parseArchitecture } from './architecture.ts';
+export { architectureParamCount, describeArchitecture, parseArchitecture } from './architecture.ts';
 export type { TfjsModelJson } from './artifact.ts';
 export { toModelJson, toWeightsBin } from './artifact.ts';
 export {

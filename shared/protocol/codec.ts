@@ -7,13 +7,17 @@ import { type ModelArchitecture, parseArchitecture } from '../models/index.ts';
 import { decodeTensors, encodeTensors, type WeightTensor } from '../tensors/index.ts';
 import { FieldReader } from './fields.ts';
 import {
+  type DatasetSummary,
+  type FeatureStats,
   MESSAGE_TYPES,
   type Message,
   type MessageBodies,
   type MessageOf,
   type MessageType,
   type ModelRef,
+  SUMMARY_LIMITS,
 } from './messages.ts';
+import { chunkPayload, PAYLOAD_FIELDS, type PayloadRef } from './payloads.ts';
 
 /** Largest example count an update may claim (its weight in FedAvg). */
 export const MAX_EXAMPLES_PER_UPDATE = 1_000_000_000;
@@ -79,6 +83,41 @@ export function encodeMessage(msg: Message): Buffer {
   return msgpack.encode(envelope, { codec });
 }
 
+/** Options of `encodeFrames`. */
+export interface EncodeFramesOptions {
+  /** Payloads larger than this are sent as chunks of at most this many bytes. */
+  chunkBytes: number;
+  /**
+   * Chunk frames made before, by payload: a payload sent to many receivers (a round's global
+   * weights) is cut, hashed and encoded once. Keyed by the payload's bytes object, so it lives as
+   * long as they do.
+   */
+  cache?: WeakMap<Uint8Array, { ref: PayloadRef; frames: Buffer[] }>;
+}
+
+/**
+ * Message → the frames to send, in order: the message's payload cut into `chunk` frames when it
+ * is larger than `chunkBytes`, then the message with a reference in its place; otherwise just the
+ * message's one frame.
+ */
+export function encodeFrames(msg: Message, options: EncodeFramesOptions): Buffer[] {
+  const field = PAYLOAD_FIELDS[msg.type];
+  const bytes = field ? ((msg.body as unknown as Record<string, unknown>)[field] as Uint8Array) : undefined;
+  if (!field || !(bytes instanceof Uint8Array) || bytes.byteLength <= options.chunkBytes) {
+    return [encodeMessage(msg)];
+  }
+  let chunked = options.cache?.get(bytes);
+  if (!chunked) {
+    const { ref, chunks } = chunkPayload(bytes, options.chunkBytes);
+    chunked = { ref, frames: chunks.map((c) => encodeMessage(createMessage('chunk', c))) };
+    options.cache?.set(bytes, chunked);
+  }
+  const body = { ...(msg.body as unknown as Record<string, unknown>), [field]: chunked.ref };
+  const envelope: Record<string, unknown> = { v: ENVELOPE_VERSION, id: msg.id, type: msg.type, body };
+  if (msg.replyTo) envelope.replyTo = msg.replyTo;
+  return [...chunked.frames, msgpack.encode(envelope, { codec })];
+}
+
 /** Tensors → bytes for a `weights` / `update` field. Reverse of `decodeTensorBytes`. */
 export function encodeTensorBytes(weights: readonly WeightTensor[]): Buffer {
   const wire = encodeTensors(weights).map((t) => ({ ...t, bytes: toBuffer(t.bytes) }));
@@ -114,7 +153,70 @@ function frameArchitecture(raw: unknown): ModelArchitecture {
   }
 }
 
-type BodyDecoder<T extends MessageType> = (r: FieldReader) => MessageBodies[T];
+/** Options of `decodeMessage`. */
+export interface DecodeOptions {
+  /**
+   * Where a payload sent as chunks is found when a message names it instead of carrying its
+   * bytes (a PayloadAssembler's `take`). Without it, such a message is refused.
+   */
+  payloads?: (ref: PayloadRef) => Uint8Array;
+}
+
+type BodyDecoder<T extends MessageType> = (r: FieldReader, options: DecodeOptions) => MessageBodies[T];
+
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+/** A payload field: its bytes, or a reference `{ref, size}` to a payload sent as chunks before. */
+function payload(r: FieldReader, key: string, options: DecodeOptions): Uint8Array {
+  const raw = r.raw(key);
+  if (raw instanceof Uint8Array || raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    return r.bytes(key);
+  }
+  const ref = r.object(key);
+  const value: PayloadRef = {
+    ref: ref.string('ref', { pattern: SHA256_HEX }),
+    size: ref.integer('size', { min: 0 }),
+  };
+  if (!options.payloads) r.fail(key, 'refers to a chunked payload, which this side does not take here');
+  return options.payloads(value);
+}
+
+function datasetSummary(r: FieldReader): DatasetSummary {
+  const count = { min: 0, max: Number.MAX_SAFE_INTEGER };
+  let featureStats: FeatureStats | null = null;
+  if (r.raw('featureStats') !== null) {
+    const f = r.object('featureStats');
+    const groups = f.integer('groups', { min: 1, max: SUMMARY_LIMITS.featureGroups });
+    const column = (key: string): number[] => {
+      const values = f.numberArray(key, { max: SUMMARY_LIMITS.featureGroups });
+      if (values.length !== groups) f.fail(key, `must hold ${groups} values, one per group`);
+      return values;
+    };
+    featureStats = {
+      groupSize: f.integer('groupSize', { min: 1, max: 1 << 30 }),
+      groups,
+      min: column('min'),
+      max: column('max'),
+      mean: column('mean'),
+    };
+  }
+  const other = r.object('otherLabels');
+  return {
+    examples: r.integer('examples', { min: 0, max: MAX_EXAMPLES_PER_UPDATE }),
+    featureShape: r.numberArray('featureShape', { max: 8, min: 1, integer: true }),
+    features: r.integer('features', count),
+    labels: r.array('labels', { max: SUMMARY_LIMITS.labels }).map((raw, i) => {
+      const l = FieldReader.of(raw, `body.dataset.labels.${i}`);
+      return {
+        value: l.integer('value', { min: -(2 ** 31), max: 2 ** 31 - 1 }),
+        count: l.integer('count', count),
+      };
+    }),
+    otherLabels: { distinct: other.integer('distinct', count), examples: other.integer('examples', count) },
+    nonFiniteValues: r.integer('nonFiniteValues', count),
+    featureStats,
+  };
+}
 
 const BODY_DECODERS: { [T in MessageType]: BodyDecoder<T> } = {
   hello: (r) => ({
@@ -129,13 +231,15 @@ const BODY_DECODERS: { [T in MessageType]: BodyDecoder<T> } = {
       const mr = FieldReader.of(m, `body.models.${i}`);
       return { name: mr.string('name', { pattern: NAME }), version: mr.integer('version', { min: 1 }) };
     }),
+    dataset: datasetSummary(r.object('dataset')),
   }),
   welcome: (r) => ({
     protocolVersion: r.integer('protocolVersion', { min: 1 }),
     agentId: r.string('agentId', { pattern: ID }),
     heartbeatIntervalMs: r.integer('heartbeatIntervalMs', { min: 10 }),
+    chunkBytes: r.integer('chunkBytes', { min: 1024, max: 2 ** 31 - 1 }),
   }),
-  train: (r) => ({
+  train: (r, o) => ({
     taskId: r.string('taskId', { pattern: ID }),
     jobId: r.string('jobId', { pattern: ID }),
     round: r.integer('round', { min: 1 }),
@@ -148,27 +252,31 @@ const BODY_DECODERS: { [T in MessageType]: BodyDecoder<T> } = {
         learningRate: h.number('learningRate', { min: 0, exclusiveMin: true, max: 100 }),
       };
     })(),
-    weights: r.bytes('weights'),
+    weights: payload(r, 'weights', o),
   }),
-  'train-result': (r) => ({
+  'train-result': (r, o) => ({
     taskId: r.string('taskId', { pattern: ID }),
     jobId: r.string('jobId', { pattern: ID }),
     round: r.integer('round', { min: 1 }),
     // Bounded so one agent's claimed count cannot overflow the weighted sum.
     numExamples: r.integer('numExamples', { min: 0, max: MAX_EXAMPLES_PER_UPDATE }),
     metrics: r.numberRecord('metrics', { maxKeys: 32 }),
-    update: r.bytes('update'),
+    update: payload(r, 'update', o),
     trainMs: r.number('trainMs', { min: 0 }),
   }),
-  'task-error': (r) => ({
-    taskId: r.string('taskId', { pattern: ID }),
-    code: r.string('code', { max: 64 }),
-    message: r.string('message', { max: 4096 }),
-  }),
+  'task-error': (r) => {
+    const permanent = r.optionalBoolean('permanent');
+    return {
+      taskId: r.string('taskId', { pattern: ID }),
+      code: r.string('code', { max: 64 }),
+      message: r.string('message', { max: 4096 }),
+      ...(permanent === undefined ? {} : { permanent }),
+    };
+  },
   cancel: (r) => ({ taskId: r.string('taskId', { pattern: ID }) }),
-  deploy: (r) => ({
+  deploy: (r, o) => ({
     model: modelRef(r.object('model')),
-    weights: r.bytes('weights'),
+    weights: payload(r, 'weights', o),
     sha256: r.string('sha256', { pattern: /^[0-9a-f]{64}$/ }),
     signature: r.bytes('signature'),
     signerCertificate: r.string('signerCertificate', { max: 16_384 }),
@@ -187,6 +295,18 @@ const BODY_DECODERS: { [T in MessageType]: BodyDecoder<T> } = {
       ...(error === undefined ? {} : { error }),
     };
   },
+  chunk: (r) => {
+    const count = r.integer('count', { min: 1, max: 1 << 20 });
+    const index = r.integer('index', { min: 0, max: count - 1 });
+    return {
+      payload: r.string('payload', { pattern: SHA256_HEX }),
+      index,
+      count,
+      size: r.integer('size', { min: 0 }),
+      sha256: r.string('sha256', { pattern: SHA256_HEX }),
+      bytes: r.bytes('bytes'),
+    };
+  },
   error: (r) => ({ code: r.string('code', { max: 64 }), message: r.string('message', { max: 4096 }) }),
 };
 
@@ -194,7 +314,7 @@ const BODY_DECODERS: { [T in MessageType]: BodyDecoder<T> } = {
  * Frame bytes (untrusted) → a validated message. Throws LOOM_ERR_PROTOCOL naming what is wrong:
  * not msgpack, not an envelope, unknown type, or a body field of the wrong type.
  */
-export function decodeMessage(frame: Uint8Array): Message {
+export function decodeMessage(frame: Uint8Array, options: DecodeOptions = {}): Message {
   const raw = decodeMsgpack(frame, 'LOOM_ERR_PROTOCOL', 'frame');
   const env = FieldReader.of(raw, '');
   if (env.raw('v') !== ENVELOPE_VERSION) {
@@ -206,6 +326,6 @@ export function decodeMessage(frame: Uint8Array): Message {
     throw new LoomError('LOOM_ERR_PROTOCOL', `unknown message type "${type}"`);
   const replyTo = env.optionalString('replyTo', { pattern: ID });
   const decodeBody = BODY_DECODERS[type] as BodyDecoder<MessageType>;
-  const body = decodeBody(env.object('body'));
+  const body = decodeBody(env.object('body'), options);
   return { type, id, body, ...(replyTo ? { replyTo } : {}) } as Message;
 }

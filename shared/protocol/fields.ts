@@ -106,6 +106,29 @@ export class FieldReader {
     return v;
   }
 
+  /** An array of finite numbers (integers ≥ `min` when `integer`), at most `max` long. */
+  numberArray(key: string, opts: { max?: number; min?: number; integer?: boolean } = {}): number[] {
+    const arr = this.array(key, opts);
+    for (const v of arr) {
+      const ok =
+        typeof v === 'number' &&
+        Number.isFinite(v) &&
+        (!opts.integer || Number.isSafeInteger(v)) &&
+        (opts.min === undefined || v >= opts.min);
+      if (!ok) {
+        this.fail(
+          key,
+          `must hold ${opts.integer ? 'integers' : 'finite numbers'}${opts.min === undefined ? '' : ` of at least ${opts.min}`}`,
+        );
+      }
+    }
+    return arr as number[];
+  }
+
+  optionalBoolean(key: string): boolean | undefined {
+    return this.has(key) ? this.boolean(key) : undefined;
+  }
+
   stringArray(key: string, opts: { max?: number } = {}): string[] {
     const arr = this.array(key, opts);
     if (!arr.every((s) => typeof s === 'string')) this.fail(key, 'must be an array of strings');

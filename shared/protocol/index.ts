@@ -2,11 +2,13 @@
 
 export { deploymentManifest, signDeployment, verifyDeployment } from './artifact-signature.ts';
 export { canonicalJson } from './canonical-json.ts';
+export type { DecodeOptions, EncodeFramesOptions } from './codec.ts';
 export {
   createMessage,
   decodeMessage,
   decodeTensorBytes,
   ENVELOPE_VERSION,
+  encodeFrames,
   encodeMessage,
   encodeTensorBytes,
   MAX_EXAMPLES_PER_UPDATE,
@@ -14,9 +16,12 @@ export {
 export { FieldReader } from './fields.ts';
 export type {
   CancelBody,
+  ChunkBody,
+  DatasetSummary,
   DeployAckBody,
   DeployBody,
   ErrorBody,
+  FeatureStats,
   HelloBody,
   Message,
   MessageBodies,
@@ -31,4 +36,19 @@ export type {
   TrainResultBody,
   WelcomeBody,
 } from './messages.ts';
-export { CLOSE_CODES, DEFAULT_MAX_FRAME_BYTES, MESSAGE_TYPES, PROTOCOL_VERSIONS } from './messages.ts';
+export {
+  CLOSE_CODES,
+  DEFAULT_MAX_FRAME_BYTES,
+  MESSAGE_TYPES,
+  PROTOCOL_VERSIONS,
+  SUMMARY_LIMITS,
+} from './messages.ts';
+export type { AssemblerOptions, ChunkedPayload, PayloadRef } from './payloads.ts';
+export {
+  chunkPayload,
+  DEFAULT_CHUNK_BYTES,
+  DEFAULT_MAX_PAYLOAD_BYTES,
+  PAYLOAD_FIELDS,
+  PayloadAssembler,
+} from './payloads.ts';
+export { REFUSAL_CODE_HEADER } from './upgrade-refusal.ts';

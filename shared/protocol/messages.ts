@@ -3,7 +3,7 @@
 import type { ModelArchitecture } from '../models/index.ts';
 
 /** Protocol versions this build speaks, newest first. */
-export const PROTOCOL_VERSIONS: readonly number[] = [1];
+export const PROTOCOL_VERSIONS: readonly number[] = [2];
 
 /** Largest WebSocket frame either side accepts unless configured otherwise (64 MiB: ~16M float32 parameters). */
 export const DEFAULT_MAX_FRAME_BYTES = 64 * 1024 * 1024;
@@ -38,6 +38,42 @@ export interface TrainHyperParameters {
   learningRate: number;
 }
 
+/** Most labels and feature groups a dataset summary may carry. */
+export const SUMMARY_LIMITS = { labels: 1024, featureGroups: 1024 } as const;
+
+/**
+ * Per-feature statistics over every example. Group `i` covers the flat feature indices
+ * `[i * groupSize, min((i + 1) * groupSize, features))`; with 1024 features or fewer each group
+ * is one feature. Only finite values count; a group with none has min = max = mean = 0.
+ */
+export interface FeatureStats {
+  groupSize: number;
+  groups: number;
+  min: number[];
+  max: number[];
+  mean: number[];
+}
+
+/**
+ * What an agent tells the coordinator about its local data: aggregate statistics only, never a
+ * sample. The example count is what its training weight is checked against; the rest lets the
+ * coordinator spot a site whose data looks unlike the others' (scaled differently, say).
+ */
+export interface DatasetSummary {
+  examples: number;
+  featureShape: number[];
+  /** Features per example (the product of featureShape). */
+  features: number;
+  /** Examples per label, smallest label first, for at most 1024 distinct labels. */
+  labels: { value: number; count: number }[];
+  /** Labels past the first 1024 distinct ones: how many distinct values, how many examples. */
+  otherLabels: { distinct: number; examples: number };
+  /** Feature values that are NaN or ±Infinity (left out of featureStats). */
+  nonFiniteValues: number;
+  /** Null when the dataset has too few examples for statistics that would not give samples away. */
+  featureStats: FeatureStats | null;
+}
+
 export interface HelloBody {
   /** Versions the agent speaks, newest first. */
   protocolVersions: number[];
@@ -46,12 +82,34 @@ export interface HelloBody {
   backend: string;
   /** Model versions the agent already holds, so the coordinator does not resend them. */
   models: { name: string; version: number }[];
+  /** Its local training data, summarised. */
+  dataset: DatasetSummary;
 }
 
 export interface WelcomeBody {
   protocolVersion: number;
   agentId: string;
   heartbeatIntervalMs: number;
+  /** Largest chunk the coordinator wants for payloads an agent sends (larger ones are chunked). */
+  chunkBytes: number;
+}
+
+/**
+ * One piece of a payload too large for one frame (see payloads.ts). The message that uses the
+ * payload follows its chunks and names it by `payload`, the SHA-256 of the whole.
+ */
+export interface ChunkBody {
+  /** SHA-256 (hex) of the whole payload: its name. */
+  payload: string;
+  /** 0-based position of this chunk. */
+  index: number;
+  /** Number of chunks of the payload. */
+  count: number;
+  /** Bytes of the whole payload. */
+  size: number;
+  /** SHA-256 (hex) of this chunk's bytes. */
+  sha256: string;
+  bytes: Uint8Array;
 }
 
 export interface TrainBody {
@@ -80,6 +138,11 @@ export interface TaskErrorBody {
   taskId: string;
   code: string;
   message: string;
+  /**
+   * True when asking again cannot help (the local data cannot serve this model): the
+   * coordinator stops sampling the agent for the job.
+   */
+  permanent?: boolean;
 }
 
 export interface CancelBody {
@@ -132,6 +195,7 @@ export interface MessageBodies {
   'deploy-ack': DeployAckBody;
   renew: RenewBody;
   renewed: RenewedBody;
+  chunk: ChunkBody;
   error: ErrorBody;
 }
 
@@ -148,6 +212,7 @@ export const MESSAGE_TYPES: readonly MessageType[] = [
   'deploy-ack',
   'renew',
   'renewed',
+  'chunk',
   'error',
 ];
 

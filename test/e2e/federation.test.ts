@@ -2,7 +2,7 @@
 // mutual TLS on loopback, training a model that must beat its initial accuracy, then serving it.
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { JobRecord } from '../../coordinator/jobs/index.ts';
+import type { JobView } from '../../coordinator/jobs/index.ts';
 import type { VersionRecord } from '../../coordinator/registry/index.ts';
 import type { EdgeAgent } from '../../edge-agent/index.ts';
 import { loadIdentity, readMnist } from '../../edge-agent/index.ts';
@@ -72,7 +72,7 @@ describe('federated training end to end', () => {
     for (const r of job.rounds) {
       expect(r.participants).toHaveLength(3);
       expect(r.failures).toEqual([]);
-      expect(r.metrics.loss).toBeGreaterThan(0);
+      expect(r.trainMetrics.loss).toBeGreaterThan(0);
     }
     expect(job.latestVersion).toBe(4);
 
@@ -194,12 +194,12 @@ describe('a coordinator restart', () => {
       learningRate: 0.05,
     });
     await waitUntil(
-      async () => (await cluster.api<JobRecord>(`/v1/jobs/${created.id}`)).rounds.length >= 1,
+      async () => (await cluster.api<JobView>(`/v1/jobs/${created.id}`)).rounds.length >= 1,
       30_000,
       'first round',
     );
     await cluster.restartCoordinator();
-    const after = await cluster.api<JobRecord>(`/v1/jobs/${created.id}`);
+    const after = await cluster.api<JobView>(`/v1/jobs/${created.id}`);
     expect(after.state).toBe('running');
     await cluster.waitForAgents(2, 40_000);
     const job = await cluster.waitForJob(created.id);

@@ -10,7 +10,7 @@ import {
   resolveCoordinatorConfig,
   startCoordinator,
 } from '../../coordinator/index.ts';
-import type { JobRecord } from '../../coordinator/jobs/index.ts';
+import type { JobView } from '../../coordinator/jobs/index.ts';
 import { EdgeAgent, enrollAgent, readMnist, writeIdx } from '../../edge-agent/index.ts';
 import { requestJson } from '../../shared/http/index.ts';
 import { createLogger } from '../../shared/log/index.ts';
@@ -23,13 +23,15 @@ export interface TestCluster {
   apiUrl: string;
   /** Calls the operator API as admin. */
   api<T>(path: string, body?: unknown, method?: string): Promise<T>;
-  /** Enrolls a new agent and returns its data dir. */
-  enroll(name: string): Promise<{ dataDir: string; agentId: string }>;
+  /** Enrolls a new agent and returns its data dir (`force` replaces an identity already there). */
+  enroll(name: string, opts?: { force?: boolean }): Promise<{ dataDir: string; agentId: string }>;
   /** Enrolls and starts an in-process agent on MNIST training examples [offset, offset+count). */
   startAgent(name: string, opts: { offset: number; count: number }): Promise<EdgeAgent>;
+  /** Enrolls and starts an in-process agent on the data `writeData` puts in its data dir (returns the path). */
+  startAgentWith(name: string, writeData: (dataDir: string) => Promise<string>): Promise<EdgeAgent>;
   waitForAgents(count: number, timeoutMs?: number): Promise<void>;
   /** Polls `GET /v1/jobs/:id` until the job completes, fails or is cancelled (default 90 s). */
-  waitForJob(id: string, timeoutMs?: number): Promise<JobRecord>;
+  waitForJob(id: string, timeoutMs?: number): Promise<JobView>;
   /** Starts the coordinator again on the same data dir and ports (after `coordinator.stop()`). */
   restartCoordinator(): Promise<void>;
   close(): Promise<void>;
@@ -110,12 +112,26 @@ export async function startTestCluster(opts: { heartbeatIntervalMs?: number } = 
       ...(body === undefined ? {} : { body }),
       ...(method ? { method } : {}),
     });
-  const enroll = async (name: string): Promise<{ dataDir: string; agentId: string }> => {
+  const enroll = async (
+    name: string,
+    opts: { force?: boolean } = {},
+  ): Promise<{ dataDir: string; agentId: string }> => {
     const { token } = await api<{ token: string }>('/v1/enrollment-tokens', {});
     const agentDir = join(dir, 'agents', name);
-    const id = await enrollAgent({ coordinatorUrl: apiUrl, token, dataDir: agentDir, name });
+    const id = await enrollAgent({ coordinatorUrl: apiUrl, token, dataDir: agentDir, name, ...opts });
     return { dataDir: agentDir, agentId: id.agentId };
   };
+  async function startAgentWith(
+    name: string,
+    writeData: (dataDir: string) => Promise<string>,
+  ): Promise<EdgeAgent> {
+    const { dataDir: agentDir } = await enroll(name);
+    const dataPath = await writeData(agentDir);
+    const agent = new EdgeAgent({ dataDir: agentDir, dataPath, inferencePort: 0, log: silent });
+    await agent.start();
+    agents.push(agent);
+    return agent;
+  }
   return {
     dir,
     get coordinator() {
@@ -126,19 +142,14 @@ export async function startTestCluster(opts: { heartbeatIntervalMs?: number } = 
     apiUrl,
     api,
     enroll,
-    async startAgent(name, subset) {
-      const { dataDir: agentDir } = await enroll(name);
-      const dataPath = await writeMnistSubset(agentDir, subset.offset, subset.count);
-      const agent = new EdgeAgent({ dataDir: agentDir, dataPath, inferencePort: 0, log: silent });
-      await agent.start();
-      agents.push(agent);
-      return agent;
-    },
+    startAgent: (name, subset) =>
+      startAgentWith(name, (agentDir) => writeMnistSubset(agentDir, subset.offset, subset.count)),
+    startAgentWith,
     async waitForJob(id, timeoutMs = 90_000) {
-      let job: JobRecord | undefined;
+      let job: JobView | undefined;
       await waitUntil(
         async () => {
-          job = await api<JobRecord>(`/v1/jobs/${id}`);
+          job = await api<JobView>(`/v1/jobs/${id}`);
           return ['completed', 'failed', 'cancelled'].includes(job.state);
         },
         timeoutMs,

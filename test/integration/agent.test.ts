@@ -1,5 +1,5 @@
 // The edge agent against a real coordinator: diverged training, a damaged store, renewal mid-task.
-import { writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Level } from 'level';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,6 +10,7 @@ import { initCompute } from '../../shared/compute/index.ts';
 import { createLogger } from '../../shared/log/index.ts';
 import { initialWeights, type ModelArchitecture } from '../../shared/models/index.ts';
 import { startTestCluster, type TestCluster, waitUntil } from '../helpers/cluster.ts';
+import { loomAsync, type Run } from '../helpers/loom-cli.ts';
 
 const FEATURES = 64;
 const ARCH: ModelArchitecture = { kind: 'logistic', inputShape: [FEATURES], classes: 3 };
@@ -139,6 +140,8 @@ describe('the edge agent', () => {
 
     expect(mended.status().models).toContainEqual({ name: 'spare', version: 1 });
     expect(mended.status().models.some((m) => m.name === 'gauge')).toBe(false);
+    // The start-up check found the damaged copy and removed it, rather than keep serving less.
+    expect(mended.status().storeRepairs).toEqual([expect.stringMatching(/^gauge\//), 'active gauge']);
     expect(await infer(mended, 'spare')).toEqual({ status: 200, version: '1' });
     expect((await infer(mended, 'gauge')).status).toBe(404);
 
@@ -152,6 +155,46 @@ describe('the edge agent', () => {
     expect(await infer(mended, 'gauge')).toEqual({ status: 200, version: '1' });
     expect(await infer(mended, 'spare')).toEqual({ status: 200, version: '1' });
     await mended.stop();
+  });
+
+  it('starts after the newest log of its model store was damaged: says what was lost, serves what is whole, gets the rest again', async () => {
+    await cluster.api('/v1/models', { name: 'dial', architecture: ARCH });
+    let checked: Run | undefined;
+    const healed = await startCsvAgent('healed', calm, async (dataDir) => {
+      const store = await openLocalModelStore(dataDir);
+      for (let v = 1; v <= 3; v++) {
+        await store.put({
+          name: 'dial',
+          version: v,
+          architecture: ARCH,
+          weights: (await initialWeights(ARCH)).weights,
+        });
+      }
+      await store.close();
+      const logs = (await readdir(join(dataDir, 'models'))).filter((f) => f.endsWith('.log')).sort();
+      const log = join(dataDir, 'models', logs.at(-1)!);
+      const bytes = await readFile(log);
+      bytes.fill(0x41, bytes.length >> 1, (bytes.length >> 1) + 64);
+      await writeFile(log, bytes);
+      checked = await loomAsync(['agent', 'check', '--data-dir', dataDir, '--json']);
+    });
+    expect(checked?.status).toBe(1);
+    const report = JSON.parse(checked!.stdout) as { ok: boolean; problems: { kind: string }[] };
+    expect(report.problems.map((p) => p.kind)).toContain('level-recovery');
+    // The agent's own start found the same (kept beside the store, as LevelDB rewrote the log),
+    // reported it and repaired the store: only whole versions serve.
+    expect(healed.status().storeProblems).toContainEqual(
+      expect.stringMatching(/^\[level-recovery\] LevelDB dropped/),
+    );
+    await waitUntil(() => healed.status().connected, 20_000, 'the agent to connect');
+    await cluster.coordinator.deployments.deploy('dial', 1);
+    await waitUntil(
+      () => healed.status().models.some((m) => m.name === 'dial' && m.version === 1),
+      20_000,
+      'dial@1 sent again',
+    );
+    expect(await infer(healed, 'dial')).toEqual({ status: 200, version: '1' });
+    await healed.stop();
   });
 
   it('renews its certificate during training and reconnects only once the task is done', async () => {

@@ -1,5 +1,6 @@
 // End-to-end tests of the operator HTTP API: a real coordinator (PKI, LevelDB, HTTPS on loopback)
 // called over TLS with the pinned CA, as admin, operator, viewer and anonymous callers.
+import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer as createHttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -104,7 +105,15 @@ async function auditEntries(
     '/v1/audit?limit=1000',
   );
   expect(res.status).toBe(200);
-  return res.body;
+  // Every coordinator's log starts with init's own entry, the initial admin token; the tests
+  // below look at what their calls added.
+  const { entries, chain } = res.body;
+  expect(entries[0]).toMatchObject({
+    seq: 1,
+    actor: 'local: loom coordinator init',
+    action: 'api-token.create',
+  });
+  return { entries: entries.slice(1), chain: { ...chain, entries: chain.entries - 1 } };
 }
 
 async function modelNames(cluster: TestCluster): Promise<string[]> {
@@ -544,6 +553,46 @@ describe('models', () => {
     expect(bin.status).toBe(200);
     expect(bin.headers['content-type']).toBe('application/octet-stream');
     expect(bin.body.length).toBe(12 * 4);
+    // The version's sha256 is the hash of exactly what a user downloads.
+    const version = await call<VersionRecord>(cluster, 'GET', '/v1/models/logistic/versions/1');
+    expect(createHash('sha256').update(bin.body).digest('hex')).toBe(version.body.sha256);
+  });
+
+  it('pages and filters versions and models, and refuses query parameters it does not know', async () => {
+    const page1 = await call<{ models: { name: string }[]; next?: string }>(
+      cluster,
+      'GET',
+      '/v1/models?limit=2',
+    );
+    expect(page1.body.models).toHaveLength(2);
+    expect(page1.body.next).toBe(page1.body.models[1].name);
+    const page2 = await call<{ models: { name: string }[]; next?: string }>(
+      cluster,
+      'GET',
+      `/v1/models?limit=2&after=${page1.body.next}`,
+    );
+    const all = await modelNames(cluster);
+    expect([...page1.body.models, ...page2.body.models].map((m) => m.name)).toEqual(all.slice(0, 4));
+    const byJob = await call<{ versions: VersionRecord[] }>(
+      cluster,
+      'GET',
+      '/v1/models/mlp/versions?job=job-none',
+    );
+    expect(byJob.body.versions).toEqual([]);
+    for (const path of [
+      '/v1/models?state=running',
+      '/v1/models/mlp/versions?limit=0',
+      '/v1/models/mlp?x=1',
+      '/v1/agents?online=maybe',
+    ]) {
+      expectError(await call(cluster, 'GET', path), 400, 'LOOM_ERR_INVALID_ARGUMENT');
+    }
+    expectError(
+      await call(cluster, 'GET', '/v1/jobs?sort=asc'),
+      400,
+      'LOOM_ERR_INVALID_ARGUMENT',
+      /^sort is not a query parameter of this route \(known: limit, after, state, model\)/,
+    );
   });
 
   describe('with a TensorFlow.js topology', () => {
@@ -704,6 +753,26 @@ describe('models', () => {
     });
   });
 
+  it('refuses a model no training task could carry with 400, naming the limit and the setting', async () => {
+    // 16M inputs × 65,536 units: about 10^12 parameters, refused before anything is allocated.
+    const huge = await call(cluster, 'POST', '/v1/models', {
+      body: { name: 'huge', architecture: { kind: 'mlp', inputShape: [1 << 24], layers: [65_536, 10] } },
+    });
+    expectError(
+      huge,
+      400,
+      'LOOM_ERR_MODEL_SPEC',
+      /1,099,512,348,682 parameters .*largest model a training task can carry is 1,024 MiB .*maxPayloadBytes, LOOM_MAX_PAYLOAD_BYTES/,
+    );
+    // Just past the limit is refused the same way; nothing was written.
+    const over = await call(cluster, 'POST', '/v1/models', {
+      body: { name: 'over', architecture: { kind: 'logistic', inputShape: [16_384, 16_385], classes: 2 } },
+    });
+    expectError(over, 400, 'LOOM_ERR_MODEL_SPEC', /largest model a training task can carry/);
+    expect(await modelNames(cluster)).not.toContain('huge');
+    expect(await modelNames(cluster)).not.toContain('over');
+  });
+
   it('audits every model created and nothing else, with an intact chain', async () => {
     const { entries, chain } = await auditEntries(cluster);
     expect(chain).toEqual({ ok: true, entries: entries.length });
@@ -797,7 +866,6 @@ describe('jobs', () => {
       config: { model: 'mlp', rounds: 2, minClients: 1, roundTimeoutSec: 1 },
       baseVersion: 1,
       createdBy: 'initial admin',
-      rounds: [],
     });
     expect(['pending', 'running']).toContain(created.body.state);
     const id = created.body.id;
@@ -811,10 +879,11 @@ describe('jobs', () => {
       10_000,
       'the job to fail',
     );
+    // The round that failed the job is kept, with how it ended.
     expect(final).toMatchObject({
       state: 'failed',
       currentRound: 1,
-      rounds: [],
+      rounds: [{ round: 1, state: 'failed', sampled: [], participants: [], failures: [] }],
       error: { code: 'LOOM_ERR_ROUND_QUORUM' },
     });
     expect(final?.error?.message).toMatch(
@@ -861,6 +930,24 @@ describe('jobs', () => {
     const list = await call<{ jobs: JobRecord[] }>(cluster, 'GET', '/v1/jobs');
     expect(list.status).toBe(200);
     expect(list.body.jobs.map((j) => j.state)).toEqual(['cancelled', 'failed']);
+    // Filters and pages: newest first, `next` is the last id of a full page.
+    const failed = await call<{ jobs: JobRecord[] }>(cluster, 'GET', '/v1/jobs?state=failed&model=mlp');
+    expect(failed.body.jobs.map((j) => j.state)).toEqual(['failed']);
+    const first = await call<{ jobs: JobRecord[]; next?: string }>(cluster, 'GET', '/v1/jobs?limit=1');
+    expect(first.body.jobs.map((j) => j.state)).toEqual(['cancelled']);
+    const second = await call<{ jobs: JobRecord[]; next?: string }>(
+      cluster,
+      'GET',
+      `/v1/jobs?limit=1&after=${first.body.next}`,
+    );
+    expect(second.body.jobs.map((j) => j.state)).toEqual(['failed']);
+    expect(second.body.next).toBeUndefined();
+    expectError(
+      await call(cluster, 'GET', '/v1/jobs?state=done'),
+      400,
+      'LOOM_ERR_INVALID_ARGUMENT',
+      /state must be one of/,
+    );
     expectError(await call(cluster, 'GET', '/v1/jobs/job-nope'), 404, 'LOOM_ERR_NOT_FOUND', /job-nope/);
     expectError(
       await call(cluster, 'POST', '/v1/jobs/job-nope/cancel', { body: {} }),
@@ -1013,9 +1100,29 @@ describe('enrollment and agents', () => {
     expectError(await enroll(shortLived.token, csrPem, 'late'), 401, 'LOOM_ERR_TOKEN_INVALID', /expired at/);
   });
 
+  it('shows an agent the same way alone and in the list, and pages and filters the list', async () => {
+    const agents = await listAgents();
+    for (const a of agents) {
+      const one = await call<Record<string, unknown>>(cluster, 'GET', `/v1/agents/${a.id}`);
+      expect(one.body).toEqual(a);
+    }
+    const first = await call<{ agents: ListedAgent[]; next?: string }>(cluster, 'GET', '/v1/agents?limit=1');
+    expect(first.body.agents).toHaveLength(1);
+    const rest = await call<{ agents: ListedAgent[] }>(cluster, 'GET', `/v1/agents?after=${first.body.next}`);
+    expect([...first.body.agents, ...rest.body.agents].map((a) => a.id)).toEqual(agents.map((a) => a.id));
+    const named = await call<{ agents: ListedAgent[] }>(cluster, 'GET', '/v1/agents?name=site-a');
+    expect(named.body.agents.map((a) => a.name)).toEqual(['site-a']);
+    const offline = await call<{ agents: ListedAgent[] }>(
+      cluster,
+      'GET',
+      '/v1/agents?online=false&revoked=false',
+    );
+    expect(offline.body.agents.every((a) => !a.online && !a.revoked)).toBe(true);
+  });
+
   it('lists enrolled agents as offline with their names', async () => {
     const agents = await listAgents();
-    expect(agents.map((a) => a.name).sort()).toEqual(['site-a', 'site-c']);
+    expect(agents.map((a) => a.name).sort()).toEqual(['site-a', 'site-c', 'site-d']);
     expect(agents.find((a) => a.id === agentId)).toMatchObject({
       id: agentId,
       name: 'site-a',
@@ -1086,8 +1193,8 @@ describe('enrollment and agents', () => {
     const { entries, chain } = await auditEntries(cluster);
     expect(chain).toEqual({ ok: true, entries: entries.length });
     const count = (action: string): number => entries.filter((e) => e.action === action).length;
-    expect(count('enrollment-token.create')).toBe(7);
-    expect(count('agent.enroll')).toBe(3);
+    expect(count('enrollment-token.create')).toBe(8);
+    expect(count('agent.enroll')).toBe(4);
     expect(entries.filter((e) => e.action === 'agent.revoke').map((e) => e.target)).toEqual([
       agentId,
       agentId,
@@ -1095,7 +1202,7 @@ describe('enrollment and agents', () => {
     ]);
     expect(entries.find((e) => e.action === 'agent.revoke')).toMatchObject({
       actor: 'initial admin',
-      details: { disconnected: false },
+      details: { online: false },
     });
     // Paging: entries after the first one.
     const page = await call<{ entries: AuditEntry[] }>(cluster, 'GET', '/v1/audit?after=1&limit=2');
@@ -1342,6 +1449,7 @@ describe('API tokens', () => {
     const creates = res.body.entries.filter((e) => e.action === 'api-token.create');
     const revokes = res.body.entries.filter((e) => e.action === 'api-token.revoke');
     expect(creates.map((e) => e.details?.role)).toEqual([
+      'admin', // the initial admin token, made by init
       'viewer',
       'operator',
       'admin',
@@ -1349,7 +1457,7 @@ describe('API tokens', () => {
       'admin',
       'admin',
     ]);
-    expect(creates[0]).toMatchObject({
+    expect(creates[1]).toMatchObject({
       actor: 'initial admin',
       details: { name: 'ci viewer', role: 'viewer' },
     });

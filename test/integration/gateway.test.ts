@@ -32,6 +32,7 @@ import {
   type WelcomeBody,
 } from '../../shared/protocol/index.ts';
 import { sleep, startTestCluster, type TestCluster, waitUntil } from '../helpers/cluster.ts';
+import { datasetSummary } from '../helpers/dataset.ts';
 
 const silent = createLogger('silent');
 const FRAME_TIMEOUT_MS = 5_000;
@@ -120,7 +121,13 @@ async function startGateway(overrides: Partial<AgentGatewayOptions> = {}): Promi
 }
 
 function helloBody(protocolVersions: number[] = [...PROTOCOL_VERSIONS]): HelloBody {
-  return { protocolVersions, agentVersion: '0.0.0-test', backend: 'cpu', models: [] };
+  return {
+    protocolVersions,
+    agentVersion: '0.0.0-test',
+    backend: 'cpu',
+    models: [],
+    dataset: datasetSummary(100),
+  };
 }
 
 interface Closed {
@@ -296,12 +303,35 @@ describe('admission', () => {
     const { gateway, url, authorized } = await startGateway({ heartbeatIntervalMs: 1_234 });
     const online = nextEvent<{ agentId: string }>(gateway, 'online');
     const agent = await RawAgent.connect(url, { cert: pki.alpha });
-    const welcome = await agent.handshake([99, 1]);
-    expect(welcome).toStrictEqual({ protocolVersion: 1, agentId: 'agent-alpha', heartbeatIntervalMs: 1_234 });
+    const welcome = await agent.handshake([99, 2, 1]);
+    expect(welcome).toStrictEqual({
+      protocolVersion: 2,
+      agentId: 'agent-alpha',
+      heartbeatIntervalMs: 1_234,
+      chunkBytes: 8 * 1024 * 1024,
+    });
     expect(authorized).toStrictEqual(['agent-alpha']);
     expect((await online).agentId).toBe('agent-alpha');
     expect(gateway.onlineAgentIds()).toStrictEqual(['agent-alpha']);
     expect(gateway.session('agent-alpha')?.info.backend).toBe('cpu');
+  });
+});
+
+describe('one identity in two places', () => {
+  it('warns once, with both addresses, when one identity keeps replacing its own connection', async () => {
+    const lines: string[] = [];
+    const { url } = await startGateway({ log: createLogger({ write: (l) => lines.push(l) }) });
+    let previous = await RawAgent.connect(url, { cert: pki.alpha });
+    await previous.handshake();
+    for (let i = 0; i < 4; i++) {
+      const next = await RawAgent.connect(url, { cert: pki.alpha });
+      await next.handshake();
+      expect((await previous.closedWithin()).code).toBe(CLOSE_CODES.REPLACED);
+      previous = next;
+    }
+    const warnings = lines.filter((l) => /connecting from two places/.test(l));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/WARN .*agent=agent-alpha .*addresses=/);
   });
 });
 
@@ -608,13 +638,69 @@ describe('CoordinatorConnection', () => {
     const second = await startGateway({ port, heartbeatIntervalMs: 500 });
     expect(second.gateway.port).toBe(port);
     expect(await reconnected).toStrictEqual({
-      protocolVersion: 1,
+      protocolVersion: 2,
       agentId: 'agent-alpha',
       heartbeatIntervalMs: 500,
+      chunkBytes: 8 * 1024 * 1024,
     });
     expect(connection.connected).toBe(true);
     expect(second.gateway.onlineAgentIds()).toStrictEqual(['agent-alpha']);
     connection.send('error', { code: 'LOOM_ERR_DATA', message: 'still here' });
+  });
+
+  it('backs off and says why when another process with its identity takes over, waiting longer each time', async () => {
+    const { gateway, url } = await startGateway();
+    const lines: string[] = [];
+    const connection = new CoordinatorConnection({
+      url,
+      certPem: pki.alpha.certPem,
+      keyPem: pki.alpha.keyPem,
+      caPem: pki.ca.certPem,
+      hello: () => helloBody(),
+      replacedBackoff: { initialMs: 200 },
+      log: createLogger({ write: (l) => lines.push(l) }),
+    });
+    onCleanup(() => connection.stop());
+    const connected = nextEvent<WelcomeBody>(connection, 'connected');
+    connection.start();
+    await connected;
+
+    // A copy of the identity (a cloned VM) connects: the gateway keeps the newer connection.
+    const clone = await RawAgent.connect(url, { cert: pki.alpha });
+    const replaced = nextEvent<{ retryInMs: number; times: number }>(connection, 'replaced');
+    await clone.handshake();
+    expect(await replaced).toEqual({ retryInMs: 200, times: 1 });
+    expect(lines.join('\n')).toMatch(/WARN .*another process with this agent identity connected.*cloned VM/);
+    expect(connection.connected).toBe(false);
+
+    // It comes back after its wait, the clone loses, comes back too: the wait doubles.
+    const back = nextEvent<WelcomeBody>(connection, 'connected');
+    expect((await clone.closedWithin()).code).toBe(CLOSE_CODES.REPLACED);
+    await back;
+    const second = nextEvent<{ retryInMs: number; times: number }>(connection, 'replaced');
+    const clone2 = await RawAgent.connect(url, { cert: pki.alpha });
+    await clone2.handshake();
+    expect(await second).toEqual({ retryInMs: 400, times: 2 });
+    expect(gateway.onlineAgentIds()).toStrictEqual(['agent-alpha']);
+  });
+
+  it('waits 30 s by default after being replaced', async () => {
+    const { url } = await startGateway();
+    const connection = new CoordinatorConnection({
+      url,
+      certPem: pki.alpha.certPem,
+      keyPem: pki.alpha.keyPem,
+      caPem: pki.ca.certPem,
+      hello: () => helloBody(),
+      log: silent,
+    });
+    onCleanup(() => connection.stop());
+    const connected = nextEvent<WelcomeBody>(connection, 'connected');
+    connection.start();
+    await connected;
+    const replaced = nextEvent<{ retryInMs: number }>(connection, 'replaced');
+    await (await RawAgent.connect(url, { cert: pki.alpha })).handshake();
+    expect((await replaced).retryInMs).toBe(30_000);
   });
 
   it('stops for good when the coordinator revokes it with 4003', async () => {

@@ -1,13 +1,18 @@
-// Tests of the edge agent's local data loading: IDX, CSV and JSONL files, and shape checks.
+// Tests of the edge agent's local data loading: IDX, CSV and JSONL files, the checks of data
+// against a model (every problem at once), and the bounded aggregate summary.
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  checkDatasetShape,
+  assertDatasetFits,
+  checkDataset,
+  dataProblemsError,
   type LocalDataset,
   loadDataset,
   readMnist,
+  SUMMARY_MAX_FEATURE_GROUPS,
+  summarizeDataset,
   writeIdx,
 } from '../../edge-agent/data/index.ts';
 import { isLoomError, type LoomErrorCode } from '../../shared/errors/index.ts';
@@ -204,7 +209,7 @@ describe('JSONL files', () => {
   });
 });
 
-describe('checkDatasetShape', () => {
+describe('assertDatasetFits', () => {
   const ds: LocalDataset = {
     x: new Float32Array(3 * 4),
     labels: Int32Array.from([0, 1, 5]),
@@ -214,18 +219,243 @@ describe('checkDatasetShape', () => {
   };
 
   it('accept data whose element count matches the model input', () => {
-    expect(() => checkDatasetShape(ds, [4], 6)).not.toThrow();
-    expect(() => checkDatasetShape(ds, [2, 2], 6)).not.toThrow();
+    expect(() => assertDatasetFits(ds, [4], 6)).not.toThrow();
+    expect(() => assertDatasetFits(ds, [2, 2], 6)).not.toThrow();
   });
 
-  it('reject a feature count that differs from the model input, naming the source', async () => {
-    const err = await loomError(() => checkDatasetShape(ds, [784], 10), 'LOOM_ERR_DATA');
-    expect(err.message).toMatch(/local\.csv example 1: has 4 features .* takes 784/);
+  it('reject a feature count that differs from the model input, naming the source and both counts', async () => {
+    const err = await loomError(() => assertDatasetFits(ds, [784], 10), 'LOOM_ERR_DATA');
+    expect(err.message).toMatch(/^local\.csv: each example has 4 features .* the model takes 784/);
   });
 
-  it('reject the first label outside [0, classes)', async () => {
-    const err = await loomError(() => checkDatasetShape(ds, [4], 3), 'LOOM_ERR_DATA');
-    expect(err.message).toBe('local.csv example 3: label 5 is outside [0, 3)');
+  it('reject labels outside [0, classes), naming the bad example', async () => {
+    const err = await loomError(() => assertDatasetFits(ds, [4], 3), 'LOOM_ERR_DATA');
+    expect(err.message).toBe('local.csv: 1 example has a label outside [0, 3): value 5 (example 3)');
+  });
+});
+
+/** A dataset of `count` examples of `features` zeros with the given labels. */
+function dataset(features: number, labels: number[], source = 'site.csv'): LocalDataset {
+  return {
+    x: new Float32Array(labels.length * features),
+    labels: Int32Array.from(labels),
+    count: labels.length,
+    featureShape: [features],
+    source,
+  };
+}
+
+describe('checkDataset', () => {
+  it('reports every problem at once: feature count, labels out of range, values that are not finite', () => {
+    const labels = Array.from({ length: 40 }, (_, i) => (i === 3 || i === 20 ? 12 : i === 7 ? -1 : i % 10));
+    const ds = dataset(783, labels);
+    ds.x[5 * 783 + 2] = Number.NaN;
+    ds.x[9 * 783] = Number.POSITIVE_INFINITY;
+    const problems = checkDataset(ds, [784], 10);
+    expect(problems.map((p) => p.kind)).toEqual([
+      'feature-count',
+      'labels-out-of-range',
+      'non-finite-features',
+    ]);
+    expect(problems[0]).toMatchObject({ have: 783, want: 784 });
+    expect(problems[0].message).toMatch(/783 features .* takes 784 .*one short/);
+    expect(problems[1]).toMatchObject({ count: 3, values: [-1, 12], examples: [4, 8, 21], classes: 10 });
+    expect(problems[1].message).toBe(
+      '3 examples have labels outside [0, 10): values -1, 12 (examples 4, 8, 21)',
+    );
+    expect(problems[2]).toMatchObject({ count: 2, examples: [6, 10] });
+
+    const err = dataProblemsError(ds.source, problems);
+    expect(err.code).toBe('LOOM_ERR_DATA');
+    expect(err.message).toMatch(
+      /^site\.csv: 3 problems: \(1\) each example has 783 .*; \(2\) 3 examples .*; \(3\) 2 feature values/,
+    );
+    expect(err.details).toMatchObject({ source: 'site.csv', problems: [{ kind: 'feature-count' }, {}, {}] });
+    // The details are plain data: they survive JSON as they are.
+    expect(JSON.parse(JSON.stringify(err.details))).toEqual(err.details);
+  });
+
+  it('finds nothing wrong with MNIST images of shape [28, 28] for a [784] model', async () => {
+    const mnist = await readMnist('test', { limit: 50 });
+    const imagesPath = join(dir, 'fits-images-idx3-ubyte');
+    await writeIdx(imagesPath, join(dir, 'fits-labels-idx1-ubyte'), mnist.images, mnist.labels, 28, 28);
+    expect(checkDataset(await loadDataset(imagesPath), [784], 10)).toEqual([]);
+  });
+
+  it('reports a dataset with no examples, and lists at most a few example numbers and values', () => {
+    expect(checkDataset(dataset(4, []), [4], 2).map((p) => p.kind)).toEqual(['no-examples']);
+    const many = checkDataset(
+      dataset(
+        1,
+        Array.from({ length: 500 }, (_, i) => 100 + i),
+      ),
+      [1],
+      10,
+    )[0];
+    expect(many).toMatchObject({ kind: 'labels-out-of-range', count: 500, examples: [1, 2, 3, 4, 5] });
+    expect(many.kind === 'labels-out-of-range' && many.values).toHaveLength(10);
+    expect(many.message).toMatch(
+      /^500 examples .*values 100, 101, .*109, \.\.\. \(examples 1, 2, 3, 4, 5, \.\.\.\)$/,
+    );
+  });
+
+  it('says when labels look numbered from 1 and when the label column looks read as a feature', () => {
+    const oneBased = checkDataset(dataset(4, [1, 2, 3, 10]), [4], 10);
+    expect(oneBased[0].message).toMatch(/look numbered from 1: subtract 1/);
+    expect(checkDataset(dataset(785, [0]), [784], 10)[0].message).toMatch(/one too many.*--label-column/);
+  });
+
+  it('treats wrong argument types as a programming error', () => {
+    expect(() => checkDataset({} as LocalDataset, [4], 2)).toThrow(TypeError);
+    expect(() => checkDataset(dataset(4, [0]), [4], 0)).toThrow(TypeError);
+  });
+});
+
+describe('CSV separators and labels', () => {
+  it('name the likely separator of a semicolon-separated file instead of listing 785 column names', async () => {
+    const file = join(dir, 'semicolon.csv');
+    const header = ['label', ...Array.from({ length: 784 }, (_, i) => `px${i}`)].join(';');
+    const row = ['3', ...Array.from({ length: 784 }, () => '0,5')].join(';');
+    await writeFile(file, `${header}\n${row}\n`);
+    const err = await loomError(() => loadDataset(file), 'LOOM_ERR_DATA');
+    expect(err.message).toMatch(/row 1: the header looks separated by ";", not ","/);
+    expect(err.message).toMatch(/--csv-separator ';'/);
+    expect(err.message).not.toMatch(/px100/);
+  });
+
+  it('load a semicolon or tab separated file given its separator', async () => {
+    const semi = join(dir, 'semi.csv');
+    await writeFile(semi, 'a;label;b\n1;0;2\n3;1;4\n');
+    const ds = await loadDataset(semi, { separator: ';' });
+    expect(ds).toMatchObject({ count: 2, featureShape: [2] });
+    expect(Array.from(ds.x)).toEqual([1, 2, 3, 4]);
+    const tab = join(dir, 'tab.csv');
+    await writeFile(tab, 'label\ta\n1\t0.5\n');
+    expect((await loomError(() => loadDataset(tab), 'LOOM_ERR_DATA')).message).toMatch(
+      /looks separated by tab.*--csv-separator tab/,
+    );
+    expect(Array.from((await loadDataset(tab, { separator: '\t' })).x)).toEqual([0.5]);
+  });
+
+  it('name the separator of a row that differs from the header', async () => {
+    const file = join(dir, 'mixed.csv');
+    await writeFile(file, 'label,a,b\n1,2,3\n1;2;3\n');
+    expect((await loomError(() => loadDataset(file), 'LOOM_ERR_DATA')).message).toMatch(
+      /row 3: this row looks separated by ";"/,
+    );
+  });
+
+  it('list only the first names of a long header that lacks the label column', async () => {
+    const file = join(dir, 'wide.csv');
+    await writeFile(
+      file,
+      `${Array.from({ length: 300 }, (_, i) => `c${i}`).join(',')}\n${'1,'.repeat(299)}1\n`,
+    );
+    const err = await loomError(() => loadDataset(file), 'LOOM_ERR_DATA');
+    expect(err.message).toMatch(/no "label" column \(columns: c0, c1, .*c7, \.\.\. \(300 in all\)\)/);
+  });
+
+  it('refuse a separator that can appear in a number', async () => {
+    await loomError(
+      () => loadDataset(join(dir, 'semi.csv'), { separator: '.' }),
+      'LOOM_ERR_INVALID_ARGUMENT',
+    );
+    await loomError(
+      () => loadDataset(join(dir, 'semi.csv'), { separator: ';;' }),
+      'LOOM_ERR_INVALID_ARGUMENT',
+    );
+  });
+
+  it('refuse negative labels at load time in CSV and JSONL', async () => {
+    const csv = join(dir, 'negative.csv');
+    await writeFile(csv, 'label,a\n0,1\n-1,2\n');
+    expect((await loomError(() => loadDataset(csv), 'LOOM_ERR_DATA')).message).toMatch(
+      /row 3: label column "label" is negative; labels are class numbers 0, 1, 2/,
+    );
+    const jsonl = join(dir, 'negative.jsonl');
+    await writeFile(jsonl, '{"x": [1], "label": -1}\n');
+    expect((await loomError(() => loadDataset(jsonl), 'LOOM_ERR_DATA')).message).toMatch(
+      /line 1: "label" -1 is negative/,
+    );
+  });
+});
+
+describe('IDX files with other names', () => {
+  it('need the labels file given, and the error names --labels', async () => {
+    const images = join(dir, 'scans.idx');
+    const labels = join(dir, 'scan-classes.idx');
+    await writeIdx(images, labels, new Uint8Array(2 * 4), Uint8Array.from([1, 0]), 2, 2);
+    const err = await loomError(() => loadDataset(images), 'LOOM_ERR_DATA');
+    expect(err.message).toMatch(/--labels PATH/);
+    expect(Array.from((await loadDataset(images, { labelsPath: labels })).labels)).toEqual([1, 0]);
+  });
+});
+
+describe('summarizeDataset', () => {
+  it('counts examples and labels and gives each feature its min, max and mean', () => {
+    const labels = [0, 1, 1, 2, 2, 2, 0, 1, 2, 2, 7, 7];
+    const ds = dataset(3, labels);
+    labels.forEach((_, i) => {
+      ds.x.set([i, -i, 0.5], i * 3);
+    });
+    const s = summarizeDataset(ds);
+    expect(s).toMatchObject({ examples: 12, features: 3, featureShape: [3], nonFiniteValues: 0 });
+    expect(s.labels).toEqual([
+      { value: 0, count: 2 },
+      { value: 1, count: 3 },
+      { value: 2, count: 5 },
+      { value: 7, count: 2 },
+    ]);
+    expect(s.otherLabels).toEqual({ distinct: 0, examples: 0 });
+    expect(s.featureStats).toEqual({
+      groupSize: 1,
+      groups: 3,
+      min: [0, -11, 0.5],
+      max: [11, -0, 0.5],
+      mean: [5.5, -5.5, 0.5],
+    });
+  });
+
+  it('stays bounded whatever the input: contiguous feature groups and a capped label list', () => {
+    const features = 3000;
+    const count = 2000;
+    const ds = dataset(
+      features,
+      Array.from({ length: count }, (_, i) => i),
+    );
+    for (let i = 0; i < count; i++) ds.x[i * features + 2999] = 1;
+    ds.x[4] = Number.NaN;
+    const s = summarizeDataset(ds);
+    const stats = s.featureStats!;
+    expect(stats.groupSize).toBe(3);
+    expect(stats.groups).toBe(1000);
+    expect(stats.groups).toBeLessThanOrEqual(SUMMARY_MAX_FEATURE_GROUPS);
+    expect(stats.mean[999]).toBeCloseTo(1 / 3);
+    expect(stats.max[999]).toBe(1);
+    expect(s.nonFiniteValues).toBe(1);
+    expect(s.labels).toHaveLength(1024);
+    expect(s.otherLabels).toEqual({ distinct: 976, examples: 976 });
+    const wide = summarizeDataset(
+      dataset(
+        200_000,
+        Array.from({ length: 10 }, () => 0),
+      ),
+    );
+    expect(wide.featureStats?.groups).toBeLessThanOrEqual(SUMMARY_MAX_FEATURE_GROUPS);
+    expect(JSON.stringify(wide).length).toBeLessThan(40_000);
+  });
+
+  it('holds plain numbers only, and withholds feature statistics from fewer than 10 examples', () => {
+    const few = dataset(2, [0, 1, 1]);
+    few.x.set([0.25, 4, 1, 2, 3, 5]);
+    const s = summarizeDataset(few);
+    expect(s.featureStats).toBeNull();
+    expect(s.labels).toEqual([
+      { value: 0, count: 1 },
+      { value: 1, count: 2 },
+    ]);
+    expect(JSON.parse(JSON.stringify(s))).toEqual(s);
+    expect(summarizeDataset(few, { minExamplesForFeatureStats: 3 }).featureStats?.max).toEqual([3, 5]);
   });
 });
 

@@ -124,7 +124,7 @@ describe('the local model store', () => {
   });
 
   it('refuses a second opener of the same directory with a store error', async () => {
-    await expect(openLocalModelStore(dir)).rejects.toMatchObject({ code: 'LOOM_ERR_STORE' });
+    await expect(openLocalModelStore(dir)).rejects.toMatchObject({ code: 'LOOM_ERR_STORE_LOCKED' });
   });
 
   it('turns use after close into a store error', async () => {

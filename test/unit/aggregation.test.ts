@@ -245,6 +245,18 @@ describe.each(ENGINE_NAMES)('the %s engine', (engine) => {
       ['an infinite weight', () => randomUpdate(specs, next), Number.POSITIVE_INFINITY, 'weight'],
       ['a weight too small for float32', () => randomUpdate(specs, next), 1e-50, 'weight'],
       ['a weight too large for float32', () => randomUpdate(specs, next), 1e39, 'weight'],
+      [
+        'finite values near the float32 limit whose weighted sum overflows',
+        () => specs.map((s) => tensor(s, new Float32Array(size(s)).fill(3e38))),
+        3,
+        'overflow',
+      ],
+      [
+        'one value near the float32 limit deep in a multi-chunk tensor',
+        () => withValue(1, 40_000, -3.4e38),
+        2,
+        'overflow',
+      ],
     ];
 
     let expected: WeightTensor[];
@@ -335,6 +347,77 @@ describe.each(ENGINE_NAMES)('the %s engine', (engine) => {
     it('refuses a bound that is not a positive number', () => {
       loomError(() => create(specs, { maxNorm: 0 }), 'LOOM_ERR_INVALID_ARGUMENT');
       loomError(() => create(specs, { maxNorm: Number.NaN }), 'LOOM_ERR_INVALID_ARGUMENT');
+    });
+  });
+
+  describe('with clipping', () => {
+    // Several staging chunks, so the second (scaled) pass of the typed-array engine is exercised.
+    const specs = [spec('dense/kernel', [300, 400]), spec('dense/bias', [7])];
+    const next = random(7);
+    const small = randomUpdate(specs, next);
+    const big = randomUpdate(specs, next).map((t) => ({ ...t, data: t.data.map((v) => v * 1000) }));
+
+    it('scales an update larger than clipNorm down to it and reports its norm and scale', () => {
+      const clipNorm = l2Norm(small);
+      const aggregator = create(specs);
+      try {
+        const kept = aggregator.fold(small, 2, { clipNorm: clipNorm * 1.01 });
+        expect(kept.scale).toBe(1);
+        expect(kept.norm).toBeCloseTo(l2Norm(small), 2);
+        const clipped = aggregator.fold(big, 3, { clipNorm });
+        expect(clipped.norm).toBeCloseTo(l2Norm(big), -1);
+        // The tfjs engine sums squares in float32: agreement to a relative 1e-4.
+        expect(Math.abs(clipped.scale / (clipNorm / l2Norm(big)) - 1)).toBeLessThan(1e-4);
+        expect(aggregator.totalWeight).toBe(5);
+        const scaledBig = big.map((t) => ({ ...t, data: t.data.map((v) => v * clipped.scale) }));
+        const reference = referenceAverage([small, scaledBig], [2, 3]);
+        expect(maxAbsDiff(aggregator.average(), reference)).toBeLessThan(1e-5);
+      } finally {
+        aggregator.dispose();
+      }
+    });
+
+    it('turns values near the float32 limit into a bounded contribution instead of an overflow', () => {
+      const huge = specs.map((s) => tensor(s, new Float32Array(size(s)).fill(3e38)));
+      const aggregator = create(specs);
+      try {
+        aggregator.fold(small, 1);
+        // Weight 100: unclipped, the first value alone would overflow the float32 sum.
+        const report = aggregator.fold(huge, 100, { clipNorm: 1 });
+        expect(report.scale).toBeLessThan(1e-40);
+        const mean = aggregator.average();
+        expect(l2Norm(mean)).toBeLessThan(l2Norm(small));
+        expect(mean.every((t) => t.data.every(Number.isFinite))).toBe(true);
+      } finally {
+        aggregator.dispose();
+      }
+    });
+
+    it('measures an update without changing the sum, and rejects what fold would reject', () => {
+      const aggregator = create(specs, { maxNorm: l2Norm(big) * 0.5 });
+      try {
+        aggregator.fold(small, 1);
+        expect(aggregator.measure(small)).toBeCloseTo(l2Norm(small), 3);
+        const bad = randomUpdate(specs, next);
+        bad[0].data[123] = Number.NaN;
+        expect(loomError(() => aggregator.measure(bad), 'LOOM_ERR_UPDATE_REJECTED').details?.reason).toBe(
+          'non-finite',
+        );
+        expect(loomError(() => aggregator.measure(big), 'LOOM_ERR_UPDATE_REJECTED').details?.reason).toBe(
+          'norm',
+        );
+        expect(aggregator.count).toBe(1);
+        expect(maxAbsDiff(aggregator.average(), referenceAverage([small], [1]))).toBe(0);
+      } finally {
+        aggregator.dispose();
+      }
+    });
+
+    it('refuses a clip norm that is not a positive number as a programming error', () => {
+      const aggregator = create(specs);
+      expect(() => aggregator.fold(small, 1, { clipNorm: 0 })).toThrow(TypeError);
+      expect(aggregator.count).toBe(0);
+      aggregator.dispose();
     });
   });
 });

@@ -14,7 +14,9 @@ describe('error codes', () => {
 
   it('uses only documented codes in the sources', () => {
     const files = [
-      'coordinator/rounds/round-runner.ts',
+      'coordinator/rounds/round.ts',
+      'coordinator/jobs/job-service.ts',
+      'coordinator/integrity/store-check.ts',
       'coordinator/gateway/agent-gateway.ts',
       'coordinator/api/errors.ts',
       'edge-agent/agent.ts',

@@ -1,6 +1,7 @@
-// The logger never passes control characters from its input through to a log line.
+// The logger never passes control characters from its input through to a log line, and rounds
+// numbers for people in text lines while JSON lines keep every digit.
 import { describe, expect, it } from 'vitest';
-import { createLogger, escapeControlChars } from '../../shared/log/index.ts';
+import { createLogger, escapeControlChars, roundForText } from '../../shared/log/index.ts';
 
 function capture(format: 'text' | 'json'): { lines: string[]; log: ReturnType<typeof createLogger> } {
   const lines: string[] = [];
@@ -34,5 +35,29 @@ describe('the logger', () => {
     expect(escapeControlChars('round 3 of job-abc: 0.93 accuracy, é ü 漢字')).toBe(
       'round 3 of job-abc: 0.93 accuracy, é ü 漢字',
     );
+  });
+});
+
+describe('numbers in log lines', () => {
+  const metrics = {
+    loss: 0.24171638488769531,
+    accuracy: 0.9493333333333334,
+    examples: 60_000,
+    tiny: 1.234567e-7,
+  };
+
+  it('are rounded to 4 significant digits in text lines, integers untouched', () => {
+    const { lines, log } = capture('text');
+    log.info('update sent', metrics);
+    expect(lines[0]).toContain('loss=0.2417 accuracy=0.9493 examples=60000 tiny=1.235e-7');
+    expect(roundForText(1234.5678)).toBe('1235');
+    expect(roundForText(-0.000123456)).toBe('-0.0001235');
+    expect(roundForText(Number.NaN)).toBe('NaN');
+  });
+
+  it('keep full precision in JSON lines', () => {
+    const { lines, log } = capture('json');
+    log.info('update sent', metrics);
+    expect(JSON.parse(lines[0])).toMatchObject(metrics);
   });
 });

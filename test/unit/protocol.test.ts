@@ -95,8 +95,26 @@ const SAMPLES: { [T in MessageType]: MessageBodies[T] } = {
       { name: 'mnist', version: 3 },
       { name: 'fashion.v2', version: 1 },
     ],
+    dataset: {
+      examples: 600,
+      featureShape: [28, 28],
+      features: 784,
+      labels: [
+        { value: 0, count: 300 },
+        { value: 7, count: 300 },
+      ],
+      otherLabels: { distinct: 0, examples: 0 },
+      nonFiniteValues: 0,
+      featureStats: {
+        groupSize: 262,
+        groups: 3,
+        min: [0, 0, 0.5],
+        max: [1, 0.75, 1],
+        mean: [0.1, 0.25, 0.625],
+      },
+    },
   },
-  welcome: { protocolVersion: 1, agentId: 'agent-7f3a', heartbeatIntervalMs: 10_000 },
+  welcome: { protocolVersion: 2, agentId: 'agent-7f3a', heartbeatIntervalMs: 10_000, chunkBytes: 8_388_608 },
   train: {
     taskId: 'task-1',
     jobId: 'job-1',
@@ -115,7 +133,12 @@ const SAMPLES: { [T in MessageType]: MessageBodies[T] } = {
     update: encodeTensorBytes(TENSORS.slice(0, 3)),
     trainMs: 1234.5,
   },
-  'task-error': { taskId: 'task-1', code: 'LOOM_ERR_DATA', message: 'images do not match 784 inputs' },
+  'task-error': {
+    taskId: 'task-1',
+    code: 'LOOM_ERR_DATA',
+    message: 'images do not match 784 inputs',
+    permanent: true,
+  },
   cancel: { taskId: 'task-1' },
   deploy: {
     model,
@@ -129,6 +152,14 @@ const SAMPLES: { [T in MessageType]: MessageBodies[T] } = {
   renewed: {
     certificate: '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n',
     notAfter: '2027-01-01T00:00:00.000Z',
+  },
+  chunk: {
+    payload: 'a'.repeat(64),
+    index: 1,
+    count: 3,
+    size: 10,
+    sha256: 'b'.repeat(64),
+    bytes: Buffer.from([1, 2, 3, 4]),
   },
   error: { code: 'LOOM_ERR_PROTOCOL', message: 'the first frame must be hello' },
 };
@@ -426,7 +457,7 @@ describe('malformed frames', () => {
     ]),
   ) as [MessageType, string, unknown][];
 
-  const OPTIONAL_FIELDS = new Set(['deploy-ack.error']);
+  const OPTIONAL_FIELDS = new Set(['deploy-ack.error', 'task-error.permanent']);
 
   it.each(FIELD_CASES.filter(([type, field]) => !OPTIONAL_FIELDS.has(`${type}.${field}`)))(
     'fail with LOOM_ERR_PROTOCOL naming the field when a %s body lacks %s',

@@ -13,8 +13,12 @@ import {
   openCoordinatorDb,
   SUBLEVEL,
 } from '../../coordinator/store/index.ts';
+import { randomDataKey } from '../../shared/crypto/index.ts';
 import type { ModelArchitecture } from '../../shared/models/index.ts';
-import { sha256Hex, type WeightTensor, weightsToBlob } from '../../shared/tensors/index.ts';
+import { concatWeightData, sha256Hex, type WeightTensor } from '../../shared/tensors/index.ts';
+
+/** One data key for every store of this file: the registry never stores weights in the clear. */
+const dataKey = randomDataKey();
 
 /** What the contract suite needs from an implementation besides the registry itself. */
 interface RegistryHarness {
@@ -110,7 +114,7 @@ function registryContract(name: string, factory: RegistryFactory): void {
         agents: [],
         numExamples: 0,
         paramCount: 8,
-        sha256: sha256Hex(weightsToBlob(weightsFor(1))),
+        sha256: sha256Hex(concatWeightData(weightsFor(1))),
       });
       expect(await registry.getModel('iris')).toEqual(model);
       expect(await registry.getVersion('iris', 1)).toEqual(version);
@@ -152,7 +156,7 @@ function registryContract(name: string, factory: RegistryFactory): void {
       await registry.createModel(newModel('iris'));
       await expect(registry.getVersion('iris', 2)).rejects.toMatchObject({ code: 'LOOM_ERR_NOT_FOUND' });
       await expect(registry.getWeights('iris', 2)).rejects.toMatchObject({ code: 'LOOM_ERR_NOT_FOUND' });
-      await expect(registry.getWeightsBlob('iris', 2)).rejects.toMatchObject({ code: 'LOOM_ERR_NOT_FOUND' });
+      await expect(registry.getWeightsData('iris', 2)).rejects.toMatchObject({ code: 'LOOM_ERR_NOT_FOUND' });
     });
 
     it('adds versions that record their lineage, example counts and metrics', async () => {
@@ -229,9 +233,10 @@ function registryContract(name: string, factory: RegistryFactory): void {
         special.map((w) => [w.name, w.shape, w.dtype]),
       );
       expect(bytesOf(back)).toEqual(bytesOf(special));
-      const blob = await registry.getWeightsBlob('iris', 2);
-      expect(blob.equals(weightsToBlob(special))).toBe(true);
-      expect(sha256Hex(blob)).toBe((await registry.getVersion('iris', 2)).sha256);
+      // The version's sha256 is that of the weights.bin a user downloads.
+      const data = await registry.getWeightsData('iris', 2);
+      expect(data.equals(concatWeightData(special))).toBe(true);
+      expect(sha256Hex(data)).toBe((await registry.getVersion('iris', 2)).sha256);
     });
 
     it('numbers concurrent addVersion calls consecutively without duplicates', async () => {
@@ -285,7 +290,7 @@ function registryContract(name: string, factory: RegistryFactory): void {
       await registry.addVersion(newVersion('iris', 1, 2));
       await harness.corruptBlob('iris', 2);
       await expect(registry.getWeights('iris', 2)).rejects.toMatchObject({ code: 'LOOM_ERR_INTEGRITY' });
-      await expect(registry.getWeightsBlob('iris', 2)).rejects.toMatchObject({ code: 'LOOM_ERR_INTEGRITY' });
+      await expect(registry.getWeightsData('iris', 2)).rejects.toMatchObject({ code: 'LOOM_ERR_INTEGRITY' });
       expect(bytesOf(await registry.getWeights('iris', 1))).toEqual(bytesOf(weightsFor(1)));
     });
 
@@ -335,18 +340,19 @@ async function levelRegistryHarness(): Promise<RegistryHarness> {
   };
   installHook(db);
   const harness: RegistryHarness = {
-    registry: createLevelRegistry(db),
+    registry: createLevelRegistry(db, { dataKey }),
     async reopen() {
       await db.close();
       db = await openCoordinatorDb(dir);
       installHook(db);
-      harness.registry = createLevelRegistry(db);
+      harness.registry = createLevelRegistry(db, { dataKey });
       return harness.registry;
     },
     async corruptBlob(model, version) {
       const blobs = binarySublevel(db.root, SUBLEVEL.weights);
       const blob = await blobs.get(blobKey(model, version));
       if (blob === undefined) throw new Error(`no blob for ${model} v${version}`);
+      // One flipped bit of the sealed blob: its authentication tag no longer matches.
       const corrupted = Buffer.from(blob);
       corrupted[corrupted.length - 1] ^= 0xff;
       await blobs.put(blobKey(model, version), corrupted);
@@ -382,7 +388,7 @@ describe('LevelDB model registry batches', () => {
   });
 
   it('commits a version’s record, blob and latestVersion in a single write', async () => {
-    const registry = createLevelRegistry(db);
+    const registry = createLevelRegistry(db, { dataKey });
     await registry.createModel(newModel('iris'));
     // The write event carries each operation with its key already prefixed by its sublevel.
     const writes: string[][] = [];
@@ -391,19 +397,24 @@ describe('LevelDB model registry batches', () => {
     });
     await registry.addVersion(newVersion('iris', 1, 2));
     expect(writes).toEqual([
-      [`!versions!${blobKey('iris', 2)}`, `!weights!${blobKey('iris', 2)}`, '!models!iris'],
+      [
+        `!versions!${blobKey('iris', 2)}`,
+        `!weights!${blobKey('iris', 2)}`,
+        '!models!iris',
+        '!meta!commitSeq',
+      ],
     ]);
   });
 
   it('reports a write to a closed database as LOOM_ERR_STORE and leaves nothing behind', async () => {
-    const registry = createLevelRegistry(db);
+    const registry = createLevelRegistry(db, { dataKey });
     await registry.createModel(newModel('iris'));
     await db.close();
     await expect(registry.addVersion(newVersion('iris', 1, 2))).rejects.toMatchObject({
       code: 'LOOM_ERR_STORE',
     });
     db = await openCoordinatorDb(dir);
-    const reopened = createLevelRegistry(db);
+    const reopened = createLevelRegistry(db, { dataKey });
     expect((await reopened.getModel('iris')).latestVersion).toBe(1);
     expect(await binarySublevel(db.root, SUBLEVEL.weights).has(blobKey('iris', 2))).toBe(false);
   });

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AuditEntry, AuditLog } from '../../coordinator/audit/index.ts';
-import { createLevelAuditLog, GENESIS_HASH, hashAuditEntry } from '../../coordinator/audit/index.ts';
+import { createLevelAuditLog } from '../../coordinator/audit/index.ts';
 import type {
   AgentDirectory,
   AgentRecord,
@@ -15,6 +15,8 @@ import type {
 import { createLevelAgentDirectory, createLevelTokenStore } from '../../coordinator/directory/index.ts';
 import type { CoordinatorDb } from '../../coordinator/store/index.ts';
 import {
+  GENESIS_HASH,
+  hashAuditEntry,
   jsonSublevel,
   KeyedMutex,
   numericKey,
@@ -366,7 +368,7 @@ function auditLogContract(name: string, factory: () => Promise<AuditHarness>): v
     it('detects an edited entry at its seq', async () => {
       await appendMany(audit, 5);
       await harness.tamper(3, (e) => ({ ...e, details: { ...e.details, i: 99 } }));
-      expect(await audit.verify()).toEqual({ ok: false, entries: 5, brokenAt: 3 });
+      expect(await audit.verify()).toMatchObject({ ok: false, entries: 5, brokenAt: 3 });
     });
 
     it('detects an edited entry whose hash was recomputed, at the entry after it', async () => {
@@ -375,13 +377,26 @@ function auditLogContract(name: string, factory: () => Promise<AuditHarness>): v
         const { hash: _old, ...rest } = { ...e, actor: 'someone-else' };
         return { ...rest, hash: hashAuditEntry(rest) };
       });
-      expect(await audit.verify()).toEqual({ ok: false, entries: 5, brokenAt: 4 });
+      expect(await audit.verify()).toMatchObject({ ok: false, entries: 5, brokenAt: 4 });
     });
 
     it('detects a deleted entry at the missing seq', async () => {
       await appendMany(audit, 5);
       await harness.remove(2);
       expect(await audit.verify()).toMatchObject({ ok: false, brokenAt: 2 });
+    });
+
+    it('detects entries lost from the end against the head recorded durably', async () => {
+      await appendMany(audit, 5);
+      await harness.remove(5);
+      await harness.remove(4);
+      const reopened = await harness.reopen();
+      expect(await reopened.verify()).toMatchObject({
+        ok: false,
+        entries: 3,
+        brokenAt: 4,
+        reason: expect.stringMatching(/ends at entry 3, but entry 5 was recorded durably/),
+      });
     });
 
     it('continues the chain after the store is reopened', async () => {

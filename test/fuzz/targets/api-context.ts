@@ -17,16 +17,22 @@ import {
 } from '../../../coordinator/directory/index.ts';
 import { EnrollmentService } from '../../../coordinator/enrollment/index.ts';
 import { AgentGateway } from '../../../coordinator/gateway/index.ts';
-import { createLevelJobStore, JobService } from '../../../coordinator/jobs/index.ts';
+import { createLevelJobStore, JobService, parseJobConfig } from '../../../coordinator/jobs/index.ts';
 import { createLevelRegistry, type ModelRegistry } from '../../../coordinator/registry/index.ts';
-import { dbDir, initCoordinator, loadCoordinatorPki } from '../../../coordinator/setup/index.ts';
-import { type CoordinatorDb, openCoordinatorDb } from '../../../coordinator/store/index.ts';
+import {
+  coordinatorKeyProvider,
+  initCoordinator,
+  loadCoordinatorPki,
+  openDataDirDb,
+  openStoreDataKey,
+} from '../../../coordinator/setup/index.ts';
+import type { CoordinatorDb } from '../../../coordinator/store/index.ts';
 import { initCompute } from '../../../shared/compute/index.ts';
 import { createLogger } from '../../../shared/log/index.ts';
 import { initialWeights, type ModelArchitecture } from '../../../shared/models/index.ts';
 import type { WeightTensor } from '../../../shared/tensors/index.ts';
 import { makeTempDir, removeTempDir } from '../harness/temp-dirs.ts';
-import { tinyTopology } from './api-fixtures.ts';
+import { FUZZ_MAX_MODEL_BYTES, tinyTopology } from './api-fixtures.ts';
 
 /** Fixture ids the generated requests name; created afresh at every reset. */
 export const FIXTURE = {
@@ -71,6 +77,14 @@ export function digestOf(snapshot: Map<string, string>): string {
   return JSON.stringify([...snapshot]);
 }
 
+/** Everything the API runs on, built on one open database (rebuilt at every reset). */
+interface Wiring {
+  db: CoordinatorDb;
+  deps: ApiDeps;
+  jobs: JobService;
+  gateway: AgentGateway;
+}
+
 export async function createApiContext(): Promise<ApiContext> {
   await initCompute();
   const dir = makeTempDir('api');
@@ -78,12 +92,7 @@ export async function createApiContext(): Promise<ApiContext> {
   const log = createLogger('silent');
   const init = await initCoordinator({ dataDir, hosts: ['localhost'] });
   const pki = await loadCoordinatorPki(dataDir);
-  const db = await openCoordinatorDb(dbDir(dataDir));
-  const registry: ModelRegistry = createLevelRegistry(db);
-  const agents: AgentDirectory = createLevelAgentDirectory(db);
-  const tokens: TokenStore = createLevelTokenStore(db);
-  const audit: AuditLog = createLevelAuditLog(db);
-  const adminRecord = (await tokens.listApiTokens())[0];
+  const keyProvider = coordinatorKeyProvider({ dataDir });
 
   const extra = (role: Role, name: string, revoked = false) => {
     const t = createApiToken();
@@ -100,43 +109,69 @@ export async function createApiContext(): Promise<ApiContext> {
   const operator = extra('operator', 'fuzz operator');
   const viewer = extra('viewer', 'fuzz viewer');
   const revoked = extra('operator', 'fuzz revoked', true);
-  const tokenRecords = [adminRecord, operator.record, viewer.record, revoked.record];
-
-  const enrollment = new EnrollmentService({
-    ca: pki.ca,
-    caFingerprint: pki.caFingerprint,
-    tokens,
-    agents,
-    certValiditySec: 86_400,
-    tokenTtlSec: 3600,
-  });
-  // Built as the coordinator builds it, so routes reach a real gateway; it never listens.
-  const gateway = new AgentGateway({
-    caCertPem: pki.ca.certPem,
-    serverCertPem: pki.server.certPem,
-    serverKeyPem: pki.server.keyPem,
-    host: '127.0.0.1',
-    port: 0,
-    log,
-    authorize: async () => ({ ok: false, status: 403, reason: 'fuzz gateway' }),
-  });
-  const deployments = new DeploymentService({ db, gateway, registry, signer: pki.server, log });
   const { csrPem } = createKeyAndCsr({ commonName: 'fuzz-agent' });
-
   const mlpWeights = await initialWeights(MLP);
   const tfjsArch: ModelArchitecture = { kind: 'tfjs', topology: tinyTopology() };
   const tfjsWeights = await initialWeights(tfjsArch);
   const shift = (ws: WeightTensor[]): WeightTensor[] =>
     ws.map((w) => ({ ...w, data: w.data.map((x) => x + 1) }));
 
-  let jobs: JobService | undefined;
-  let fixture: Map<string, string> | undefined;
+  /** The services on `db`, as coordinator/coordinator.ts wires them (the gateway never listens). */
+  async function wire(db: CoordinatorDb): Promise<Wiring> {
+    // Weight blobs are encrypted at rest with the data key init made, as the coordinator opens it.
+    const dataKey = await openStoreDataKey(db, keyProvider);
+    const registry: ModelRegistry = createLevelRegistry(db, { dataKey });
+    const agents: AgentDirectory = createLevelAgentDirectory(db);
+    const tokens: TokenStore = createLevelTokenStore(db);
+    const audit: AuditLog = createLevelAuditLog(db);
+    const enrollment = new EnrollmentService({
+      ca: pki.ca,
+      caFingerprint: pki.caFingerprint,
+      tokens,
+      agents,
+      certValiditySec: 86_400,
+      tokenTtlSec: 3600,
+    });
+    const gateway = new AgentGateway({
+      caCertPem: pki.ca.certPem,
+      serverCertPem: pki.server.certPem,
+      serverKeyPem: pki.server.keyPem,
+      host: '127.0.0.1',
+      port: 0,
+      log,
+      authorize: async () => ({ ok: false, status: 403, reason: 'fuzz gateway' }),
+    });
+    const deployments = new DeploymentService({ db, gateway, registry, agents, signer: pki.server, log });
+    const jobs = new JobService({ store: createLevelJobStore(db), registry, pool: gateway, log });
+    const revocations = new RevocationList();
+    revocations.revokeAgent(FIXTURE.revokedAgent, new Date(0));
+    const deps: ApiDeps = {
+      registry,
+      jobs,
+      agents,
+      tokens,
+      audit,
+      enrollment,
+      deployments,
+      gateway,
+      caCertPem: pki.ca.certPem,
+      caFingerprint: pki.caFingerprint,
+      revocations,
+      agentPort: () => 0,
+      backend: () => 'fuzz',
+      log,
+    };
+    return { db, deps, jobs, gateway };
+  }
 
   /** The fixture records, written through the stores themselves (once; later resets copy the bytes). */
-  async function seed(): Promise<void> {
-    for (const record of tokenRecords) await tokens.addApiToken(record);
+  async function seed({ deps, db }: Wiring): Promise<void> {
+    const adminRecord = (await deps.tokens.listApiTokens())[0];
+    tokenIds.admin = adminRecord.id;
+    for (const record of [operator.record, viewer.record, revoked.record])
+      await deps.tokens.addApiToken(record);
     const at = new Date(0).toISOString();
-    await agents.add({
+    await deps.agents.add({
       id: FIXTURE.agent,
       name: 'fuzz site',
       enrolledAt: at,
@@ -144,7 +179,7 @@ export async function createApiContext(): Promise<ApiContext> {
       certNotAfter: at,
       revoked: false,
     });
-    await agents.add({
+    await deps.agents.add({
       id: FIXTURE.revokedAgent,
       name: 'fuzz revoked site',
       enrolledAt: at,
@@ -153,14 +188,14 @@ export async function createApiContext(): Promise<ApiContext> {
       revoked: true,
       revokedAt: at,
     });
-    await registry.createModel({
+    await deps.registry.createModel({
       name: FIXTURE.mlpModel,
       architecture: MLP,
       inputShape: mlpWeights.inputShape,
       classes: mlpWeights.classes,
       weights: mlpWeights.weights,
     });
-    await registry.addVersion({
+    await deps.registry.addVersion({
       model: FIXTURE.mlpModel,
       parentVersion: 1,
       jobId: FIXTURE.finishedJob,
@@ -170,7 +205,7 @@ export async function createApiContext(): Promise<ApiContext> {
       metrics: { loss: 0.5 },
       weights: shift(mlpWeights.weights),
     });
-    await registry.createModel({
+    await deps.registry.createModel({
       name: FIXTURE.tfjsModel,
       architecture: tfjsArch,
       inputShape: tfjsWeights.inputShape,
@@ -179,30 +214,38 @@ export async function createApiContext(): Promise<ApiContext> {
     });
     await createLevelJobStore(db).put({
       id: FIXTURE.finishedJob,
-      config: {
-        model: FIXTURE.mlpModel,
-        rounds: 1,
-        minClients: 1,
-        roundTimeoutSec: 1,
-        epochs: 1,
-        batchSize: 8,
-        learningRate: 0.1,
-        versionEvery: 1,
-        serverLearningRate: 1,
-      },
+      config: parseJobConfig({ model: FIXTURE.mlpModel, rounds: 1 }),
       state: 'completed',
       createdAt: at,
       createdBy: 'fuzz',
       currentRound: 1,
       baseVersion: 1,
       latestVersion: 2,
-      rounds: [],
+      excludedAgents: {},
+      warnings: [],
     });
   }
 
+  async function unwire(w: Wiring | undefined): Promise<void> {
+    if (!w) return;
+    // Stopping the runners first: a job left running would keep writing to the store.
+    await w.jobs.close();
+    await w.gateway.close();
+    await w.db.close();
+  }
+
+  const tokenIds = {
+    admin: '',
+    operator: operator.record.id,
+    viewer: viewer.record.id,
+    revoked: revoked.record.id,
+  };
+  let wiring: Wiring | undefined;
+  let fixture: Map<string, string> | undefined;
+
   const ctx: ApiContext = {
     dir,
-    db,
+    db: undefined as unknown as CoordinatorDb,
     app: undefined as unknown as Hono<ApiEnv>,
     deps: undefined as unknown as ApiDeps,
     bearer: {
@@ -211,24 +254,23 @@ export async function createApiContext(): Promise<ApiContext> {
       viewer: viewer.token,
       revoked: revoked.token,
     },
-    tokenIds: {
-      admin: adminRecord.id,
-      operator: operator.record.id,
-      viewer: viewer.record.id,
-      revoked: revoked.record.id,
-    },
+    tokenIds,
     csrPem,
     fixtureDigest: '',
 
     async reset() {
-      // Stopping the runners first: a job left running would keep writing to the store.
-      await jobs?.close();
-      await db.root.clear();
+      await unwire(wiring);
+      wiring = undefined;
       if (fixture === undefined) {
-        await seed();
-        fixture = await storeSnapshot(db);
+        const first = await wire(await openDataDirDb(dataDir));
+        await seed(first);
+        fixture = await storeSnapshot(first.db);
+        await unwire(first);
       } else {
-        // The fixture's bytes as they were first written: one batch, and the digest stays the same.
+        // The fixture's bytes as first written, in one batch; the database is opened again after,
+        // so what it keeps in memory (commit sequence, audit head) is read from them.
+        const db = await openDataDirDb(dataDir);
+        await db.root.clear();
         await db.root.batch(
           [...fixture].map(([key, value]) => ({
             type: 'put' as const,
@@ -238,34 +280,17 @@ export async function createApiContext(): Promise<ApiContext> {
             valueEncoding: 'buffer',
           })),
         );
+        await db.close();
       }
-      jobs = new JobService({ store: createLevelJobStore(db), registry, pool: gateway, log });
-      const revocations = new RevocationList();
-      revocations.revokeAgent(FIXTURE.revokedAgent, new Date(0));
-      ctx.deps = {
-        registry,
-        jobs,
-        agents,
-        tokens,
-        audit,
-        enrollment,
-        deployments,
-        gateway,
-        caCertPem: pki.ca.certPem,
-        caFingerprint: pki.caFingerprint,
-        revocations,
-        agentPort: () => 0,
-        backend: () => 'fuzz',
-        log,
-      };
-      ctx.app = createApiApp(ctx.deps, { enrollRateLimit: false });
-      ctx.fixtureDigest = digestOf(await storeSnapshot(db));
+      wiring = await wire(await openDataDirDb(dataDir));
+      ctx.db = wiring.db;
+      ctx.deps = wiring.deps;
+      ctx.app = createApiApp(ctx.deps, { enrollRateLimit: false, maxModelBytes: FUZZ_MAX_MODEL_BYTES });
+      ctx.fixtureDigest = digestOf(await storeSnapshot(ctx.db));
     },
 
     async close() {
-      await jobs?.close();
-      await gateway.close();
-      await db.close();
+      await unwire(wiring);
       removeTempDir(dir);
     },
   };

@@ -4,7 +4,7 @@
 import * as tf from '@tensorflow/tfjs';
 import * as fc from 'fast-check';
 import { ENGINE_NAMES } from '../../../coordinator/aggregation/index.ts';
-import { MAX_PARAMETERS, modelTopology } from '../../../shared/models/index.ts';
+import { modelTopology } from '../../../shared/models/index.ts';
 import { textUpTo } from '../harness/values.ts';
 import { NAME_PATTERN, wholeNumber } from './protocol-bodies.ts';
 
@@ -16,6 +16,12 @@ export const PLACEHOLDER = {
   lastId: '{{LAST_ID}}',
   tokenId: (caller: 'admin' | 'operator' | 'viewer' | 'revoked') => `{{TOKEN_ID:${caller}}}`,
 } as const;
+
+/**
+ * The model size limit of the fuzzed API (`maxModelBytes`): 16 MiB of weights, so a mutated shape
+ * is refused before it is built rather than build a model of up to a gigabyte (the default).
+ */
+export const FUZZ_MAX_MODEL_BYTES = 16 * 1024 * 1024;
 
 let topology: Record<string, unknown> | undefined;
 
@@ -83,9 +89,8 @@ function smallArchitecture(): fc.Arbitrary<Record<string, unknown>> {
     .record({ inputs, classes: fc.integer({ min: 2, max: 8 }) })
     .map(({ inputs, classes }) => ({ kind: 'logistic', ...inputs, classes }));
   const tfjs = fc.constant(null).map(() => ({ kind: 'tfjs', topology: tinyTopology() }));
-  // At the parameter limit exactly: the largest model that must still be accepted is not built here
-  // (too slow for a fuzz case), but one just past it must be refused before anything is allocated.
-  const justTooBig = fc.constant({ kind: 'logistic', inputShape: [MAX_PARAMETERS / 2], classes: 2 });
+  // Just past the size limit: refused by its count, before anything is allocated.
+  const justTooBig = fc.constant({ kind: 'logistic', inputShape: [FUZZ_MAX_MODEL_BYTES / 8], classes: 2 });
   return fc.oneof(
     { weight: 3, arbitrary: mlp },
     { weight: 2, arbitrary: logistic },

@@ -79,54 +79,97 @@ const version = param(['1', '2', '3', '0', '-1', '1.5', '01', '1e0', ' 1', '9007
 const jobId = param([FIXTURE.finishedJob]);
 const tokenId = param((['admin', 'operator', 'viewer', 'revoked'] as const).map(PLACEHOLDER.tokenId));
 
-/** `?after=…&limit=…` with values at and past the limits, repeated or unknown keys. */
-function auditQuery(): fc.Arbitrary<string> {
-  const value = fc.oneof(
-    fc.constantFrom(
-      ...EDGE_NUMBERS.map(String),
-      '',
-      '1.5',
-      '1e3',
-      ' 1',
-      '0x10',
-      '99999999999999999999',
-      '-0',
-      'abc',
-    ),
-    fc.string({ maxLength: 8 }).map(encodeURIComponent),
-  );
-  const part = fc.oneof(
-    value.map((v) => `after=${v}`),
-    value.map((v) => `limit=${v}`),
-    fc.constantFrom('after', 'limit=', '&', '=', 'x=1'),
-  );
-  return fc.array(part, { maxLength: 3 }).map((parts) => (parts.length === 0 ? '' : `?${parts.join('&')}`));
+/**
+ * A list query: `limit`, `after` and the route's filters (with the values a filter takes), at
+ * and past their limits, repeated or unknown parameters.
+ */
+function listQuery(filters: Record<string, readonly string[]> = {}): () => fc.Arbitrary<string> {
+  return () => {
+    const number = fc.oneof(
+      fc.constantFrom(
+        ...EDGE_NUMBERS.map(String),
+        '',
+        '1.5',
+        '1e3',
+        ' 1',
+        '0x10',
+        '99999999999999999999',
+        '-0',
+        'abc',
+      ),
+      fc.string({ maxLength: 8 }).map(encodeURIComponent),
+    );
+    const named = Object.entries(filters).map(([name, values]) =>
+      fc
+        .oneof(
+          fc.constantFrom(...values),
+          fc.constantFrom('', 'TRUE', '1', 'x'.repeat(300)),
+          fc.string({ maxLength: 8 }).map(encodeURIComponent),
+        )
+        .map((v) => `${name}=${v}`),
+    );
+    const part = fc.oneof(
+      number.map((v) => `limit=${v}`),
+      number.map((v) => `after=${v}`),
+      ...named,
+      fc.constantFrom('after', 'limit=', '&', '=', 'x=1', 'limit=1&limit=2', '%zz=1'),
+    );
+    return fc.oneof(
+      { weight: 2, arbitrary: fc.constant('') },
+      {
+        weight: 3,
+        arbitrary: fc.array(part, { minLength: 1, maxLength: 3 }).map((parts) => `?${parts.join('&')}`),
+      },
+    );
+  };
 }
+
+const BOOLEAN = ['true', 'false'];
 
 export const ROUTES: readonly Route[] = [
   { method: 'GET', path: ['healthz'] },
   { method: 'GET', path: ['v1', 'ca'] },
   { method: 'POST', path: ['v1', 'enroll'], body: enrollBody },
   { method: 'POST', path: ['v1', 'enrollment-tokens'], body: enrollmentTokenBody },
-  { method: 'GET', path: ['v1', 'agents'] },
+  {
+    method: 'GET',
+    path: ['v1', 'agents'],
+    query: listQuery({ online: BOOLEAN, revoked: BOOLEAN, name: ['fuzz site', 'x'] }),
+  },
   { method: 'GET', path: ['v1', 'agents', agentId] },
   { method: 'POST', path: ['v1', 'agents', agentId, 'revoke'] },
   { method: 'GET', path: ['v1', 'revocations'] },
   { method: 'POST', path: ['v1', 'models'], body: modelBody },
-  { method: 'GET', path: ['v1', 'models'] },
+  { method: 'GET', path: ['v1', 'models'], query: listQuery() },
   { method: 'GET', path: ['v1', 'models', modelName] },
-  { method: 'GET', path: ['v1', 'models', modelName, 'versions'] },
+  {
+    method: 'GET',
+    path: ['v1', 'models', modelName, 'versions'],
+    query: listQuery({ job: [FIXTURE.finishedJob] }),
+  },
   { method: 'GET', path: ['v1', 'models', modelName, 'versions', version] },
   { method: 'GET', path: ['v1', 'models', modelName, 'versions', version, 'artifact'] },
   { method: 'GET', path: ['v1', 'models', modelName, 'versions', version, 'artifact', 'weights.bin'] },
   { method: 'POST', path: ['v1', 'jobs'], body: jobBody },
-  { method: 'GET', path: ['v1', 'jobs'] },
+  {
+    method: 'GET',
+    path: ['v1', 'jobs'],
+    query: listQuery({
+      state: ['pending', 'running', 'completed', 'failed', 'cancelled'],
+      model: [FIXTURE.mlpModel],
+    }),
+  },
   { method: 'GET', path: ['v1', 'jobs', jobId] },
+  { method: 'GET', path: ['v1', 'jobs', jobId, 'events'], query: listQuery() },
   { method: 'POST', path: ['v1', 'jobs', jobId, 'cancel'] },
   { method: 'POST', path: ['v1', 'tokens'], body: apiTokenBody },
-  { method: 'GET', path: ['v1', 'tokens'] },
+  {
+    method: 'GET',
+    path: ['v1', 'tokens'],
+    query: listQuery({ role: ['admin', 'operator', 'viewer'], revoked: BOOLEAN }),
+  },
   { method: 'POST', path: ['v1', 'tokens', tokenId, 'revoke'] },
-  { method: 'GET', path: ['v1', 'audit'], query: auditQuery },
+  { method: 'GET', path: ['v1', 'audit'], query: listQuery({ actor: ['fuzz'], action: ['model.create'] }) },
 ];
 
 /** A body over the 64 KiB limit of every route but model upload. */
@@ -280,21 +323,41 @@ function fill(
   return out;
 }
 
-/** Names the first key that differs between two store snapshots. */
+/** Names the first key added, removed or changed between two store snapshots, `ignored` ones aside. */
 function storeChange(
   before: Map<string, string>,
   after: Map<string, string>,
-  valuesOf: (key: string) => boolean,
+  ignored: (key: string) => boolean,
 ): string | undefined {
   for (const key of new Set([...before.keys(), ...after.keys()])) {
+    if (ignored(key)) continue;
     if (!before.has(key)) return `added ${key}`;
     if (!after.has(key)) return `removed ${key}`;
-    if (valuesOf(key) && before.get(key) !== after.get(key)) return `changed ${key}`;
+    if (before.get(key) !== after.get(key)) return `changed ${key}`;
   }
   return undefined;
 }
 
+/** What a running job's runner writes on its own: its record, its rounds, and the commit sequence. */
+function jobRunnerKey(key: string): boolean {
+  return key.startsWith('!jobs!') || key.startsWith('!rounds!') || key === '!meta!commitSeq';
+}
+
 const STACK_TRACE = /\.ts:\d+|\n\s+at /;
+
+/**
+ * The response body as text. An event stream (`/v1/jobs/:id/events`) runs until its job ends: its
+ * first chunk is read, then the stream is cancelled, as a client that leaves would.
+ */
+async function bodyText(res: Response): Promise<string> {
+  if (!(res.headers.get('content-type') ?? '').startsWith('text/event-stream') || !res.body) {
+    return Buffer.from(await res.arrayBuffer()).toString('utf8');
+  }
+  const reader = res.body.getReader();
+  const first = await reader.read();
+  await reader.cancel();
+  return first.value ? Buffer.from(first.value).toString('utf8') : '';
+}
 
 async function sendAndCheck(ctx: ApiContext, req: ApiRequest, state: CaseState): Promise<void> {
   const needsToken = typeof req.body === 'string' && req.body.includes(PLACEHOLDER.enrollmentToken);
@@ -315,8 +378,7 @@ async function sendAndCheck(ctx: ApiContext, req: ApiRequest, state: CaseState):
     { method: req.method, headers, ...(withBody ? { body: body as RequestInit['body'] } : {}) },
     { incoming: { socket: { remoteAddress: '203.0.113.9' } } },
   );
-  const bytes = Buffer.from(await res.arrayBuffer());
-  const text = bytes.toString('utf8');
+  const text = await bodyText(res);
   const what = `${req.method} ${path} → ${res.status}`;
   invariant(res.status < 500, `${what}: ${text.slice(0, 300)}`);
   const ok = res.status < 400;
@@ -348,12 +410,12 @@ async function sendAndCheck(ctx: ApiContext, req: ApiRequest, state: CaseState):
     );
     invariant(typeof err.message === 'string' && !STACK_TRACE.test(err.message), `${what} has a bad message`);
   }
-  // A rejected call and any read change nothing; a job runner's own writes to job records aside.
+  // A rejected call and any read change nothing; a running job's own writes aside.
   if (!ok || req.method === 'GET' || req.method === 'HEAD') {
     const change = storeChange(
       before,
       await storeSnapshot(ctx.db),
-      (key) => !(state.jobsRunning && key.startsWith('!jobs!')),
+      (key) => state.jobsRunning && jobRunnerKey(key),
     );
     invariant(change === undefined, `${what} changed the store: ${change}`);
     invariant(

@@ -51,20 +51,32 @@ const feature = (): fc.Arbitrary<number> =>
     },
     { weight: 1, arbitrary: fc.constantFrom(3.4e38, -3.4e38, 1e-45, 1e-300, 0.1) },
   );
-const label = (): fc.Arbitrary<number> =>
+/** Class numbers 0, 1, 2, ... up to the int32 limit; with `invalid`, also the negative ones loaders refuse. */
+const label = (invalid: boolean): fc.Arbitrary<number> =>
   fc.oneof(
     { weight: 6, arbitrary: fc.integer({ min: 0, max: 9 }) },
-    { weight: 1, arbitrary: fc.constantFrom(-1, 2 ** 31 - 1, -(2 ** 31)) },
+    { weight: 1, arbitrary: fc.constant(2 ** 31 - 1) },
+    ...(invalid ? [{ weight: 1, arbitrary: fc.constantFrom(-1, -(2 ** 31), 2 ** 31) }] : []),
   );
 
-function table(shape: fc.Arbitrary<number[]>, value: fc.Arbitrary<number> = feature()): fc.Arbitrary<Table> {
+function table(
+  shape: fc.Arbitrary<number[]>,
+  value: fc.Arbitrary<number> = feature(),
+  opts: { invalidLabels?: boolean } = {},
+): fc.Arbitrary<Table> {
   return shape.chain((featureShape) => {
     const size = sizeOf(featureShape);
     return fc
-      .array(fc.record({ x: fc.array(value, { minLength: size, maxLength: size }), label: label() }), {
-        minLength: 1,
-        maxLength: 6,
-      })
+      .array(
+        fc.record({
+          x: fc.array(value, { minLength: size, maxLength: size }),
+          label: label(opts.invalidLabels ?? false),
+        }),
+        {
+          minLength: 1,
+          maxLength: 6,
+        },
+      )
       .map((rows) => ({ featureShape, rows }));
   });
 }
@@ -88,18 +100,25 @@ function csvCell(v: number, style: string): string {
 }
 
 /** CSV text of `t`: label column anywhere, optional BOM, CRLF, blank lines, quoted or spaced cells. */
-function csvText(
-  t: Table,
-  opts: { labelAt: number; style: string; bom: boolean; crlf: boolean; blank: boolean; labelName: string },
-): string {
+interface CsvLayout {
+  labelAt: number;
+  style: string;
+  bom: boolean;
+  crlf: boolean;
+  blank: boolean;
+  labelName: string;
+  separator: string;
+}
+
+function csvText(t: Table, opts: CsvLayout): string {
   const names = t.rows[0].x.map((_, i) => `f${i}`);
   names.splice(opts.labelAt % (names.length + 1), 0, opts.labelName);
   const at = names.indexOf(opts.labelName);
-  const lines = [names.join(',')];
+  const lines = [names.join(opts.separator)];
   for (const row of t.rows) {
     const cells = row.x.map((v) => csvCell(v, opts.style));
     cells.splice(at, 0, String(row.label));
-    lines.push(cells.join(','));
+    lines.push(cells.join(opts.separator));
     if (opts.blank) lines.push('');
   }
   const eol = opts.crlf ? '\r\n' : '\n';
@@ -114,7 +133,15 @@ const csvLayout = () =>
     crlf: fc.boolean(),
     blank: fc.boolean(),
     labelName: fc.constant('label'),
+    separator: fc.oneof(
+      { weight: 4, arbitrary: fc.constant(',') },
+      { weight: 1, arbitrary: fc.constantFrom(';', '\t', '|') },
+    ),
   });
+
+/** The load options a CSV written with `layout` needs. */
+const csvOptions = (layout: CsvLayout): LoadOptions =>
+  layout.separator === ',' ? {} : { separator: layout.separator };
 
 /** JSONL lines of `t`, `x` flat or as rows, under "x" or "features". */
 function jsonlText(t: Table, opts: { key: 'x' | 'features'; rows: number; blank: boolean }): string {
@@ -167,6 +194,16 @@ function options(format: DataFormat): fc.Arbitrary<LoadOptions> {
         scale: sometimesOdd(fc.constantFrom(1, 255, 0.5, 1e-3, 1e6), EDGE_NUMBERS),
         limit: sometimesOdd(fc.integer({ min: 1, max: 5 }), [0, -1, 1.5, Number.NaN, 2 ** 53]),
         labelColumn: sometimesOdd(fc.constant('label'), ['y', '', ' ', 'f0', 'Label', 'label ']),
+        separator: sometimesOdd(fc.constantFrom(',', ';', '\t', '|'), [
+          '',
+          ',,',
+          'e',
+          '"',
+          '\n',
+          '.',
+          '-',
+          '😀',
+        ]),
       },
       { requiredKeys: [] },
     )
@@ -199,34 +236,66 @@ function maybeEdited(text: fc.Arbitrary<string>): fc.Arbitrary<string | Uint8Arr
 }
 
 function csvCases(): fc.Arbitrary<DataCase> {
-  const valid = fc.tuple(table(flatShape()), csvLayout()).map(([t, layout]) => csvText(t, layout));
+  // Each content comes with the options its writer's separator needs.
+  const valid = fc
+    .tuple(table(flatShape(), feature(), { invalidLabels: true }), csvLayout())
+    .map(([t, layout]) => ({ text: csvText(t, layout), options: csvOptions(layout) }));
   // The table as cells, one field changed: a cell, a column, a row.
-  const cellTable = fc.tuple(table(flatShape()), csvLayout()).map(([t, layout]) =>
-    csvText(t, layout)
-      .trim()
-      .split(/\r?\n/)
-      .map((l) => l.split(',')),
-  );
+  const cellTable = fc
+    .tuple(table(flatShape(), feature(), { invalidLabels: true }), csvLayout())
+    .map(([t, layout]) =>
+      csvText(t, { ...layout, separator: ',' })
+        .trim()
+        .split(/\r?\n/)
+        .map((l) => l.split(',')),
+    );
   const mutatedTable = mutated(cellTable, { replacement: anyValue() }).map((rows) =>
     Array.isArray(rows)
       ? rows.map((r) => (Array.isArray(r) ? r.map(String).join(',') : String(r))).join('\n')
       : String(rows),
   );
+  const plain = (text: fc.Arbitrary<string | Uint8Array>) => text.map((t) => ({ text: t, options: {} }));
   const content = fc.oneof(
-    { weight: 5, arbitrary: maybeEdited(valid) },
-    { weight: 2, arbitrary: mutatedTable },
-    fc.string({ unit: 'binary', maxLength: 80 }),
-    fc.uint8Array({ maxLength: 80 }),
-    fc.constantFrom('', '\ufeff', 'label\n', 'label,f0\n', '\n\n', 'label,label\n1,2\n', ',\n1\n'),
-  );
-  return withOptions(
-    content.map((c) => [{ name: 'data.csv', content: c }]),
-    fc.oneof(
-      { weight: 8, arbitrary: fc.constant('data.csv') },
-      { weight: 1, arbitrary: fc.constantFrom('missing.csv', '.') },
+    {
+      weight: 5,
+      arbitrary: valid.chain((v) =>
+        maybeEdited(fc.constant(v.text)).map((text) => ({ text, options: v.options })),
+      ),
+    },
+    { weight: 2, arbitrary: plain(mutatedTable) },
+    plain(fc.string({ unit: 'binary', maxLength: 80 })),
+    plain(fc.uint8Array({ maxLength: 80 })),
+    plain(
+      fc.constantFrom(
+        '',
+        '\ufeff',
+        'label\n',
+        'label,f0\n',
+        '\n\n',
+        'label,label\n1,2\n',
+        ',\n1\n',
+        'label;f0\n1;2\n',
+      ),
     ),
-    'csv',
   );
+  return fc
+    .tuple(
+      content,
+      withOptions(
+        fc.constant([]),
+        fc.oneof(
+          { weight: 8, arbitrary: fc.constant('data.csv') },
+          { weight: 1, arbitrary: fc.constantFrom('missing.csv', '.') },
+        ),
+        'csv',
+      ),
+    )
+    .map(([c, base]) => ({
+      files: [{ name: 'data.csv', content: c.text }],
+      path: base.path,
+      // The generated options win: a wrong separator for the file is a case too.
+      options: { ...c.options, ...base.options },
+    }));
 }
 
 function jsonlCases(): fc.Arbitrary<DataCase> {
@@ -235,8 +304,10 @@ function jsonlCases(): fc.Arbitrary<DataCase> {
     rows: fc.constantFrom(1, 2),
     blank: fc.boolean(),
   });
-  const valid = fc.tuple(table(flatShape()), layout).map(([t, l]) => jsonlText(t, l));
-  const lines = fc.tuple(table(flatShape()), layout).map(([t, l]) =>
+  const valid = fc
+    .tuple(table(flatShape(), feature(), { invalidLabels: true }), layout)
+    .map(([t, l]) => jsonlText(t, l));
+  const lines = fc.tuple(table(flatShape(), feature(), { invalidLabels: true }), layout).map(([t, l]) =>
     jsonlText(t, l)
       .trim()
       .split('\n')
@@ -323,6 +394,9 @@ function assertConsistent(ds: LocalDataset, opts: LoadOptions): void {
     ds.labels instanceof Int32Array && ds.labels.length === ds.count,
     `${ds.labels.length} labels for ${ds.count} examples`,
   );
+  // Class numbers: loaders refuse negative labels (a common "unlabelled" marker).
+  const negative = ds.labels.findIndex((l) => l < 0);
+  invariant(negative < 0, `label ${negative + 1} is ${ds.labels[negative]}`);
   const bad = ds.x.findIndex((v) => !Number.isFinite(v));
   invariant(bad < 0, `x[${bad}] is ${ds.x[bad]}`);
   invariant(typeof ds.source === 'string' && ds.source.length > 0, 'no source');
@@ -398,9 +472,11 @@ async function checkRoundTrip(
   const t = c.table;
   let files: DataFile[];
   let path: string;
+  let options: LoadOptions = {};
   if (c.format === 'csv') {
-    files = [{ name: 'data.csv', content: csvText(t, c.layout as Parameters<typeof csvText>[1]) }];
+    files = [{ name: 'data.csv', content: csvText(t, c.layout as CsvLayout) }];
     path = 'data.csv';
+    options = csvOptions(c.layout as CsvLayout);
   } else if (c.format === 'jsonl') {
     // A 2-D feature shape travels as rows.
     const lines = t.rows.map((r) => {
@@ -425,7 +501,7 @@ async function checkRoundTrip(
     ];
     path = 'train-images-idx3-ubyte';
   }
-  const ds = await checkLoad({ files, path, options: {} }, ctx);
+  const ds = await checkLoad({ files, path, options }, ctx);
   invariant(ds, `a valid ${c.format} file did not load`);
   const scale = c.format === 'idx' ? 255 : 1;
   invariant(ds.count === t.rows.length, `loaded ${ds.count} of ${t.rows.length} examples`);

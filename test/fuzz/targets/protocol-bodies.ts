@@ -2,9 +2,13 @@
 // A new message type needs one entry here: the mapped type makes a missing one a compile error,
 // and protocol.test.ts fails when MESSAGE_TYPES names a type without one.
 import * as fc from 'fast-check';
-import { MAX_PARAMETERS, type ModelArchitecture } from '../../../shared/models/index.ts';
-import type { MessageBodies, MessageType, ModelRef } from '../../../shared/protocol/index.ts';
-import { encodeTensorBytes, MAX_EXAMPLES_PER_UPDATE } from '../../../shared/protocol/index.ts';
+import type { ModelArchitecture } from '../../../shared/models/index.ts';
+import type { DatasetSummary, MessageBodies, MessageType, ModelRef } from '../../../shared/protocol/index.ts';
+import {
+  encodeTensorBytes,
+  MAX_EXAMPLES_PER_UPDATE,
+  SUMMARY_LIMITS,
+} from '../../../shared/protocol/index.ts';
 import type { WeightTensor } from '../../../shared/tensors/index.ts';
 import { jsonValue, textUpTo } from '../harness/values.ts';
 
@@ -75,7 +79,9 @@ const activation = () =>
   fc.constantFrom('relu', 'tanh', 'sigmoid', 'elu', 'selu', 'linear') as fc.Arbitrary<'relu'>;
 const inputShape = () => fc.array(wholeNumber(1, 1 << 12), { minLength: 1, maxLength: 3 });
 
-/** Weights of dense layers of `units` after `inputShape`, as parseArchitecture counts them. */
+const MAX_BUILDABLE_PARAMETERS = 1 << 24;
+
+/** Weights of dense layers of `units` after `inputShape`, as architectureParamCount counts them. */
 function parameterCount(shape: readonly number[], units: readonly number[]): number {
   let inputs = shape.reduce((n, d) => n * d, 1);
   let params = 0;
@@ -97,14 +103,15 @@ export function architecture(): fc.Arbitrary<ModelArchitecture> {
         .map(([hidden, classes]) => [...hidden, classes]),
       activation: activation(),
     })
-    .filter((a) => parameterCount(a.inputShape, a.layers) <= MAX_PARAMETERS);
+    // Small enough to build, should a test ever build one; the codec itself sets no size limit.
+    .filter((a) => parameterCount(a.inputShape, a.layers) <= MAX_BUILDABLE_PARAMETERS);
   const logistic = fc
     .record({
       kind: fc.constant('logistic' as const),
       inputShape: inputShape(),
       classes: wholeNumber(2, 1024),
     })
-    .filter((a) => parameterCount(a.inputShape, [a.classes]) <= MAX_PARAMETERS);
+    .filter((a) => parameterCount(a.inputShape, [a.classes]) <= MAX_BUILDABLE_PARAMETERS);
   const tfjs = fc.record({
     kind: fc.constant('tfjs' as const),
     topology: fc
@@ -131,6 +138,37 @@ const metrics = () =>
     { maxKeys: 32, noNullPrototype: true },
   );
 
+const SHA256 = /^[0-9a-f]{64}$/;
+
+/** What an agent says about its data in hello: counts, labels, and per-group feature statistics or null. */
+function datasetSummary(): fc.Arbitrary<DatasetSummary> {
+  const count = () => wholeNumber(0);
+  const stats = fc.integer({ min: 1, max: 6 }).chain((groups) => {
+    const column = () => fc.array(finiteNumber(), { minLength: groups, maxLength: groups });
+    return fc.record({
+      groupSize: wholeNumber(1, 1 << 30),
+      groups: fc.constant(groups),
+      min: column(),
+      max: column(),
+      mean: column(),
+    });
+  });
+  return fc.record({
+    examples: wholeNumber(0, MAX_EXAMPLES_PER_UPDATE),
+    featureShape: fc.array(wholeNumber(1), { minLength: 1, maxLength: 8 }),
+    features: count(),
+    labels: fc.array(
+      fc.record({ value: fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }), count: count() }),
+      {
+        maxLength: Math.min(8, SUMMARY_LIMITS.labels),
+      },
+    ),
+    otherLabels: fc.record({ distinct: count(), examples: count() }),
+    nonFiniteValues: count(),
+    featureStats: fc.option(stats, { nil: null }),
+  });
+}
+
 export const BODY_ARBITRARIES: { [T in MessageType]: fc.Arbitrary<MessageBodies[T]> } = {
   hello: fc.record({
     protocolVersions: fc.array(fc.oneof(wholeNumber(1, 3), fc.maxSafeInteger(), fc.integer()), {
@@ -139,11 +177,13 @@ export const BODY_ARBITRARIES: { [T in MessageType]: fc.Arbitrary<MessageBodies[
     agentVersion: textUpTo(64, 1),
     backend: textUpTo(64, 1),
     models: fc.array(fc.record({ name: modelName(), version: wholeNumber(1) }), { maxLength: 6 }),
+    dataset: datasetSummary(),
   }),
   welcome: fc.record({
     protocolVersion: wholeNumber(1),
     agentId: protocolId(),
     heartbeatIntervalMs: wholeNumber(10),
+    chunkBytes: wholeNumber(1024, 2 ** 31 - 1),
   }),
   train: fc.record({
     taskId: protocolId(),
@@ -166,12 +206,15 @@ export const BODY_ARBITRARIES: { [T in MessageType]: fc.Arbitrary<MessageBodies[
     update: tensorField(),
     trainMs: finiteNumber(0),
   }),
-  'task-error': fc.record({ taskId: protocolId(), code: textUpTo(64, 1), message: textUpTo(4096, 1) }),
+  'task-error': fc.record(
+    { taskId: protocolId(), code: textUpTo(64, 1), message: textUpTo(4096, 1), permanent: fc.boolean() },
+    { requiredKeys: ['taskId', 'code', 'message'] },
+  ),
   cancel: fc.record({ taskId: protocolId() }),
   deploy: fc.record({
     model: modelRef(),
     weights: tensorField(),
-    sha256: fc.stringMatching(/^[0-9a-f]{64}$/),
+    sha256: fc.stringMatching(SHA256),
     signature: fc.uint8Array({ maxLength: 512 }),
     signerCertificate: textUpTo(16_384, 1),
   }),
@@ -185,5 +228,16 @@ export const BODY_ARBITRARIES: { [T in MessageType]: fc.Arbitrary<MessageBodies[
     .map(({ error, ...rest }) => (error === undefined ? rest : { ...rest, error })),
   renew: fc.record({ csr: textUpTo(16_384, 1) }),
   renewed: fc.record({ certificate: textUpTo(16_384, 1), notAfter: textUpTo(64, 1) }),
+  // One chunk as a frame carries it; whether chunks fit together is the assembler's to check.
+  chunk: fc.integer({ min: 1, max: 1 << 20 }).chain((count) =>
+    fc.record({
+      payload: fc.stringMatching(SHA256),
+      index: fc.integer({ min: 0, max: count - 1 }),
+      count: fc.constant(count),
+      size: wholeNumber(0),
+      sha256: fc.stringMatching(SHA256),
+      bytes: fc.uint8Array({ maxLength: 64 }),
+    }),
+  ),
   error: fc.record({ code: textUpTo(64, 1), message: textUpTo(4096, 1) }),
 };

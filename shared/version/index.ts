@@ -1,0 +1,3 @@
+// Public door of shared/version.
+
+export { LOOM_VERSION } from './version.ts';
