@@ -20,6 +20,6 @@ export function describeFailure(result: RunResult): string {
     `${result.target} failed after ${result.runs} cases (seed ${result.seed}, path "${f.path}", ${f.shrinks} shrinks)`,
     `input: ${input}`,
     `error: ${errorSummary(f.error, 4)}`,
-    `replay and save it: npm run fuzz -- --target ${result.target} --seed ${result.seed} --path ${f.path}`,
+    `replay and save it: npm run fuzz -- --target ${result.target} --seed=${result.seed} --path ${f.path}`,
   ].join('\n');
 }

@@ -19,7 +19,7 @@ export function shortRunSeed(target: string, env = process.env.FUZZ_SEED): numbe
   if (env !== undefined && env !== '') return Number(env);
   let hash = 0x811c9dc5;
   for (const ch of target) hash = Math.imul(hash ^ ch.charCodeAt(0), 0x01000193);
-  return hash | 0;
+  return hash >>> 1;
 }
 
 /** One describe block per target. */
