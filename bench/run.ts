@@ -8,6 +8,7 @@ export interface BenchModule {
 // Loaded on demand so one benchmark's imports (tfjs, wasm backends) never slow another's start.
 const BENCHES: Record<string, () => Promise<BenchModule>> = {
   aggregate: () => import('./aggregate.ts'),
+  fleet: () => import('./fleet.ts'),
   round: () => import('./round.ts'),
 };
 

@@ -1,7 +1,8 @@
 // The Loom certificate authority: a self-signed root that signs the coordinator and agent certificates.
+import { createPrivateKey } from 'node:crypto';
 import forge from 'node-forge';
 import { assertCommonName } from './dn.ts';
-import { forgePrivateKey, generateRsaKeyPair } from './keys.ts';
+import { generateRsaKeyPair } from './keys.ts';
 import { signCertificate } from './sign.ts';
 import { assertPositive, validityWindow } from './validity.ts';
 
@@ -40,7 +41,7 @@ export function createCA(opts: CreateCaOptions = {}): KeyCertPair {
       { name: 'basicConstraints', cA: true, critical: true },
       { name: 'keyUsage', keyCertSign: true, cRLSign: true, critical: true },
     ],
-    signer: { selfSignedKey: forgePrivateKey(keyPem) },
+    signer: { selfSignedKey: createPrivateKey(keyPem) },
   });
   return { certPem, keyPem };
 }

@@ -1,9 +1,11 @@
 // Certificate signing requests: the agent makes its key and CSR locally; the coordinator signs it.
+import { createPrivateKey } from 'node:crypto';
 import forge from 'node-forge';
 import { LoomError } from '../shared/errors/index.ts';
 import type { KeyCertPair } from './ca.ts';
 import { assertCommonName, commonNameSubject } from './dn.ts';
-import { forgePrivateKey, generateRsaKeyPair, RSA_MODULUS_BITS } from './keys.ts';
+import { generateRsaKeyPair, RSA_MODULUS_BITS } from './keys.ts';
+import { signCsrNatively } from './native-sign.ts';
 import { loadIssuer, signCertificate } from './sign.ts';
 import { assertPositive, validityWindow } from './validity.ts';
 
@@ -26,7 +28,7 @@ export function createKeyAndCsr(opts: CreateKeyAndCsrOptions): { keyPem: string;
   const csr = forge.pki.createCertificationRequest();
   csr.publicKey = forge.pki.publicKeyFromPem(publicKeyPem);
   csr.setSubject(commonNameSubject(opts.commonName));
-  csr.sign(forgePrivateKey(keyPem), forge.md.sha256.create());
+  signCsrNatively(csr, createPrivateKey(keyPem));
   return { keyPem, csrPem: forge.pki.certificationRequestToPem(csr) };
 }
 

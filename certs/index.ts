@@ -22,6 +22,7 @@ export {
   shortFingerprint,
 } from './fingerprint.ts';
 export { writeKeyFile } from './key-file.ts';
+export { decryptKeyPem, encryptKeyPem, isEncryptedKeyPem } from './key-passphrase.ts';
 export type { RevocationListJSON } from './revocation.ts';
 export { normalizeSerial, RevocationList } from './revocation.ts';
 export { hashSecret, secretMatches } from './secret-hash.ts';

@@ -27,15 +27,6 @@ export function generateRsaKeyPair(): RsaKeyPair {
   return { keyPem: privateKey, publicKeyPem: publicKey };
 }
 
-/** Parses an RSA private key PEM (PKCS#1 or PKCS#8) into a forge key; throws LOOM_ERR_PKI on bad input. */
-export function forgePrivateKey(pem: string): forge.pki.rsa.PrivateKey {
-  try {
-    return forge.pki.privateKeyFromPem(pem);
-  } catch (err) {
-    throw new LoomError('LOOM_ERR_PKI', 'Private key is not a valid RSA PEM key', { cause: err });
-  }
-}
-
 /** Parses a single certificate PEM into a forge certificate; throws LOOM_ERR_PKI on bad input. */
 export function forgeCertificate(pem: string): forge.pki.Certificate {
   if (typeof pem !== 'string') throw new TypeError('certificate PEM must be a string');

@@ -1,9 +1,12 @@
-// Builds and signs X.509 certificates with node-forge; shared by the CA, server and client issuers.
+// Builds X.509 certificates with node-forge and signs them with OpenSSL; shared by the CA, server
+// and client issuers.
+import { createPrivateKey, type KeyObject } from 'node:crypto';
 import forge from 'node-forge';
 import { LoomError } from '../shared/errors/index.ts';
 import type { KeyCertPair } from './ca.ts';
 import { commonNameSubject, rewritableAttributes } from './dn.ts';
-import { forgeCertificate, forgePrivateKey, keyMatchesCertificate, nodeCertificate } from './keys.ts';
+import { forgeCertificate, keyMatchesCertificate, nodeCertificate } from './keys.ts';
+import { signCertificateNatively } from './native-sign.ts';
 import { randomSerialHex } from './serial.ts';
 
 /** A forge extension descriptor (`{ name: 'keyUsage', digitalSignature: true, ... }`). */
@@ -12,7 +15,7 @@ export type ForgeExtension = Record<string, unknown>;
 /** A CA ready to sign: parsed certificate plus its private key. */
 export interface Issuer {
   cert: forge.pki.Certificate;
-  key: forge.pki.rsa.PrivateKey;
+  key: KeyObject;
 }
 
 export interface CertificateTemplate {
@@ -22,7 +25,7 @@ export interface CertificateTemplate {
   notAfter: Date;
   extensions: ForgeExtension[];
   /** The signing CA, or the subject's own key for a self-signed certificate. */
-  signer: Issuer | { selfSignedKey: forge.pki.rsa.PrivateKey };
+  signer: Issuer | { selfSignedKey: KeyObject };
 }
 
 /**
@@ -39,7 +42,7 @@ export function loadIssuer(ca: KeyCertPair): Issuer {
   if (!keyMatchesCertificate(ca.keyPem, ca.certPem)) {
     throw new LoomError('LOOM_ERR_PKI', 'CA private key does not match the CA certificate');
   }
-  return { cert: forgeCertificate(ca.certPem), key: forgePrivateKey(ca.keyPem) };
+  return { cert: forgeCertificate(ca.certPem), key: createPrivateKey(ca.keyPem) };
 }
 
 /** Creates, signs (SHA-256) and PEM-encodes a certificate with a fresh random serial. */
@@ -66,7 +69,7 @@ export function signCertificate(t: CertificateTemplate): { certPem: string; seri
     ...(authorityKeyId ? [{ name: 'authorityKeyIdentifier', keyIdentifier: authorityKeyId }] : []),
   ]);
 
-  cert.sign('cert' in t.signer ? t.signer.key : t.signer.selfSignedKey, forge.md.sha256.create());
+  signCertificateNatively(cert, 'cert' in t.signer ? t.signer.key : t.signer.selfSignedKey);
   return { certPem: forge.pki.certificateToPem(cert), serial: cert.serialNumber };
 }
 

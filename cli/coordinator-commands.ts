@@ -3,6 +3,7 @@ import {
   type CoordinatorPart,
   createAdminToken,
   initCoordinator,
+  readCaPassphrase,
   resolveCoordinatorConfig,
   startCoordinator,
 } from '../coordinator/index.ts';
@@ -28,9 +29,11 @@ export async function coordinatorInit(argv: string[]): Promise<number> {
   if (help) return printHelp(coordinatorInitSpec);
   const dataDir = stringFlag(flags, 'data-dir')!;
   const hosts = (flags['cert-host'] as string[] | undefined) ?? [];
+  const caPassphrase = await readCaPassphrase(stringFlag(flags, 'ca-passphrase-file'));
   const result = await initCoordinator({
     dataDir,
     hosts,
+    ...(caPassphrase === undefined ? {} : { caPassphrase }),
     force: flags.force === true,
     beforeRemove: (parts) => announceRemoval(dataDir, parts),
   });

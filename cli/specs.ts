@@ -3,7 +3,8 @@
 import type { CommandSpec } from './args.ts';
 
 export const coordinatorInitSpec: CommandSpec = {
-  usage: 'loom coordinator init --data-dir DIR [--cert-host NAME_OR_IP ...] [--force] [--json]',
+  usage:
+    'loom coordinator init --data-dir DIR [--cert-host NAME_OR_IP ...] [--ca-passphrase-file F] [--force] [--json]',
   summary:
     'Creates a coordinator: its CA (key stays here, mode 0600), a server certificate for its names and\n' +
     'addresses, and the first admin API token, printed once (only its hash is stored). Refuses a data dir\n' +
@@ -22,6 +23,11 @@ export const coordinatorInitSpec: CommandSpec = {
       multiple: true,
       description: 'old name of --cert-host',
       deprecatedFor: 'cert-host',
+    },
+    'ca-passphrase-file': {
+      type: 'string',
+      description:
+        'encrypt the CA key on disk under the passphrase on the first line of this file ($LOOM_CA_PASSPHRASE works too); every start then needs it',
     },
     force: {
       type: 'boolean',

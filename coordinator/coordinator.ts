@@ -29,6 +29,7 @@ import {
   loadCoordinatorPki,
   openDataDirDb,
   openStoreDataKey,
+  readCaPassphrase,
 } from './setup/index.ts';
 import type { CoordinatorDb } from './store/index.ts';
 
@@ -84,7 +85,7 @@ export async function startCoordinator(
     backend: backend.name,
     skipped: backend.skipped.join('; ') || undefined,
   });
-  const pki = await loadCoordinatorPki(config.dataDir);
+  const pki = await loadCoordinatorPki(config.dataDir, await readCaPassphrase(config.caPassphraseFile));
   // Kept private at every start: a folder restored or copied with a wide mode is closed again.
   await ensurePrivateDir(config.dataDir);
   await ensurePrivateDir(dbDir(config.dataDir));

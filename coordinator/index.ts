@@ -9,4 +9,4 @@ export { formatStoreReport } from './integrity/index.ts';
 export type { CheckOptions, RestoreResult } from './maintenance.ts';
 export { backupCoordinator, checkCoordinator, restoreCoordinator, verifyBackupFile } from './maintenance.ts';
 export type { CoordinatorPart, InitResult } from './setup/index.ts';
-export { createAdminToken, initCoordinator } from './setup/index.ts';
+export { createAdminToken, initCoordinator, readCaPassphrase } from './setup/index.ts';

@@ -96,10 +96,13 @@ export function jobsRoutes(deps: ApiDeps): Hono<ApiEnv> {
             });
             return;
           }
+          let timer: NodeJS.Timeout | undefined;
           await new Promise<void>((resolve) => {
             wake = resolve;
-            setTimeout(resolve, KEEPALIVE_MS).unref();
+            timer = setTimeout(resolve, KEEPALIVE_MS);
+            timer.unref();
           });
+          clearTimeout(timer);
           wake = undefined;
           if (open && queue.length === 0 && !finished()) await stream.write(': keep-alive\n\n');
         }

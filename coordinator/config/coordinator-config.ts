@@ -44,6 +44,8 @@ export interface CoordinatorConfig {
   dataKeyFile?: string;
   /** A command that prints the data key (base64), e.g. a KMS client; used instead of the key file. */
   dataKeyCommand?: string;
+  /** File whose first line is the passphrase of a CA key encrypted at init ($LOOM_CA_PASSPHRASE wins). */
+  caPassphraseFile?: string;
 }
 
 export const COORDINATOR_DEFAULTS: Omit<CoordinatorConfig, 'dataDir'> = Object.freeze({
@@ -79,10 +81,11 @@ const ENV: Record<string, keyof typeof COORDINATOR_DEFAULTS | (typeof OPTIONAL_K
   LOOM_ENROLL_RATE_PER_MINUTE: 'enrollRatePerMinute',
   LOOM_DATA_KEY_FILE: 'dataKeyFile',
   LOOM_DATA_KEY_COMMAND: 'dataKeyCommand',
+  LOOM_CA_PASSPHRASE_FILE: 'caPassphraseFile',
 };
 
 /** Settings without a default value (absent unless set). */
-const OPTIONAL_KEYS = ['dataKeyFile', 'dataKeyCommand'] as const;
+const OPTIONAL_KEYS = ['dataKeyFile', 'dataKeyCommand', 'caPassphraseFile'] as const;
 
 export const CONFIG_FILE = 'coordinator.json';
 
@@ -127,6 +130,7 @@ function validate(raw: Record<string, unknown>, source: string): Partial<Coordin
     }
     if (r.has('dataKeyFile')) out.dataKeyFile = r.string('dataKeyFile', { max: 4096 });
     if (r.has('dataKeyCommand')) out.dataKeyCommand = r.string('dataKeyCommand', { max: 4096 });
+    if (r.has('caPassphraseFile')) out.caPassphraseFile = r.string('caPassphraseFile', { max: 4096 });
     if (r.has('logFormat')) {
       const f = r.string('logFormat');
       if (f !== 'text' && f !== 'json') r.fail('logFormat', 'must be text or json');

@@ -75,6 +75,9 @@ export const GATEWAY_DEFAULTS = {
   chunkBytes: DEFAULT_CHUNK_BYTES,
 } as const;
 
+/** Payloads the gateway sends above this size go as chunks shared by every receiver (see SessionFraming). */
+const SHARED_PAYLOAD_BYTES = 64 * 1024;
+
 /** Two replacements of one agent's connection within this window look like two processes. */
 const DUPLICATE_WINDOW_MS = 60_000;
 
@@ -92,6 +95,7 @@ export class AgentGateway extends EventEmitter<GatewayEvents> implements AgentPo
   /** Chunk frames of payloads sent to many agents (a round's weights), made once per payload. */
   private readonly chunkCache = new WeakMap<Uint8Array, { ref: PayloadRef; frames: Buffer[] }>();
   private heartbeat?: NodeJS.Timeout;
+  private lastHeartbeat = 0;
   private readonly log: Logger;
 
   constructor(options: AgentGatewayOptions) {
@@ -163,6 +167,7 @@ export class AgentGateway extends EventEmitter<GatewayEvents> implements AgentPo
         resolve();
       });
     });
+    this.lastHeartbeat = Date.now();
     this.heartbeat = setInterval(() => this.tickHeartbeat(), this.opts.heartbeatIntervalMs);
     this.heartbeat.unref();
     return this.port;
@@ -278,6 +283,7 @@ export class AgentGateway extends EventEmitter<GatewayEvents> implements AgentPo
         msg = decodeMessage(toBytes(data), current ? { payloads: (ref) => current.takePayload(ref) } : {});
         if (msg.type === 'chunk') {
           if (!current) throw new LoomError('LOOM_ERR_PROTOCOL', 'the first frame must be hello');
+          current.alive = true;
           current.acceptChunk(msg.body);
           return;
         }
@@ -291,6 +297,8 @@ export class AgentGateway extends EventEmitter<GatewayEvents> implements AgentPo
         session = this.onHello(ws, msg, { ...identity, remoteAddress });
         return;
       }
+      // Any frame is a sign of life: a pong queued behind a large update must not time it out.
+      session.alive = true;
       this.onSessionMessage(session, msg);
     });
     ws.on('pong', () => {
@@ -357,7 +365,7 @@ export class AgentGateway extends EventEmitter<GatewayEvents> implements AgentPo
         claimedModels: new Map(msg.body.models.map((m) => [m.name, m.version])),
         dataset: msg.body.dataset,
       },
-      { chunkBytes: this.opts.chunkBytes, chunkCache: this.chunkCache },
+      { chunkBytes: this.opts.chunkBytes, chunkAbove: SHARED_PAYLOAD_BYTES, chunkCache: this.chunkCache },
     );
     this.sessions.set(identity.agentId, session);
     session.send(
@@ -487,8 +495,13 @@ export class AgentGateway extends EventEmitter<GatewayEvents> implements AgentPo
   }
 
   private tickHeartbeat(): void {
+    // A late tick means this process's event loop was stalled (a long synchronous dispatch, say):
+    // the pongs that came meanwhile are still unread, so this tick pings but judges nobody.
+    const now = Date.now();
+    const late = now - this.lastHeartbeat > 1.5 * this.opts.heartbeatIntervalMs;
+    this.lastHeartbeat = now;
     for (const session of this.sessions.values()) {
-      if (!session.alive) {
+      if (!session.alive && !late) {
         this.log.warn('agent missed heartbeats', { agent: session.agentId });
         this.endSession(session, CLOSE_CODES.HEARTBEAT_TIMEOUT, 'heartbeat timeout');
         continue;

@@ -41,6 +41,11 @@ export interface AgentSessionInfo {
 /** How a session frames what it sends. */
 export interface SessionFraming {
   chunkBytes: number;
+  /**
+   * Payloads above this go as shared chunk frames: a round's weights are then encoded (and
+   * hashed) once for every agent, instead of copied into each agent's own frame.
+   */
+  chunkAbove: number;
   /** Shared by every session of a gateway, so a payload sent to many agents is cut once. */
   chunkCache: WeakMap<Uint8Array, { ref: PayloadRef; frames: Buffer[] }>;
 }
@@ -88,6 +93,7 @@ export class AgentSession {
       throw new LoomError('LOOM_ERR_AGENT_DISCONNECTED', `agent ${this.agentId} is not connected`);
     for (const frame of encodeFrames(createMessage(type, body, replyTo) as Message, {
       chunkBytes: this.framing.chunkBytes,
+      chunkAbove: this.framing.chunkAbove,
       cache: this.framing.chunkCache,
     })) {
       this.ws.send(frame);

@@ -2,7 +2,6 @@
 // agents send (aggregate statistics only): a site whose feature values are scaled differently
 // (pixels 0–255 where the others send 0–1) can ruin a model while its own metrics look fine.
 import type { DatasetSummary } from '../../shared/protocol/index.ts';
-import { median } from '../rounds/index.ts';
 
 /** How far a site's value range may be from the others' median range before it is flagged. */
 export const SCALE_RATIO_LIMIT = 4;
@@ -35,23 +34,45 @@ export function dataMismatches(
     const range = valueRange(s);
     if (range !== undefined) ranges.set(id, range);
   }
+  // Sorted once: the median of the others is then read off around the agent's own place, so a
+  // check of every agent costs O(n log n), not a sort per agent (17 s at 10,000 agents).
+  const sorted = [...ranges.values()].sort((a, b) => a - b);
   const out: { agentId: string; message: string }[] = [];
   for (const agentId of check) {
     const own = ranges.get(agentId);
     if (own === undefined) continue;
-    const others = [...ranges].filter(([id]) => id !== agentId).map(([, r]) => r);
-    if (others.length < 2) continue;
-    const usual = median(others);
+    const others = sorted.length - 1;
+    if (others < 2) continue;
+    const usual = medianWithout(sorted, own);
     if (usual <= 0 && own <= 0) continue;
     const ratio = usual > 0 ? own / usual : Number.POSITIVE_INFINITY;
     if (ratio > SCALE_RATIO_LIMIT || ratio < 1 / SCALE_RATIO_LIMIT) {
       out.push({
         agentId,
         message:
-          `its feature values reach ${round3(own)} while the other ${others.length} sites' reach about ${round3(usual)}: ` +
+          `its feature values reach ${round3(own)} while the other ${others} sites' reach about ${round3(usual)}: ` +
           'the data looks scaled differently (0–255 against 0–1, say); check its preprocessing before trusting this job',
       });
     }
   }
   return out;
+}
+
+/**
+ * `median` of the ascending `sorted` with one occurrence of `value` (which it holds) left out:
+ * equal values are interchangeable, so which occurrence does not matter.
+ */
+function medianWithout(sorted: readonly number[], value: number): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (sorted[mid] < value) lo = mid + 1;
+    else hi = mid;
+  }
+  const at = lo;
+  const n = sorted.length - 1;
+  const get = (k: number): number => sorted[k < at ? k : k + 1];
+  const mid = n >> 1;
+  return n % 2 === 1 ? get(mid) : (get(mid - 1) + get(mid)) / 2;
 }

@@ -162,7 +162,7 @@ export class JobService extends EventEmitter<JobEvents> {
 
   /** Events of the job kept in memory with `seq` greater than `after`. */
   eventsAfter(id: string, after = 0): JobEvent[] {
-    return (this.buffers.get(id)?.events ?? []).filter((e) => e.seq > after);
+    return (this.buffers.get(id)?.events ?? []).slice(-EVENT_BUFFER).filter((e) => e.seq > after);
   }
 
   /** Stops a pending or running job, audited as done by `by`; LOOM_ERR_CONFLICT if it already ended. */
@@ -216,7 +216,10 @@ export class JobService extends EventEmitter<JobEvents> {
     }
     const event = { ...body, seq: ++buffer.seq, at: new Date().toISOString(), jobId } as JobEvent;
     buffer.events.push(event);
-    if (buffer.events.length > EVENT_BUFFER) buffer.events.splice(0, buffer.events.length - EVENT_BUFFER);
+    // Trimmed in batches (eventsAfter shows only the newest EVENT_BUFFER): dropping the oldest at
+    // every event moved the whole buffer each time, ~0.1 ms per event, 2 s a round at 10,000 agents.
+    if (buffer.events.length >= 2 * EVENT_BUFFER)
+      buffer.events.splice(0, buffer.events.length - EVENT_BUFFER);
     this.emit('event', event);
   }
 

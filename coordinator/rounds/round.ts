@@ -137,6 +137,9 @@ interface Held {
   update: WeightTensor[];
 }
 
+/** Longest stretch of task sends before the round yields to the event loop. */
+const SEND_SLICE_MS = 10;
+
 function shuffle<T>(items: T[], random: () => number): T[] {
   for (let i = items.length - 1; i > 0; i--) {
     const j = Math.floor(random() * (i + 1));
@@ -167,9 +170,15 @@ export class Round {
   private aggregator?: Aggregator;
   private weightBytes?: Buffer;
   private readonly sampled: string[] = [];
+  private readonly sampledSet = new Set<string>();
+  /** Tasks counted as in flight and not sent yet (see flushSends). */
+  private readonly sendQueue: { agentId: string; taskId: string }[] = [];
+  private flushing = false;
   private readonly attempts = new Map<string, number>();
   private readonly inFlight = new Map<string, { taskId: string; sentAt: number }>();
   private readonly participants: RoundParticipant[] = [];
+  /** Agents whose update counts in this round (the ids of `participants`). */
+  private readonly reported = new Set<string>();
   private readonly failures: RoundFailure[] = [];
   private readonly held: Held[] = [];
   private cap?: number;
@@ -250,7 +259,7 @@ export class Round {
   private eligible(agentId: string): boolean {
     return (
       !this.plan.excluded?.has(agentId) &&
-      !this.participants.some((p) => p.agentId === agentId) &&
+      !this.reported.has(agentId) &&
       !this.inFlight.has(agentId) &&
       (this.attempts.get(agentId) ?? 0) < this.maxAttempts
     );
@@ -264,17 +273,53 @@ export class Round {
       this.pool.onlineAgentIds().filter((id) => this.eligible(id)),
       this.random,
     ).slice(0, wanted);
-    for (const agentId of candidates) this.send(agentId);
+    for (const agentId of candidates) this.reserve(agentId);
+    this.flushSends();
   }
 
-  private send(agentId: string): void {
+  /** Counts a task as in flight at once (so no agent is asked twice), to be sent by flushSends. */
+  private reserve(agentId: string): void {
     const taskId = `${this.plan.jobId}.r${this.plan.round}.t${++this.taskSeq}`;
-    const attempt = (this.attempts.get(agentId) ?? 0) + 1;
-    this.attempts.set(agentId, attempt);
-    if (!this.sampled.includes(agentId)) this.sampled.push(agentId);
+    this.attempts.set(agentId, (this.attempts.get(agentId) ?? 0) + 1);
+    if (!this.sampledSet.has(agentId)) {
+      this.sampledSet.add(agentId);
+      this.sampled.push(agentId);
+    }
+    this.inFlight.set(agentId, { taskId, sentAt: Date.now() });
+    this.sendQueue.push({ agentId, taskId });
+  }
+
+  /**
+   * Sends queued tasks for at most SEND_SLICE_MS, then yields to the event loop and goes on: each
+   * send encrypts the weights for that agent's TLS connection, and a thousand of them in one go
+   * would hold heartbeats and results back for seconds.
+   */
+  private flushSends(): void {
+    if (this.flushing) return;
+    const started = performance.now();
+    while (this.sendQueue.length > 0 && this.state === 'collecting') {
+      const next = this.sendQueue.shift()!;
+      if (this.inFlight.get(next.agentId)?.taskId === next.taskId) this.send(next.agentId, next.taskId);
+      if (performance.now() - started > SEND_SLICE_MS && this.sendQueue.length > 0) {
+        this.flushing = true;
+        setImmediate(() => {
+          this.flushing = false;
+          this.flushSends();
+        });
+        return;
+      }
+    }
+  }
+
+  private send(agentId: string, taskId: string): void {
     const sentAt = Date.now();
     this.inFlight.set(agentId, { taskId, sentAt });
-    this.onEvent({ type: 'task-sent', round: this.plan.round, agentId, attempt });
+    this.onEvent({
+      type: 'task-sent',
+      round: this.plan.round,
+      agentId,
+      attempt: this.attempts.get(agentId) ?? 1,
+    });
     this.pool
       .runTrainTask(agentId, {
         taskId,
@@ -335,8 +380,7 @@ export class Round {
         // Held (validated, not folded) until the round's clip norm is known.
         participant.norm = this.aggregator!.measure(outcome.update);
         this.held.push({ participant, update: outcome.update });
-        this.participants.push(participant);
-        this.emitReceived(participant);
+        this.addParticipant(participant);
         if (this.held.length >= Math.min(this.settings.clipQuorum, this.plan.targetClients)) {
           this.releaseHeld();
         }
@@ -358,10 +402,7 @@ export class Round {
     );
     participant.norm = report.norm;
     participant.scale = report.scale;
-    if (!this.participants.includes(participant)) {
-      this.participants.push(participant);
-      this.emitReceived(participant);
-    }
+    if (!this.reported.has(participant.agentId)) this.addParticipant(participant);
     if (report.scale < 1 && this.clipNorm !== undefined) {
       this.onEvent({
         type: 'update-clipped',
@@ -371,6 +412,12 @@ export class Round {
         clipNorm: this.clipNorm,
       });
     }
+  }
+
+  private addParticipant(p: RoundParticipant): void {
+    this.participants.push(p);
+    this.reported.add(p.agentId);
+    this.emitReceived(p);
   }
 
   private emitReceived(p: RoundParticipant): void {
@@ -397,6 +444,7 @@ export class Round {
         this.fold(participant, update);
       } catch (err) {
         this.participants.splice(this.participants.indexOf(participant), 1);
+        this.reported.delete(participant.agentId);
         this.attempts.set(participant.agentId, this.maxAttempts);
         this.recordFailure(participant.agentId, err);
       }
@@ -504,6 +552,7 @@ export class Round {
     this.unsubscribe?.();
     for (const [agentId, t] of this.inFlight) this.pool.cancelTask(agentId, t.taskId);
     this.inFlight.clear();
+    this.sendQueue.length = 0;
     this.held.length = 0;
     this.aggregator?.dispose();
     this.aggregator = undefined;

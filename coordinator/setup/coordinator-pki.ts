@@ -6,6 +6,9 @@ import {
   certificateFingerprint,
   createApiToken,
   createCA,
+  decryptKeyPem,
+  encryptKeyPem,
+  isEncryptedKeyPem,
   issueServerCert,
   type KeyCertPair,
   writeKeyFile,
@@ -42,6 +45,11 @@ export interface InitOptions {
   force?: boolean;
   /** With `force`, called with what is about to be deleted, before anything is. */
   beforeRemove?: (parts: CoordinatorPart[]) => void;
+  /**
+   * Encrypt the CA key on disk under this passphrase (at least 8 characters). Default none: the
+   * key is a plain file readable by its owner only. Every later start then needs the passphrase.
+   */
+  caPassphrase?: string;
 }
 
 export interface InitResult {
@@ -112,7 +120,10 @@ export async function initCoordinator(opts: InitOptions): Promise<InitResult> {
   await ensurePrivateDir(dbDir(opts.dataDir));
   const ca = createCA({ commonName: 'Loom CA' });
   const server = issueServerCert(ca, { hosts });
-  await writeKeyFile(join(dir, PKI.caKey), ca.keyPem);
+  await writeKeyFile(
+    join(dir, PKI.caKey),
+    opts.caPassphrase === undefined ? ca.keyPem : encryptKeyPem(ca.keyPem, opts.caPassphrase),
+  );
   await writeFile(join(dir, PKI.caCert), ca.certPem);
   await writeKeyFile(join(dir, PKI.serverKey), server.keyPem);
   await writeFile(join(dir, PKI.serverCert), server.certPem);
@@ -154,18 +165,42 @@ export async function initCoordinator(opts: InitOptions): Promise<InitResult> {
   };
 }
 
-/** Reads the PKI written by init; LOOM_ERR_INVALID_CONFIG when the folder was never initialised. */
-export async function loadCoordinatorPki(dataDir: string): Promise<CoordinatorPki> {
-  const dir = pkiDir(dataDir);
+/** Environment variable holding the CA key's passphrase. */
+export const CA_PASSPHRASE_ENV = 'LOOM_CA_PASSPHRASE';
+
+/**
+ * The CA passphrase: `$LOOM_CA_PASSPHRASE`, else the first line of `file`, else undefined.
+ * LOOM_ERR_INVALID_CONFIG when the file cannot be read.
+ */
+export async function readCaPassphrase(
+  file: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<string | undefined> {
+  if (env[CA_PASSPHRASE_ENV]) return env[CA_PASSPHRASE_ENV];
+  if (file === undefined) return undefined;
   try {
-    const [caKey, caCert, serverKey, serverCert] = await Promise.all(
+    return (await readFile(file, 'utf8')).split('\n')[0].replace(/\r$/, '');
+  } catch (err) {
+    throw new LoomError('LOOM_ERR_INVALID_CONFIG', `cannot read the CA passphrase file ${file}`, {
+      cause: err,
+    });
+  }
+}
+
+/**
+ * Reads the PKI written by init; LOOM_ERR_INVALID_CONFIG when the folder was never initialised.
+ * A CA key encrypted at init is opened with `caPassphrase` (LOOM_ERR_PKI without it or with a wrong one).
+ */
+export async function loadCoordinatorPki(dataDir: string, caPassphrase?: string): Promise<CoordinatorPki> {
+  const dir = pkiDir(dataDir);
+  let caKey: string;
+  let caCert: string;
+  let serverKey: string;
+  let serverCert: string;
+  try {
+    [caKey, caCert, serverKey, serverCert] = await Promise.all(
       [PKI.caKey, PKI.caCert, PKI.serverKey, PKI.serverCert].map((f) => readFile(join(dir, f), 'utf8')),
     );
-    return {
-      ca: { keyPem: caKey, certPem: caCert },
-      server: { keyPem: serverKey, certPem: serverCert },
-      caFingerprint: certificateFingerprint(caCert),
-    };
   } catch (err) {
     throw new LoomError(
       'LOOM_ERR_INVALID_CONFIG',
@@ -173,4 +208,18 @@ export async function loadCoordinatorPki(dataDir: string): Promise<CoordinatorPk
       { cause: err },
     );
   }
+  if (isEncryptedKeyPem(caKey)) {
+    if (caPassphrase === undefined) {
+      throw new LoomError(
+        'LOOM_ERR_PKI',
+        `the CA key in ${dir} is encrypted: give its passphrase ($${CA_PASSPHRASE_ENV}, or the caPassphraseFile setting)`,
+      );
+    }
+    caKey = decryptKeyPem(caKey, caPassphrase);
+  }
+  return {
+    ca: { keyPem: caKey, certPem: caCert },
+    server: { keyPem: serverKey, certPem: serverCert },
+    caFingerprint: certificateFingerprint(caCert),
+  };
 }

@@ -4,7 +4,12 @@ export type { AdminTokenResult, CreateAdminTokenOptions } from './admin-token.ts
 export { ADMIN_TOKEN_DEFAULT_NAME, createAdminToken } from './admin-token.ts';
 export { apiUrlFor, isWildcardAddress } from './api-url.ts';
 export type { CoordinatorPki, InitOptions, InitResult } from './coordinator-pki.ts';
-export { initCoordinator, loadCoordinatorPki } from './coordinator-pki.ts';
+export {
+  CA_PASSPHRASE_ENV,
+  initCoordinator,
+  loadCoordinatorPki,
+  readCaPassphrase,
+} from './coordinator-pki.ts';
 export type { CoordinatorPart } from './data-dir.ts';
 export {
   coordinatorInitState,

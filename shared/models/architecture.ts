@@ -88,10 +88,97 @@ export function parseArchitecture(input: unknown, field = 'architecture'): Model
       if (typeof t.class_name !== 'string' || !t.config || typeof t.config !== 'object') {
         fail(`${field}.topology`, 'needs class_name and config (a Keras/TensorFlow.js layers topology)');
       }
+      checkInitializers(t, `${field}.topology`);
       return { kind: 'tfjs', topology: t };
     }
     default:
       return fail(`${field}.kind`, 'must be "mlp", "logistic" or "tfjs"');
+  }
+}
+
+/** Weight initializers a topology may name, with the checks on their numeric settings. */
+const INITIALIZERS: Record<string, (c: Record<string, unknown>, at: string) => void> = {
+  Zeros: () => {},
+  Ones: () => {},
+  Constant: (c, at) => finite(c.value, `${at}.value`),
+  RandomUniform: (c, at) => {
+    finite(c.minval, `${at}.minval`, -0.05);
+    finite(c.maxval, `${at}.maxval`, 0.05);
+    if (((c.minval as number) ?? -0.05) >= ((c.maxval as number) ?? 0.05))
+      fail(at, 'minval must be below maxval');
+  },
+  RandomNormal: (c, at) => {
+    finite(c.mean, `${at}.mean`, 0);
+    positive(c.stddev, `${at}.stddev`);
+  },
+  TruncatedNormal: (c, at) => {
+    finite(c.mean, `${at}.mean`, 0);
+    positive(c.stddev, `${at}.stddev`);
+  },
+  VarianceScaling: (c, at) => {
+    positive(c.scale, `${at}.scale`);
+    oneOf(c.mode, `${at}.mode`, ['fanIn', 'fanOut', 'fanAvg', 'fan_in', 'fan_out', 'fan_avg']);
+    oneOf(c.distribution, `${at}.distribution`, [
+      'normal',
+      'uniform',
+      'truncatedNormal',
+      'truncated_normal',
+      'untruncated_normal',
+    ]);
+  },
+  GlorotUniform: () => {},
+  GlorotNormal: () => {},
+  HeNormal: () => {},
+  HeUniform: () => {},
+  LeCunNormal: () => {},
+  LeCunUniform: () => {},
+  Orthogonal: (c, at) => finite(c.gain, `${at}.gain`, 1),
+  Identity: (c, at) => finite(c.gain, `${at}.gain`, 1),
+};
+
+function finite(v: unknown, at: string, fallback?: number): void {
+  if (v === undefined && fallback !== undefined) return;
+  if (typeof v !== 'number' || !Number.isFinite(v)) fail(at, 'must be a finite number');
+}
+
+/** `v` absent (the initializer's default applies) or a positive finite number. */
+function positive(v: unknown, at: string): void {
+  if (v === undefined) return;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) fail(at, 'must be a positive finite number');
+}
+
+function oneOf(v: unknown, at: string, allowed: readonly string[]): void {
+  if (v !== undefined && !allowed.includes(v as string)) fail(at, `must be one of ${allowed.join(', ')}`);
+}
+
+/**
+ * Checks every `*_initializer` of a topology before TensorFlow.js runs it: a known initializer
+ * with usable settings. A truncated normal with a NaN deviation, say, samples forever: an upload
+ * must not be able to hang the coordinator.
+ */
+function checkInitializers(node: unknown, at: string, depth = 0): void {
+  if (depth > 64) fail(at, 'is nested too deeply');
+  if (Array.isArray(node)) {
+    node.forEach((item, i) => checkInitializers(item, `${at}.${i}`, depth + 1));
+    return;
+  }
+  if (node === null || typeof node !== 'object') return;
+  for (const [key, value] of Object.entries(node as Record<string, unknown>)) {
+    const here = `${at}.${key}`;
+    if (key.endsWith('_initializer') && value !== null && value !== undefined) {
+      const init = value as { class_name?: unknown; config?: unknown };
+      const check =
+        typeof init.class_name === 'string' && Object.hasOwn(INITIALIZERS, init.class_name)
+          ? INITIALIZERS[init.class_name]
+          : undefined;
+      if (!check) fail(`${here}.class_name`, `must be one of ${Object.keys(INITIALIZERS).join(', ')}`);
+      const config = init.config ?? {};
+      if (config === null || typeof config !== 'object' || Array.isArray(config))
+        fail(`${here}.config`, 'must be an object');
+      check(config as Record<string, unknown>, `${here}.config`);
+      continue;
+    }
+    checkInitializers(value, here, depth + 1);
   }
 }
 

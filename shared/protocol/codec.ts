@@ -85,8 +85,13 @@ export function encodeMessage(msg: Message): Buffer {
 
 /** Options of `encodeFrames`. */
 export interface EncodeFramesOptions {
-  /** Payloads larger than this are sent as chunks of at most this many bytes. */
+  /** Chunks are at most this many bytes. */
   chunkBytes: number;
+  /**
+   * Payloads larger than this are sent as chunks (default `chunkBytes`). A sender of one payload to
+   * many receivers sets it low: chunk frames are encoded once and shared, a message frame is not.
+   */
+  chunkAbove?: number;
   /**
    * Chunk frames made before, by payload: a payload sent to many receivers (a round's global
    * weights) is cut, hashed and encoded once. Keyed by the payload's bytes object, so it lives as
@@ -103,7 +108,11 @@ export interface EncodeFramesOptions {
 export function encodeFrames(msg: Message, options: EncodeFramesOptions): Buffer[] {
   const field = PAYLOAD_FIELDS[msg.type];
   const bytes = field ? ((msg.body as unknown as Record<string, unknown>)[field] as Uint8Array) : undefined;
-  if (!field || !(bytes instanceof Uint8Array) || bytes.byteLength <= options.chunkBytes) {
+  if (
+    !field ||
+    !(bytes instanceof Uint8Array) ||
+    bytes.byteLength <= (options.chunkAbove ?? options.chunkBytes)
+  ) {
     return [encodeMessage(msg)];
   }
   let chunked = options.cache?.get(bytes);

@@ -627,6 +627,36 @@ describe('models', () => {
       });
     });
 
+    it('refuses an initializer TensorFlow.js would run forever or cannot know, with 400 and the field', async () => {
+      const withInit = (init: unknown): unknown => {
+        const t = JSON.parse(JSON.stringify(topology)) as {
+          config: { layers: { config: Record<string, unknown> }[] };
+        };
+        t.config.layers[0].config.kernel_initializer = init;
+        return { kind: 'tfjs', topology: t };
+      };
+      const cases: [unknown, RegExp][] = [
+        // A truncated normal with a NaN deviation samples forever on the event loop.
+        [
+          { class_name: 'VarianceScaling', config: { scale: 'x', mode: 'fan_avg', distribution: 'normal' } },
+          /scale: must be a positive finite number/,
+        ],
+        [
+          { class_name: 'TruncatedNormal', config: { stddev: -1 } },
+          /stddev: must be a positive finite number/,
+        ],
+        [{ class_name: 'RandomUniform', config: { minval: 1, maxval: 0 } }, /minval must be below maxval/],
+        [{ class_name: 'Mystery', config: {} }, /class_name: must be one of Zeros, Ones/],
+      ];
+      for (const [init, message] of cases) {
+        const res = await call(cluster, 'POST', '/v1/models', {
+          body: { name: 'tfjs-bad', architecture: withInit(init) },
+        });
+        expectError(res, 400, 'LOOM_ERR_MODEL_SPEC', message);
+      }
+      expect(await modelNames(cluster)).not.toContain('tfjs-bad');
+    });
+
     it('creates a model with uploaded weights, stored as given and reordered to the model', async () => {
       // The manifest lists the bias first; the registry stores the model's own order (kernel, bias).
       const weightsBin = Buffer.concat([Buffer.from(bias.buffer), Buffer.from(kernel.buffer)]);

@@ -14,7 +14,10 @@ import {
   signCsr,
 } from '../../certs/index.ts';
 import { AgentGateway, type AgentGatewayOptions } from '../../coordinator/gateway/index.ts';
-import { CoordinatorConnection } from '../../edge-agent/connection/index.ts';
+import {
+  CoordinatorConnection,
+  type CoordinatorConnectionOptions,
+} from '../../edge-agent/connection/index.ts';
 import { loadIdentity } from '../../edge-agent/identity/index.ts';
 import { isLoomError, type LoomError } from '../../shared/errors/index.ts';
 import { createLogger } from '../../shared/log/index.ts';
@@ -569,6 +572,24 @@ describe('sessions', () => {
     expect(healthy.ws.readyState).toBe(WebSocket.OPEN);
   });
 
+  it('keeps an agent whose pong waited out a stall of the gateway event loop longer than a heartbeat', async () => {
+    const { gateway, url } = await startGateway({ heartbeatIntervalMs: 200 });
+    const offline: string[] = [];
+    gateway.on('offline', (e) => offline.push(e.reason));
+    const agent = await RawAgent.connect(url, { cert: pki.alpha });
+    await agent.handshake();
+    // The pong goes out at once; the loop then stalls 2.5 intervals before the gateway can read it.
+    await nextEvent(agent.ws, 'ping');
+    const stallUntil = Date.now() + 500;
+    while (Date.now() < stallUntil) {
+      // busy: nothing else in this process runs
+    }
+    for (let i = 0; i < 3; i++) await nextEvent(agent.ws, 'ping');
+    expect(offline).toStrictEqual([]);
+    expect(agent.ws.readyState).toBe(WebSocket.OPEN);
+    expect(gateway.onlineAgentIds()).toStrictEqual(['agent-alpha']);
+  });
+
   it('replaces the first connection of an agent that connects twice, closing it with 4005', async () => {
     const { gateway, url } = await startGateway();
     const events: string[] = [];
@@ -648,22 +669,34 @@ describe('CoordinatorConnection', () => {
     connection.send('error', { code: 'LOOM_ERR_DATA', message: 'still here' });
   });
 
-  it('backs off and says why when another process with its identity takes over, waiting longer each time', async () => {
-    const { gateway, url } = await startGateway();
-    const lines: string[] = [];
+  /** A connected CoordinatorConnection for agent-alpha. */
+  async function connectedAlpha(
+    url: string,
+    extra: Partial<CoordinatorConnectionOptions> = {},
+  ): Promise<CoordinatorConnection> {
     const connection = new CoordinatorConnection({
       url,
       certPem: pki.alpha.certPem,
       keyPem: pki.alpha.keyPem,
       caPem: pki.ca.certPem,
       hello: () => helloBody(),
-      replacedBackoff: { initialMs: 200 },
-      log: createLogger({ write: (l) => lines.push(l) }),
+      log: silent,
+      ...extra,
     });
     onCleanup(() => connection.stop());
     const connected = nextEvent<WelcomeBody>(connection, 'connected');
     connection.start();
     await connected;
+    return connection;
+  }
+
+  it('backs off and says why when another process with its identity takes over, waiting longer each time', async () => {
+    const { gateway, url } = await startGateway();
+    const lines: string[] = [];
+    const connection = await connectedAlpha(url, {
+      replacedBackoff: { initialMs: 200 },
+      log: createLogger({ write: (l) => lines.push(l) }),
+    });
 
     // A copy of the identity (a cloned VM) connects: the gateway keeps the newer connection.
     const clone = await RawAgent.connect(url, { cert: pki.alpha });
@@ -686,18 +719,7 @@ describe('CoordinatorConnection', () => {
 
   it('waits 30 s by default after being replaced', async () => {
     const { url } = await startGateway();
-    const connection = new CoordinatorConnection({
-      url,
-      certPem: pki.alpha.certPem,
-      keyPem: pki.alpha.keyPem,
-      caPem: pki.ca.certPem,
-      hello: () => helloBody(),
-      log: silent,
-    });
-    onCleanup(() => connection.stop());
-    const connected = nextEvent<WelcomeBody>(connection, 'connected');
-    connection.start();
-    await connected;
+    const connection = await connectedAlpha(url);
     const replaced = nextEvent<{ retryInMs: number }>(connection, 'replaced');
     await (await RawAgent.connect(url, { cert: pki.alpha })).handshake();
     expect((await replaced).retryInMs).toBe(30_000);

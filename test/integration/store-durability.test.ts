@@ -19,6 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Level } from 'level';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createKeyAndCsr, verifyCertificateChain } from '../../certs/index.ts';
 import {
   type CoordinatorConfig,
   initCoordinator,
@@ -306,6 +307,33 @@ describe('encryption at rest', () => {
     await writeFile(join(dir, 'data.key'), await readFile(join(dir, 'data.key.moved')));
     await chmod(join(dir, 'data.key'), 0o644);
     expect((await startError(dir)).message).toMatch(/readable by others .*chmod 600/);
+  });
+});
+
+describe('a CA key under a passphrase', () => {
+  it('is encrypted on disk, refuses to start without the passphrase, and signs with it', async () => {
+    const dir = join(work, 'ca-passphrase');
+    await initCoordinator({ dataDir: dir, caPassphrase: 'correct horse battery' });
+    const pem = await readFile(join(dir, 'pki', 'ca-key.pem'), 'utf8');
+    expect(pem).toContain('-----BEGIN ENCRYPTED PRIVATE KEY-----');
+    const without = await startError(dir);
+    expect(without.code).toBe('LOOM_ERR_PKI');
+    expect(without.message).toMatch(/CA key .* is encrypted: give its passphrase \(\$LOOM_CA_PASSPHRASE/);
+    await writeFile(join(dir, 'wrong.pass'), 'not the passphrase\n', { mode: 0o600 });
+    const config = await resolveCoordinatorConfig(dir, { host: '127.0.0.1', apiPort: 0, agentPort: 0 });
+    await expect(
+      startCoordinator({ ...config, caPassphraseFile: join(dir, 'wrong.pass') }, silent),
+    ).rejects.toMatchObject({ code: 'LOOM_ERR_PKI', message: expect.stringMatching(/does not open/) });
+    await writeFile(join(dir, 'ca.pass'), 'correct horse battery\n', { mode: 0o600 });
+    const c = await startCoordinator({ ...config, caPassphraseFile: join(dir, 'ca.pass') }, silent);
+    try {
+      const { token } = await c.enrollment.createToken('test');
+      const { csrPem } = createKeyAndCsr({ commonName: 'site' });
+      const enrolled = await c.enrollment.enroll(token, csrPem, 'site');
+      expect(() => verifyCertificateChain(enrolled.caCertificate, enrolled.certificate)).not.toThrow();
+    } finally {
+      await c.stop();
+    }
   });
 });
 

@@ -101,10 +101,20 @@ describe('job service', () => {
   });
 
   it('writes each round with its version and resumes after the last saved round when restarted', async () => {
+    // Round 2's tasks are held until the service stops, so the stop lands inside round 2.
+    let releaseRound2!: () => void;
+    const round2 = new Promise<void>((resolve) => {
+      releaseRound2 = resolve;
+    });
+    const answer = pool.answer;
+    pool.answer = async (agentId, task) => {
+      if (task.round === 2) await round2;
+      return answer(agentId, task);
+    };
     const job = await service.create(config({ rounds: 3 }), 'test');
-    // Stop as soon as round 1 is saved: the runner leaves the job running in the store.
-    await waitUntil(async () => (await store.rounds(job.id)).length >= 1, 10_000, 'round 1');
+    await waitUntil(() => pool.rounds.includes(2), 10_000, 'round 2 to start');
     await service.close();
+    releaseRound2();
     const stopped = await store.get(job.id);
     expect(stopped.state).toBe('running');
     const saved = await store.rounds(job.id);

@@ -158,6 +158,26 @@ describe('CSR signing', () => {
     expect(thrownCode(() => signCsr(ca, ca.certPem, { subjectCN: 'agent-4' }))).toBe('LOOM_ERR_CSR_INVALID');
   });
 
+  it('signs certificates and CSRs with the very bytes forge itself would sign them with', () => {
+    // PKCS#1 v1.5 is deterministic: OpenSSL's signature over the same DER must equal forge's.
+    const forgeSignature = (pem: string, der: forge.asn1.Asn1): string => {
+      const md = forge.md.sha256.create();
+      md.update(forge.asn1.toDer(der).getBytes());
+      return forge.pki.privateKeyFromPem(pem).sign(md);
+    };
+    const issued = forge.pki.certificateFromPem(signCsr(ca, agent.csrPem, { subjectCN: 'agent-x' }).certPem);
+    expect(issued.signatureOid).toBe(forge.pki.oids.sha256WithRSAEncryption);
+    expect(issued.signature).toBe(forgeSignature(ca.keyPem, issued.tbsCertificate));
+    const csr = forge.pki.certificationRequestFromPem(agent.csrPem);
+    expect(csr.verify()).toBe(true);
+    expect(csr.signature).toBe(forgeSignature(agent.keyPem, csr.certificationRequestInfo!));
+    expect(
+      new X509Certificate(forge.pki.certificateToPem(issued)).verify(
+        new X509Certificate(ca.certPem).publicKey,
+      ),
+    ).toBe(true);
+  });
+
   it('treats a missing subjectCN as a programming error', () => {
     expect(() => signCsr(ca, agent.csrPem, { subjectCN: '' })).toThrow(TypeError);
   });
