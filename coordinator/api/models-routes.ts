@@ -45,7 +45,15 @@ async function weightsFromUpload(
 ): Promise<{ weights: WeightTensor[]; inputShape: number[]; classes: number }> {
   const data = Buffer.from(base64, 'base64');
   const entries = Array.isArray(manifest)
-    ? (manifest as { weights?: unknown }[]).flatMap((g) => (Array.isArray(g.weights) ? g.weights : []))
+    ? manifest.flatMap((group: unknown, i) => {
+        if (group === null || typeof group !== 'object') {
+          throw new LoomError('LOOM_ERR_MODEL_SPEC', `weightsManifest.${i} must be an object`, {
+            details: { field: `weightsManifest.${i}` },
+          });
+        }
+        const weights = (group as { weights?: unknown }).weights;
+        return Array.isArray(weights) ? weights : [];
+      })
     : [];
   if (entries.length === 0) {
     throw new LoomError('LOOM_ERR_MODEL_SPEC', 'weights need the weightsManifest of the model.json', {

@@ -63,7 +63,16 @@ export async function loadIdx(path: string, opts: IdxOptions): Promise<LocalData
   }
   if (images.count === 0) throw dataError(`${files.images}: holds no images`);
   const x = new Float32Array(images.data.length);
-  for (let i = 0; i < x.length; i++) x[i] = images.data[i] / opts.scale;
+  for (let i = 0; i < x.length; i++) {
+    x[i] = images.data[i] / opts.scale;
+    // As the text loaders do: a tiny scale must not turn pixels into Infinity.
+    if (!Number.isFinite(x[i])) {
+      const image = Math.floor(i / (x.length / images.count)) + 1;
+      throw dataError(
+        `${files.images} image ${image}: pixel ${images.data[i]} / scale ${opts.scale} is outside the float32 range`,
+      );
+    }
+  }
   return {
     x,
     labels: Int32Array.from(labels.data),

@@ -36,7 +36,9 @@ async function buildModelNow(arch: ModelArchitecture): Promise<tf.LayersModel> {
           name: `dense_${i}`,
           units,
           activation: i === arch.layers.length - 1 ? 'softmax' : arch.activation,
-          ...(i === 0 ? { inputShape: arch.inputShape } : {}),
+          // After a flatten layer the first dense layer takes its flat output, not the input shape
+          // (given both, TensorFlow.js warns that the ranks differ on every build).
+          ...(i === 0 && arch.inputShape.length === 1 ? { inputShape: arch.inputShape } : {}),
         }),
       );
       if (arch.inputShape.length > 1)
@@ -49,23 +51,36 @@ async function buildModelNow(arch: ModelArchitecture): Promise<tf.LayersModel> {
           name: 'dense_0',
           units: arch.classes,
           activation: 'softmax',
-          inputShape: arch.inputShape,
+          ...(arch.inputShape.length === 1 ? { inputShape: arch.inputShape } : {}),
         }),
       ];
       if (arch.inputShape.length > 1)
         layers.unshift(tf.layers.flatten({ name: 'flatten', inputShape: arch.inputShape }));
       return tf.sequential({ layers });
     }
-    case 'tfjs':
+    case 'tfjs': {
+      // A topology that fails half way leaves the weights of the layers built so far registered
+      // and never freed. Without a weights manifest, modelFromJSON builds every layer before its
+      // first await, so the variables it made are exactly those new when the call returns.
+      const known = new Set(Object.keys(tf.engine().state.registeredVariables));
+      let building: Promise<tf.LayersModel>;
       try {
-        return await tf.models.modelFromJSON({
+        building = tf.models.modelFromJSON({
           modelTopology: arch.topology as tf.io.ModelJSON['modelTopology'],
         });
       } catch (err) {
+        building = Promise.reject(err);
+      }
+      const made = Object.entries(tf.engine().state.registeredVariables).filter(([name]) => !known.has(name));
+      try {
+        return await building;
+      } catch (err) {
+        for (const [, variable] of made) variable.dispose();
         throw new LoomError('LOOM_ERR_MODEL_SPEC', `topology could not be built: ${(err as Error).message}`, {
           cause: err,
         });
       }
+    }
   }
 }
 
@@ -105,6 +120,13 @@ export function writeWeights(model: tf.LayersModel, weights: readonly WeightTens
 
 /** Input shape (without the batch dimension) and number of classes of a built model. */
 export function modelSignature(model: tf.LayersModel): { inputShape: number[]; classes: number } {
+  // A Sequential topology without layers builds, but has neither inputs nor outputs.
+  if (!model.inputs?.length || !model.outputs?.length) {
+    throw new LoomError(
+      'LOOM_ERR_MODEL_SPEC',
+      'the model has no layers: it needs an input and a class output',
+    );
+  }
   const input = model.inputs[0].shape.slice(1);
   const output = model.outputs[0].shape.slice(1);
   if (input.some((d) => d === null) || output.length !== 1 || output[0] === null) {

@@ -2,7 +2,7 @@
 // encoding of tensor lists inside bodies. Decoding validates everything it returns.
 import { randomUUID } from 'node:crypto';
 import msgpack from 'msgpack-lite';
-import { isLoomError, LoomError } from '../errors/index.ts';
+import { isLoomError, LoomError, type LoomErrorCode } from '../errors/index.ts';
 import { type ModelArchitecture, parseArchitecture } from '../models/index.ts';
 import { decodeTensors, encodeTensors, type WeightTensor } from '../tensors/index.ts';
 import { FieldReader } from './fields.ts';
@@ -38,6 +38,40 @@ export function createMessage<T extends MessageType>(
   replyTo?: string,
 ): MessageOf<T> {
   return { type, id: randomUUID(), body, ...(replyTo ? { replyTo } : {}) } as MessageOf<T>;
+}
+
+/**
+ * msgpack-lite builds a map by assignment, so a map key "__proto__" sets the prototype of the
+ * object it is in: a map could then pass for binary (`instanceof Uint8Array`) and throw a
+ * TypeError on first use, or carry inherited fields past the validators. Decoded data must be
+ * plain: every object's prototype is the standard one of its class (object, array, Buffer or a
+ * msgpack extension type), never another decoded value or null.
+ */
+function decodeMsgpack(bytes: Uint8Array, code: LoomErrorCode, what: string): unknown {
+  let raw: unknown;
+  try {
+    raw = msgpack.decode(toBuffer(bytes), { codec });
+  } catch (err) {
+    throw new LoomError(code, `${what} is not valid msgpack`, { cause: err });
+  }
+  const stack: unknown[] = [raw];
+  while (stack.length > 0) {
+    const v = stack.pop();
+    if (v === null || typeof v !== 'object') continue;
+    const proto: unknown = Object.getPrototypeOf(v);
+    const standard =
+      proto !== null &&
+      typeof proto === 'object' &&
+      Object.hasOwn(proto, 'constructor') &&
+      (proto as { constructor: { prototype?: unknown } }).constructor.prototype === proto;
+    if (!standard) throw new LoomError(code, `${what} holds a map with a "__proto__" key`);
+    if (ArrayBuffer.isView(v) || v instanceof ArrayBuffer) continue;
+    // Only objects can carry a prototype: a long array of numbers costs one pass, not a key list.
+    for (const child of Array.isArray(v) ? v : Object.values(v)) {
+      if (child !== null && typeof child === 'object') stack.push(child);
+    }
+  }
+  return raw;
 }
 
 /** Message → frame bytes. Reverse of `decodeMessage`. */
@@ -101,13 +135,7 @@ export function encodeTensorBytes(weights: readonly WeightTensor[]): Buffer {
 
 /** Bytes of a `weights` / `update` field → tensors; throws LOOM_ERR_TENSOR on bad content. */
 export function decodeTensorBytes(bytes: Uint8Array): WeightTensor[] {
-  let wire: unknown;
-  try {
-    wire = msgpack.decode(toBuffer(bytes), { codec });
-  } catch (err) {
-    throw new LoomError('LOOM_ERR_TENSOR', 'tensor list is not valid msgpack', { cause: err });
-  }
-  return decodeTensors(wire);
+  return decodeTensors(decodeMsgpack(bytes, 'LOOM_ERR_TENSOR', 'tensor list'));
 }
 
 const ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -296,12 +324,7 @@ const BODY_DECODERS: { [T in MessageType]: BodyDecoder<T> } = {
  * not msgpack, not an envelope, unknown type, or a body field of the wrong type.
  */
 export function decodeMessage(frame: Uint8Array, options: DecodeOptions = {}): Message {
-  let raw: unknown;
-  try {
-    raw = msgpack.decode(toBuffer(frame), { codec });
-  } catch (err) {
-    throw new LoomError('LOOM_ERR_PROTOCOL', 'frame is not valid msgpack', { cause: err });
-  }
+  const raw = decodeMsgpack(frame, 'LOOM_ERR_PROTOCOL', 'frame');
   const env = FieldReader.of(raw, '');
   if (env.raw('v') !== ENVELOPE_VERSION) {
     throw new LoomError('LOOM_ERR_PROTOCOL', `unsupported envelope version ${String(env.raw('v'))}`);

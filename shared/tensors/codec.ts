@@ -116,14 +116,13 @@ export function blobDataOffset(blob: Uint8Array): number {
 /** Reverse of `weightsToBlob`; throws LOOM_ERR_STORE on a corrupt blob. */
 export function blobToWeights(blob: Uint8Array): WeightTensor[] {
   const buf = Buffer.from(blob.buffer, blob.byteOffset, blob.byteLength);
-  if (buf.length < BLOB_MAGIC.length + 4 || !buf.subarray(0, BLOB_MAGIC.length).equals(BLOB_MAGIC)) {
-    throw new LoomError('LOOM_ERR_STORE', 'weights blob has no Loom header');
-  }
-  const headerLen = buf.readUInt32LE(BLOB_MAGIC.length);
+  // The same header checks as blobDataOffset: a length running past the end is a truncated blob,
+  // even when the bytes that are there happen to parse as a header.
+  const dataStart = blobDataOffset(buf);
   const headerStart = BLOB_MAGIC.length + 4;
   let specs: WeightSpec[];
   try {
-    specs = JSON.parse(buf.subarray(headerStart, headerStart + headerLen).toString('utf8'));
+    specs = JSON.parse(buf.subarray(headerStart, dataStart).toString('utf8'));
   } catch (err) {
     throw new LoomError('LOOM_ERR_STORE', 'weights blob header is not valid JSON', { cause: err });
   }
@@ -136,7 +135,7 @@ export function blobToWeights(blob: Uint8Array): WeightTensor[] {
   if (!Array.isArray(specs) || !specs.every(validSpec)) {
     throw new LoomError('LOOM_ERR_STORE', 'weights blob header is not a list of tensor specs');
   }
-  const body = buf.subarray(headerStart + headerLen);
+  const body = buf.subarray(dataStart);
   const total = specs.reduce((n, s) => n + sizeOf(s.shape) * 4, 0);
   if (body.length !== total) {
     throw new LoomError(
