@@ -1,6 +1,7 @@
 // Model architectures a job can train: built-in MLP and logistic regression, or a TensorFlow.js
 // layers topology. Parsing validates untrusted input from the API.
 import { LoomError } from '../errors/index.ts';
+import { largestDimension, topologyParamCount } from './topology-count.ts';
 
 export type Activation = 'relu' | 'tanh' | 'sigmoid' | 'elu' | 'selu' | 'linear';
 const ACTIVATIONS: readonly Activation[] = ['relu', 'tanh', 'sigmoid', 'elu', 'selu', 'linear'];
@@ -30,6 +31,8 @@ export type ModelArchitecture = MlpArchitecture | LogisticArchitecture | TfjsArc
 
 const MAX_UNITS = 65_536;
 const MAX_LAYERS = 64;
+/** The largest dimension a topology that cannot be counted from its JSON may name. */
+const MAX_DIMENSION = 1 << 24;
 
 function fail(field: string, message: string): never {
   throw new LoomError('LOOM_ERR_MODEL_SPEC', `${field}: ${message}`, { details: { field } });
@@ -89,6 +92,9 @@ export function parseArchitecture(input: unknown, field = 'architecture'): Model
         fail(`${field}.topology`, 'needs class_name and config (a Keras/TensorFlow.js layers topology)');
       }
       checkInitializers(t, `${field}.topology`);
+      if (topologyParamCount(t) === undefined && largestDimension(t) > MAX_DIMENSION) {
+        fail(`${field}.topology`, `a layer dimension above ${MAX_DIMENSION} cannot be built`);
+      }
       return { kind: 'tfjs', topology: t };
     }
     default:
@@ -197,10 +203,11 @@ export function describeArchitecture(arch: ModelArchitecture): string {
 /**
  * Parameters of a built-in architecture, counted without building it (a model far too large to
  * build is refused by its count): dense layers have inputs × units weights and units biases.
- * Undefined for a TensorFlow.js topology, whose count is known only once built.
+ * A TensorFlow.js Sequential topology of known layers is counted from its JSON; any other
+ * topology gives undefined, its count known only once built.
  */
 export function architectureParamCount(arch: ModelArchitecture): number | undefined {
-  if (arch.kind === 'tfjs') return undefined;
+  if (arch.kind === 'tfjs') return topologyParamCount(arch.topology);
   let inputs = arch.inputShape.reduce((a, b) => a * b, 1);
   let total = 0;
   for (const units of arch.kind === 'mlp' ? arch.layers : [arch.classes]) {

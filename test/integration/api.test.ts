@@ -657,6 +657,27 @@ describe('models', () => {
       expect(await modelNames(cluster)).not.toContain('tfjs-bad');
     });
 
+    it('refuses a topology too large to build before TensorFlow.js allocates any of it', async () => {
+      const huge = JSON.parse(JSON.stringify(topology)) as {
+        config: { layers: { config: Record<string, unknown> }[] };
+      };
+      // 2^31 inputs × 3 units: 24 GiB of float32 weights if it were built.
+      huge.config.layers[0].config.batch_input_shape = [null, 2 ** 31];
+      const before = process.memoryUsage().rss;
+      const res = await call(cluster, 'POST', '/v1/models', {
+        body: { name: 'tfjs-huge', architecture: { kind: 'tfjs', topology: huge } },
+      });
+      expectError(res, 400, 'LOOM_ERR_MODEL_SPEC', /6,442,450,947 parameters/);
+      expect(process.memoryUsage().rss - before).toBeLessThan(256 * 1024 * 1024);
+      // A topology the counter cannot follow is refused on an absurd dimension instead.
+      const functional = { class_name: 'Functional', config: { layers: [{ config: { units: 2 ** 30 } }] } };
+      const refused = await call(cluster, 'POST', '/v1/models', {
+        body: { name: 'tfjs-huge', architecture: { kind: 'tfjs', topology: functional } },
+      });
+      expectError(refused, 400, 'LOOM_ERR_MODEL_SPEC', /dimension above 16777216/);
+      expect(await modelNames(cluster)).not.toContain('tfjs-huge');
+    });
+
     it('creates a model with uploaded weights, stored as given and reordered to the model', async () => {
       // The manifest lists the bias first; the registry stores the model's own order (kernel, bias).
       const weightsBin = Buffer.concat([Buffer.from(bias.buffer), Buffer.from(kernel.buffer)]);
