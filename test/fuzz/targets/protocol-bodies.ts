@@ -2,7 +2,7 @@
 // A new message type needs one entry here: the mapped type makes a missing one a compile error,
 // and protocol.test.ts fails when MESSAGE_TYPES names a type without one.
 import * as fc from 'fast-check';
-import type { ModelArchitecture } from '../../../shared/models/index.ts';
+import { type ModelArchitecture, parseArchitecture } from '../../../shared/models/index.ts';
 import type { DatasetSummary, MessageBodies, MessageType, ModelRef } from '../../../shared/protocol/index.ts';
 import {
   encodeTensorBytes,
@@ -124,7 +124,16 @@ export function architecture(): fc.Arbitrary<ModelArchitecture> {
       })
       .map((t) => JSON.parse(JSON.stringify(t)) as Record<string, unknown>),
   });
-  return fc.oneof(mlp, logistic, tfjs);
+  // Only what parseArchitecture accepts (its initializer and dimension checks run at decode too).
+  const valid = tfjs.filter((a) => {
+    try {
+      parseArchitecture(a);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  return fc.oneof(mlp, logistic, valid);
 }
 
 const modelRef = (): fc.Arbitrary<ModelRef> =>
