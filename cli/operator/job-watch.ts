@@ -1,0 +1,244 @@
+// `loom jobs watch`: a live view of a job from its event stream. In a terminal a status block is
+// redrawn in place under the lines of finished rounds; piped, every event is one plain line.
+import type { JobStreamMessage, JobView, LoomClient } from '../../shared/api-client/index.ts';
+import { runOperator } from './command.ts';
+import { duration, metrics, out, outJson, printable } from './format.ts';
+import { jobsWatchSpec } from './specs.ts';
+
+/** What the display knows about the job, folded from its snapshot and events. */
+interface WatchState {
+  jobId: string;
+  model: string;
+  rounds: number;
+  state: string;
+  round?: {
+    n: number;
+    target: number;
+    minClients: number;
+    startedAt: number;
+    sampled: Set<string>;
+    reported: Set<string>;
+    failed: Set<string>;
+  };
+  lastMetrics?: Record<string, number>;
+  lastRound?: number;
+  latestVersion?: number;
+}
+
+/** Where the display goes: a terminal that can be redrawn, or a pipe that takes lines. */
+interface Screen {
+  /** A line that stays (a finished round, a warning). */
+  line(text: string): void;
+  /** Redraws the live status, in a terminal only. */
+  status(lines: string[]): void;
+  close(): void;
+}
+
+function terminalScreen(stream: NodeJS.WriteStream): Screen {
+  let drawn = 0;
+  let last: string[] = [];
+  const clip = (s: string): string => {
+    const width = stream.columns || 100;
+    return s.length >= width ? `${s.slice(0, width - 2)}…` : s;
+  };
+  const erase = (): void => {
+    if (drawn > 0) stream.write(`\x1b[${drawn}A\r\x1b[J`);
+    drawn = 0;
+  };
+  const draw = (): void => {
+    for (const l of last) stream.write(`${clip(l)}\n`);
+    drawn = last.length;
+  };
+  return {
+    line(text) {
+      erase();
+      stream.write(`${text}\n`);
+      draw();
+    },
+    status(lines) {
+      erase();
+      last = lines;
+      draw();
+    },
+    close() {
+      erase();
+      last = [];
+    },
+  };
+}
+
+function plainScreen(): Screen {
+  return { line: (text) => out(text), status: () => {}, close: () => {} };
+}
+
+function bar(done: number, total: number, width = 20): string {
+  const filled = total > 0 ? Math.min(width, Math.round((done / total) * width)) : 0;
+  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}]`;
+}
+
+function statusLines(s: WatchState): string[] {
+  const head = `job ${s.jobId}  ${s.model}  ${s.state}`;
+  if (!s.round) return [`${head}  round ${s.lastRound ?? 0}/${s.rounds}`];
+  const r = s.round;
+  const sampled = Math.max(r.sampled.size, r.target);
+  return [
+    `${head}  round ${r.n}/${s.rounds}  ${duration(Date.now() - r.startedAt)}`,
+    `  ${bar(r.reported.size, sampled)}  sampled ${sampled}  reported ${r.reported.size}  failed ${r.failed.size}` +
+      `  (quorum ${r.minClients})${s.lastMetrics ? `  last round: ${metrics(s.lastMetrics)}` : ''}`,
+  ];
+}
+
+function fromSnapshot(job: JobView): WatchState {
+  const last = job.rounds.at(-1);
+  const p = job.roundInProgress;
+  return {
+    jobId: job.id,
+    model: job.config.model,
+    rounds: job.config.rounds,
+    state: job.state,
+    ...(last ? { lastMetrics: last.trainMetrics, lastRound: last.round } : {}),
+    ...(job.latestVersion !== undefined ? { latestVersion: job.latestVersion } : {}),
+    ...(p
+      ? {
+          round: {
+            n: p.round,
+            target: p.targetClients,
+            minClients: p.minClients,
+            startedAt: Date.parse(p.startedAt),
+            sampled: new Set(p.sampled),
+            reported: new Set(p.reported),
+            failed: new Set(p.failures.map((f) => f.agentId)),
+          },
+        }
+      : {}),
+  };
+}
+
+/**
+ * Follows job `id` until it finishes and resolves with the exit code: 0 when it completed, 1 when
+ * it failed or was cancelled. `json` prints each message as one JSON line instead.
+ */
+export async function watchJob(
+  api: LoomClient,
+  id: string,
+  options: { json?: boolean } = {},
+): Promise<number> {
+  const tty = !options.json && process.stdout.isTTY === true;
+  const screen = tty ? terminalScreen(process.stdout) : plainScreen();
+  let state: WatchState | undefined;
+  const refresh = (): void => {
+    if (state) screen.status(statusLines(state));
+  };
+  const ticker = tty ? setInterval(refresh, 1000) : undefined;
+  ticker?.unref();
+  let finalState = 'unknown';
+  try {
+    for await (const message of api.jobEvents(id)) {
+      if (options.json) outJson(message);
+      const before = state;
+      state = await apply(api, message, state, options.json ? undefined : screen);
+      if (message.event === 'job-finished') finalState = state?.state ?? finalState;
+      if (!options.json && before === undefined && state) {
+        screen.line(`watching job ${state.jobId} (${state.model}, ${state.rounds} rounds, ${state.state})`);
+      }
+      refresh();
+    }
+  } finally {
+    if (ticker) clearInterval(ticker);
+    screen.close();
+  }
+  return finalState === 'completed' ? 0 : 1;
+}
+
+async function apply(
+  api: LoomClient,
+  message: JobStreamMessage,
+  current: WatchState | undefined,
+  screen: Screen | undefined,
+): Promise<WatchState | undefined> {
+  if (message.event === 'snapshot') return fromSnapshot(message.data);
+  const s = current;
+  if (!s) return s;
+  const e = message.data;
+  const say = (text: string): void => screen?.line(printable(text));
+  const label = (round: number): string => `round ${round}/${s.rounds}`;
+  switch (e.type) {
+    case 'job-started':
+      s.state = 'running';
+      break;
+    case 'round-started':
+      s.state = 'running';
+      s.round = {
+        n: e.round,
+        target: e.targetClients,
+        minClients: e.minClients,
+        startedAt: Date.parse(e.at) || Date.now(),
+        sampled: new Set(),
+        reported: new Set(),
+        failed: new Set(),
+      };
+      if (screen && !process.stdout.isTTY) {
+        say(`${label(e.round)} started: asking ${e.targetClients} agent(s), quorum ${e.minClients}`);
+      }
+      break;
+    case 'task-sent':
+      s.round?.sampled.add(e.agentId);
+      break;
+    case 'update-received':
+      s.round?.reported.add(e.agentId);
+      if (screen && !process.stdout.isTTY) {
+        say(
+          `${label(e.round)}: update from ${e.agentId} (${e.numExamples} examples), ` +
+            `${s.round?.reported.size ?? 0}/${Math.max(s.round?.sampled.size ?? 0, s.round?.target ?? 0)} reported`,
+        );
+      }
+      break;
+    case 'update-clipped':
+      if (screen && !process.stdout.isTTY)
+        say(`${label(e.round)}: update of ${e.agentId} clipped to norm ${e.clipNorm}`);
+      break;
+    case 'agent-failed':
+      s.round?.failed.add(e.agentId);
+      say(`${label(e.round)}: agent ${e.agentId} failed: ${e.reason} [${e.code}]`);
+      break;
+    case 'agent-excluded':
+      say(`agent ${e.agentId} excluded from the job: ${e.reason} [${e.code}]`);
+      break;
+    case 'data-warning':
+      say(`warning: ${e.agentId}: ${e.message}`);
+      break;
+    case 'round-ended': {
+      // The event counts the outcome; the metrics and the version are in the round's record.
+      const job = await api.getJob(s.jobId).catch(() => undefined);
+      const record = job?.rounds.find((r) => r.round === e.round);
+      if (record?.trainMetrics) s.lastMetrics = record.trainMetrics;
+      if (record?.version !== undefined) s.latestVersion = record.version;
+      s.lastRound = e.round;
+      s.round = undefined;
+      say(
+        `${label(e.round)} ${e.state}: ${e.participants} reported, ${e.failures} failed` +
+          `${record ? `, ${metrics(record.trainMetrics)}` : ''}` +
+          `${record?.version !== undefined ? `, v${record.version}` : ''}` +
+          `${record ? `, ${duration(record.durationMs)}` : ''}`,
+      );
+      break;
+    }
+    case 'job-finished':
+      s.state = e.state;
+      s.round = undefined;
+      if (e.latestVersion !== undefined) s.latestVersion = e.latestVersion;
+      say(
+        `job ${s.jobId} ${e.state}` +
+          (e.error ? `: ${e.error.message} [${e.error.code}]` : '') +
+          (s.latestVersion !== undefined ? `; latest version v${s.latestVersion}` : ''),
+      );
+      break;
+  }
+  return s;
+}
+
+export function jobsWatch(argv: string[]): Promise<number> {
+  return runOperator(jobsWatchSpec, argv, async ({ positionals, json, client }) =>
+    watchJob(await client(), positionals[0], { json }),
+  );
+}
