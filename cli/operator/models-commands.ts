@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ModelArchitecture, ModelRequest } from '../../shared/api-client/index.ts';
+import type { ArchitectureRequest, ModelArchitecture, ModelRequest } from '../../shared/api-client/index.ts';
 import { LoomError } from '../../shared/errors/index.ts';
 import { stringFlag } from '../args.ts';
 import { collect, runOperator } from './command.ts';
@@ -154,7 +154,7 @@ export function modelsCreate(argv: string[]): Promise<number> {
     }
     const request: ModelRequest = {
       name: positionals[0],
-      architecture: architecture as ModelArchitecture,
+      architecture: architecture as ArchitectureRequest,
       ...(stringFlag(flags, 'description') ? { description: stringFlag(flags, 'description') } : {}),
     };
     if (weightsFile) {

@@ -28,7 +28,8 @@ export async function* parseServerSentEvents(
   for await (const chunk of chunks) {
     buffer += typeof chunk === 'string' ? chunk : chunk.toString('utf8');
     let newline = buffer.search(/\r?\n|\r/);
-    while (newline >= 0) {
+    // A CR at the end of what has arrived may be the first half of a CRLF: wait for the next chunk.
+    while (newline >= 0 && !(newline === buffer.length - 1 && buffer.endsWith('\r'))) {
       const line = buffer.slice(0, newline);
       const skip = buffer.startsWith('\r\n', newline) ? 2 : 1;
       buffer = buffer.slice(newline + skip);

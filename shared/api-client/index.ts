@@ -17,6 +17,7 @@ export { JOB_EVENT_STREAM_DEFAULTS, parseServerSentEvents } from './event-stream
 export type {
   AgentView,
   ApiTokenView,
+  ArchitectureRequest,
   AuditEntry,
   AuditPage,
   AuditVerification,

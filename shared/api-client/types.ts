@@ -87,11 +87,16 @@ export interface CreatedModel extends ModelRecord {
   version: VersionRecord;
 }
 
+/** An architecture as `POST /v1/models` takes it: an MLP's activation may be left to its default (relu). */
+export type ArchitectureRequest =
+  | ModelArchitecture
+  | (Omit<Extract<ModelArchitecture, { kind: 'mlp' }>, 'activation'> & { activation?: string });
+
 /** The body of `POST /v1/models`. */
 export interface ModelRequest {
   name: string;
   description?: string;
-  architecture: ModelArchitecture;
+  architecture: ArchitectureRequest;
   /** Base64 of a weights.bin laid out as the tfjs topology's weightsManifest says. */
   weights?: string;
 }
