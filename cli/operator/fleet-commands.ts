@@ -4,8 +4,10 @@ import type { AgentView, Role } from '../../shared/api-client/index.ts';
 import { LoomError } from '../../shared/errors/index.ts';
 import { stringFlag } from '../args.ts';
 import { collect, runOperator } from './command.ts';
+import { countFlag } from './connection.ts';
 import { fields, num, out, outJson, table, time } from './format.ts';
 import {
+  agentsEnrollmentTokenSpec,
   agentsListSpec,
   agentsRevokeSpec,
   agentsShowSpec,
@@ -112,6 +114,21 @@ export function agentsRevoke(argv: string[]): Promise<number> {
       out(
         `Revoked agent ${agent.id} (${agent.name})${agent.disconnected ? '; it was connected and has been disconnected' : ''}`,
       );
+    return 0;
+  });
+}
+
+export function agentsEnrollmentToken(argv: string[]): Promise<number> {
+  return runOperator(agentsEnrollmentTokenSpec, argv, async ({ flags, json, client }) => {
+    const ttlSec = countFlag(flags, 'ttl', 1);
+    const t = await (await client()).createEnrollmentToken(ttlSec === undefined ? {} : { ttlSec });
+    if (json) outJson(t);
+    else {
+      out(
+        `One-time enrollment token, valid until ${time(t.expiresAt)} (give it to "loom agent enroll --token-file"):`,
+      );
+      out(t.token);
+    }
     return 0;
   });
 }

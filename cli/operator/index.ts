@@ -80,6 +80,11 @@ export const OPERATOR_COMMANDS: Record<string, CommandEntry> = {
     brief: 'revoke an agent and disconnect it',
     load: async () => (await fleet()).agentsRevoke,
   },
+  'agents enrollment-token': {
+    spec: specs.agentsEnrollmentTokenSpec,
+    brief: 'make a one-time token to enroll a site',
+    load: async () => (await fleet()).agentsEnrollmentToken,
+  },
   'tokens create': {
     spec: specs.tokensCreateSpec,
     brief: 'make an API token (shown once)',

@@ -1,6 +1,6 @@
 // `loom jobs watch`: a live view of a job from its event stream. In a terminal a status block is
 // redrawn in place under the lines of finished rounds; piped, every event is one plain line.
-import type { JobStreamMessage, JobView, LoomClient } from '../../shared/api-client/index.ts';
+import type { JobStreamMessage, JobView, LoomClient, RoundRecord } from '../../shared/api-client/index.ts';
 import { runOperator } from './command.ts';
 import { duration, metrics, out, outJson, printable } from './format.ts';
 import { jobsWatchSpec } from './specs.ts';
@@ -83,8 +83,8 @@ function statusLines(s: WatchState): string[] {
   const sampled = Math.max(r.sampled.size, r.target);
   return [
     `${head}  round ${r.n}/${s.rounds}  ${duration(Date.now() - r.startedAt)}`,
-    `  ${bar(r.reported.size, sampled)}  sampled ${sampled}  reported ${r.reported.size}  failed ${r.failed.size}` +
-      `  (quorum ${r.minClients})${s.lastMetrics ? `  last round: ${metrics(s.lastMetrics)}` : ''}`,
+    `  ${bar(r.reported.size, sampled)}  sampled ${sampled}  reported ${r.reported.size}  failed ${r.failed.size}  (quorum ${r.minClients})`,
+    ...(s.lastMetrics ? [`  round ${s.lastRound}: ${metrics(s.lastMetrics)}`] : []),
   ];
 }
 
@@ -150,6 +150,19 @@ export async function watchJob(
   return finalState === 'completed' ? 0 : 1;
 }
 
+/** Attempts, 100 ms apart, to read a round's record: the round ends before its record is written. */
+const RECORD_ATTEMPTS = 30;
+
+async function roundRecord(api: LoomClient, jobId: string, round: number): Promise<RoundRecord | undefined> {
+  for (let attempt = 0; attempt < RECORD_ATTEMPTS; attempt++) {
+    const job = await api.getJob(jobId).catch(() => undefined);
+    const record = job?.rounds.find((r) => r.round === round);
+    if (record || !job || job.state !== 'running') return record;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return undefined;
+}
+
 async function apply(
   api: LoomClient,
   message: JobStreamMessage,
@@ -209,8 +222,7 @@ async function apply(
       break;
     case 'round-ended': {
       // The event counts the outcome; the metrics and the version are in the round's record.
-      const job = await api.getJob(s.jobId).catch(() => undefined);
-      const record = job?.rounds.find((r) => r.round === e.round);
+      const record = await roundRecord(api, s.jobId, e.round);
       if (record?.trainMetrics) s.lastMetrics = record.trainMetrics;
       if (record?.version !== undefined) s.latestVersion = record.version;
       s.lastRound = e.round;

@@ -5,7 +5,7 @@ import { LoomError } from '../../shared/errors/index.ts';
 import { stringFlag } from '../args.ts';
 import { collect, runOperator } from './command.ts';
 import { numberFlag } from './connection.ts';
-import { duration, fields, metricNames, metrics, num, out, outJson, table, time } from './format.ts';
+import { duration, fields, metricNames, num, out, outJson, table, time } from './format.ts';
 import { watchJob } from './job-watch.ts';
 import { JOB_OPTION_FLAGS, jobsCancelSpec, jobsListSpec, jobsShowSpec, jobsStartSpec } from './specs.ts';
 
@@ -192,9 +192,6 @@ export function jobsShow(argv: string[]): Promise<number> {
     for (const [agent, e] of Object.entries(job.excludedAgents))
       out(`excluded ${agent} (round ${e.round}): ${e.reason} [${e.code}]`);
     for (const w of job.warnings) out(`warning: ${w.agentId}: ${w.message}`);
-    const last = job.rounds.at(-1);
-    if (last && !json && Object.keys(last.trainMetrics ?? {}).length > 0)
-      out(`\nlast round: ${metrics(last.trainMetrics)}`);
     return 0;
   });
 }

@@ -285,6 +285,17 @@ export const agentsRevokeSpec: CommandSpec = operatorSpec({
   json: 'print the revoked agent as one JSON object (with disconnected)',
 });
 
+export const agentsEnrollmentTokenSpec: CommandSpec = operatorSpec({
+  usage: 'loom agents enrollment-token [--ttl SECONDS] [--json]',
+  summary:
+    'Makes a one-time enrollment token (operator role) for "loom agent enroll" on a new site. It carries\n' +
+    "the CA fingerprint the site pins, and expires (the coordinator's enrollmentTokenTtlSec by default).",
+  flags: {
+    ttl: { type: 'string', description: 'lifetime in seconds (at most 30 days)', default: 'the setting' },
+  },
+  json: 'print one JSON object {token, expiresAt}',
+});
+
 export const tokensCreateSpec: CommandSpec = operatorSpec({
   usage: 'loom tokens create --name NAME --role admin|operator|viewer [--json]',
   summary:
