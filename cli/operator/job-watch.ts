@@ -2,7 +2,7 @@
 // redrawn in place under the lines of finished rounds; piped, every event is one plain line.
 import type { JobStreamMessage, JobView, LoomClient, RoundRecord } from '../../shared/api-client/index.ts';
 import { runOperator } from './command.ts';
-import { duration, metrics, out, outJson, printable } from './format.ts';
+import { duration, metrics, num, out, outJson, printable } from './format.ts';
 import { jobsWatchSpec } from './specs.ts';
 
 /** What the display knows about the job, folded from its snapshot and events. */
@@ -27,6 +27,8 @@ interface WatchState {
 
 /** Where the display goes: a terminal that can be redrawn, or a pipe that takes lines. */
 interface Screen {
+  /** A terminal whose status block shows the progress: the lines of each agent's step are left out. */
+  live: boolean;
   /** A line that stays (a finished round, a warning). */
   line(text: string): void;
   /** Redraws the live status, in a terminal only. */
@@ -50,6 +52,7 @@ function terminalScreen(stream: NodeJS.WriteStream): Screen {
     drawn = last.length;
   };
   return {
+    live: true,
     line(text) {
       erase();
       stream.write(`${text}\n`);
@@ -68,7 +71,7 @@ function terminalScreen(stream: NodeJS.WriteStream): Screen {
 }
 
 function plainScreen(): Screen {
-  return { line: (text) => out(text), status: () => {}, close: () => {} };
+  return { live: false, line: (text) => out(text), status: () => {}, close: () => {} };
 }
 
 function bar(done: number, total: number, width = 20): string {
@@ -174,6 +177,10 @@ async function apply(
   if (!s) return s;
   const e = message.data;
   const say = (text: string): void => screen?.line(printable(text));
+  // Each agent's step as a line of its own, where no status block shows it.
+  const step = (text: string): void => {
+    if (screen && !screen.live) say(text);
+  };
   const label = (round: number): string => `round ${round}/${s.rounds}`;
   switch (e.type) {
     case 'job-started':
@@ -190,25 +197,20 @@ async function apply(
         reported: new Set(),
         failed: new Set(),
       };
-      if (screen && !process.stdout.isTTY) {
-        say(`${label(e.round)} started: asking ${e.targetClients} agent(s), quorum ${e.minClients}`);
-      }
+      step(`${label(e.round)} started: asking ${e.targetClients} agent(s), quorum ${e.minClients}`);
       break;
     case 'task-sent':
       s.round?.sampled.add(e.agentId);
       break;
     case 'update-received':
       s.round?.reported.add(e.agentId);
-      if (screen && !process.stdout.isTTY) {
-        say(
-          `${label(e.round)}: update from ${e.agentId} (${e.numExamples} examples), ` +
-            `${s.round?.reported.size ?? 0}/${Math.max(s.round?.sampled.size ?? 0, s.round?.target ?? 0)} reported`,
-        );
-      }
+      step(
+        `${label(e.round)}: update from ${e.agentId} (${e.numExamples} examples), ` +
+          `${s.round?.reported.size ?? 0}/${Math.max(s.round?.sampled.size ?? 0, s.round?.target ?? 0)} reported`,
+      );
       break;
     case 'update-clipped':
-      if (screen && !process.stdout.isTTY)
-        say(`${label(e.round)}: update of ${e.agentId} clipped to norm ${e.clipNorm}`);
+      step(`${label(e.round)}: update of ${e.agentId} clipped to norm ${num(e.clipNorm)}`);
       break;
     case 'agent-failed':
       s.round?.failed.add(e.agentId);
