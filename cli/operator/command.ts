@@ -2,6 +2,7 @@
 import type { LoomClient } from '../../shared/api-client/index.ts';
 import { type CommandSpec, type ParsedFlags, parseFlags, printHelp } from '../args.ts';
 import { clientFromFlags, countFlag } from './connection.ts';
+import { out, outJson } from './format.ts';
 
 export interface OperatorContext {
   flags: ParsedFlags;
@@ -50,4 +51,26 @@ export async function collect<R extends { next?: string }, T>(
     after = page.next;
   } while (after !== undefined && (max === undefined || items.length < max));
   return max === undefined ? items : items.slice(0, max);
+}
+
+/**
+ * A command that makes one API call and prints its answer: as JSON with --json, else as
+ * `describe` writes it for people. Most commands of a new route are one of these:
+ *
+ *   export const rolloutsPause = apiCommand(rolloutsPauseSpec,
+ *     (api, { positionals }) => api.call<Rollout>('POST', `/v1/rollouts/${positionals[0]}/pause`),
+ *     (r) => `Paused rollout ${r.id} at wave ${r.wave}`);
+ */
+export function apiCommand<T>(
+  spec: CommandSpec,
+  call: (api: LoomClient, ctx: OperatorContext) => Promise<T>,
+  describe: (result: T, ctx: OperatorContext) => string,
+): (argv: string[]) => Promise<number> {
+  return (argv) =>
+    runOperator(spec, argv, async (ctx) => {
+      const result = await call(await ctx.client(), ctx);
+      if (ctx.json) outJson(result);
+      else out(describe(result, ctx));
+      return 0;
+    });
 }

@@ -3,7 +3,7 @@
 import type { AgentView, Role } from '../../shared/api-client/index.ts';
 import { LoomError } from '../../shared/errors/index.ts';
 import { stringFlag } from '../args.ts';
-import { collect, runOperator } from './command.ts';
+import { apiCommand, collect, runOperator } from './command.ts';
 import { countFlag } from './connection.ts';
 import { fields, num, out, outJson, table, time } from './format.ts';
 import {
@@ -97,26 +97,18 @@ function agentFields(a: AgentView): [string, string][] {
   ];
 }
 
-export function agentsShow(argv: string[]): Promise<number> {
-  return runOperator(agentsShowSpec, argv, async ({ positionals, json, client }) => {
-    const agent = await (await client()).getAgent(positionals[0]);
-    if (json) outJson(agent);
-    else out(fields(agentFields(agent)));
-    return 0;
-  });
-}
+export const agentsShow = apiCommand(
+  agentsShowSpec,
+  (api, { positionals }) => api.getAgent(positionals[0]),
+  (agent) => fields(agentFields(agent)),
+);
 
-export function agentsRevoke(argv: string[]): Promise<number> {
-  return runOperator(agentsRevokeSpec, argv, async ({ positionals, json, client }) => {
-    const agent = await (await client()).revokeAgent(positionals[0]);
-    if (json) outJson(agent);
-    else
-      out(
-        `Revoked agent ${agent.id} (${agent.name})${agent.disconnected ? '; it was connected and has been disconnected' : ''}`,
-      );
-    return 0;
-  });
-}
+export const agentsRevoke = apiCommand(
+  agentsRevokeSpec,
+  (api, { positionals }) => api.revokeAgent(positionals[0]),
+  (agent) =>
+    `Revoked agent ${agent.id} (${agent.name})${agent.disconnected ? '; it was connected and has been disconnected' : ''}`,
+);
 
 export function agentsEnrollmentToken(argv: string[]): Promise<number> {
   return runOperator(agentsEnrollmentTokenSpec, argv, async ({ flags, json, client }) => {
@@ -173,11 +165,8 @@ export function tokensList(argv: string[]): Promise<number> {
   });
 }
 
-export function tokensRevoke(argv: string[]): Promise<number> {
-  return runOperator(tokensRevokeSpec, argv, async ({ positionals, json, client }) => {
-    const token = await (await client()).revokeToken(positionals[0]);
-    if (json) outJson(token);
-    else out(`Revoked ${token.role} token ${token.id} (${token.name})`);
-    return 0;
-  });
-}
+export const tokensRevoke = apiCommand(
+  tokensRevokeSpec,
+  (api, { positionals }) => api.revokeToken(positionals[0]),
+  (token) => `Revoked ${token.role} token ${token.id} (${token.name})`,
+);

@@ -1,6 +1,9 @@
 // The operator's commands: one entry per command, `group verb` → spec, one line of help, and the
-// function that runs it (loaded only then). A command for a new API route is a spec in specs.ts,
-// a function in its group's file, a client method in shared/api-client, and one entry here.
+// function that runs it (loaded only then). A command for a new API route (rollouts, evaluations,
+// model stages) is: a method in shared/api-client (or `client.call` until it has one), a spec in
+// specs.ts (`operatorSpec` adds the connection flags and --json), an `apiCommand` (one call, one
+// answer) or a `runOperator` function in its group's file (`live-screen.ts` draws progress for a
+// `--follow`), and one entry here; `loom <group> --help` lists it from this table.
 import type { CommandEntry } from '../args.ts';
 import * as specs from './specs.ts';
 

@@ -3,6 +3,7 @@
 import type { JobStreamMessage, JobView, LoomClient, RoundRecord } from '../../shared/api-client/index.ts';
 import { runOperator } from './command.ts';
 import { duration, metrics, num, out, outJson, printable } from './format.ts';
+import { plainScreen, type Screen, terminalScreen } from './live-screen.ts';
 import { jobsWatchSpec } from './specs.ts';
 
 /** What the display knows about the job, folded from its snapshot and events. */
@@ -23,55 +24,6 @@ interface WatchState {
   lastMetrics?: Record<string, number>;
   lastRound?: number;
   latestVersion?: number;
-}
-
-/** Where the display goes: a terminal that can be redrawn, or a pipe that takes lines. */
-interface Screen {
-  /** A terminal whose status block shows the progress: the lines of each agent's step are left out. */
-  live: boolean;
-  /** A line that stays (a finished round, a warning). */
-  line(text: string): void;
-  /** Redraws the live status, in a terminal only. */
-  status(lines: string[]): void;
-  close(): void;
-}
-
-function terminalScreen(stream: NodeJS.WriteStream): Screen {
-  let drawn = 0;
-  let last: string[] = [];
-  const clip = (s: string): string => {
-    const width = stream.columns || 100;
-    return s.length >= width ? `${s.slice(0, width - 2)}…` : s;
-  };
-  const erase = (): void => {
-    if (drawn > 0) stream.write(`\x1b[${drawn}A\r\x1b[J`);
-    drawn = 0;
-  };
-  const draw = (): void => {
-    for (const l of last) stream.write(`${clip(l)}\n`);
-    drawn = last.length;
-  };
-  return {
-    live: true,
-    line(text) {
-      erase();
-      stream.write(`${text}\n`);
-      draw();
-    },
-    status(lines) {
-      erase();
-      last = lines;
-      draw();
-    },
-    close() {
-      erase();
-      last = [];
-    },
-  };
-}
-
-function plainScreen(): Screen {
-  return { live: false, line: (text) => out(text), status: () => {}, close: () => {} };
 }
 
 function bar(done: number, total: number, width = 20): string {

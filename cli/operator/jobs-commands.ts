@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import type { JobRequest, JobState, JobView } from '../../shared/api-client/index.ts';
 import { LoomError } from '../../shared/errors/index.ts';
 import { stringFlag } from '../args.ts';
-import { collect, runOperator } from './command.ts';
+import { apiCommand, collect, runOperator } from './command.ts';
 import { numberFlag } from './connection.ts';
 import { duration, fields, metricNames, num, out, outJson, table, time } from './format.ts';
 import { watchJob } from './job-watch.ts';
@@ -196,11 +196,8 @@ export function jobsShow(argv: string[]): Promise<number> {
   });
 }
 
-export function jobsCancel(argv: string[]): Promise<number> {
-  return runOperator(jobsCancelSpec, argv, async ({ positionals, json, client }) => {
-    const job = await (await client()).cancelJob(positionals[0]);
-    if (json) outJson(job);
-    else out(`Cancelled job ${job.id} (${job.state}, after ${job.currentRound}/${job.config.rounds} rounds)`);
-    return 0;
-  });
-}
+export const jobsCancel = apiCommand(
+  jobsCancelSpec,
+  (api, { positionals }) => api.cancelJob(positionals[0]),
+  (job) => `Cancelled job ${job.id} (${job.state}, after ${job.currentRound}/${job.config.rounds} rounds)`,
+);
