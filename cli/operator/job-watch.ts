@@ -89,11 +89,15 @@ export async function watchJob(
   let finalState = 'unknown';
   try {
     for await (const message of api.jobEvents(id)) {
-      if (options.json) outJson(message);
+      if (message.event !== 'snapshot' && message.data.type === 'job-finished')
+        finalState = message.data.state;
+      if (options.json) {
+        outJson(message);
+        continue;
+      }
       const before = state;
-      state = await apply(api, message, state, options.json ? undefined : screen);
-      if (message.event === 'job-finished') finalState = state?.state ?? finalState;
-      if (!options.json && before === undefined && state) {
+      state = await apply(api, message, state, screen);
+      if (before === undefined && state) {
         screen.line(`watching job ${state.jobId} (${state.model}, ${state.rounds} rounds, ${state.state})`);
       }
       refresh();
