@@ -2,6 +2,7 @@
 // folder, an MNIST agent): every route, errors as LoomErrors with the server's code, CA pinning,
 // the job event stream, and guards that keep the client's types from drifting from the server.
 import { readdir, readFile } from 'node:fs/promises';
+import { connect, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -210,6 +211,46 @@ describe('LoomClient', () => {
     expect((await client.cancelJob(job.id).catch((e: unknown) => e)) as Error).toMatchObject({
       code: 'LOOM_ERR_CONFLICT',
     });
+  });
+  it('opens a dropped event stream again from the last event it delivered', async () => {
+    // A TCP relay in front of the API (TLS passes through it untouched) whose connections are cut.
+    const sockets = new Set<Socket>();
+    const relay = createServer((inbound) => {
+      const outbound = connect(Number(new URL(cluster.apiUrl).port), '127.0.0.1');
+      for (const s of [inbound, outbound]) {
+        sockets.add(s);
+        s.on('error', () => {});
+        s.on('close', () => sockets.delete(s));
+      }
+      inbound.pipe(outbound).pipe(inbound);
+    });
+    await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (relay.address() as { port: number }).port;
+      const viaRelay = new LoomClient(
+        { url: `https://127.0.0.1:${port}`, token: cluster.adminToken, caPem: cluster.caPem },
+        {},
+      );
+      const job = await client.createJob({ model: 'digits', rounds: 2, minClients: 1 });
+      const messages: JobStreamMessage[] = [];
+      let cut = false;
+      for await (const m of viaRelay.jobEvents(job.id)) {
+        messages.push(m);
+        if (!cut && m.event === 'update-received') {
+          cut = true;
+          for (const s of sockets) s.destroy();
+        }
+      }
+      expect(cut).toBe(true);
+      expect(messages.filter((m) => m.event === 'snapshot')).toHaveLength(2);
+      expect(messages.at(-1)).toMatchObject({ event: 'job-finished', data: { state: 'completed' } });
+      // Every event once, in order, none lost across the cut.
+      const ids = messages.flatMap((m) => (m.event !== 'snapshot' && m.id !== undefined ? [m.id] : []));
+      expect(ids).toEqual(Array.from({ length: ids.length }, (_, i) => ids[0] + i));
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => relay.close(() => resolve()));
+    }
   });
 });
 
