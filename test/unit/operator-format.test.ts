@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { duration, fields, metrics, num, table } from '../../cli/operator/format.ts';
 import { formatComparison } from '../../cli/operator/job-compare.ts';
+import { terminalScreen } from '../../cli/operator/live-screen.ts';
 import type { JobView } from '../../shared/api-client/index.ts';
 
 describe('operator output', () => {
@@ -61,5 +62,27 @@ describe('operator output', () => {
     expect(text).toMatch(/^ +epochs +1 +1$/m);
     expect(text).toMatch(/^ +1 +0\.5 +0\.75 +\+0\.25 +2 +2 +1\.0 s +1\.0 s$/m);
     expect(text).toMatch(/^ +2 +0\.25 +- +- +2 +- +1\.0 s +-$/m);
+  });
+
+  it('redraws the status block of a terminal in place, under the lines that stay', () => {
+    let written = '';
+    const terminal = {
+      columns: 20,
+      write(chunk: string) {
+        written += chunk;
+        return true;
+      },
+    } as unknown as NodeJS.WriteStream;
+    const screen = terminalScreen(terminal);
+    screen.status(['round 1/2', 'a status line far wider than the terminal']);
+    screen.line('round 1/2 completed');
+    screen.status(['round 2/2']);
+    screen.close();
+    expect(written).toBe(
+      'round 1/2\na status line far …\n' +
+        '\u001b[2A\r\u001b[Jround 1/2 completed\nround 1/2\na status line far …\n' +
+        '\u001b[2A\r\u001b[Jround 2/2\n' +
+        '\u001b[1A\r\u001b[J',
+    );
   });
 });
