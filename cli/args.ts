@@ -24,6 +24,18 @@ export interface CommandSpec {
   positionals?: { name: string; description: string }[];
 }
 
+/** A command as it runs: resolves with the exit code. */
+export type Command = (argv: string[]) => Promise<number>;
+
+/** One entry of the `loom` command table. */
+export interface CommandEntry {
+  spec: CommandSpec;
+  /** One line in the command lists of `loom --help` and `loom <group> --help`. */
+  brief: string;
+  /** Loads the command only when it runs, so `--help` and usage errors answer at once. */
+  load: () => Promise<Command>;
+}
+
 export function helpText(spec: CommandSpec): string {
   const lines = [`Usage: ${spec.usage}`, '', spec.summary, ''];
   if (spec.positionals?.length) {

@@ -2,7 +2,8 @@
 // non-zero exit code. Commands load lazily so `--help` and usage errors answer at once.
 import { isLoomError } from '../shared/errors/index.ts';
 import { LOOM_VERSION } from '../shared/version/index.ts';
-import { type CommandSpec, nearest, parseFlags, printHelp } from './args.ts';
+import { type CommandEntry, nearest, parseFlags, printHelp } from './args.ts';
+import { OPERATOR_COMMANDS } from './operator/index.ts';
 import {
   agentApiKeyCreateSpec,
   agentApiKeyListSpec,
@@ -18,15 +19,6 @@ import {
   coordinatorStartSpec,
   demoSpec,
 } from './specs.ts';
-
-type Command = (argv: string[]) => Promise<number>;
-
-interface CommandEntry {
-  spec: CommandSpec;
-  /** One line in the command lists of `loom --help` and `loom <group> --help`. */
-  brief: string;
-  load: () => Promise<Command>;
-}
 
 const COMMANDS: Record<string, CommandEntry> = {
   'coordinator init': {
@@ -95,6 +87,8 @@ const COMMANDS: Record<string, CommandEntry> = {
     brief: 'revoke an inference API key',
     load: async () => (await import('./api-key-commands.ts')).agentApiKeyRevoke,
   },
+  // The operator's commands: clients of the operator API (cli/operator/).
+  ...OPERATOR_COMMANDS,
 };
 
 /** Command groups: the first word of two-word commands. */

@@ -6,13 +6,13 @@ import { access, chmod, rename, rm } from 'node:fs/promises';
 import { DATA_KEY_ENV } from '../shared/crypto/index.ts';
 import { isLoomError, LoomError } from '../shared/errors/index.ts';
 import { clearDamage } from '../shared/store/index.ts';
-import { createLevelAuditLog } from './audit/index.ts';
+import { type AuditReport, auditReport, createLevelAuditLog } from './audit/index.ts';
 import { type BackupSummary, readBackup, restoreBackup, writeBackup } from './backup/index.ts';
 import { type CoordinatorConfig, resolveCoordinatorConfig } from './config/index.ts';
 import { createLevelAgentDirectory, createLevelTokenStore } from './directory/index.ts';
 import { acceptStoreProblems, checkStore, type StoreReport } from './integrity/index.ts';
 import { createLevelJobStore } from './jobs/index.ts';
-import { backupFromRunningCoordinator } from './local-admin/index.ts';
+import { auditReportFromRunningCoordinator, backupFromRunningCoordinator } from './local-admin/index.ts';
 import { createLevelRegistry } from './registry/index.ts';
 import {
   coordinatorInitState,
@@ -64,6 +64,31 @@ export async function checkCoordinator(dataDir: string, options: CheckOptions = 
       await clearDamage(db.dir);
     }
     return report;
+  } finally {
+    await db.close();
+  }
+}
+
+/** The audit check of a data dir, and who made it: this process, or the coordinator running on it. */
+export interface AuditCheck extends AuditReport {
+  source: 'data-dir' | 'running-coordinator';
+}
+
+/**
+ * Checks the audit hash chain of the coordinator in `dataDir` against its durable head and names
+ * the first broken entry. A stopped coordinator's database is read here; a running one (its
+ * database is locked) is asked over its local admin socket.
+ */
+export async function verifyCoordinatorAudit(dataDir: string): Promise<AuditCheck> {
+  let db: CoordinatorDb;
+  try {
+    db = await openStopped(dataDir);
+  } catch (err) {
+    if (!isLoomError(err, 'LOOM_ERR_STORE_LOCKED')) throw err;
+    return { ...(await auditReportFromRunningCoordinator(dataDir)), source: 'running-coordinator' };
+  }
+  try {
+    return { ...(await auditReport(createLevelAuditLog(db))), source: 'data-dir' };
   } finally {
     await db.close();
   }

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { LoomError } from '../../shared/errors/index.ts';
 import type { Logger } from '../../shared/log/index.ts';
+import { type AuditReport, auditReport, createLevelAuditLog } from '../audit/index.ts';
 import { writeBackup } from '../backup/index.ts';
 import type { CoordinatorDb } from '../store/index.ts';
 
@@ -47,6 +48,18 @@ export async function startAdminSocket(opts: {
         (err: unknown) => {
           opts.log.error('backup failed', { error: err instanceof Error ? err.message : String(err) });
           res.destroy(err instanceof Error ? err : new Error(String(err)));
+        },
+      );
+      return;
+    }
+    if (req.method === 'GET' && req.url === '/audit/verify') {
+      auditReport(createLevelAuditLog(opts.db)).then(
+        (report) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(report)),
+        (err: unknown) => {
+          opts.log.error('audit check failed', { error: err instanceof Error ? err.message : String(err) });
+          res
+            .writeHead(500, { 'content-type': 'text/plain' })
+            .end('the audit check failed; see the coordinator log\n');
         },
       );
       return;
@@ -99,6 +112,55 @@ export function backupFromRunningCoordinator(dataDir: string, out: Writable): Pr
         new LoomError(
           'LOOM_ERR_NETWORK',
           `the database in ${dataDir} is locked but no coordinator answers on ${adminSocketPath(dataDir)}: ${err.message}`,
+          { cause: err },
+        ),
+      ),
+    );
+    req.end();
+  });
+}
+
+/**
+ * Asks the coordinator running on `dataDir` to check its audit chain (its database is locked to
+ * everyone else). LOOM_ERR_NETWORK when nothing answers on the socket.
+ */
+export function auditReportFromRunningCoordinator(dataDir: string): Promise<AuditReport> {
+  return new Promise<AuditReport>((resolve, reject) => {
+    const req = request(
+      { socketPath: adminSocketPath(dataDir), path: '/audit/verify', method: 'GET' },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.once('error', reject);
+        res.once('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          if (res.statusCode !== 200) {
+            reject(
+              new LoomError(
+                'LOOM_ERR_NETWORK',
+                `the running coordinator answered ${res.statusCode} to the audit check: ${text.trim()}`,
+              ),
+            );
+            return;
+          }
+          try {
+            resolve(JSON.parse(text) as AuditReport);
+          } catch (err) {
+            reject(
+              new LoomError('LOOM_ERR_NETWORK', 'the running coordinator sent an unreadable audit check', {
+                cause: err,
+              }),
+            );
+          }
+        });
+      },
+    );
+    req.once('error', (err) =>
+      reject(
+        new LoomError(
+          'LOOM_ERR_STORE_LOCKED',
+          `the database in ${dataDir} is locked (is a coordinator running on this data dir?) and no coordinator answers on ` +
+            `${adminSocketPath(dataDir)}: stop it, or run "loom audit verify" against its API`,
           { cause: err },
         ),
       ),

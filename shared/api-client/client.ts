@@ -1,0 +1,275 @@
+// A typed client of the coordinator's operator API: one method per route, over HTTPS that trusts
+// only the pinned Loom CA, with every error answer turned into the LoomError of its code.
+import { LoomError } from '../errors/index.ts';
+import { httpRequestRaw } from '../http/index.ts';
+import {
+  type ConnectionOptions,
+  pinnedCa,
+  type ResolvedConnection,
+  resolveConnection,
+} from './connection.ts';
+import { errorFromResponse } from './errors.ts';
+import { type JobEventStreamOptions, jobEventStream } from './event-stream.ts';
+import type {
+  AgentView,
+  ApiTokenView,
+  AuditPage,
+  CaInfo,
+  CreatedApiToken,
+  CreatedModel,
+  EnrollmentToken,
+  Health,
+  JobRequest,
+  JobState,
+  JobStreamMessage,
+  JobSummary,
+  JobView,
+  ModelDetail,
+  ModelRecord,
+  ModelRequest,
+  PageOptions,
+  RevocationListJSON,
+  RevokedAgent,
+  Role,
+  TfjsModelJson,
+  VersionRecord,
+} from './types.ts';
+
+type Query = Record<string, string | number | boolean | undefined>;
+
+function queryString(query: Query = {}): string {
+  const params = new URLSearchParams();
+  for (const [k, v] of Object.entries(query)) if (v !== undefined) params.set(k, String(v));
+  const s = params.toString();
+  return s ? `?${s}` : '';
+}
+
+const seg = (s: string | number): string => encodeURIComponent(String(s));
+
+/** Options of a raw call (`LoomClient.call`). */
+export interface CallOptions {
+  query?: Query;
+  /** JSON body (a Buffer is sent as it is). */
+  body?: unknown;
+  /** Answer with the raw bytes instead of parsed JSON. */
+  raw?: boolean;
+}
+
+/**
+ * The operator API of one coordinator. The CA is pinned on the first call: read from the CA file,
+ * or fetched from `GET /v1/ca` and compared with the fingerprint (LOOM_ERR_CA_MISMATCH if it
+ * differs); every call after that trusts that CA only.
+ */
+export class LoomClient {
+  readonly connection: ResolvedConnection;
+  #ca: Promise<string> | undefined;
+
+  /** @param options fall back to LOOM_URL, LOOM_TOKEN, LOOM_CA_FINGERPRINT and LOOM_CA_FILE */
+  constructor(options: ConnectionOptions = {}, env: NodeJS.ProcessEnv = process.env) {
+    this.connection = resolveConnection(options, env);
+  }
+
+  /** The pinned CA certificate (PEM). */
+  caCertificate(): Promise<string> {
+    this.#ca ??= pinnedCa(this.connection).catch((err: unknown) => {
+      this.#ca = undefined;
+      throw err;
+    });
+    return this.#ca;
+  }
+
+  #headers(): Record<string, string> {
+    return this.connection.token ? { authorization: `Bearer ${this.connection.token}` } : {};
+  }
+
+  /**
+   * Any route: `method path` with an optional query and JSON body; resolves with the parsed answer
+   * (or its bytes with `raw`). For routes without a method of their own yet.
+   */
+  async call<T>(method: string, path: string, options: CallOptions = {}): Promise<T> {
+    const url = `${this.connection.url}${path}${queryString(options.query)}`;
+    const res = await httpRequestRaw(url, {
+      method,
+      ca: await this.caCertificate(),
+      headers: this.#headers(),
+      timeoutMs: this.connection.timeoutMs,
+      ...(options.body === undefined ? {} : { body: options.body }),
+    });
+    if (res.status < 200 || res.status >= 300) {
+      throw errorFromResponse(`${method} ${path}`, res.status, res.body.toString('utf8'));
+    }
+    if (options.raw) return res.body as T;
+    const text = res.body.toString('utf8');
+    try {
+      return (text ? JSON.parse(text) : undefined) as T;
+    } catch (err) {
+      throw new LoomError('LOOM_ERR_PROTOCOL', `${method} ${path} answered with a body that is not JSON`, {
+        cause: err,
+      });
+    }
+  }
+
+  // --- service ---------------------------------------------------------------------------------
+
+  /** `GET /healthz` (needs no token). */
+  health(): Promise<Health> {
+    return this.call('GET', '/healthz');
+  }
+
+  /** `GET /v1/ca` over the pinned connection. */
+  ca(): Promise<CaInfo> {
+    return this.call('GET', '/v1/ca');
+  }
+
+  /** `GET /v1/revocations`: revoked agent ids and certificate serials. */
+  revocations(): Promise<RevocationListJSON> {
+    return this.call('GET', '/v1/revocations');
+  }
+
+  // --- enrollment and agents ------------------------------------------------------------------
+
+  /** `POST /v1/enrollment-tokens` (operator): a one-time token for `loom agent enroll`. */
+  createEnrollmentToken(options: { ttlSec?: number } = {}): Promise<EnrollmentToken> {
+    return this.call('POST', '/v1/enrollment-tokens', { body: options });
+  }
+
+  /** `GET /v1/agents`, one page, sorted by id. */
+  listAgents(
+    options: PageOptions & { online?: boolean; revoked?: boolean; name?: string } = {},
+  ): Promise<{ agents: AgentView[]; next?: string }> {
+    return this.call('GET', '/v1/agents', { query: { ...options } });
+  }
+
+  /** `GET /v1/agents/:id`. */
+  getAgent(id: string): Promise<AgentView> {
+    return this.call('GET', `/v1/agents/${seg(id)}`);
+  }
+
+  /** `POST /v1/agents/:id/revoke` (operator): revokes the agent and disconnects it. */
+  revokeAgent(id: string): Promise<RevokedAgent> {
+    return this.call('POST', `/v1/agents/${seg(id)}/revoke`);
+  }
+
+  // --- models ---------------------------------------------------------------------------------
+
+  /** `POST /v1/models` (operator): the model with version 1. */
+  createModel(model: ModelRequest): Promise<CreatedModel> {
+    return this.call('POST', '/v1/models', { body: model });
+  }
+
+  /** `GET /v1/models`, one page, sorted by name. */
+  listModels(options: PageOptions = {}): Promise<{ models: ModelRecord[]; next?: string }> {
+    return this.call('GET', '/v1/models', { query: { ...options } });
+  }
+
+  /** `GET /v1/models/:name`. */
+  getModel(name: string): Promise<ModelDetail> {
+    return this.call('GET', `/v1/models/${seg(name)}`);
+  }
+
+  /** `GET /v1/models/:name/versions`, one page, ascending. */
+  listVersions(
+    name: string,
+    options: PageOptions & { job?: string } = {},
+  ): Promise<{ versions: VersionRecord[]; next?: string }> {
+    return this.call('GET', `/v1/models/${seg(name)}/versions`, { query: { ...options } });
+  }
+
+  /** `GET /v1/models/:name/versions/:version`. */
+  getVersion(name: string, version: number): Promise<VersionRecord> {
+    return this.call('GET', `/v1/models/${seg(name)}/versions/${seg(version)}`);
+  }
+
+  /** `GET .../versions/:version/artifact`: the TensorFlow.js model.json. */
+  getArtifact(name: string, version: number): Promise<TfjsModelJson> {
+    return this.call('GET', `/v1/models/${seg(name)}/versions/${seg(version)}/artifact`);
+  }
+
+  /** `GET .../versions/:version/artifact/weights.bin`: the weights, checked by the server against the version's sha256. */
+  getWeights(name: string, version: number): Promise<Buffer> {
+    return this.call('GET', `/v1/models/${seg(name)}/versions/${seg(version)}/artifact/weights.bin`, {
+      raw: true,
+    });
+  }
+
+  // --- jobs -----------------------------------------------------------------------------------
+
+  /** `POST /v1/jobs` (operator). */
+  createJob(job: JobRequest): Promise<JobView> {
+    return this.call('POST', '/v1/jobs', { body: job });
+  }
+
+  /** `GET /v1/jobs`, newest first, without rounds. */
+  listJobs(
+    options: PageOptions & { state?: JobState; model?: string } = {},
+  ): Promise<{ jobs: JobSummary[]; next?: string }> {
+    return this.call('GET', '/v1/jobs', { query: { ...options } });
+  }
+
+  /** `GET /v1/jobs/:id`: the job with every round and the round in progress. */
+  getJob(id: string): Promise<JobView> {
+    return this.call('GET', `/v1/jobs/${seg(id)}`);
+  }
+
+  /** `POST /v1/jobs/:id/cancel` (operator). */
+  cancelJob(id: string): Promise<JobView> {
+    return this.call('POST', `/v1/jobs/${seg(id)}/cancel`);
+  }
+
+  /**
+   * `GET /v1/jobs/:id/events`: a snapshot, then every event until the job finishes. Resumes from
+   * the last event after a dropped connection (`options.retries` times in a row, default 5).
+   */
+  async *jobEvents(id: string, options: JobEventStreamOptions = {}): AsyncGenerator<JobStreamMessage> {
+    const target = {
+      url: `${this.connection.url}/v1/jobs/${seg(id)}/events`,
+      headers: this.#headers(),
+      ca: await this.caCertificate(),
+    };
+    yield* jobEventStream(target, options);
+  }
+
+  // --- API tokens (admin) ---------------------------------------------------------------------
+
+  /** `POST /v1/tokens` (admin): the token is in this answer only. */
+  createToken(token: { name: string; role: Role }): Promise<CreatedApiToken> {
+    return this.call('POST', '/v1/tokens', { body: token });
+  }
+
+  /** `GET /v1/tokens` (admin), sorted by id; never a secret. */
+  listTokens(
+    options: PageOptions & { role?: Role; revoked?: boolean } = {},
+  ): Promise<{ tokens: ApiTokenView[]; next?: string }> {
+    return this.call('GET', '/v1/tokens', { query: { ...options } });
+  }
+
+  /** `POST /v1/tokens/:id/revoke` (admin); LOOM_ERR_CONFLICT for the last admin token. */
+  revokeToken(id: string): Promise<ApiTokenView> {
+    return this.call('POST', `/v1/tokens/${seg(id)}/revoke`);
+  }
+
+  // --- audit ----------------------------------------------------------------------------------
+
+  /** `GET /v1/audit`: entries after seq `after` (default 0), and the server's check of the chain. */
+  audit(
+    options: { after?: number; limit?: number; actor?: string; action?: string } = {},
+  ): Promise<AuditPage> {
+    return this.call('GET', '/v1/audit', { query: { ...options } });
+  }
+
+  /**
+   * Every item of a list route, page after page: `pages(next => client.listAgents({after: next}),
+   * r => r.agents)`.
+   */
+  async *pages<R extends { next?: string }, T>(
+    fetchPage: (after: string | undefined) => Promise<R>,
+    itemsOf: (page: R) => T[],
+  ): AsyncGenerator<T> {
+    let after: string | undefined;
+    do {
+      const page = await fetchPage(after);
+      yield* itemsOf(page);
+      after = page.next;
+    } while (after !== undefined);
+  }
+}
