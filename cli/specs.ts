@@ -93,7 +93,7 @@ export const ENROLLMENT_TOKEN_ENV = 'LOOM_ENROLLMENT_TOKEN';
 export const agentEnrollSpec: CommandSpec = {
   usage:
     'loom agent enroll --coordinator https://HOST:PORT (--token-file PATH | --token TOKEN) --data-dir DIR\n' +
-    '                         [--name NAME] [--json]',
+    '                         [--name NAME] [--label KEY=VALUE]... [--json]',
   summary:
     'Enrolls this host as an edge agent: makes a key pair here (it never leaves the host), pins the\n' +
     "coordinator's CA by the fingerprint inside the token, sends a CSR and saves the signed certificate.\n" +
@@ -112,6 +112,11 @@ export const agentEnrollSpec: CommandSpec = {
     },
     'data-dir': { type: 'string', description: 'folder for the agent identity and models', required: true },
     name: { type: 'string', description: 'display name of this site', default: 'the host name' },
+    label: {
+      type: 'string',
+      multiple: true,
+      description: 'a label of this agent (site=berlin, tier=edge...), for rollouts to target',
+    },
     force: {
       type: 'boolean',
       description: 'replace the identity DIR already holds (without it, such a DIR is refused)',

@@ -14,6 +14,14 @@ export {
   MAX_EXAMPLES_PER_UPDATE,
 } from './codec.ts';
 export { FieldReader } from './fields.ts';
+export {
+  assertLabelKey,
+  assertLabelValue,
+  LABEL_LIMITS,
+  matchesLabels,
+  parseLabelPair,
+  parseLabels,
+} from './labels.ts';
 export type {
   CancelBody,
   ChunkBody,
