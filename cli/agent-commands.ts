@@ -193,6 +193,8 @@ export async function agentStart(argv: string[]): Promise<number> {
     ...(flags['serve-when-revoked'] ? { serveWhenRevoked: true } : {}),
     ...(flags['require-api-key'] ? { requireApiKey: true } : {}),
     ...(tlsCert && tlsKey ? { inferenceTls: { certPath: tlsCert, keyPath: tlsKey } } : {}),
+    healthIntervalMs: intFlag(flags, 'health-interval', 10, 1, 86_400) * 1000,
+    keepVersions: intFlag(flags, 'keep-versions', 3, 1, 1000),
     log,
   });
   try {

@@ -133,7 +133,8 @@ export const agentStartSpec: CommandSpec = {
     'loom agent start --data-dir DIR --data PATH [--format idx|csv|jsonl] [--labels PATH]\n' +
     '                        [--label-column C] [--csv-separator S] [--inference-port P] [--json]\n' +
     '                        [--inference-host ADDR] [--require-api-key] [--inference-tls-cert PEM --inference-tls-key PEM]\n' +
-    '                        [--serve-when-revoked] [--data-key-file PATH]',
+    '                        [--serve-when-revoked] [--data-key-file PATH] [--health-interval SEC]\n' +
+    '                        [--keep-versions N]',
   summary:
     'Runs the edge agent: serves local models over the Open Inference Protocol v2 (also offline), connects\n' +
     'to the coordinator with mutual TLS, trains on the local data when asked and sends back only updates.\n' +
@@ -196,6 +197,16 @@ export const agentStartSpec: CommandSpec = {
     'inference-tls-key': {
       type: 'string',
       description: 'PEM private key of --inference-tls-cert',
+    },
+    'health-interval': {
+      type: 'string',
+      description: 'seconds between serving-health reports to the coordinator (requests, errors, latency)',
+      default: '10',
+    },
+    'keep-versions': {
+      type: 'string',
+      description: 'versions of each model kept in the local store, for rollbacks without a download',
+      default: '3',
     },
   },
 };

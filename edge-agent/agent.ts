@@ -36,7 +36,7 @@ import {
   saveIdentity,
   saveRevocationRecord,
 } from './identity/index.ts';
-import { ModelServer, startInferenceServer } from './inference/index.ts';
+import { ModelServer, RetirementBook, ServingStats, startInferenceServer } from './inference/index.ts';
 import { type LocalModelStore, openLocalModelStore } from './store/index.ts';
 import { TrainingDataCache, trainLocally } from './training/index.ts';
 
@@ -75,6 +75,10 @@ export interface EdgeAgentOptions {
   requireApiKey?: boolean;
   /** Serve the inference API over HTTPS with this certificate and key. Default: plain HTTP. */
   inferenceTls?: { certPath: string; keyPath: string };
+  /** How often serving health (requests, errors, latency per version) is reported, in ms. Default 10 000. */
+  healthIntervalMs?: number;
+  /** Versions of each model kept in the local store (the active one included), for rollbacks. Default 3. */
+  keepVersions?: number;
   log: Logger;
 }
 
@@ -84,6 +88,8 @@ export const EDGE_AGENT_DEFAULTS = {
   renewAtRemainingFraction: 1 / 3,
   /** How often the certificate's remaining lifetime is checked while connected. */
   renewalCheckMs: 60 * 60 * 1000,
+  healthIntervalMs: 10_000,
+  keepVersions: 3,
 } as const;
 
 export interface EdgeAgentStatus {
@@ -150,10 +156,21 @@ export class EdgeAgent {
   /** Set once the coordinator has said this agent is revoked; never cleared (enroll again instead). */
   private revocation?: RevocationRecord;
   private apiKeys?: ApiKeyRing;
+  private readonly stats = new ServingStats();
+  private retirements = RetirementBook.inMemory();
+  private healthTimer?: NodeJS.Timeout;
   private readonly log: Logger;
 
   constructor(private readonly opts: EdgeAgentOptions) {
     this.log = opts.log;
+    const interval = opts.healthIntervalMs ?? EDGE_AGENT_DEFAULTS.healthIntervalMs;
+    if (!Number.isSafeInteger(interval) || interval < 10) {
+      throw new TypeError(`healthIntervalMs must be an integer of at least 10, got ${interval}`);
+    }
+    const keep = opts.keepVersions ?? EDGE_AGENT_DEFAULTS.keepVersions;
+    if (!Number.isSafeInteger(keep) || keep < 1) {
+      throw new TypeError(`keepVersions must be a positive integer, got ${keep}`);
+    }
   }
 
   /**
@@ -217,6 +234,7 @@ export class EdgeAgent {
       log: this.log.child('api-keys'),
     });
     this.apiKeys = apiKeys;
+    this.retirements = await RetirementBook.open(this.opts.dataDir);
     const host = this.opts.inferenceHost ?? EDGE_AGENT_DEFAULTS.inferenceHost;
     const inferencePort = this.opts.inferencePort ?? EDGE_AGENT_DEFAULTS.inferencePort;
     try {
@@ -226,6 +244,8 @@ export class EdgeAgent {
         revocation: () => this.revocation,
         serveWhenRevoked,
         authorize: (header) => apiKeys.authorize(header),
+        stats: this.stats,
+        retirements: this.retirements,
         ...(this.opts.inferenceTls ? { tls: this.opts.inferenceTls } : {}),
         log: this.log.child('inference'),
       });
@@ -285,6 +305,11 @@ export class EdgeAgent {
     this.connection.on('disconnected', () => this.abortTrainings());
     this.renewalTimer = setInterval(() => void this.renewIfDue(), EDGE_AGENT_DEFAULTS.renewalCheckMs);
     this.renewalTimer.unref();
+    this.healthTimer = setInterval(
+      () => this.reportHealth(),
+      this.opts.healthIntervalMs ?? EDGE_AGENT_DEFAULTS.healthIntervalMs,
+    );
+    this.healthTimer.unref();
     this.connection.on('rejected', (err) => {
       if (err.code === 'LOOM_ERR_CERT_REVOKED') void this.onRevoked(err);
       else this.log.error('coordinator link ended', { code: err.code });
@@ -347,8 +372,27 @@ export class EdgeAgent {
     };
   }
 
+  /**
+   * Sends what the inference server counted since the last report; while disconnected the
+   * counts are kept and go with the next report.
+   */
+  private reportHealth(): void {
+    if (!this.connection?.connected) return;
+    const versions = this.stats.take();
+    if (versions.length === 0) return;
+    try {
+      this.connection.send('serving-health', {
+        intervalMs: this.opts.healthIntervalMs ?? EDGE_AGENT_DEFAULTS.healthIntervalMs,
+        versions,
+      });
+    } catch {
+      this.stats.restore(versions);
+    }
+  }
+
   async stop(): Promise<void> {
     clearInterval(this.renewalTimer);
+    clearInterval(this.healthTimer);
     await this.connection?.stop();
     this.abortTrainings();
     await this.queue.catch(() => undefined);
@@ -418,6 +462,18 @@ export class EdgeAgent {
       }
       case 'deploy':
         this.enqueue(() => this.runDeploy(msg.body));
+        return;
+      case 'retirement':
+        this.retirements.add(msg.body).then(
+          () =>
+            this.log.info('model version retired', {
+              model: msg.body.name,
+              version: msg.body.version,
+              successor: msg.body.successor,
+              sunset: msg.body.sunsetAt,
+            }),
+          (err: unknown) => this.log.warn('cannot record a retirement', { error: String(err) }),
+        );
         return;
       case 'cancel':
         // Unknown ids (finished tasks, or tasks of an earlier connection) need no memory.
@@ -521,6 +577,20 @@ export class EdgeAgent {
     }
   }
 
+  /** Keeps the last `keepVersions` versions of a model in the store: older ones would never be rolled back to. */
+  private async pruneStore(name: string): Promise<void> {
+    try {
+      const removed = await this.store?.prune(
+        name,
+        this.opts.keepVersions ?? EDGE_AGENT_DEFAULTS.keepVersions,
+      );
+      if (removed && removed.length > 0)
+        this.log.info('old model versions removed', { model: name, versions: removed.join(',') });
+    } catch (err) {
+      this.log.warn('cannot remove old model versions', { model: name, error: String(err) });
+    }
+  }
+
   private async runDeploy(body: DeployBody): Promise<void> {
     const { name, version } = body.model;
     const ack = (ok: boolean, error?: string): void => {
@@ -541,6 +611,7 @@ export class EdgeAgent {
       await this.server?.load(name, version);
       this.log.info('model version deployed', { model: name, version });
       ack(true);
+      await this.pruneStore(name);
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       this.log.error('deployment failed', { model: name, version, error: message });

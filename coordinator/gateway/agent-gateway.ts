@@ -20,6 +20,7 @@ import {
   type PayloadRef,
   PROTOCOL_VERSIONS,
   REFUSAL_CODE_HEADER,
+  type ServingHealthBody,
 } from '../../shared/protocol/index.ts';
 import type { AgentPool, TrainOutcome, TrainTask } from '../rounds/index.ts';
 import { AgentSession, type AgentSessionInfo } from './agent-session.ts';
@@ -64,6 +65,8 @@ export interface GatewayEvents {
   online: [AgentSessionInfo];
   offline: [{ agentId: string; reason: string }];
   'deploy-ack': [{ agentId: string; name: string; version: number; ok: boolean; error?: string }];
+  /** A serving-health report, validated by the codec (bounded counts, consistent histogram). */
+  'serving-health': [{ agentId: string; report: ServingHealthBody }];
 }
 
 export const GATEWAY_DEFAULTS = {
@@ -409,6 +412,9 @@ export class AgentGateway extends EventEmitter<GatewayEvents> implements AgentPo
         return;
       case 'renew':
         this.onRenew(session, msg.id, msg.body.csr);
+        return;
+      case 'serving-health':
+        this.emit('serving-health', { agentId: session.agentId, report: msg.body });
         return;
       case 'hello':
         this.sendError(session.ws, 'LOOM_ERR_PROTOCOL', 'hello came twice', msg.id);

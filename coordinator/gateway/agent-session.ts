@@ -87,17 +87,27 @@ export class AgentSession {
     return this.pending.size;
   }
 
-  /** Sends a message; a large payload goes first, as chunks shared with other sessions. */
-  send<T extends MessageType>(type: T, body: MessageBodies[T], replyTo?: string): void {
+  /**
+   * Sends a message; a large payload goes first, as chunks shared with other sessions.
+   * `onWritten` is called once the last frame has been handed to the socket.
+   */
+  send<T extends MessageType>(
+    type: T,
+    body: MessageBodies[T],
+    replyTo?: string,
+    onWritten?: () => void,
+  ): void {
     if (this.closed)
       throw new LoomError('LOOM_ERR_AGENT_DISCONNECTED', `agent ${this.agentId} is not connected`);
-    for (const frame of encodeFrames(createMessage(type, body, replyTo) as Message, {
+    const frames = encodeFrames(createMessage(type, body, replyTo) as Message, {
       chunkBytes: this.framing.chunkBytes,
       chunkAbove: this.framing.chunkAbove,
       cache: this.framing.chunkCache,
-    })) {
-      this.ws.send(frame);
-    }
+    });
+    frames.forEach((frame, i) => {
+      if (i === frames.length - 1 && onWritten) this.ws.send(frame, (err) => err || onWritten());
+      else this.ws.send(frame);
+    });
   }
 
   /** Takes a chunk of a payload the agent sends; LOOM_ERR_PROTOCOL ends the connection. */
@@ -128,8 +138,8 @@ export class AgentSession {
   }
 
   /** Sends a deployment and remembers it, so only an ack of what was really sent counts. */
-  sendDeploy(body: DeployBody): void {
-    this.send('deploy', body);
+  sendDeploy(body: DeployBody, onWritten?: () => void): void {
+    this.send('deploy', body, undefined, onWritten);
     this.deploying.set(body.model.name, body.model.version);
   }
 

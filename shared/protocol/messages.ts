@@ -168,6 +168,54 @@ export interface DeployAckBody {
   error?: string;
 }
 
+/**
+ * Upper bounds (ms) of the latency buckets of a serving-health report; a report has one count
+ * per bucket and one more for requests slower than the last bound. Fixed, so reports of every
+ * agent add up bucket by bucket.
+ */
+export const HEALTH_LATENCY_BUCKETS_MS: readonly number[] = [
+  1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000,
+];
+
+/** Largest count one serving-health entry may carry (per interval). */
+export const MAX_HEALTH_COUNT = 1_000_000_000;
+
+/** Most versions one serving-health report may name. */
+export const MAX_HEALTH_VERSIONS = 256;
+
+/** How one model version served inference requests during one report interval. */
+export interface VersionHealth {
+  name: string;
+  version: number;
+  /** Predictions answered or failed by this version in the interval. */
+  requests: number;
+  /** Of those, the ones that failed on the server side (the version's fault, not the caller's). */
+  errors: number;
+  /** Requests per latency bucket (HEALTH_LATENCY_BUCKETS_MS, plus one above the last); they sum to `requests`. */
+  latency: number[];
+}
+
+/** Agent → coordinator, every health interval: serving health per model version since the last report. */
+export interface ServingHealthBody {
+  /** Milliseconds the report covers. */
+  intervalMs: number;
+  versions: VersionHealth[];
+}
+
+/**
+ * Coordinator → agent: a model version is retired in favour of `successor`. Until `sunsetAt` an
+ * inference call naming it still works with deprecation headers; after that it answers 410.
+ */
+export interface RetirementBody {
+  name: string;
+  version: number;
+  successor: number;
+  /** ISO 8601: when it was retired. */
+  deprecatedAt: string;
+  /** ISO 8601: the end of the grace period. */
+  sunsetAt: string;
+}
+
 /** Agent → coordinator over the mTLS channel: a CSR for a fresh key, before the current cert expires. */
 export interface RenewBody {
   csr: string;
@@ -196,6 +244,8 @@ export interface MessageBodies {
   renew: RenewBody;
   renewed: RenewedBody;
   chunk: ChunkBody;
+  'serving-health': ServingHealthBody;
+  retirement: RetirementBody;
   error: ErrorBody;
 }
 
@@ -213,6 +263,8 @@ export const MESSAGE_TYPES: readonly MessageType[] = [
   'renew',
   'renewed',
   'chunk',
+  'serving-health',
+  'retirement',
   'error',
 ];
 

@@ -161,6 +161,25 @@ const SAMPLES: { [T in MessageType]: MessageBodies[T] } = {
     sha256: 'b'.repeat(64),
     bytes: Buffer.from([1, 2, 3, 4]),
   },
+  'serving-health': {
+    intervalMs: 10_000,
+    versions: [
+      {
+        name: 'mnist',
+        version: 3,
+        requests: 6,
+        errors: 1,
+        latency: [1, 2, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+      },
+    ],
+  },
+  retirement: {
+    name: 'mnist',
+    version: 2,
+    successor: 3,
+    deprecatedAt: '2026-12-01T00:00:00.000Z',
+    sunsetAt: '2026-12-08T00:00:00.000Z',
+  },
   error: { code: 'LOOM_ERR_PROTOCOL', message: 'the first frame must be hello' },
 };
 
@@ -637,5 +656,28 @@ describe('weights.bin data', () => {
     expect(() => splitWeightData(weights, bin.subarray(4))).toThrow(
       expect.objectContaining({ code: 'LOOM_ERR_TENSOR' }),
     );
+  });
+});
+
+describe('a serving-health report', () => {
+  const entry = SAMPLES['serving-health'].versions[0];
+  const report = (changes: Record<string, unknown>) =>
+    frame('serving-health', { intervalMs: 1000, versions: [{ ...entry, ...changes }] });
+
+  it.each([
+    ['more errors than requests', { errors: 7 }],
+    ['a histogram that does not add up to the requests', { requests: 5, errors: 0 }],
+    ['a histogram of the wrong length', { latency: [6] }],
+    ['a negative count', { requests: -1 }],
+    ['a count that is not finite', { requests: Number.POSITIVE_INFINITY }],
+    ['a count past the bound', { requests: 2e9, latency: [2e9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0] }],
+    ['a fractional count', { errors: 0.5 }],
+  ])('is refused with LOOM_ERR_PROTOCOL for %s', (_what, changes) => {
+    failure(() => decodeMessage(report(changes)));
+  });
+
+  it('is refused when it names too many versions', () => {
+    const versions = Array.from({ length: 257 }, () => entry);
+    failure(() => decodeMessage(frame('serving-health', { intervalMs: 1000, versions })));
   });
 });

@@ -6,6 +6,7 @@ import type { ModelArchitecture } from '../../../shared/models/index.ts';
 import type { DatasetSummary, MessageBodies, MessageType, ModelRef } from '../../../shared/protocol/index.ts';
 import {
   encodeTensorBytes,
+  HEALTH_LATENCY_BUCKETS_MS,
   MAX_EXAMPLES_PER_UPDATE,
   SUMMARY_LIMITS,
 } from '../../../shared/protocol/index.ts';
@@ -239,5 +240,37 @@ export const BODY_ARBITRARIES: { [T in MessageType]: fc.Arbitrary<MessageBodies[
       bytes: fc.uint8Array({ maxLength: 64 }),
     }),
   ),
+  'serving-health': fc.record({
+    intervalMs: wholeNumber(0, 86_400_000),
+    versions: fc.array(
+      fc
+        .record({
+          name: modelName(),
+          version: wholeNumber(1),
+          latency: fc.array(fc.integer({ min: 0, max: 1000 }), {
+            minLength: HEALTH_LATENCY_BUCKETS_MS.length + 1,
+            maxLength: HEALTH_LATENCY_BUCKETS_MS.length + 1,
+          }),
+        })
+        .chain(({ latency, ...rest }) => {
+          const requests = latency.reduce((a, b) => a + b, 0);
+          return fc
+            .integer({ min: 0, max: requests })
+            .map((errors) => ({ ...rest, requests, errors, latency }));
+        }),
+      { maxLength: 4 },
+    ),
+  }),
+  retirement: fc.record({
+    name: modelName(),
+    version: wholeNumber(1),
+    successor: wholeNumber(1),
+    deprecatedAt: fc
+      .date({ min: new Date(0), max: new Date('9999-12-31T23:59:59.999Z'), noInvalidDate: true })
+      .map((d) => d.toISOString()),
+    sunsetAt: fc
+      .date({ min: new Date(0), max: new Date('9999-12-31T23:59:59.999Z'), noInvalidDate: true })
+      .map((d) => d.toISOString()),
+  }),
   error: fc.record({ code: textUpTo(64, 1), message: textUpTo(4096, 1) }),
 };
