@@ -39,12 +39,18 @@ export const ROLLOUT_SERVICE_DEFAULTS = { tickMs: 500 } as const;
 /** A rollout as the API shows it: its record, with the live health of a wave being watched. */
 export type RolloutView = Omit<RolloutRecord, 'agents'> & { agents: RolloutAgent[] };
 
+/** States of an agent whose wave started but which does not run the version yet. */
+const ON_THE_WAY = new Set(['pending', 'transferring', 'verifying']);
+
+/**
+ * Whether a rollout still acts: running or paused, rolled back with agents still on their way
+ * back, or completed with agents that were away still to get the version.
+ */
 function isLive(r: RolloutRecord): boolean {
-  return (
-    r.state === 'running' ||
-    r.state === 'paused' ||
-    Object.values(r.agents).some((a) => a.state === 'rolling-back')
-  );
+  if (r.state === 'running' || r.state === 'paused') return true;
+  const agents = Object.values(r.agents);
+  if (agents.some((a) => a.state === 'rolling-back')) return true;
+  return r.state === 'completed' && agents.some((a) => ON_THE_WAY.has(a.state));
 }
 
 export class RolloutService {
@@ -309,7 +315,7 @@ export class RolloutService {
     state: 'transferring' | 'verifying',
   ): void {
     for (const r of this.reaching(agentId, model)) {
-      if (r.version !== version || (r.state !== 'running' && r.state !== 'paused')) continue;
+      if (r.version !== version || r.state === 'rolled-back') continue;
       const before =
         state === 'transferring' ? ['pending', 'transferring', 'verifying', 'failed'] : ['transferring'];
       void this.setAgent(r.id, agentId, (a) => (before.includes(a.state) ? { state } : undefined));
@@ -319,7 +325,7 @@ export class RolloutService {
   private onAck(agentId: string, model: string, version: number, ok: boolean, error?: string): void {
     for (const r of this.reaching(agentId, model)) {
       const a = r.agents[agentId];
-      if (r.state === 'running' || r.state === 'paused') {
+      if (r.state !== 'rolled-back') {
         if (version !== r.version) continue;
         void this.setAgent(r.id, agentId, (a) => {
           if (ok) return a.state === 'active' ? undefined : { state: 'active' };
@@ -531,8 +537,10 @@ export class RolloutService {
         r.state = 'rolled-back';
         r.reason = reason;
         r.finishedAt = new Date().toISOString();
+        // Every agent of a wave that started has the version as its target, whether it got it
+        // yet or not (one away now would get it on its return): all of them go back.
         for (const a of Object.values(r.agents)) {
-          if (a.state === 'pending') continue;
+          if (!waveStarted(r, a.wave)) continue;
           if (a.previousVersion === null) {
             a.state = 'rolled-back';
             a.reason = 'ran no earlier version of the model; it keeps this one until another is deployed';
@@ -562,10 +570,7 @@ export class RolloutService {
       }
       return;
     }
-    const reached = Object.values(r.agents).filter(
-      (a) =>
-        a.wave < r.currentWave || (a.wave === r.currentWave && r.waves[r.currentWave].state !== 'pending'),
-    );
+    const reached = Object.values(r.agents).filter((a) => waveStarted(r, a.wave));
     if (reached.length > 0) {
       await this.opts.deployments.deployTo(
         r.model,
@@ -575,6 +580,11 @@ export class RolloutService {
       );
     }
   }
+}
+
+/** Whether wave `wave` of `r` has started (its agents have the version as their target). */
+function waveStarted(r: RolloutRecord, wave: number): boolean {
+  return wave < r.currentWave || (wave === r.currentWave && r.waves[wave].state !== 'pending');
 }
 
 function notFound(id: string): LoomError {
