@@ -65,6 +65,8 @@ export interface GatewayEvents {
   online: [AgentSessionInfo];
   offline: [{ agentId: string; reason: string }];
   'deploy-ack': [{ agentId: string; name: string; version: number; ok: boolean; error?: string }];
+  /** An `error` frame from an agent: something the coordinator sent was refused. */
+  'agent-error': [{ agentId: string; code: string; message: string }];
   /** A serving-health report, validated by the codec (bounded counts, consistent histogram). */
   'serving-health': [{ agentId: string; report: ServingHealthBody }];
 }
@@ -426,6 +428,7 @@ export class AgentGateway extends EventEmitter<GatewayEvents> implements AgentPo
           code: msg.body.code,
           message: msg.body.message,
         });
+        this.emit('agent-error', { agentId: session.agentId, ...msg.body });
         return;
       default:
         this.sendError(session.ws, 'LOOM_ERR_PROTOCOL', `an agent may not send ${msg.type}`, msg.id);

@@ -215,6 +215,14 @@ export class CoordinatorConnection extends EventEmitter<ConnectionEvents> {
         }
       } catch (err) {
         this.log.warn('malformed frame from the coordinator', { error: (err as Error).message });
+        // Said back once connected, so the coordinator knows what was refused (a chunk whose
+        // hash is wrong, say) instead of waiting for an answer that will not come.
+        if (this.welcome && ws.readyState === WebSocket.OPEN) {
+          const code = err instanceof LoomError ? err.code : 'LOOM_ERR_PROTOCOL';
+          ws.send(
+            encodeMessage(createMessage('error', { code, message: (err as Error).message.slice(0, 4096) })),
+          );
+        }
         return;
       }
       if (!this.welcome) {

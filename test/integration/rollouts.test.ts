@@ -2,15 +2,24 @@
 // role boundaries, waves gated by serving health that roll everything back on their own, agents
 // that were away catching up, a coordinator restart in the middle, and retirement with its
 // deprecation headers and the 410 after the sunset.
+import { generateKeyPairSync, X509Certificate } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { connect as tlsConnect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RolloutView } from '../../coordinator/rollouts/index.ts';
 import { EdgeAgent } from '../../edge-agent/index.ts';
 import { httpRequestRaw } from '../../shared/http/index.ts';
 import { createLogger } from '../../shared/log/index.ts';
 import type { ModelArchitecture } from '../../shared/models/index.ts';
-import type { WeightTensor } from '../../shared/tensors/index.ts';
+import {
+  chunkPayload,
+  createMessage,
+  encodeMessage,
+  encodeTensorBytes,
+  signDeployment,
+} from '../../shared/protocol/index.ts';
+import { sha256Hex, type WeightTensor } from '../../shared/tensors/index.ts';
 import { startTestCluster, type TestCluster, waitUntil } from '../helpers/cluster.ts';
 
 const FEATURES = 4;
@@ -566,4 +575,79 @@ describe('retirement', () => {
     const listed = await call('GET', '/v1/models/dial/retirements', undefined, viewerToken);
     expect(listed.body.retirements).toHaveLength(1);
   }, 60_000);
+});
+
+describe('an agent', () => {
+  /** The coordinator's server certificate, as its API presents it. */
+  async function serverCertificate(): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const socket = tlsConnect(
+        { host: '127.0.0.1', port: cluster.coordinator.apiPort, ca: cluster.caPem, servername: 'localhost' },
+        () => {
+          const raw = socket.getPeerCertificate().raw;
+          socket.end();
+          resolve(new X509Certificate(raw).toString());
+        },
+      );
+      socket.on('error', reject);
+    });
+  }
+
+  function nextAck(agentId: string, version: number): Promise<{ ok: boolean; error?: string }> {
+    return new Promise((resolve) => {
+      const listener = (a: { agentId: string; version: number; ok: boolean; error?: string }): void => {
+        if (a.agentId !== agentId || a.version !== version) return;
+        cluster.coordinator.deployments.off('ack', listener);
+        resolve(a);
+      };
+      cluster.coordinator.deployments.on('ack', listener);
+    });
+  }
+
+  it('refuses a deployment whose signature, weights hash or chunk is wrong, and activates none of them', async () => {
+    const agent = agents.find((a) => a.status().connected)!;
+    const agentId = agent.status().agentId;
+    const before = (await infer(agent, 'gauge', 0.5)).version;
+    const bogus = await addVersion('gauge', (w) => w.data.map((x) => x + 1));
+    const { architecture } = await cluster.coordinator.registry.getModel('gauge');
+    const bytes = encodeTensorBytes(await cluster.coordinator.registry.getWeights('gauge', bogus));
+    const sha256 = sha256Hex(bytes);
+    const model = { name: 'gauge', version: bogus, architecture };
+    const signerCertificate = await serverCertificate();
+    const session = cluster.coordinator.gateway.session(agentId)!;
+
+    // Signed by a key that is not the coordinator's, under the coordinator's certificate.
+    const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const forged = signDeployment(
+      model,
+      sha256,
+      privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    );
+    let ack = nextAck(agentId, bogus);
+    session.sendDeploy({ model, weights: bytes, sha256, signature: forged, signerCertificate });
+    expect(await ack).toMatchObject({ ok: false, error: expect.stringMatching(/does not verify/) });
+
+    // Weights changed after they were hashed and signed.
+    const tampered = Buffer.from(bytes);
+    tampered[tampered.length - 1] ^= 0xff;
+    ack = nextAck(agentId, bogus);
+    session.sendDeploy({ model, weights: tampered, sha256, signature: forged, signerCertificate });
+    expect(await ack).toMatchObject({ ok: false, error: expect.stringMatching(/SHA-256/) });
+
+    // A chunk whose bytes do not match its hash: refused as it arrives, and said back.
+    const refusal = new Promise<{ code: string; message: string }>((resolve) =>
+      cluster.coordinator.gateway.once('agent-error', resolve),
+    );
+    const { chunks } = chunkPayload(bytes, 16);
+    chunks[1] = { ...chunks[1], bytes: Buffer.from(chunks[1].bytes).fill(7) };
+    for (const c of chunks) session.ws.send(encodeMessage(createMessage('chunk', c)));
+    expect(await refusal).toMatchObject({
+      code: 'LOOM_ERR_PROTOCOL',
+      message: expect.stringMatching(/SHA-256/),
+    });
+
+    expect((await infer(agent, 'gauge', 0.5)).version).toBe(before);
+    expect((await infer(agent, 'gauge', 0.5, bogus)).status).toBe(404);
+    expect(session.isClosed).toBe(false);
+  });
 });
