@@ -44,8 +44,11 @@ export interface DeploymentProgress {
 }
 
 export interface DeploymentEvents {
-  /** The deployment is being sent (its frames are queued on the agent's connection). */
-  sent: [DeploymentProgress];
+  /**
+   * The deployment is being sent (its frames are queued on the agent's connection);
+   * `resumedChunks` chunks were not sent again, the agent holding them from a cut transfer.
+   */
+  sent: [DeploymentProgress & { resumedChunks: number }];
   /** Its last frame was written to the socket: the agent now verifies and stores it. */
   written: [DeploymentProgress];
   /**
@@ -318,8 +321,7 @@ export class DeploymentService extends EventEmitter<DeploymentEvents> {
     const session = this.opts.gateway.session(info.agentId);
     if (!session || session.isClosed) return;
     const progress: DeploymentProgress = { agentId: info.agentId, model, version };
-    this.emit('sent', progress);
-    session.sendDeploy(
+    const { resumedChunks } = session.sendDeploy(
       {
         model: payload.ref,
         weights: payload.bytes,
@@ -329,5 +331,8 @@ export class DeploymentService extends EventEmitter<DeploymentEvents> {
       },
       () => this.emit('written', progress),
     );
+    if (resumedChunks > 0)
+      this.log.info('transfer resumed', { agent: info.agentId, model, version, resumedChunks });
+    this.emit('sent', { ...progress, resumedChunks });
   }
 }

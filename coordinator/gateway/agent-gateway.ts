@@ -369,6 +369,7 @@ export class AgentGateway extends EventEmitter<GatewayEvents> implements AgentPo
         remoteAddress: identity.remoteAddress,
         claimedModels: new Map(msg.body.models.map((m) => [m.name, m.version])),
         dataset: msg.body.dataset,
+        partial: new Map((msg.body.partial ?? []).map((p) => [p.payload, { count: p.count, have: p.have }])),
       },
       { chunkBytes: this.opts.chunkBytes, chunkAbove: SHARED_PAYLOAD_BYTES, chunkCache: this.chunkCache },
     );

@@ -8,6 +8,7 @@ import {
   type DeployBody,
   decodeTensorBytes,
   encodeFrames,
+  hasChunk,
   type Message,
   type MessageBodies,
   type MessageType,
@@ -36,6 +37,11 @@ export interface AgentSessionInfo {
   claimedModels: Map<string, number>;
   /** What the agent declared about its local data in its hello. */
   dataset: DatasetSummary;
+  /**
+   * Payloads the agent holds part of (from a connection that dropped), by payload SHA-256:
+   * a deployment of one sends only the chunks it lacks, once.
+   */
+  partial: Map<string, { count: number; have: Uint8Array }>;
 }
 
 /** How a session frames what it sends. */
@@ -99,13 +105,21 @@ export class AgentSession {
   ): void {
     if (this.closed)
       throw new LoomError('LOOM_ERR_AGENT_DISCONNECTED', `agent ${this.agentId} is not connected`);
-    const frames = encodeFrames(createMessage(type, body, replyTo) as Message, {
-      chunkBytes: this.framing.chunkBytes,
-      chunkAbove: this.framing.chunkAbove,
-      cache: this.framing.chunkCache,
-    });
+    this.sendFrames(
+      encodeFrames(createMessage(type, body, replyTo) as Message, {
+        chunkBytes: this.framing.chunkBytes,
+        chunkAbove: this.framing.chunkAbove,
+        cache: this.framing.chunkCache,
+      }),
+      onWritten,
+    );
+  }
+
+  private sendFrames(frames: Buffer[], onWritten?: () => void, skip?: (chunk: number) => boolean): void {
     frames.forEach((frame, i) => {
-      if (i === frames.length - 1 && onWritten) this.ws.send(frame, (err) => err || onWritten());
+      const last = i === frames.length - 1;
+      if (!last && skip?.(i)) return;
+      if (last && onWritten) this.ws.send(frame, (err) => err || onWritten());
       else this.ws.send(frame);
     });
   }
@@ -138,9 +152,27 @@ export class AgentSession {
   }
 
   /** Sends a deployment and remembers it, so only an ack of what was really sent counts. */
-  sendDeploy(body: DeployBody, onWritten?: () => void): void {
-    this.send('deploy', body, undefined, onWritten);
+  sendDeploy(body: DeployBody, onWritten?: () => void): { resumedChunks: number } {
+    if (this.closed)
+      throw new LoomError('LOOM_ERR_AGENT_DISCONNECTED', `agent ${this.agentId} is not connected`);
+    const frames = encodeFrames(createMessage('deploy', body) as Message, {
+      chunkBytes: this.framing.chunkBytes,
+      chunkAbove: this.framing.chunkAbove,
+      cache: this.framing.chunkCache,
+    });
+    // The chunks the agent kept from a cut transfer of these very weights are not sent again,
+    // provided they were cut the same way (the same count).
+    const partial = this.info.partial.get(body.sha256);
+    this.info.partial.delete(body.sha256);
+    const resume = partial && partial.count === frames.length - 1 ? partial : undefined;
+    let resumedChunks = 0;
+    this.sendFrames(frames, onWritten, (i) => {
+      const held = resume !== undefined && hasChunk(resume.have, i);
+      if (held) resumedChunks++;
+      return held;
+    });
     this.deploying.set(body.model.name, body.model.version);
+    return { resumedChunks };
   }
 
   /**

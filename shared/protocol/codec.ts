@@ -274,6 +274,18 @@ const BODY_DECODERS: { [T in MessageType]: BodyDecoder<T> } = {
       return { name: mr.string('name', { pattern: NAME }), version: mr.integer('version', { min: 1 }) };
     }),
     dataset: datasetSummary(r.object('dataset')),
+    ...(r.has('partial')
+      ? {
+          partial: r.array('partial', { max: 4 }).map((raw, i) => {
+            const p = FieldReader.of(raw, `body.partial.${i}`);
+            const count = p.integer('count', { min: 1, max: 1 << 20 });
+            const have = p.bytes('have');
+            if (have.byteLength !== Math.ceil(count / 8))
+              p.fail('have', `must hold ${Math.ceil(count / 8)} bytes`);
+            return { payload: p.string('payload', { pattern: SHA256_HEX }), count, have };
+          }),
+        }
+      : {}),
   }),
   welcome: (r) => ({
     protocolVersion: r.integer('protocolVersion', { min: 1 }),

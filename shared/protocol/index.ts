@@ -57,11 +57,12 @@ export {
   PROTOCOL_VERSIONS,
   SUMMARY_LIMITS,
 } from './messages.ts';
-export type { AssemblerOptions, ChunkedPayload, PayloadRef } from './payloads.ts';
+export type { AssemblerOptions, ChunkedPayload, PartialPayload, PayloadRef } from './payloads.ts';
 export {
   chunkPayload,
   DEFAULT_CHUNK_BYTES,
   DEFAULT_MAX_PAYLOAD_BYTES,
+  hasChunk,
   PAYLOAD_FIELDS,
   PayloadAssembler,
 } from './payloads.ts';

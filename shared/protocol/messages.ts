@@ -84,6 +84,11 @@ export interface HelloBody {
   models: { name: string; version: number }[];
   /** Its local training data, summarised. */
   dataset: DatasetSummary;
+  /**
+   * Payloads (model weights) it received part of before its last connection dropped, with a
+   * bitmap of the chunks it holds: the coordinator sends only the rest. Absent when none.
+   */
+  partial?: { payload: string; count: number; have: Uint8Array }[];
 }
 
 export interface WelcomeBody {

@@ -108,6 +108,8 @@ export async function startTestCluster(
     heartbeatIntervalMs?: number;
     /** How often running rollouts are judged (default: the coordinator's, 500 ms). */
     rolloutTickMs?: number;
+    /** Chunk size of large payloads (default: the coordinator's, 8 MiB; at least 64 KiB). */
+    chunkBytes?: number;
     /** Options every agent the cluster starts gets (a short health interval, say). */
     agentOptions?: Partial<Omit<EdgeAgentOptions, 'dataDir' | 'dataPath' | 'log'>>;
   } = {},
@@ -121,6 +123,7 @@ export async function startTestCluster(
     agentPort: 0,
     heartbeatIntervalMs: opts.heartbeatIntervalMs ?? 10_000,
     ...(opts.rolloutTickMs ? { rolloutTickMs: opts.rolloutTickMs } : {}),
+    ...(opts.chunkBytes ? { chunkBytes: opts.chunkBytes } : {}),
   });
   let coordinator = await startCoordinator(config, silent);
   const apiUrl = `https://127.0.0.1:${coordinator.apiPort}`;

@@ -13,6 +13,7 @@ import { httpRequestRaw } from '../../shared/http/index.ts';
 import { createLogger } from '../../shared/log/index.ts';
 import type { ModelArchitecture } from '../../shared/models/index.ts';
 import {
+  CLOSE_CODES,
   chunkPayload,
   createMessage,
   encodeMessage,
@@ -25,6 +26,8 @@ import { startTestCluster, type TestCluster, waitUntil } from '../helpers/cluste
 const FEATURES = 4;
 const ARCH: ModelArchitecture = { kind: 'logistic', inputShape: [FEATURES], classes: 3 };
 const HEALTH_INTERVAL_MS = 150;
+/** Small chunks, so a model of a megabyte travels in a few dozen of them. */
+const CHUNK_BYTES = 64 * 1024;
 const silent = createLogger('silent');
 
 let cluster: TestCluster;
@@ -166,6 +169,7 @@ async function waitServing(agent: EdgeAgent, model: string, version: number): Pr
 beforeAll(async () => {
   cluster = await startTestCluster({
     rolloutTickMs: 50,
+    chunkBytes: CHUNK_BYTES,
     agentOptions: { healthIntervalMs: HEALTH_INTERVAL_MS },
   });
   viewerToken = (await cluster.api<{ token: string }>('/v1/tokens', { name: 'watcher', role: 'viewer' }))
@@ -650,4 +654,58 @@ describe('an agent', () => {
     expect((await infer(agent, 'gauge', 0.5, bogus)).status).toBe(404);
     expect(session.isClosed).toBe(false);
   });
+});
+
+describe('a transfer cut in the middle', () => {
+  it('resumes where it stopped: the agent keeps the chunks it has, the coordinator sends the rest', async () => {
+    // 4 → 512 → 512 → 3: 266,755 parameters, about 1 MB, 17 chunks of 64 KiB.
+    await cluster.api('/v1/models', {
+      name: 'bulk',
+      architecture: { kind: 'mlp', inputShape: [FEATURES], layers: [512, 512, 3] },
+    });
+    const agent = agents.find((a) => a.status().connected)!;
+    const agentId = agent.status().agentId;
+    const bytes = encodeTensorBytes(await cluster.coordinator.registry.getWeights('bulk', 1));
+    const { chunks } = chunkPayload(bytes, CHUNK_BYTES);
+    expect(chunks.length).toBeGreaterThan(10);
+    const half = Math.floor(chunks.length / 2);
+    // The first half reaches the agent, then the connection drops.
+    const first = cluster.coordinator.gateway.session(agentId)!;
+    for (const c of chunks.slice(0, half)) first.ws.send(encodeMessage(createMessage('chunk', c)));
+    cluster.coordinator.gateway.disconnect(agentId, CLOSE_CODES.HEARTBEAT_TIMEOUT, 'connection cut');
+    await waitUntil(
+      () => {
+        const s = cluster.coordinator.gateway.session(agentId);
+        return s !== undefined && s !== first;
+      },
+      20_000,
+      'the agent to reconnect',
+    );
+    // Its hello says what it holds.
+    const held = cluster.coordinator.gateway.session(agentId)!.info.partial.get(sha256Hex(bytes));
+    expect(held?.count).toBe(chunks.length);
+    const sent = new Promise<number>((resolve) =>
+      cluster.coordinator.deployments.on(
+        'sent',
+        (p) => p.agentId === agentId && p.model === 'bulk' && resolve(p.resumedChunks),
+      ),
+    );
+    const ack = new Promise<boolean>((resolve) =>
+      cluster.coordinator.deployments.on(
+        'ack',
+        (a) => a.agentId === agentId && a.model === 'bulk' && resolve(a.ok),
+      ),
+    );
+    await cluster.coordinator.deployments.deployTo('bulk', 1, [agentId]);
+    expect(await sent).toBe(half);
+    expect(await ack).toBe(true);
+    const res = await fetch(`${agent.status().inferenceUrl}/v2/models/bulk/infer`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        inputs: [{ name: 'input', shape: [1, FEATURES], datatype: 'FP32', data: [0.1, 0.2, 0.3, 0.4] }],
+      }),
+    });
+    expect(res.status).toBe(200);
+  }, 60_000);
 });

@@ -269,6 +269,14 @@ describe('message round trip', () => {
     expectSameTensors(decodeTensorBytes(received), decodeTensorBytes(sent));
   });
 
+  it('carries the partial payloads a hello lists', () => {
+    const partial = [{ payload: 'c'.repeat(64), count: 10, have: Buffer.from([0b1011, 0b10]) }];
+    const msg = createMessage('hello', { ...SAMPLES.hello, partial });
+    expect(plain(decodeMessage(encodeMessage(msg)))).toStrictEqual(plain(msg));
+    const wrong = createMessage('hello', { ...SAMPLES.hello, partial: [{ ...partial[0], count: 30 }] });
+    failure(() => decodeMessage(encodeMessage(wrong)));
+  });
+
   it('gives every created message a fresh id', () => {
     const ids = new Set(Array.from({ length: 100 }, () => createMessage('cancel', { taskId: 't' }).id));
     expect(ids.size).toBe(100);
