@@ -7,6 +7,7 @@ import { isLoomError, LoomError } from '../shared/errors/index.ts';
 import type { Logger } from '../shared/log/index.ts';
 import { listenError } from '../shared/net/index.ts';
 import {
+  type ActivateBody,
   type DatasetSummary,
   type DeployBody,
   decodeTensorBytes,
@@ -159,6 +160,8 @@ export class EdgeAgent {
   private readonly stats = new ServingStats();
   private retirements = RetirementBook.inMemory();
   private healthTimer?: NodeJS.Timeout;
+  /** Versions the local store holds, as the hello lists them (kept current after each change). */
+  private storedVersions: { name: string; version: number }[] = [];
   private readonly log: Logger;
 
   constructor(private readonly opts: EdgeAgentOptions) {
@@ -284,6 +287,7 @@ export class EdgeAgent {
       return;
     }
 
+    await this.refreshStored();
     const id = this.identity;
     this.connection = new CoordinatorConnection({
       url: this.opts.agentUrl ?? id.agentUrl,
@@ -296,6 +300,7 @@ export class EdgeAgent {
         backend: this.backend?.name ?? 'unknown',
         models: this.server?.list().map((m) => ({ name: m.name, version: m.version })) ?? [],
         dataset: this.summary!,
+        ...(this.storedVersions.length > 0 ? { stored: this.storedVersions.slice(-4096) } : {}),
       }),
       log: this.log.child('link'),
     });
@@ -463,6 +468,9 @@ export class EdgeAgent {
       case 'deploy':
         this.enqueue(() => this.runDeploy(msg.body));
         return;
+      case 'activate':
+        this.enqueue(() => this.runActivate(msg.body));
+        return;
       case 'retirement':
         this.retirements.add(msg.body).then(
           () =>
@@ -591,6 +599,52 @@ export class EdgeAgent {
     }
   }
 
+  private async refreshStored(): Promise<void> {
+    try {
+      this.storedVersions = ((await this.store?.list()) ?? []).map((v) => ({
+        name: v.name,
+        version: v.version,
+      }));
+    } catch {
+      this.storedVersions = [];
+    }
+  }
+
+  /**
+   * Serves a version the store holds (a rollback without a download), once its stored weights
+   * are shown to be the ones the coordinator signed: re-encoded as a deploy carries them, they
+   * must hash to the signed SHA-256.
+   */
+  private async runActivate(body: ActivateBody): Promise<void> {
+    const { name, version } = body.model;
+    const ack = (ok: boolean, error?: string): void => {
+      try {
+        this.connection?.send('deploy-ack', { name, version, ok, ...(error ? { error } : {}) });
+      } catch {
+        // Disconnected: the coordinator sends the target again on the next hello.
+      }
+    };
+    try {
+      if (!this.identity || !this.store) throw new LoomError('LOOM_ERR_INVALID_CONFIG', 'agent has no store');
+      verifyDeployment(body.model, body.sha256, body.signature, body.signerCertificate, this.identity.caPem);
+      const { weights } = await this.store.get(name, version);
+      if (sha256Hex(encodeTensorBytes(weights)) !== body.sha256) {
+        throw new LoomError(
+          'LOOM_ERR_INTEGRITY',
+          `the stored copy of ${name}@${version} is not the signed one`,
+        );
+      }
+      await this.store.setActive(name, version);
+      await this.server?.load(name, version);
+      this.log.info('stored model version activated', { model: name, version });
+      ack(true);
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      this.log.warn('cannot activate a stored version', { model: name, version, error: message });
+      ack(false, message);
+    }
+  }
+
   private async runDeploy(body: DeployBody): Promise<void> {
     const { name, version } = body.model;
     const ack = (ok: boolean, error?: string): void => {
@@ -612,6 +666,7 @@ export class EdgeAgent {
       this.log.info('model version deployed', { model: name, version });
       ack(true);
       await this.pruneStore(name);
+      await this.refreshStored();
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       this.log.error('deployment failed', { model: name, version, error: message });

@@ -46,9 +46,10 @@ export interface DeploymentProgress {
 export interface DeploymentEvents {
   /**
    * The deployment is being sent (its frames are queued on the agent's connection);
-   * `resumedChunks` chunks were not sent again, the agent holding them from a cut transfer.
+   * `resumedChunks` chunks were not sent again, the agent holding them from a cut transfer;
+   * `activation`: only an `activate` went, the agent's store holding the version (no download).
    */
-  sent: [DeploymentProgress & { resumedChunks: number }];
+  sent: [DeploymentProgress & { resumedChunks: number; activation: boolean }];
   /** Its last frame was written to the socket: the agent now verifies and stores it. */
   written: [DeploymentProgress];
   /**
@@ -124,6 +125,17 @@ export class DeploymentService extends EventEmitter<DeploymentEvents> {
           .finally(() =>
             this.emit('ack', { agentId: ack.agentId, model: ack.name, version: ack.version, ok: true }),
           );
+      } else if (ack.activation) {
+        // The store did not hold it after all (pruned, damaged): the weights go in full.
+        this.log.info('agent cannot activate a stored version; sending it', {
+          agent: ack.agentId,
+          model: ack.name,
+          version: ack.version,
+          error: ack.error,
+        });
+        const info = opts.gateway.session(ack.agentId)?.info;
+        info?.stored.delete(`${ack.name}@${ack.version}`);
+        if (info) void this.pushOrLog(info, ack.name, ack.version);
       } else {
         this.log.warn('agent refused model version', {
           agent: ack.agentId,
@@ -321,6 +333,17 @@ export class DeploymentService extends EventEmitter<DeploymentEvents> {
     const session = this.opts.gateway.session(info.agentId);
     if (!session || session.isClosed) return;
     const progress: DeploymentProgress = { agentId: info.agentId, model, version };
+    const signed = {
+      model: payload.ref,
+      sha256: payload.sha256,
+      signature: payload.signature,
+      signerCertificate: this.opts.signer.certPem,
+    };
+    if (info.stored.has(`${model}@${version}`)) {
+      session.sendActivate(signed, () => this.emit('written', progress));
+      this.emit('sent', { ...progress, resumedChunks: 0, activation: true });
+      return;
+    }
     const { resumedChunks } = session.sendDeploy(
       {
         model: payload.ref,
@@ -333,6 +356,6 @@ export class DeploymentService extends EventEmitter<DeploymentEvents> {
     );
     if (resumedChunks > 0)
       this.log.info('transfer resumed', { agent: info.agentId, model, version, resumedChunks });
-    this.emit('sent', { ...progress, resumedChunks });
+    this.emit('sent', { ...progress, resumedChunks, activation: false });
   }
 }

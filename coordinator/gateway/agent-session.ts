@@ -2,6 +2,7 @@
 import type { WebSocket } from 'ws';
 import { LoomError } from '../../shared/errors/index.ts';
 import {
+  type ActivateBody,
   type ChunkBody,
   createMessage,
   type DatasetSummary,
@@ -42,6 +43,8 @@ export interface AgentSessionInfo {
    * a deployment of one sends only the chunks it lacks, once.
    */
   partial: Map<string, { count: number; have: Uint8Array }>;
+  /** Versions its store holds (`name@version`), from its hello and the deployments it acknowledged since. */
+  stored: Set<string>;
 }
 
 /** How a session frames what it sends. */
@@ -71,8 +74,8 @@ export class AgentSession {
       Math.max(0, ...[...this.pending.values()].map((t) => t.weightBytes + UPDATE_SLACK_BYTES)),
     maxPending: 2,
   });
-  /** The version of each model last sent in a `deploy` on this connection, awaiting its ack. */
-  private readonly deploying = new Map<string, number>();
+  /** The version of each model last sent in a `deploy` or `activate` on this connection, awaiting its ack. */
+  private readonly deploying = new Map<string, { version: number; activation: boolean }>();
   private closed = false;
   /** Set by each pong; a tick that finds it false ends the connection. */
   alive = true;
@@ -171,18 +174,25 @@ export class AgentSession {
       if (held) resumedChunks++;
       return held;
     });
-    this.deploying.set(body.model.name, body.model.version);
+    this.deploying.set(body.model.name, { version: body.model.version, activation: false });
     return { resumedChunks };
+  }
+
+  /** Asks the agent to serve a version its store holds, and remembers it like a deployment. */
+  sendActivate(body: ActivateBody, onWritten?: () => void): void {
+    this.send('activate', body, undefined, onWritten);
+    this.deploying.set(body.model.name, { version: body.model.version, activation: true });
   }
 
   /**
    * Whether an ack names the deployment this connection sent last for that model; a matching
    * ack is consumed. An agent cannot make the coordinator believe it runs a version it was never sent.
    */
-  takeDeployAck(name: string, version: number): boolean {
-    if (this.deploying.get(name) !== version) return false;
+  takeDeployAck(name: string, version: number): { activation: boolean } | undefined {
+    const sent = this.deploying.get(name);
+    if (sent?.version !== version) return undefined;
     this.deploying.delete(name);
-    return true;
+    return { activation: sent.activation };
   }
 
   cancelTask(taskId: string): void {

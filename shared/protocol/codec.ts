@@ -286,6 +286,14 @@ const BODY_DECODERS: { [T in MessageType]: BodyDecoder<T> } = {
           }),
         }
       : {}),
+    ...(r.has('stored')
+      ? {
+          stored: r.array('stored', { max: 4096 }).map((m, i) => {
+            const mr = FieldReader.of(m, `body.stored.${i}`);
+            return { name: mr.string('name', { pattern: NAME }), version: mr.integer('version', { min: 1 }) };
+          }),
+        }
+      : {}),
   }),
   welcome: (r) => ({
     protocolVersion: r.integer('protocolVersion', { min: 1 }),
@@ -332,6 +340,12 @@ const BODY_DECODERS: { [T in MessageType]: BodyDecoder<T> } = {
     model: modelRef(r.object('model')),
     weights: payload(r, 'weights', o),
     sha256: r.string('sha256', { pattern: /^[0-9a-f]{64}$/ }),
+    signature: r.bytes('signature'),
+    signerCertificate: r.string('signerCertificate', { max: 16_384 }),
+  }),
+  activate: (r) => ({
+    model: modelRef(r.object('model')),
+    sha256: r.string('sha256', { pattern: SHA256_HEX }),
     signature: r.bytes('signature'),
     signerCertificate: r.string('signerCertificate', { max: 16_384 }),
   }),

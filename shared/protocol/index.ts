@@ -23,6 +23,7 @@ export {
   parseLabels,
 } from './labels.ts';
 export type {
+  ActivateBody,
   CancelBody,
   ChunkBody,
   DatasetSummary,

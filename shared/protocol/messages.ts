@@ -89,6 +89,8 @@ export interface HelloBody {
    * bitmap of the chunks it holds: the coordinator sends only the rest. Absent when none.
    */
   partial?: { payload: string; count: number; have: Uint8Array }[];
+  /** Versions its local store holds (for rollbacks without a download). Absent when none. */
+  stored?: { name: string; version: number }[];
 }
 
 export interface WelcomeBody {
@@ -163,6 +165,19 @@ export interface DeployBody {
   /** Coordinator's signature over the deployment manifest (model, version, architecture, sha256). */
   signature: Uint8Array;
   /** PEM of the certificate whose key made `signature`; must chain to the pinned CA. */
+  signerCertificate: string;
+}
+
+/**
+ * Coordinator → agent: serve a version the agent already stores (a rollback, say), signed as a
+ * deployment of it would be: the agent checks its stored copy against `sha256` and the signature.
+ * Answered with `deploy-ack`; refused when the store does not hold it, and then sent as a deploy.
+ */
+export interface ActivateBody {
+  model: ModelRef;
+  /** SHA-256 hex of the version's weights as a `deploy` would carry them. */
+  sha256: string;
+  signature: Uint8Array;
   signerCertificate: string;
 }
 
@@ -246,6 +261,7 @@ export interface MessageBodies {
   cancel: CancelBody;
   deploy: DeployBody;
   'deploy-ack': DeployAckBody;
+  activate: ActivateBody;
   renew: RenewBody;
   renewed: RenewedBody;
   chunk: ChunkBody;
@@ -265,6 +281,7 @@ export const MESSAGE_TYPES: readonly MessageType[] = [
   'cancel',
   'deploy',
   'deploy-ack',
+  'activate',
   'renew',
   'renewed',
   'chunk',

@@ -344,6 +344,11 @@ describe('a rollout', () => {
   });
 
   it('whose second wave is unhealthy rolls every agent back to the version it ran before, on its own', async () => {
+    const sends: { version: number; activation: boolean }[] = [];
+    const onSent = (p: { version: number; activation: boolean }): void => {
+      sends.push(p);
+    };
+    cluster.coordinator.deployments.on('sent', onSent);
     const created = await call(
       'POST',
       '/v1/rollouts',
@@ -402,6 +407,12 @@ describe('a rollout', () => {
     expect(done.agents.every((a) => a.previousVersion === good)).toBe(true);
     for (const a of byId.values()) await waitServing(a, 'gauge', good);
     expect((await infer(byId.get(second[0])!, 'gauge', 4)).status).toBe(200);
+    // The way back needed no download: each agent's store still held the good version.
+    cluster.coordinator.deployments.off('sent', onSent);
+    const back = sends.filter((p) => p.version === good);
+    expect(back).toHaveLength(4);
+    expect(back.every((p) => p.activation)).toBe(true);
+    expect(sends.filter((p) => p.version === fragile).every((p) => !p.activation)).toBe(true);
     const audit = await call('GET', '/v1/audit?action=rollout.rollback&limit=1000');
     expect(audit.body.entries.at(-1)).toMatchObject({ actor: 'coordinator', target: id });
     const again2 = await call('POST', `/v1/rollouts/${id}/rollback`, undefined, operatorToken);

@@ -148,6 +148,12 @@ const SAMPLES: { [T in MessageType]: MessageBodies[T] } = {
     signerCertificate: '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n',
   },
   'deploy-ack': { name: 'mnist', version: 3, ok: false, error: 'disk full' },
+  activate: {
+    model,
+    sha256: sha256Hex(weights),
+    signature: Buffer.from([1, 2, 3, 4]),
+    signerCertificate: '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n',
+  },
   renew: { csr: '-----BEGIN CERTIFICATE REQUEST-----\nMIIB\n-----END CERTIFICATE REQUEST-----\n' },
   renewed: {
     certificate: '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n',

@@ -227,6 +227,12 @@ export const BODY_ARBITRARIES: { [T in MessageType]: fc.Arbitrary<MessageBodies[
       error: fc.option(textUpTo(4096, 1), { nil: undefined }),
     })
     .map(({ error, ...rest }) => (error === undefined ? rest : { ...rest, error })),
+  activate: fc.record({
+    model: modelRef(),
+    sha256: fc.stringMatching(SHA256),
+    signature: fc.uint8Array({ maxLength: 512 }),
+    signerCertificate: textUpTo(16_384, 1),
+  }),
   renew: fc.record({ csr: textUpTo(16_384, 1) }),
   renewed: fc.record({ certificate: textUpTo(16_384, 1), notAfter: textUpTo(64, 1) }),
   // One chunk as a frame carries it; whether chunks fit together is the assembler's to check.
