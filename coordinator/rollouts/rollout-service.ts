@@ -53,6 +53,9 @@ function isLive(r: RolloutRecord): boolean {
   return r.state === 'completed' && agents.some((a) => ON_THE_WAY.has(a.state));
 }
 
+/** Returned by a change that need not be committed (see `mutate`). */
+const TRANSIENT = Symbol('transient');
+
 export class RolloutService {
   private readonly rollouts;
   /** Rollouts that still act: running, paused, or rolled back with agents still on their way back. */
@@ -292,8 +295,13 @@ export class RolloutService {
     return this.opts.db.locks.run(`rollout:${id}`, async () => {
       const current = await this.record(id);
       const next = structuredClone(current);
-      if (change(next) === false) return current;
-      await this.save(next, audit);
+      const result = change(next);
+      if (result === false) return current;
+      const durable = result !== TRANSIENT;
+      // A passing state (transferring, verifying) is shown but not committed: after a restart
+      // the agent is sent its target again anyway, and every fsync is on the rollout's path.
+      if (durable || !this.live.has(id)) await this.save(next, audit);
+      else next.updatedAt = new Date().toISOString();
       if (isLive(next)) this.live.set(id, next);
       else {
         this.live.delete(id);
@@ -357,7 +365,7 @@ export class RolloutService {
       if (patch.state !== 'failed') delete a.reason;
       if (patch.reason) a.reason = patch.reason;
       if (patch.state === 'active') this.health.get(id)?.delete(agentId);
-      return true;
+      return patch.state === 'transferring' || patch.state === 'verifying' ? TRANSIENT : true;
     }).catch((err: unknown) =>
       this.log.warn('could not record rollout progress', { rollout: id, error: String(err) }),
     );
@@ -523,11 +531,14 @@ export class RolloutService {
 
   /** Records the rollback and sets every reached agent's target back to its earlier version. */
   private async rollBackNow(id: string, reason: string, actor: string): Promise<RolloutRecord> {
+    // Two judgements of one failure may race here: only the one that records it acts on it.
+    let decided = false;
     const r = await this.mutate(
       id,
       { actor, action: 'rollout.rollback', target: id, details: { reason } },
       (r) => {
         if (r.state === 'rolled-back') return false;
+        decided = true;
         const wave = r.waves[r.currentWave];
         if (wave.state === 'running') {
           wave.state = 'failed';
@@ -552,6 +563,7 @@ export class RolloutService {
         }
       },
     );
+    if (!decided) return this.live.get(id) ?? r;
     this.log.warn('rollout rolled back', { rollout: id, model: r.model, version: r.version, reason });
     await this.reissueTargets(r);
     return this.live.get(id) ?? r;
