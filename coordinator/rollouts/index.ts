@@ -1,5 +1,6 @@
 // Public door of coordinator/rollouts: staged, health-gated rollouts and retirements.
 
+export { HealthCounter, healthViolation, p99Of, summarize } from './health.ts';
 export type { RetirementRecord, RetirementServiceOptions } from './retirement-service.ts';
 export { RETIREMENT_DEFAULTS, RetirementService } from './retirement-service.ts';
 export type {
