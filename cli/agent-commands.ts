@@ -11,6 +11,7 @@ import {
 } from '../shared/crypto/index.ts';
 import { LoomError } from '../shared/errors/index.ts';
 import { createLogger } from '../shared/log/index.ts';
+import { parseLabelPair } from '../shared/protocol/index.ts';
 import { intFlag, type ParsedFlags, parseFlags, printHelp, stringFlag } from './args.ts';
 import { waitForShutdownSignal } from './signals.ts';
 import { agentCheckSpec, agentEnrollSpec, agentStartSpec, ENROLLMENT_TOKEN_ENV } from './specs.ts';
@@ -94,12 +95,19 @@ export async function agentEnroll(argv: string[]): Promise<number> {
   const name = stringFlag(flags, 'name');
   const dataDir = stringFlag(flags, 'data-dir')!;
   const token = await enrollmentTokenFrom(flags);
+  const labelFlags = flags.label;
+  const labels = Object.fromEntries(
+    (Array.isArray(labelFlags) ? labelFlags : typeof labelFlags === 'string' ? [labelFlags] : []).map((l) =>
+      parseLabelPair(String(l), '--label'),
+    ),
+  );
   let replaced: ExistingIdentity | undefined;
   const identity = await enrollAgent({
     coordinatorUrl: stringFlag(flags, 'coordinator')!,
     token,
     dataDir,
     ...(name ? { name } : {}),
+    labels,
     force: flags.force === true,
     onReplace: (previous) => {
       replaced = previous;
@@ -185,6 +193,8 @@ export async function agentStart(argv: string[]): Promise<number> {
     ...(flags['serve-when-revoked'] ? { serveWhenRevoked: true } : {}),
     ...(flags['require-api-key'] ? { requireApiKey: true } : {}),
     ...(tlsCert && tlsKey ? { inferenceTls: { certPath: tlsCert, keyPath: tlsKey } } : {}),
+    healthIntervalMs: intFlag(flags, 'health-interval', 10, 1, 86_400) * 1000,
+    keepVersions: intFlag(flags, 'keep-versions', 3, 1, 1000),
     log,
   });
   try {

@@ -93,7 +93,7 @@ export const ENROLLMENT_TOKEN_ENV = 'LOOM_ENROLLMENT_TOKEN';
 export const agentEnrollSpec: CommandSpec = {
   usage:
     'loom agent enroll --coordinator https://HOST:PORT (--token-file PATH | --token TOKEN) --data-dir DIR\n' +
-    '                         [--name NAME] [--json]',
+    '                         [--name NAME] [--label KEY=VALUE]... [--json]',
   summary:
     'Enrolls this host as an edge agent: makes a key pair here (it never leaves the host), pins the\n' +
     "coordinator's CA by the fingerprint inside the token, sends a CSR and saves the signed certificate.\n" +
@@ -112,6 +112,11 @@ export const agentEnrollSpec: CommandSpec = {
     },
     'data-dir': { type: 'string', description: 'folder for the agent identity and models', required: true },
     name: { type: 'string', description: 'display name of this site', default: 'the host name' },
+    label: {
+      type: 'string',
+      multiple: true,
+      description: 'a label of this agent (site=berlin, tier=edge...), for rollouts to target',
+    },
     force: {
       type: 'boolean',
       description: 'replace the identity DIR already holds (without it, such a DIR is refused)',
@@ -128,7 +133,8 @@ export const agentStartSpec: CommandSpec = {
     'loom agent start --data-dir DIR --data PATH [--format idx|csv|jsonl] [--labels PATH]\n' +
     '                        [--label-column C] [--csv-separator S] [--inference-port P] [--json]\n' +
     '                        [--inference-host ADDR] [--require-api-key] [--inference-tls-cert PEM --inference-tls-key PEM]\n' +
-    '                        [--serve-when-revoked] [--data-key-file PATH]',
+    '                        [--serve-when-revoked] [--data-key-file PATH] [--health-interval SEC]\n' +
+    '                        [--keep-versions N]',
   summary:
     'Runs the edge agent: serves local models over the Open Inference Protocol v2 (also offline), connects\n' +
     'to the coordinator with mutual TLS, trains on the local data when asked and sends back only updates.\n' +
@@ -191,6 +197,16 @@ export const agentStartSpec: CommandSpec = {
     'inference-tls-key': {
       type: 'string',
       description: 'PEM private key of --inference-tls-cert',
+    },
+    'health-interval': {
+      type: 'string',
+      description: 'seconds between serving-health reports to the coordinator (requests, errors, latency)',
+      default: '10',
+    },
+    'keep-versions': {
+      type: 'string',
+      description: 'versions of each model kept in the local store, for rollbacks without a download',
+      default: '3',
     },
   },
 };

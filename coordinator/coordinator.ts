@@ -22,6 +22,7 @@ import { acceptStoreProblems, checkStore, formatStoreReport, type StoreReport } 
 import { createLevelJobStore, JobService } from './jobs/index.ts';
 import { type AdminSocket, startAdminSocket } from './local-admin/index.ts';
 import { createLevelRegistry, type ModelRegistry } from './registry/index.ts';
+import { RetirementService, RolloutService } from './rollouts/index.ts';
 import {
   apiUrlFor,
   coordinatorKeyProvider,
@@ -47,6 +48,8 @@ export interface RunningCoordinator {
   audit: AuditLog;
   gateway: AgentGateway;
   deployments: DeploymentService;
+  rollouts: RolloutService;
+  retirements: RetirementService;
   enrollment: EnrollmentService;
   revocations: RevocationList;
   /** The store check made at start. */
@@ -232,6 +235,25 @@ export async function startCoordinator(
     signer: pki.server,
     log: log.child('deploy'),
   });
+  const rollouts = new RolloutService({
+    db,
+    deployments,
+    agents,
+    registry,
+    gateway,
+    log: log.child('rollouts'),
+    tickMs: config.rolloutTickMs,
+  });
+  const retirements = new RetirementService({
+    db,
+    registry,
+    agents,
+    deployments,
+    rollouts,
+    gateway,
+    log: log.child('retire'),
+  });
+  await rollouts.start();
   jobs.on('finished', (job) => {
     if (job.state !== 'completed' || job.latestVersion === undefined) return;
     deployments
@@ -262,6 +284,8 @@ export async function startCoordinator(
       audit,
       enrollment,
       deployments,
+      rollouts,
+      retirements,
       gateway,
       caCertPem: pki.ca.certPem,
       caFingerprint: pki.caFingerprint,
@@ -332,6 +356,8 @@ export async function startCoordinator(
     audit,
     gateway,
     deployments,
+    rollouts,
+    retirements,
     enrollment,
     revocations,
     storeReport,
@@ -339,6 +365,7 @@ export async function startCoordinator(
       if (stopped) return;
       stopped = true;
       stopping = true;
+      rollouts.close();
       await jobs.close();
       await api.close();
       await adminSocket?.close();

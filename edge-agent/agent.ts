@@ -7,6 +7,7 @@ import { isLoomError, LoomError } from '../shared/errors/index.ts';
 import type { Logger } from '../shared/log/index.ts';
 import { listenError } from '../shared/net/index.ts';
 import {
+  type ActivateBody,
   type DatasetSummary,
   type DeployBody,
   decodeTensorBytes,
@@ -36,7 +37,7 @@ import {
   saveIdentity,
   saveRevocationRecord,
 } from './identity/index.ts';
-import { ModelServer, startInferenceServer } from './inference/index.ts';
+import { ModelServer, RetirementBook, ServingStats, startInferenceServer } from './inference/index.ts';
 import { type LocalModelStore, openLocalModelStore } from './store/index.ts';
 import { TrainingDataCache, trainLocally } from './training/index.ts';
 
@@ -75,6 +76,10 @@ export interface EdgeAgentOptions {
   requireApiKey?: boolean;
   /** Serve the inference API over HTTPS with this certificate and key. Default: plain HTTP. */
   inferenceTls?: { certPath: string; keyPath: string };
+  /** How often serving health (requests, errors, latency per version) is reported, in ms. Default 10 000. */
+  healthIntervalMs?: number;
+  /** Versions of each model kept in the local store (the active one included), for rollbacks. Default 3. */
+  keepVersions?: number;
   log: Logger;
 }
 
@@ -84,6 +89,8 @@ export const EDGE_AGENT_DEFAULTS = {
   renewAtRemainingFraction: 1 / 3,
   /** How often the certificate's remaining lifetime is checked while connected. */
   renewalCheckMs: 60 * 60 * 1000,
+  healthIntervalMs: 10_000,
+  keepVersions: 3,
 } as const;
 
 export interface EdgeAgentStatus {
@@ -150,10 +157,23 @@ export class EdgeAgent {
   /** Set once the coordinator has said this agent is revoked; never cleared (enroll again instead). */
   private revocation?: RevocationRecord;
   private apiKeys?: ApiKeyRing;
+  private readonly stats = new ServingStats();
+  private retirements = RetirementBook.inMemory();
+  private healthTimer?: NodeJS.Timeout;
+  /** Versions the local store holds, as the hello lists them (kept current after each change). */
+  private storedVersions: { name: string; version: number }[] = [];
   private readonly log: Logger;
 
   constructor(private readonly opts: EdgeAgentOptions) {
     this.log = opts.log;
+    const interval = opts.healthIntervalMs ?? EDGE_AGENT_DEFAULTS.healthIntervalMs;
+    if (!Number.isSafeInteger(interval) || interval < 10) {
+      throw new TypeError(`healthIntervalMs must be an integer of at least 10, got ${interval}`);
+    }
+    const keep = opts.keepVersions ?? EDGE_AGENT_DEFAULTS.keepVersions;
+    if (!Number.isSafeInteger(keep) || keep < 1) {
+      throw new TypeError(`keepVersions must be a positive integer, got ${keep}`);
+    }
   }
 
   /**
@@ -217,6 +237,7 @@ export class EdgeAgent {
       log: this.log.child('api-keys'),
     });
     this.apiKeys = apiKeys;
+    this.retirements = await RetirementBook.open(this.opts.dataDir);
     const host = this.opts.inferenceHost ?? EDGE_AGENT_DEFAULTS.inferenceHost;
     const inferencePort = this.opts.inferencePort ?? EDGE_AGENT_DEFAULTS.inferencePort;
     try {
@@ -226,6 +247,8 @@ export class EdgeAgent {
         revocation: () => this.revocation,
         serveWhenRevoked,
         authorize: (header) => apiKeys.authorize(header),
+        stats: this.stats,
+        retirements: this.retirements,
         ...(this.opts.inferenceTls ? { tls: this.opts.inferenceTls } : {}),
         log: this.log.child('inference'),
       });
@@ -264,6 +287,7 @@ export class EdgeAgent {
       return;
     }
 
+    await this.refreshStored();
     const id = this.identity;
     this.connection = new CoordinatorConnection({
       url: this.opts.agentUrl ?? id.agentUrl,
@@ -276,6 +300,7 @@ export class EdgeAgent {
         backend: this.backend?.name ?? 'unknown',
         models: this.server?.list().map((m) => ({ name: m.name, version: m.version })) ?? [],
         dataset: this.summary!,
+        ...(this.storedVersions.length > 0 ? { stored: this.storedVersions.slice(-4096) } : {}),
       }),
       log: this.log.child('link'),
     });
@@ -285,6 +310,11 @@ export class EdgeAgent {
     this.connection.on('disconnected', () => this.abortTrainings());
     this.renewalTimer = setInterval(() => void this.renewIfDue(), EDGE_AGENT_DEFAULTS.renewalCheckMs);
     this.renewalTimer.unref();
+    this.healthTimer = setInterval(
+      () => this.reportHealth(),
+      this.opts.healthIntervalMs ?? EDGE_AGENT_DEFAULTS.healthIntervalMs,
+    );
+    this.healthTimer.unref();
     this.connection.on('rejected', (err) => {
       if (err.code === 'LOOM_ERR_CERT_REVOKED') void this.onRevoked(err);
       else this.log.error('coordinator link ended', { code: err.code });
@@ -347,8 +377,27 @@ export class EdgeAgent {
     };
   }
 
+  /**
+   * Sends what the inference server counted since the last report; while disconnected the
+   * counts are kept and go with the next report.
+   */
+  private reportHealth(): void {
+    if (!this.connection?.connected) return;
+    const versions = this.stats.take();
+    if (versions.length === 0) return;
+    try {
+      this.connection.send('serving-health', {
+        intervalMs: this.opts.healthIntervalMs ?? EDGE_AGENT_DEFAULTS.healthIntervalMs,
+        versions,
+      });
+    } catch {
+      this.stats.restore(versions);
+    }
+  }
+
   async stop(): Promise<void> {
     clearInterval(this.renewalTimer);
+    clearInterval(this.healthTimer);
     await this.connection?.stop();
     this.abortTrainings();
     await this.queue.catch(() => undefined);
@@ -418,6 +467,21 @@ export class EdgeAgent {
       }
       case 'deploy':
         this.enqueue(() => this.runDeploy(msg.body));
+        return;
+      case 'activate':
+        this.enqueue(() => this.runActivate(msg.body));
+        return;
+      case 'retirement':
+        this.retirements.add(msg.body).then(
+          () =>
+            this.log.info('model version retired', {
+              model: msg.body.name,
+              version: msg.body.version,
+              successor: msg.body.successor,
+              sunset: msg.body.sunsetAt,
+            }),
+          (err: unknown) => this.log.warn('cannot record a retirement', { error: String(err) }),
+        );
         return;
       case 'cancel':
         // Unknown ids (finished tasks, or tasks of an earlier connection) need no memory.
@@ -521,6 +585,66 @@ export class EdgeAgent {
     }
   }
 
+  /** Keeps the last `keepVersions` versions of a model in the store: older ones would never be rolled back to. */
+  private async pruneStore(name: string): Promise<void> {
+    try {
+      const removed = await this.store?.prune(
+        name,
+        this.opts.keepVersions ?? EDGE_AGENT_DEFAULTS.keepVersions,
+      );
+      if (removed && removed.length > 0)
+        this.log.info('old model versions removed', { model: name, versions: removed.join(',') });
+    } catch (err) {
+      this.log.warn('cannot remove old model versions', { model: name, error: String(err) });
+    }
+  }
+
+  private async refreshStored(): Promise<void> {
+    try {
+      this.storedVersions = ((await this.store?.list()) ?? []).map((v) => ({
+        name: v.name,
+        version: v.version,
+      }));
+    } catch {
+      this.storedVersions = [];
+    }
+  }
+
+  /**
+   * Serves a version the store holds (a rollback without a download), once its stored weights
+   * are shown to be the ones the coordinator signed: re-encoded as a deploy carries them, they
+   * must hash to the signed SHA-256.
+   */
+  private async runActivate(body: ActivateBody): Promise<void> {
+    const { name, version } = body.model;
+    const ack = (ok: boolean, error?: string): void => {
+      try {
+        this.connection?.send('deploy-ack', { name, version, ok, ...(error ? { error } : {}) });
+      } catch {
+        // Disconnected: the coordinator sends the target again on the next hello.
+      }
+    };
+    try {
+      if (!this.identity || !this.store) throw new LoomError('LOOM_ERR_INVALID_CONFIG', 'agent has no store');
+      verifyDeployment(body.model, body.sha256, body.signature, body.signerCertificate, this.identity.caPem);
+      const { weights } = await this.store.get(name, version);
+      if (sha256Hex(encodeTensorBytes(weights)) !== body.sha256) {
+        throw new LoomError(
+          'LOOM_ERR_INTEGRITY',
+          `the stored copy of ${name}@${version} is not the signed one`,
+        );
+      }
+      await this.store.setActive(name, version);
+      await this.server?.load(name, version);
+      this.log.info('stored model version activated', { model: name, version });
+      ack(true);
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      this.log.warn('cannot activate a stored version', { model: name, version, error: message });
+      ack(false, message);
+    }
+  }
+
   private async runDeploy(body: DeployBody): Promise<void> {
     const { name, version } = body.model;
     const ack = (ok: boolean, error?: string): void => {
@@ -541,6 +665,8 @@ export class EdgeAgent {
       await this.server?.load(name, version);
       this.log.info('model version deployed', { model: name, version });
       ack(true);
+      await this.pruneStore(name);
+      await this.refreshStored();
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       this.log.error('deployment failed', { model: name, version, error: message });

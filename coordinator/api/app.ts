@@ -16,6 +16,7 @@ import {
   type RateLimitOptions,
   rateLimit,
 } from './rate-limit.ts';
+import { retirementRoutes, rolloutsRoutes } from './rollouts-routes.ts';
 import { tokensRoutes } from './tokens-routes.ts';
 
 /** Options of `createApiApp`; every one has a default in `API_DEFAULTS`. */
@@ -110,6 +111,8 @@ export function createApiApp(deps: ApiDeps, options: ApiOptions = {}): Hono<ApiE
   v1.route('/agents', agentsRoutes(deps));
   v1.route('/revocations', revocationRoutes(deps));
   v1.route('/models', modelsRoutes(deps, options.maxModelBytes ?? API_DEFAULTS.maxModelBytes));
+  v1.route('/models', retirementRoutes(deps));
+  v1.route('/rollouts', rolloutsRoutes(deps));
   v1.route('/jobs', jobsRoutes(deps));
   v1.route('/tokens', tokensRoutes(deps));
   v1.get('/audit', async (c) => {

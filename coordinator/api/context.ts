@@ -10,6 +10,7 @@ import type { EnrollmentService } from '../enrollment/index.ts';
 import type { AgentGateway } from '../gateway/index.ts';
 import type { JobService } from '../jobs/index.ts';
 import type { ModelRegistry } from '../registry/index.ts';
+import type { RetirementService, RolloutService } from '../rollouts/index.ts';
 
 export interface ApiDeps {
   registry: ModelRegistry;
@@ -19,6 +20,8 @@ export interface ApiDeps {
   audit: AuditLog;
   enrollment: EnrollmentService;
   deployments: DeploymentService;
+  rollouts: RolloutService;
+  retirements: RetirementService;
   gateway: AgentGateway;
   caCertPem: string;
   caFingerprint: string;

@@ -40,6 +40,8 @@ export interface CoordinatorConfig {
   maxPayloadBytes: number;
   /** `POST /v1/enroll` requests allowed per client address per minute (0 turns the limit off). */
   enrollRatePerMinute: number;
+  /** How often running rollouts are judged (waves started, health checked), in ms. */
+  rolloutTickMs: number;
   /** Key file of the data key that encrypts weights at rest (default: <dataDir>/data.key). */
   dataKeyFile?: string;
   /** A command that prints the data key (base64), e.g. a KMS client; used instead of the key file. */
@@ -62,6 +64,7 @@ export const COORDINATOR_DEFAULTS: Omit<CoordinatorConfig, 'dataDir'> = Object.f
   chunkBytes: DEFAULT_CHUNK_BYTES,
   maxPayloadBytes: DEFAULT_MAX_PAYLOAD_BYTES,
   enrollRatePerMinute: 20,
+  rolloutTickMs: 500,
 });
 
 const KEYS = Object.keys(COORDINATOR_DEFAULTS) as (keyof typeof COORDINATOR_DEFAULTS)[];
@@ -79,6 +82,7 @@ const ENV: Record<string, keyof typeof COORDINATOR_DEFAULTS | (typeof OPTIONAL_K
   LOOM_CHUNK_BYTES: 'chunkBytes',
   LOOM_MAX_PAYLOAD_BYTES: 'maxPayloadBytes',
   LOOM_ENROLL_RATE_PER_MINUTE: 'enrollRatePerMinute',
+  LOOM_ROLLOUT_TICK_MS: 'rolloutTickMs',
   LOOM_DATA_KEY_FILE: 'dataKeyFile',
   LOOM_DATA_KEY_COMMAND: 'dataKeyCommand',
   LOOM_CA_PASSPHRASE_FILE: 'caPassphraseFile',
@@ -112,6 +116,7 @@ function validate(raw: Record<string, unknown>, source: string): Partial<Coordin
     if (r.has('enrollRatePerMinute')) {
       out.enrollRatePerMinute = r.integer('enrollRatePerMinute', { min: 0, max: 1_000_000 });
     }
+    if (r.has('rolloutTickMs')) out.rolloutTickMs = r.integer('rolloutTickMs', { min: 10, max: 60_000 });
     if (r.has('maxFrameBytes'))
       out.maxFrameBytes = r.integer('maxFrameBytes', { min: 1024, max: 2 ** 31 - 1 });
     if (r.has('chunkBytes'))

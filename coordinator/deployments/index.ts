@@ -1,4 +1,11 @@
 // Public door of coordinator/deployments.
 
-export type { DeploymentServiceOptions, DeploymentTarget } from './deployment-service.ts';
+export type {
+  AgentTarget,
+  DeploymentEvents,
+  DeploymentProgress,
+  DeploymentServiceOptions,
+  DeploymentTarget,
+  DeployToOptions,
+} from './deployment-service.ts';
 export { DeploymentService } from './deployment-service.ts';

@@ -21,6 +21,8 @@ export interface AgentRecord {
    * fleet view shows, rather than what an agent claims to hold.
    */
   models?: Record<string, number>;
+  /** Labels (`site`, `region`, `tier`, any key) given at enrollment or set by an operator. */
+  labels?: Record<string, string>;
 }
 
 /** The fields `update` may change: everything but the id. */
@@ -49,6 +51,8 @@ export interface AgentDirectory {
   update(id: string, patch: AgentPatch): Promise<AgentRecord>;
   /** Marks the agent revoked at `at` (default: now), durably. Idempotent: revoking again keeps the first `revokedAt`. */
   revoke(id: string, at?: Date, options?: WriteOptions): Promise<AgentRecord>;
+  /** Replaces the agent's labels, durably (with the audit entry of `options`). */
+  setLabels(id: string, labels: Record<string, string>, options?: WriteOptions): Promise<AgentRecord>;
   /** Records a renewed certificate as pending (one write). */
   setPendingCertificate(id: string, serial: string, notAfter: string): Promise<AgentRecord>;
   /** Makes the pending certificate the current one, retiring the old (one write). */

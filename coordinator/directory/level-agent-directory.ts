@@ -98,6 +98,9 @@ export function createLevelAgentDirectory(db: CoordinatorDb): AgentDirectory {
         options,
       );
     },
+    async setLabels(id: string, labels: Record<string, string>, options: WriteOptions = {}) {
+      return modify(id, (agent) => ({ ...agent, labels: { ...labels } }), options);
+    },
     async setPendingCertificate(id: string, serial: string, notAfter: string) {
       return modify(
         id,

@@ -83,13 +83,14 @@ export class EnrollmentService {
    * same refusals as the store's consume), so an anonymous caller cannot make the coordinator verify
    * and sign CSRs without a live token. Only then is the CSR checked and signed, and only then is the
    * token spent, atomically (the store checks it again), so a bad CSR does not burn the token. The
-   * subject the CSR asked for is replaced by the new agent id.
+   * subject the CSR asked for is replaced by the new agent id. `context.labels` (checked by the
+   * caller) are stored in the agent record.
    */
   async enroll(
     token: string,
     csrPem: string,
     name: string,
-    context: { remote?: string } = {},
+    context: { remote?: string; labels?: Record<string, string> } = {},
   ): Promise<EnrollResult> {
     const parsed = parseEnrollmentToken(token);
     const matches = (hash: string): boolean => secretMatches(parsed.secret, hash);
@@ -106,6 +107,7 @@ export class EnrollmentService {
       certSerial: signed.serial.toLowerCase(),
       certNotAfter: signed.notAfter.toISOString(),
       revoked: false,
+      ...(context.labels && Object.keys(context.labels).length > 0 ? { labels: { ...context.labels } } : {}),
     };
     // The spent token, the new agent and the audit entry are one batch: a crash never leaves a
     // token used up by an agent that does not exist.
@@ -116,7 +118,7 @@ export class EnrollmentService {
         action: 'agent.enroll',
         target: agentId,
         // The socket's peer, not X-Forwarded-For: a header any client can forge has no place in the audit log.
-        details: { name, remote: context.remote ?? null },
+        details: { name, remote: context.remote ?? null, labels: context.labels ?? {} },
       },
     });
     return { agent, certificate: signed.certPem, caCertificate: this.opts.ca.certPem };

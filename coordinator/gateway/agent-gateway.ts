@@ -20,6 +20,7 @@ import {
   type PayloadRef,
   PROTOCOL_VERSIONS,
   REFUSAL_CODE_HEADER,
+  type ServingHealthBody,
 } from '../../shared/protocol/index.ts';
 import type { AgentPool, TrainOutcome, TrainTask } from '../rounds/index.ts';
 import { AgentSession, type AgentSessionInfo } from './agent-session.ts';
@@ -63,7 +64,14 @@ export interface AgentGatewayOptions {
 export interface GatewayEvents {
   online: [AgentSessionInfo];
   offline: [{ agentId: string; reason: string }];
-  'deploy-ack': [{ agentId: string; name: string; version: number; ok: boolean; error?: string }];
+  /** `activation`: the ack answers an `activate` (a stored version), not a `deploy`. */
+  'deploy-ack': [
+    { agentId: string; name: string; version: number; ok: boolean; error?: string; activation: boolean },
+  ];
+  /** An `error` frame from an agent: something the coordinator sent was refused. */
+  'agent-error': [{ agentId: string; code: string; message: string }];
+  /** A serving-health report, validated by the codec (bounded counts, consistent histogram). */
+  'serving-health': [{ agentId: string; report: ServingHealthBody }];
 }
 
 export const GATEWAY_DEFAULTS = {
@@ -364,6 +372,8 @@ export class AgentGateway extends EventEmitter<GatewayEvents> implements AgentPo
         remoteAddress: identity.remoteAddress,
         claimedModels: new Map(msg.body.models.map((m) => [m.name, m.version])),
         dataset: msg.body.dataset,
+        partial: new Map((msg.body.partial ?? []).map((p) => [p.payload, { count: p.count, have: p.have }])),
+        stored: new Set((msg.body.stored ?? []).map((m) => `${m.name}@${m.version}`)),
       },
       { chunkBytes: this.opts.chunkBytes, chunkAbove: SHARED_PAYLOAD_BYTES, chunkCache: this.chunkCache },
     );
@@ -396,8 +406,9 @@ export class AgentGateway extends EventEmitter<GatewayEvents> implements AgentPo
       case 'task-error':
         session.handleTaskError(msg.body);
         return;
-      case 'deploy-ack':
-        if (!session.takeDeployAck(msg.body.name, msg.body.version)) {
+      case 'deploy-ack': {
+        const sent = session.takeDeployAck(msg.body.name, msg.body.version);
+        if (!sent) {
           this.log.warn('agent acknowledged a deployment it was not sent; ignored', {
             agent: session.agentId,
             model: msg.body.name,
@@ -405,10 +416,15 @@ export class AgentGateway extends EventEmitter<GatewayEvents> implements AgentPo
           });
           return;
         }
-        this.emit('deploy-ack', { agentId: session.agentId, ...msg.body });
+        if (msg.body.ok) session.info.stored.add(`${msg.body.name}@${msg.body.version}`);
+        this.emit('deploy-ack', { agentId: session.agentId, ...msg.body, activation: sent.activation });
         return;
+      }
       case 'renew':
         this.onRenew(session, msg.id, msg.body.csr);
+        return;
+      case 'serving-health':
+        this.emit('serving-health', { agentId: session.agentId, report: msg.body });
         return;
       case 'hello':
         this.sendError(session.ws, 'LOOM_ERR_PROTOCOL', 'hello came twice', msg.id);
@@ -420,6 +436,7 @@ export class AgentGateway extends EventEmitter<GatewayEvents> implements AgentPo
           code: msg.body.code,
           message: msg.body.message,
         });
+        this.emit('agent-error', { agentId: session.agentId, ...msg.body });
         return;
       default:
         this.sendError(session.ws, 'LOOM_ERR_PROTOCOL', `an agent may not send ${msg.type}`, msg.id);

@@ -2,12 +2,14 @@
 import type { WebSocket } from 'ws';
 import { LoomError } from '../../shared/errors/index.ts';
 import {
+  type ActivateBody,
   type ChunkBody,
   createMessage,
   type DatasetSummary,
   type DeployBody,
   decodeTensorBytes,
   encodeFrames,
+  hasChunk,
   type Message,
   type MessageBodies,
   type MessageType,
@@ -36,6 +38,13 @@ export interface AgentSessionInfo {
   claimedModels: Map<string, number>;
   /** What the agent declared about its local data in its hello. */
   dataset: DatasetSummary;
+  /**
+   * Payloads the agent holds part of (from a connection that dropped), by payload SHA-256:
+   * a deployment of one sends only the chunks it lacks, once.
+   */
+  partial: Map<string, { count: number; have: Uint8Array }>;
+  /** Versions its store holds (`name@version`), from its hello and the deployments it acknowledged since. */
+  stored: Set<string>;
 }
 
 /** How a session frames what it sends. */
@@ -65,8 +74,8 @@ export class AgentSession {
       Math.max(0, ...[...this.pending.values()].map((t) => t.weightBytes + UPDATE_SLACK_BYTES)),
     maxPending: 2,
   });
-  /** The version of each model last sent in a `deploy` on this connection, awaiting its ack. */
-  private readonly deploying = new Map<string, number>();
+  /** The version of each model last sent in a `deploy` or `activate` on this connection, awaiting its ack. */
+  private readonly deploying = new Map<string, { version: number; activation: boolean }>();
   private closed = false;
   /** Set by each pong; a tick that finds it false ends the connection. */
   alive = true;
@@ -87,17 +96,35 @@ export class AgentSession {
     return this.pending.size;
   }
 
-  /** Sends a message; a large payload goes first, as chunks shared with other sessions. */
-  send<T extends MessageType>(type: T, body: MessageBodies[T], replyTo?: string): void {
+  /**
+   * Sends a message; a large payload goes first, as chunks shared with other sessions.
+   * `onWritten` is called once the last frame has been handed to the socket.
+   */
+  send<T extends MessageType>(
+    type: T,
+    body: MessageBodies[T],
+    replyTo?: string,
+    onWritten?: () => void,
+  ): void {
     if (this.closed)
       throw new LoomError('LOOM_ERR_AGENT_DISCONNECTED', `agent ${this.agentId} is not connected`);
-    for (const frame of encodeFrames(createMessage(type, body, replyTo) as Message, {
-      chunkBytes: this.framing.chunkBytes,
-      chunkAbove: this.framing.chunkAbove,
-      cache: this.framing.chunkCache,
-    })) {
-      this.ws.send(frame);
-    }
+    this.sendFrames(
+      encodeFrames(createMessage(type, body, replyTo) as Message, {
+        chunkBytes: this.framing.chunkBytes,
+        chunkAbove: this.framing.chunkAbove,
+        cache: this.framing.chunkCache,
+      }),
+      onWritten,
+    );
+  }
+
+  private sendFrames(frames: Buffer[], onWritten?: () => void, skip?: (chunk: number) => boolean): void {
+    frames.forEach((frame, i) => {
+      const last = i === frames.length - 1;
+      if (!last && skip?.(i)) return;
+      if (last && onWritten) this.ws.send(frame, (err) => err || onWritten());
+      else this.ws.send(frame);
+    });
   }
 
   /** Takes a chunk of a payload the agent sends; LOOM_ERR_PROTOCOL ends the connection. */
@@ -128,19 +155,44 @@ export class AgentSession {
   }
 
   /** Sends a deployment and remembers it, so only an ack of what was really sent counts. */
-  sendDeploy(body: DeployBody): void {
-    this.send('deploy', body);
-    this.deploying.set(body.model.name, body.model.version);
+  sendDeploy(body: DeployBody, onWritten?: () => void): { resumedChunks: number } {
+    if (this.closed)
+      throw new LoomError('LOOM_ERR_AGENT_DISCONNECTED', `agent ${this.agentId} is not connected`);
+    const frames = encodeFrames(createMessage('deploy', body) as Message, {
+      chunkBytes: this.framing.chunkBytes,
+      chunkAbove: this.framing.chunkAbove,
+      cache: this.framing.chunkCache,
+    });
+    // The chunks the agent kept from a cut transfer of these very weights are not sent again,
+    // provided they were cut the same way (the same count).
+    const partial = this.info.partial.get(body.sha256);
+    this.info.partial.delete(body.sha256);
+    const resume = partial && partial.count === frames.length - 1 ? partial : undefined;
+    let resumedChunks = 0;
+    this.sendFrames(frames, onWritten, (i) => {
+      const held = resume !== undefined && hasChunk(resume.have, i);
+      if (held) resumedChunks++;
+      return held;
+    });
+    this.deploying.set(body.model.name, { version: body.model.version, activation: false });
+    return { resumedChunks };
+  }
+
+  /** Asks the agent to serve a version its store holds, and remembers it like a deployment. */
+  sendActivate(body: ActivateBody, onWritten?: () => void): void {
+    this.send('activate', body, undefined, onWritten);
+    this.deploying.set(body.model.name, { version: body.model.version, activation: true });
   }
 
   /**
    * Whether an ack names the deployment this connection sent last for that model; a matching
    * ack is consumed. An agent cannot make the coordinator believe it runs a version it was never sent.
    */
-  takeDeployAck(name: string, version: number): boolean {
-    if (this.deploying.get(name) !== version) return false;
+  takeDeployAck(name: string, version: number): { activation: boolean } | undefined {
+    const sent = this.deploying.get(name);
+    if (sent?.version !== version) return undefined;
     this.deploying.delete(name);
-    return true;
+    return { activation: sent.activation };
   }
 
   cancelTask(taskId: string): void {

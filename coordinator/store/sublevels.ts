@@ -13,6 +13,10 @@ export const SUBLEVEL = {
   apiTokens: 'api-tokens',
   audit: 'audit',
   deployments: 'deployments',
+  /** Per-agent deployment targets (what a rollout, or its rollback, set for one agent). */
+  agentTargets: 'deployment-agents',
+  rollouts: 'rollouts',
+  retirements: 'retirements',
   rounds: 'rounds',
   meta: 'meta',
 } as const;

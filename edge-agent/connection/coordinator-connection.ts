@@ -73,6 +73,12 @@ const FATAL_CLOSE_CODES: ReadonlySet<number> = new Set([
   CLOSE_CODES.UNSUPPORTED_VERSION,
 ]);
 
+function countBits(bitmap: Uint8Array): number {
+  let n = 0;
+  for (const byte of bitmap) for (let b = byte; b; b &= b - 1) n++;
+  return n;
+}
+
 export class CoordinatorConnection extends EventEmitter<ConnectionEvents> {
   private ws?: WebSocket;
   private attempt = 0;
@@ -196,10 +202,21 @@ export class CoordinatorConnection extends EventEmitter<ConnectionEvents> {
     this.ws = ws;
     this.wsCertPem = this.opts.certPem;
     this.welcome = undefined;
-    this.payloads = this.newAssembler();
+    // Payloads finished but never named died with their message; partial ones are kept.
+    this.payloads.clearDone();
 
     ws.on('open', () => {
-      ws.send(encodeMessage(createMessage('hello', this.opts.hello())));
+      // What arrived of a transfer the last connection cut is kept: the coordinator sends the rest.
+      const partial = this.payloads.partials();
+      const hello = { ...this.opts.hello(), ...(partial.length > 0 ? { partial } : {}) };
+      if (partial.length > 0) {
+        this.log.info('resuming transfers', {
+          payloads: partial
+            .map((p) => `${p.payload.slice(0, 12)} (${countBits(p.have)}/${p.count} chunks)`)
+            .join(', '),
+        });
+      }
+      ws.send(encodeMessage(createMessage('hello', hello)));
     });
     ws.on('ping', () => this.armLiveness());
     ws.on('message', (data, isBinary) => {
@@ -215,6 +232,14 @@ export class CoordinatorConnection extends EventEmitter<ConnectionEvents> {
         }
       } catch (err) {
         this.log.warn('malformed frame from the coordinator', { error: (err as Error).message });
+        // Said back once connected, so the coordinator knows what was refused (a chunk whose
+        // hash is wrong, say) instead of waiting for an answer that will not come.
+        if (this.welcome && ws.readyState === WebSocket.OPEN) {
+          const code = err instanceof LoomError ? err.code : 'LOOM_ERR_PROTOCOL';
+          ws.send(
+            encodeMessage(createMessage('error', { code, message: (err as Error).message.slice(0, 4096) })),
+          );
+        }
         return;
       }
       if (!this.welcome) {
@@ -301,8 +326,9 @@ export class CoordinatorConnection extends EventEmitter<ConnectionEvents> {
 
   private newAssembler(): PayloadAssembler {
     const max = this.opts.maxChunkedPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
-    // A deploy and a task may be in flight together: room for two payloads.
-    return new PayloadAssembler({ maxPayloadBytes: () => max, maxPending: 2 });
+    // A deploy and a task may be in flight together: room for two payloads, kept across
+    // connections so a cut transfer resumes.
+    return new PayloadAssembler({ maxPayloadBytes: () => max, maxPending: 2, resumable: true });
   }
 
   /**

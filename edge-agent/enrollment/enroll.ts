@@ -22,6 +22,8 @@ export interface EnrollOptions {
   dataDir: string;
   /** Display name (default: this host's name). */
   name?: string;
+  /** Labels sent with the enrollment (`site`, `region`, `tier`...), stored by the coordinator. Default none. */
+  labels?: Record<string, string>;
   /**
    * Replace an identity `dataDir` already holds. Default false: such a data dir is refused with
    * LOOM_ERR_CONFLICT naming the agent it holds, before the token is spent.
@@ -164,7 +166,12 @@ export async function enrollAgent(opts: EnrollOptions): Promise<AgentIdentity> {
   // From here on the server must present a certificate from the pinned CA.
   const res = await requestJson<EnrollResponse>(`${root}/v1/enroll`, {
     ca: caCertificate,
-    body: { token: opts.token.trim(), csr: csrPem, name },
+    body: {
+      token: opts.token.trim(),
+      csr: csrPem,
+      name,
+      ...(opts.labels && Object.keys(opts.labels).length > 0 ? { labels: opts.labels } : {}),
+    },
   }).catch((err: unknown) => {
     throw enrollmentNetworkError(err, root);
   });

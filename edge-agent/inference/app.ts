@@ -1,13 +1,16 @@
 // The Open Inference Protocol v2 REST routes (the KServe/Triton predict protocol) as a Hono app.
 import { createRequire } from 'node:module';
+import type { Context } from 'hono';
 import { Hono } from 'hono';
-import { LoomError } from '../../shared/errors/index.ts';
+import { isLoomError, LoomError } from '../../shared/errors/index.ts';
 import { bodyLimit, readBodyText } from '../../shared/http/index.ts';
 import { createLogger, type Logger } from '../../shared/log/index.ts';
 import { errorResponse } from './errors.ts';
 import { modelMetadata } from './metadata.ts';
 import type { ModelServer } from './model-server.ts';
 import { MAX_BODY_BYTES, parseInferRequest } from './request.ts';
+import type { RetirementBook } from './retirements.ts';
+import type { ServingStats } from './serving-stats.ts';
 import { runInTurn } from './turns.ts';
 import type { ServedModel } from './types.ts';
 
@@ -41,6 +44,38 @@ export interface InferenceAppOptions {
    * `/v2/health/ready`. Default: none, every route is open.
    */
   authorize?: InferenceAuthorizer;
+  /** Where each prediction's outcome and latency are counted, per version. Default: not counted. */
+  stats?: ServingStats;
+  /**
+   * Retired versions: a call that names one carries `Deprecation`, `Sunset` and a `Link` to the
+   * successor during the grace period, and answers 410 after it. Default: none retired.
+   */
+  retirements?: RetirementBook;
+}
+
+/** The path of a model version on this API, as a `Link` names the successor. */
+function versionPath(name: string, version: number): string {
+  return `/v2/models/${encodeURIComponent(name)}/versions/${version}`;
+}
+
+/**
+ * Refuses a retired version past its sunset (410, naming the successor), and marks one still in
+ * its grace period with the RFC 9745 / RFC 8594 headers and a link to the successor.
+ */
+function applyRetirement(c: Context, book: RetirementBook | undefined, name: string, version: number): void {
+  const r = book?.get(name, version);
+  if (!r) return;
+  const link = `<${versionPath(name, r.successor)}>; rel="successor-version"`;
+  c.header('Link', link);
+  if (Date.now() >= Date.parse(r.sunsetAt)) {
+    throw new LoomError(
+      'LOOM_ERR_VERSION_RETIRED',
+      `model "${name}" version ${version} was retired on ${r.sunsetAt}; use version ${r.successor} (${versionPath(name, r.successor)})`,
+      { details: { successor: r.successor } },
+    );
+  }
+  c.header('Deprecation', `@${Math.floor(Date.parse(r.deprecatedAt) / 1000)}`);
+  c.header('Sunset', new Date(r.sunsetAt).toUTCString());
 }
 
 /** Response header present on every answer of a revoked agent. */
@@ -164,11 +199,18 @@ export function createInferenceApp(server: ModelServer, opts: InferenceAppOption
   // Read by the handler after the model is resolved, whether sent with a Content-Length or chunked.
   const limit = bodyLimit({ maxBytes: MAX_BODY_BYTES });
 
-  const infer = async (name: string, version: number | undefined, readText: () => Promise<string>) => {
+  const infer = async (
+    c: Context,
+    name: string,
+    version: number | undefined,
+    readText: () => Promise<string>,
+  ) => {
     assertServing();
+    if (version !== undefined) applyRetirement(c, opts.retirements, name, version);
     // Resolve first: an unknown model is a 404 whatever the body holds. A version the local
     // store holds but that is not loaded is loaded now.
     const served = await server.find(name, version);
+    if (version === undefined) applyRetirement(c, opts.retirements, name, served.version);
     const text = await readText();
     // Parsing takes a turn of its own: a 16 MiB body is a few hundred ms of JSON.parse at most,
     // and concurrent requests then parse one after another with the event loop between them.
@@ -185,7 +227,17 @@ export function createInferenceApp(server: ModelServer, opts: InferenceAppOption
       return parseInferRequest(body, served.inputShape);
     });
     // Predict against the version resolved above; a swap meanwhile does not change the answer's shape.
-    const result = await server.predict(name, served.version, req.inputs, req.batch);
+    const began = performance.now();
+    let result: Awaited<ReturnType<ModelServer['predict']>>;
+    try {
+      result = await server.predict(name, served.version, req.inputs, req.batch);
+    } catch (err) {
+      // A failure of the version itself counts against its health; the caller's bad input does not.
+      const serverSide = !isLoomError(err) || err.httpStatus >= 500;
+      if (serverSide) opts.stats?.record(name, served.version, performance.now() - began, true);
+      throw err;
+    }
+    opts.stats?.record(name, result.version, performance.now() - began, false);
     const outputs = req.outputs.map((out) =>
       out === 'probabilities'
         ? {
@@ -206,11 +258,11 @@ export function createInferenceApp(server: ModelServer, opts: InferenceAppOption
 
   app.post('/v2/models/:name/infer', limit, async (c) => {
     const name = c.req.param('name');
-    return c.json(await infer(name, undefined, () => readBodyText(c)));
+    return c.json(await infer(c, name, undefined, () => readBodyText(c)));
   });
   app.post('/v2/models/:name/versions/:version/infer', limit, async (c) => {
     const name = c.req.param('name');
-    return c.json(await infer(name, parseVersion(name, c.req.param('version')), () => readBodyText(c)));
+    return c.json(await infer(c, name, parseVersion(name, c.req.param('version')), () => readBodyText(c)));
   });
 
   return app;

@@ -22,7 +22,11 @@ const INFERENCE_STATUS: Partial<Record<LoomErrorCode, number>> = { LOOM_ERR_CERT
  */
 export function errorResponse(c: Context, err: unknown, log: Logger): Response {
   if (isLoomError(err)) {
-    const body: ErrorBody = { error: err.message, code: err.code };
+    const body: ErrorBody & { successor?: number } = {
+      error: err.message,
+      code: err.code,
+      ...(typeof err.details?.successor === 'number' ? { successor: err.details.successor } : {}),
+    };
     const status = INFERENCE_STATUS[err.code] ?? err.httpStatus;
     if (status === 401) c.header('WWW-Authenticate', 'Bearer realm="loom-edge"');
     return c.json(body, status as ContentfulStatusCode);

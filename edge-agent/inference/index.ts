@@ -4,6 +4,8 @@ export type { InferenceAppOptions, InferenceAuthorizer, ServingRevocation } from
 export { AGENT_STATUS_HEADER, createInferenceApp } from './app.ts';
 export type { ModelServerOptions } from './model-server.ts';
 export { MODEL_SERVER_DEFAULTS, ModelServer } from './model-server.ts';
+export { RetirementBook, retirementsFile } from './retirements.ts';
 export type { InferenceServerOptions, InferenceTlsFiles, RunningInferenceServer } from './serve.ts';
 export { startInferenceServer } from './serve.ts';
+export { ServingStats } from './serving-stats.ts';
 export type { Prediction, ServedModel } from './types.ts';

@@ -211,6 +211,15 @@ export class ModelServer {
             if (p.length !== rows * classes) {
               throw new LoomError('LOOM_ERR_INTERNAL', `model "${name}" returned ${p.length} values`);
             }
+            // A diverged version (NaN weights, say) answers nothing a caller could use.
+            for (const value of p) {
+              if (!Number.isFinite(value)) {
+                throw new LoomError(
+                  'LOOM_ERR_MODEL_OUTPUT',
+                  `model "${name}" version ${slot.served.version} produced non-finite outputs`,
+                );
+              }
+            }
             probabilities.set(p, from * classes);
             predicted.set(c, from);
           } finally {

@@ -264,6 +264,57 @@ class LevelModelStore implements LocalModelStore {
     return { removed };
   }
 
+  async setActive(name: string, version: number): Promise<void> {
+    checkId(name, version);
+    const key = versionKey(name, version);
+    if ((await guard('setActive', () => this.meta.get(key))) === undefined) {
+      throw new LoomError(
+        'LOOM_ERR_NOT_FOUND',
+        `model "${name}" version ${version} is not in the local store`,
+      );
+    }
+    const next = this.seq + 1;
+    await guard('setActive', () =>
+      this.db.batch<string, string>(
+        [
+          { type: 'put', sublevel: this.pointers, key: nameKey(name), value: String(version) },
+          { type: 'put', sublevel: this.bookkeeping, key: SEQ_KEY, value: String(next) },
+        ],
+        { sync: true },
+      ),
+    );
+    this.seq = next;
+    await writeHead(this.location, { commitSeq: next, writtenAt: new Date().toISOString() }).catch(
+      () => undefined,
+    );
+  }
+
+  async prune(name: string, keep: number): Promise<number[]> {
+    checkId(name);
+    if (!Number.isSafeInteger(keep) || keep < 1) throw new TypeError('keep must be a positive integer');
+    const active = (await this.active(name))?.version;
+    const versions = (await this.list())
+      .filter((v) => v.name === name && v.version !== active)
+      .sort((a, b) =>
+        a.receivedAt < b.receivedAt ? 1 : a.receivedAt > b.receivedAt ? -1 : b.version - a.version,
+      );
+    const doomed = versions.slice(Math.max(0, keep - (active === undefined ? 0 : 1))).map((v) => v.version);
+    if (doomed.length === 0) return [];
+    await guard('prune', () =>
+      this.db.batch<string, string | Uint8Array>(
+        doomed.flatMap((version) => {
+          const key = versionKey(name, version);
+          return [
+            { type: 'del' as const, sublevel: this.meta, key },
+            { type: 'del' as const, sublevel: this.blobs, key },
+          ];
+        }),
+        { sync: true },
+      ),
+    );
+    return doomed;
+  }
+
   async close(): Promise<void> {
     await guard('close', () => this.db.close());
   }

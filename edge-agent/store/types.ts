@@ -49,5 +49,12 @@ export interface LocalModelStore {
    * so only what is whole is served; the coordinator sends the rest again. Returns what it removed.
    */
   repair(): Promise<{ removed: string[] }>;
+  /** Makes a stored version the active one of its name; LOOM_ERR_NOT_FOUND when it is not stored. */
+  setActive(name: string, version: number): Promise<void>;
+  /**
+   * Keeps at most `keep` versions of `name`: the active one and the most recently received
+   * others; the rest are deleted. Returns the versions removed.
+   */
+  prune(name: string, keep: number): Promise<number[]>;
   close(): Promise<void>;
 }

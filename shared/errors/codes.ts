@@ -48,6 +48,16 @@ export const ERROR_CODES = {
   LOOM_ERR_STORE_DAMAGED:
     'The store failed its consistency check (lost writes, missing versions, a broken audit chain); see the report.',
   LOOM_ERR_NETWORK: 'A network peer could not be reached or closed the connection.',
+
+  LOOM_ERR_ROLLOUT_ACTIVE:
+    'The model already has a rollout in progress (running, paused or rolling back); finish, roll back or wait for it first.',
+  LOOM_ERR_ROLLOUT_STATE:
+    'The rollout is not in a state that allows the call (pausing a finished rollout, resuming a running one).',
+  LOOM_ERR_NO_TARGETS: 'A rollout or retirement target matches no enrolled agent that is not revoked.',
+  LOOM_ERR_MODEL_OUTPUT:
+    'A model version produced non-finite outputs (NaN or Infinity) for a request; the request failed and counts as a serving error.',
+  LOOM_ERR_VERSION_RETIRED:
+    'The model version named in an inference call was retired and its grace period has ended (410); the answer names the successor.',
 } as const;
 
 export type LoomErrorCode = keyof typeof ERROR_CODES;

@@ -9,6 +9,9 @@ import { FieldReader } from './fields.ts';
 import {
   type DatasetSummary,
   type FeatureStats,
+  HEALTH_LATENCY_BUCKETS_MS,
+  MAX_HEALTH_COUNT,
+  MAX_HEALTH_VERSIONS,
   MESSAGE_TYPES,
   type Message,
   type MessageBodies,
@@ -227,6 +230,36 @@ function datasetSummary(r: FieldReader): DatasetSummary {
   };
 }
 
+/**
+ * A serving-health entry: bounded counts, errors within requests, and a latency histogram of the
+ * fixed buckets that adds up to the requests (an agent may lie, but not inconsistently).
+ */
+function versionHealth(r: FieldReader): MessageBodies['serving-health']['versions'][number] {
+  const count = { min: 0, max: MAX_HEALTH_COUNT };
+  const requests = r.integer('requests', count);
+  const errors = r.integer('errors', count);
+  if (errors > requests) r.fail('errors', 'must not be more than requests');
+  const latency = r.numberArray('latency', {
+    max: HEALTH_LATENCY_BUCKETS_MS.length + 1,
+    min: 0,
+    integer: true,
+  });
+  if (latency.length !== HEALTH_LATENCY_BUCKETS_MS.length + 1) {
+    r.fail('latency', `must hold ${HEALTH_LATENCY_BUCKETS_MS.length + 1} counts, one per bucket`);
+  }
+  if (latency.reduce((a, b) => a + b, 0) !== requests) r.fail('latency', 'must add up to requests');
+  return {
+    name: r.string('name', { pattern: NAME }),
+    version: r.integer('version', { min: 1 }),
+    requests,
+    errors,
+    latency,
+  };
+}
+
+/** An ISO 8601 time as `Date.toISOString` writes it. */
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,3})?Z$/;
+
 const BODY_DECODERS: { [T in MessageType]: BodyDecoder<T> } = {
   hello: (r) => ({
     protocolVersions: r
@@ -241,6 +274,26 @@ const BODY_DECODERS: { [T in MessageType]: BodyDecoder<T> } = {
       return { name: mr.string('name', { pattern: NAME }), version: mr.integer('version', { min: 1 }) };
     }),
     dataset: datasetSummary(r.object('dataset')),
+    ...(r.has('partial')
+      ? {
+          partial: r.array('partial', { max: 4 }).map((raw, i) => {
+            const p = FieldReader.of(raw, `body.partial.${i}`);
+            const count = p.integer('count', { min: 1, max: 1 << 20 });
+            const have = p.bytes('have');
+            if (have.byteLength !== Math.ceil(count / 8))
+              p.fail('have', `must hold ${Math.ceil(count / 8)} bytes`);
+            return { payload: p.string('payload', { pattern: SHA256_HEX }), count, have };
+          }),
+        }
+      : {}),
+    ...(r.has('stored')
+      ? {
+          stored: r.array('stored', { max: 4096 }).map((m, i) => {
+            const mr = FieldReader.of(m, `body.stored.${i}`);
+            return { name: mr.string('name', { pattern: NAME }), version: mr.integer('version', { min: 1 }) };
+          }),
+        }
+      : {}),
   }),
   welcome: (r) => ({
     protocolVersion: r.integer('protocolVersion', { min: 1 }),
@@ -290,6 +343,12 @@ const BODY_DECODERS: { [T in MessageType]: BodyDecoder<T> } = {
     signature: r.bytes('signature'),
     signerCertificate: r.string('signerCertificate', { max: 16_384 }),
   }),
+  activate: (r) => ({
+    model: modelRef(r.object('model')),
+    sha256: r.string('sha256', { pattern: SHA256_HEX }),
+    signature: r.bytes('signature'),
+    signerCertificate: r.string('signerCertificate', { max: 16_384 }),
+  }),
   renew: (r) => ({ csr: r.string('csr', { max: 16_384 }) }),
   renewed: (r) => ({
     certificate: r.string('certificate', { max: 16_384 }),
@@ -316,6 +375,19 @@ const BODY_DECODERS: { [T in MessageType]: BodyDecoder<T> } = {
       bytes: r.bytes('bytes'),
     };
   },
+  'serving-health': (r) => ({
+    intervalMs: r.integer('intervalMs', { min: 0, max: 86_400_000 }),
+    versions: r
+      .array('versions', { max: MAX_HEALTH_VERSIONS })
+      .map((v, i) => versionHealth(FieldReader.of(v, `body.versions.${i}`))),
+  }),
+  retirement: (r) => ({
+    name: r.string('name', { pattern: NAME }),
+    version: r.integer('version', { min: 1 }),
+    successor: r.integer('successor', { min: 1 }),
+    deprecatedAt: r.string('deprecatedAt', { pattern: ISO_TIME, max: 32 }),
+    sunsetAt: r.string('sunsetAt', { pattern: ISO_TIME, max: 32 }),
+  }),
   error: (r) => ({ code: r.string('code', { max: 64 }), message: r.string('message', { max: 4096 }) }),
 };
 

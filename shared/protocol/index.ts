@@ -14,7 +14,16 @@ export {
   MAX_EXAMPLES_PER_UPDATE,
 } from './codec.ts';
 export { FieldReader } from './fields.ts';
+export {
+  assertLabelKey,
+  assertLabelValue,
+  LABEL_LIMITS,
+  matchesLabels,
+  parseLabelPair,
+  parseLabels,
+} from './labels.ts';
 export type {
+  ActivateBody,
   CancelBody,
   ChunkBody,
   DatasetSummary,
@@ -30,24 +39,31 @@ export type {
   ModelRef,
   RenewBody,
   RenewedBody,
+  RetirementBody,
+  ServingHealthBody,
   TaskErrorBody,
   TrainBody,
   TrainHyperParameters,
   TrainResultBody,
+  VersionHealth,
   WelcomeBody,
 } from './messages.ts';
 export {
   CLOSE_CODES,
   DEFAULT_MAX_FRAME_BYTES,
+  HEALTH_LATENCY_BUCKETS_MS,
+  MAX_HEALTH_COUNT,
+  MAX_HEALTH_VERSIONS,
   MESSAGE_TYPES,
   PROTOCOL_VERSIONS,
   SUMMARY_LIMITS,
 } from './messages.ts';
-export type { AssemblerOptions, ChunkedPayload, PayloadRef } from './payloads.ts';
+export type { AssemblerOptions, ChunkedPayload, PartialPayload, PayloadRef } from './payloads.ts';
 export {
   chunkPayload,
   DEFAULT_CHUNK_BYTES,
   DEFAULT_MAX_PAYLOAD_BYTES,
+  hasChunk,
   PAYLOAD_FIELDS,
   PayloadAssembler,
 } from './payloads.ts';

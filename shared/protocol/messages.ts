@@ -84,6 +84,13 @@ export interface HelloBody {
   models: { name: string; version: number }[];
   /** Its local training data, summarised. */
   dataset: DatasetSummary;
+  /**
+   * Payloads (model weights) it received part of before its last connection dropped, with a
+   * bitmap of the chunks it holds: the coordinator sends only the rest. Absent when none.
+   */
+  partial?: { payload: string; count: number; have: Uint8Array }[];
+  /** Versions its local store holds (for rollbacks without a download). Absent when none. */
+  stored?: { name: string; version: number }[];
 }
 
 export interface WelcomeBody {
@@ -161,11 +168,72 @@ export interface DeployBody {
   signerCertificate: string;
 }
 
+/**
+ * Coordinator → agent: serve a version the agent already stores (a rollback, say), signed as a
+ * deployment of it would be: the agent checks its stored copy against `sha256` and the signature.
+ * Answered with `deploy-ack`; refused when the store does not hold it, and then sent as a deploy.
+ */
+export interface ActivateBody {
+  model: ModelRef;
+  /** SHA-256 hex of the version's weights as a `deploy` would carry them. */
+  sha256: string;
+  signature: Uint8Array;
+  signerCertificate: string;
+}
+
 export interface DeployAckBody {
   name: string;
   version: number;
   ok: boolean;
   error?: string;
+}
+
+/**
+ * Upper bounds (ms) of the latency buckets of a serving-health report; a report has one count
+ * per bucket and one more for requests slower than the last bound. Fixed, so reports of every
+ * agent add up bucket by bucket.
+ */
+export const HEALTH_LATENCY_BUCKETS_MS: readonly number[] = [
+  1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000,
+];
+
+/** Largest count one serving-health entry may carry (per interval). */
+export const MAX_HEALTH_COUNT = 1_000_000_000;
+
+/** Most versions one serving-health report may name. */
+export const MAX_HEALTH_VERSIONS = 256;
+
+/** How one model version served inference requests during one report interval. */
+export interface VersionHealth {
+  name: string;
+  version: number;
+  /** Predictions answered or failed by this version in the interval. */
+  requests: number;
+  /** Of those, the ones that failed on the server side (the version's fault, not the caller's). */
+  errors: number;
+  /** Requests per latency bucket (HEALTH_LATENCY_BUCKETS_MS, plus one above the last); they sum to `requests`. */
+  latency: number[];
+}
+
+/** Agent → coordinator, every health interval: serving health per model version since the last report. */
+export interface ServingHealthBody {
+  /** Milliseconds the report covers. */
+  intervalMs: number;
+  versions: VersionHealth[];
+}
+
+/**
+ * Coordinator → agent: a model version is retired in favour of `successor`. Until `sunsetAt` an
+ * inference call naming it still works with deprecation headers; after that it answers 410.
+ */
+export interface RetirementBody {
+  name: string;
+  version: number;
+  successor: number;
+  /** ISO 8601: when it was retired. */
+  deprecatedAt: string;
+  /** ISO 8601: the end of the grace period. */
+  sunsetAt: string;
 }
 
 /** Agent → coordinator over the mTLS channel: a CSR for a fresh key, before the current cert expires. */
@@ -193,9 +261,12 @@ export interface MessageBodies {
   cancel: CancelBody;
   deploy: DeployBody;
   'deploy-ack': DeployAckBody;
+  activate: ActivateBody;
   renew: RenewBody;
   renewed: RenewedBody;
   chunk: ChunkBody;
+  'serving-health': ServingHealthBody;
+  retirement: RetirementBody;
   error: ErrorBody;
 }
 
@@ -210,9 +281,12 @@ export const MESSAGE_TYPES: readonly MessageType[] = [
   'cancel',
   'deploy',
   'deploy-ack',
+  'activate',
   'renew',
   'renewed',
   'chunk',
+  'serving-health',
+  'retirement',
   'error',
 ];
 

@@ -58,6 +58,27 @@ export interface AssemblerOptions {
   maxPayloadBytes?: () => number;
   /** Payloads being assembled or waiting to be referenced at once. Default 2. */
   maxPending?: number;
+  /**
+   * How a receiver that trusts its sender (an agent, of its coordinator) keeps partial payloads
+   * across connections: a new payload past `maxPending` drops the oldest partial one instead of
+   * being refused, a partial payload whose sender now cuts it otherwise (another chunk size)
+   * starts over, and a chunk received again with the same hash is ignored. Default false.
+   */
+  resumable?: boolean;
+}
+
+/** What a receiver holds of a payload it has not received whole (so a sender can send the rest). */
+export interface PartialPayload {
+  /** SHA-256 (hex) of the whole payload. */
+  payload: string;
+  count: number;
+  /** Bitmap of the chunks held: bit i (byte i >> 3, bit i & 7) is chunk i. */
+  have: Uint8Array;
+}
+
+/** Whether bit `index` of a `PartialPayload.have` bitmap is set. */
+export function hasChunk(have: Uint8Array, index: number): boolean {
+  return ((have[index >> 3] ?? 0) & (1 << (index & 7))) !== 0;
 }
 
 interface Pending {
@@ -84,10 +105,24 @@ export class PayloadAssembler {
   private readonly done = new Map<string, Uint8Array>();
   private readonly maxPayloadBytes: () => number;
   private readonly maxPending: number;
+  private readonly resumable: boolean;
 
   constructor(options: AssemblerOptions = {}) {
     this.maxPayloadBytes = options.maxPayloadBytes ?? (() => DEFAULT_MAX_PAYLOAD_BYTES);
     this.maxPending = options.maxPending ?? 2;
+    this.resumable = options.resumable ?? false;
+  }
+
+  /** The payloads being assembled, with the chunks held of each, oldest first. */
+  partials(): PartialPayload[] {
+    return [...this.pending.entries()].map(([payload, p]) => {
+      // A Buffer, so msgpack carries it as binary wherever it sits in a message.
+      const have = Buffer.alloc(Math.ceil(p.count / 8));
+      p.parts.forEach((part, i) => {
+        if (part !== undefined) have[i >> 3] |= 1 << (i & 7);
+      });
+      return { payload, count: p.count, have };
+    });
   }
 
   /** Bytes held now, in payloads being assembled or waiting. */
@@ -103,10 +138,17 @@ export class PayloadAssembler {
     const { payload, index, count, size, bytes } = chunk;
     if (this.done.has(payload)) return; // a payload sent twice: the first copy stands
     let p = this.pending.get(payload);
+    if (p && this.resumable && (count !== p.count || size !== p.size)) {
+      this.pending.delete(payload);
+      p = undefined;
+    }
     if (!p) {
       const max = this.maxPayloadBytes();
       if (size > max)
         throw violation(`payload of ${size} bytes is larger than the ${max} this side accepts now`);
+      if (this.resumable && this.pending.size > 0 && this.pending.size + this.done.size >= this.maxPending) {
+        this.pending.delete(this.pending.keys().next().value!);
+      }
       if (this.pending.size + this.done.size >= this.maxPending) {
         throw violation(`more than ${this.maxPending} payloads at once`);
       }
@@ -122,7 +164,11 @@ export class PayloadAssembler {
     if (count !== p.count || size !== p.size)
       throw violation(`chunk ${index} of payload ${payload} disagrees on its count or size`);
     if (index >= count) throw violation(`chunk ${index} of a payload of ${count} chunks`);
-    if (p.parts[index] !== undefined) throw violation(`chunk ${index} of payload ${payload} came twice`);
+    if (p.parts[index] !== undefined) {
+      if (this.resumable && sha256Hex(p.parts[index]) === chunk.sha256 && sha256Hex(bytes) === chunk.sha256)
+        return;
+      throw violation(`chunk ${index} of payload ${payload} came twice`);
+    }
     if (p.received + bytes.byteLength > size)
       throw violation(`payload ${payload} has more bytes than its size ${size}`);
     if (sha256Hex(bytes) !== chunk.sha256)
@@ -148,6 +194,11 @@ export class PayloadAssembler {
       throw violation(`payload ${ref.ref} has ${bytes.byteLength} bytes, the message says ${ref.size}`);
     this.done.delete(ref.ref);
     return bytes;
+  }
+
+  /** Drops the finished payloads no message has named (what a closed connection's messages would have). */
+  clearDone(): void {
+    this.done.clear();
   }
 
   /** Drops everything (the connection ended). */

@@ -11,7 +11,13 @@ import {
   startCoordinator,
 } from '../../coordinator/index.ts';
 import type { JobView } from '../../coordinator/jobs/index.ts';
-import { EdgeAgent, enrollAgent, readMnist, writeIdx } from '../../edge-agent/index.ts';
+import {
+  EdgeAgent,
+  type EdgeAgentOptions,
+  enrollAgent,
+  readMnist,
+  writeIdx,
+} from '../../edge-agent/index.ts';
 import { requestJson } from '../../shared/http/index.ts';
 import { createLogger } from '../../shared/log/index.ts';
 
@@ -24,11 +30,18 @@ export interface TestCluster {
   /** Calls the operator API as admin. */
   api<T>(path: string, body?: unknown, method?: string): Promise<T>;
   /** Enrolls a new agent and returns its data dir (`force` replaces an identity already there). */
-  enroll(name: string, opts?: { force?: boolean }): Promise<{ dataDir: string; agentId: string }>;
+  enroll(
+    name: string,
+    opts?: { force?: boolean; labels?: Record<string, string> },
+  ): Promise<{ dataDir: string; agentId: string }>;
   /** Enrolls and starts an in-process agent on MNIST training examples [offset, offset+count). */
   startAgent(name: string, opts: { offset: number; count: number }): Promise<EdgeAgent>;
   /** Enrolls and starts an in-process agent on the data `writeData` puts in its data dir (returns the path). */
-  startAgentWith(name: string, writeData: (dataDir: string) => Promise<string>): Promise<EdgeAgent>;
+  startAgentWith(
+    name: string,
+    writeData: (dataDir: string) => Promise<string>,
+    opts?: { labels?: Record<string, string> },
+  ): Promise<EdgeAgent>;
   waitForAgents(count: number, timeoutMs?: number): Promise<void>;
   /** Polls `GET /v1/jobs/:id` until the job completes, fails or is cancelled (default 90 s). */
   waitForJob(id: string, timeoutMs?: number): Promise<JobView>;
@@ -90,7 +103,17 @@ export async function waitUntil(
   }
 }
 
-export async function startTestCluster(opts: { heartbeatIntervalMs?: number } = {}): Promise<TestCluster> {
+export async function startTestCluster(
+  opts: {
+    heartbeatIntervalMs?: number;
+    /** How often running rollouts are judged (default: the coordinator's, 500 ms). */
+    rolloutTickMs?: number;
+    /** Chunk size of large payloads (default: the coordinator's, 8 MiB; at least 64 KiB). */
+    chunkBytes?: number;
+    /** Options every agent the cluster starts gets (a short health interval, say). */
+    agentOptions?: Partial<Omit<EdgeAgentOptions, 'dataDir' | 'dataPath' | 'log'>>;
+  } = {},
+): Promise<TestCluster> {
   const dir = await mkdtemp(join(tmpdir(), 'loom-test-'));
   const dataDir = join(dir, 'coordinator');
   const init = await initCoordinator({ dataDir, hosts: ['localhost', '127.0.0.1'] });
@@ -99,6 +122,8 @@ export async function startTestCluster(opts: { heartbeatIntervalMs?: number } = 
     apiPort: 0,
     agentPort: 0,
     heartbeatIntervalMs: opts.heartbeatIntervalMs ?? 10_000,
+    ...(opts.rolloutTickMs ? { rolloutTickMs: opts.rolloutTickMs } : {}),
+    ...(opts.chunkBytes ? { chunkBytes: opts.chunkBytes } : {}),
   });
   let coordinator = await startCoordinator(config, silent);
   const apiUrl = `https://127.0.0.1:${coordinator.apiPort}`;
@@ -114,7 +139,7 @@ export async function startTestCluster(opts: { heartbeatIntervalMs?: number } = 
     });
   const enroll = async (
     name: string,
-    opts: { force?: boolean } = {},
+    opts: { force?: boolean; labels?: Record<string, string> } = {},
   ): Promise<{ dataDir: string; agentId: string }> => {
     const { token } = await api<{ token: string }>('/v1/enrollment-tokens', {});
     const agentDir = join(dir, 'agents', name);
@@ -124,10 +149,17 @@ export async function startTestCluster(opts: { heartbeatIntervalMs?: number } = 
   async function startAgentWith(
     name: string,
     writeData: (dataDir: string) => Promise<string>,
+    agentOpts: { labels?: Record<string, string> } = {},
   ): Promise<EdgeAgent> {
-    const { dataDir: agentDir } = await enroll(name);
+    const { dataDir: agentDir } = await enroll(name, agentOpts.labels ? { labels: agentOpts.labels } : {});
     const dataPath = await writeData(agentDir);
-    const agent = new EdgeAgent({ dataDir: agentDir, dataPath, inferencePort: 0, log: silent });
+    const agent = new EdgeAgent({
+      inferencePort: 0,
+      ...opts.agentOptions,
+      dataDir: agentDir,
+      dataPath,
+      log: silent,
+    });
     await agent.start();
     agents.push(agent);
     return agent;

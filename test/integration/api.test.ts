@@ -1273,6 +1273,8 @@ function depsOf(cluster: TestCluster, log: Logger): ApiDeps {
     audit: c.audit,
     enrollment: c.enrollment,
     deployments: c.deployments,
+    rollouts: c.rollouts,
+    retirements: c.retirements,
     gateway: c.gateway,
     caCertPem: cluster.caPem,
     caFingerprint: c.caFingerprint,

@@ -37,6 +37,24 @@ afterEach(async () => {
 });
 
 describe('the local model store', () => {
+  it('keeps the last N versions of a model, the active one among them, and switches to a stored one', async () => {
+    for (const version of [1, 2, 3, 4]) {
+      await store.put({ name: 'mnist', version, architecture, weights: weightsFor(version) });
+      // receivedAt has millisecond resolution: versions arrive in order.
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    await store.put({ name: 'other', version: 1, architecture, weights: weightsFor(9) });
+    await store.setActive('mnist', 2);
+    expect((await store.active('mnist'))?.version).toBe(2);
+    // Kept: the active version 2, and the newest other ones, 4 then 3.
+    expect((await store.prune('mnist', 3)).sort()).toEqual([1]);
+    expect((await store.list()).filter((v) => v.name === 'mnist').map((v) => v.version)).toEqual([2, 3, 4]);
+    expect((await store.prune('mnist', 1)).sort()).toEqual([3, 4]);
+    expect((await store.list()).map((v) => `${v.name}@${v.version}`)).toEqual(['mnist@2', 'other@1']);
+    await expect(store.setActive('mnist', 4)).rejects.toMatchObject({ code: 'LOOM_ERR_NOT_FOUND' });
+    expect(await store.check({ full: true })).toEqual([]);
+  });
+
   it('returns the weights it was given, with their hash and time of arrival', async () => {
     const meta = await store.put({ name: 'mnist', version: 1, architecture, weights: weightsFor(1) });
     expect(meta).toMatchObject({ name: 'mnist', version: 1, architecture });

@@ -21,6 +21,11 @@ describe('error codes', () => {
       'coordinator/api/errors.ts',
       'edge-agent/agent.ts',
       'shared/protocol/codec.ts',
+      'coordinator/rollouts/rollout-service.ts',
+      'coordinator/rollouts/retirement-service.ts',
+      'coordinator/api/rollouts-routes.ts',
+      'edge-agent/inference/app.ts',
+      'edge-agent/inference/model-server.ts',
     ];
     for (const file of files) {
       const text = readFileSync(new URL(`../../${file}`, import.meta.url), 'utf8');

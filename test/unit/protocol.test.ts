@@ -148,6 +148,12 @@ const SAMPLES: { [T in MessageType]: MessageBodies[T] } = {
     signerCertificate: '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n',
   },
   'deploy-ack': { name: 'mnist', version: 3, ok: false, error: 'disk full' },
+  activate: {
+    model,
+    sha256: sha256Hex(weights),
+    signature: Buffer.from([1, 2, 3, 4]),
+    signerCertificate: '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n',
+  },
   renew: { csr: '-----BEGIN CERTIFICATE REQUEST-----\nMIIB\n-----END CERTIFICATE REQUEST-----\n' },
   renewed: {
     certificate: '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n',
@@ -160,6 +166,25 @@ const SAMPLES: { [T in MessageType]: MessageBodies[T] } = {
     size: 10,
     sha256: 'b'.repeat(64),
     bytes: Buffer.from([1, 2, 3, 4]),
+  },
+  'serving-health': {
+    intervalMs: 10_000,
+    versions: [
+      {
+        name: 'mnist',
+        version: 3,
+        requests: 6,
+        errors: 1,
+        latency: [1, 2, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+      },
+    ],
+  },
+  retirement: {
+    name: 'mnist',
+    version: 2,
+    successor: 3,
+    deprecatedAt: '2026-12-01T00:00:00.000Z',
+    sunsetAt: '2026-12-08T00:00:00.000Z',
   },
   error: { code: 'LOOM_ERR_PROTOCOL', message: 'the first frame must be hello' },
 };
@@ -248,6 +273,14 @@ describe('message round trip', () => {
     const received = (decoded.body as unknown as Record<string, Uint8Array>)[field];
     expect(received).toBeInstanceOf(Uint8Array);
     expectSameTensors(decodeTensorBytes(received), decodeTensorBytes(sent));
+  });
+
+  it('carries the partial payloads a hello lists', () => {
+    const partial = [{ payload: 'c'.repeat(64), count: 10, have: Buffer.from([0b1011, 0b10]) }];
+    const msg = createMessage('hello', { ...SAMPLES.hello, partial });
+    expect(plain(decodeMessage(encodeMessage(msg)))).toStrictEqual(plain(msg));
+    const wrong = createMessage('hello', { ...SAMPLES.hello, partial: [{ ...partial[0], count: 30 }] });
+    failure(() => decodeMessage(encodeMessage(wrong)));
   });
 
   it('gives every created message a fresh id', () => {
@@ -637,5 +670,28 @@ describe('weights.bin data', () => {
     expect(() => splitWeightData(weights, bin.subarray(4))).toThrow(
       expect.objectContaining({ code: 'LOOM_ERR_TENSOR' }),
     );
+  });
+});
+
+describe('a serving-health report', () => {
+  const entry = SAMPLES['serving-health'].versions[0];
+  const report = (changes: Record<string, unknown>) =>
+    frame('serving-health', { intervalMs: 1000, versions: [{ ...entry, ...changes }] });
+
+  it.each([
+    ['more errors than requests', { errors: 7 }],
+    ['a histogram that does not add up to the requests', { requests: 5, errors: 0 }],
+    ['a histogram of the wrong length', { latency: [6] }],
+    ['a negative count', { requests: -1 }],
+    ['a count that is not finite', { requests: Number.POSITIVE_INFINITY }],
+    ['a count past the bound', { requests: 2e9, latency: [2e9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0] }],
+    ['a fractional count', { errors: 0.5 }],
+  ])('is refused with LOOM_ERR_PROTOCOL for %s', (_what, changes) => {
+    failure(() => decodeMessage(report(changes)));
+  });
+
+  it('is refused when it names too many versions', () => {
+    const versions = Array.from({ length: 257 }, () => entry);
+    failure(() => decodeMessage(frame('serving-health', { intervalMs: 1000, versions })));
   });
 });

@@ -19,6 +19,7 @@ import { EnrollmentService } from '../../../coordinator/enrollment/index.ts';
 import { AgentGateway } from '../../../coordinator/gateway/index.ts';
 import { createLevelJobStore, JobService, parseJobConfig } from '../../../coordinator/jobs/index.ts';
 import { createLevelRegistry, type ModelRegistry } from '../../../coordinator/registry/index.ts';
+import { RetirementService, RolloutService } from '../../../coordinator/rollouts/index.ts';
 import {
   coordinatorKeyProvider,
   initCoordinator,
@@ -143,6 +144,8 @@ export async function createApiContext(): Promise<ApiContext> {
     });
     const deployments = new DeploymentService({ db, gateway, registry, agents, signer: pki.server, log });
     const jobs = new JobService({ store: createLevelJobStore(db), registry, pool: gateway, log });
+    const rollouts = new RolloutService({ db, deployments, agents, registry, gateway, log });
+    const retirements = new RetirementService({ db, registry, agents, deployments, rollouts, gateway, log });
     const revocations = new RevocationList();
     revocations.revokeAgent(FIXTURE.revokedAgent, new Date(0));
     const deps: ApiDeps = {
@@ -153,6 +156,8 @@ export async function createApiContext(): Promise<ApiContext> {
       audit,
       enrollment,
       deployments,
+      rollouts,
+      retirements,
       gateway,
       caCertPem: pki.ca.certPem,
       caFingerprint: pki.caFingerprint,

@@ -6,6 +6,7 @@ import { type ModelArchitecture, parseArchitecture } from '../../../shared/model
 import type { DatasetSummary, MessageBodies, MessageType, ModelRef } from '../../../shared/protocol/index.ts';
 import {
   encodeTensorBytes,
+  HEALTH_LATENCY_BUCKETS_MS,
   MAX_EXAMPLES_PER_UPDATE,
   SUMMARY_LIMITS,
 } from '../../../shared/protocol/index.ts';
@@ -235,6 +236,12 @@ export const BODY_ARBITRARIES: { [T in MessageType]: fc.Arbitrary<MessageBodies[
       error: fc.option(textUpTo(4096, 1), { nil: undefined }),
     })
     .map(({ error, ...rest }) => (error === undefined ? rest : { ...rest, error })),
+  activate: fc.record({
+    model: modelRef(),
+    sha256: fc.stringMatching(SHA256),
+    signature: fc.uint8Array({ maxLength: 512 }),
+    signerCertificate: textUpTo(16_384, 1),
+  }),
   renew: fc.record({ csr: textUpTo(16_384, 1) }),
   renewed: fc.record({ certificate: textUpTo(16_384, 1), notAfter: textUpTo(64, 1) }),
   // One chunk as a frame carries it; whether chunks fit together is the assembler's to check.
@@ -248,5 +255,37 @@ export const BODY_ARBITRARIES: { [T in MessageType]: fc.Arbitrary<MessageBodies[
       bytes: fc.uint8Array({ maxLength: 64 }),
     }),
   ),
+  'serving-health': fc.record({
+    intervalMs: wholeNumber(0, 86_400_000),
+    versions: fc.array(
+      fc
+        .record({
+          name: modelName(),
+          version: wholeNumber(1),
+          latency: fc.array(fc.integer({ min: 0, max: 1000 }), {
+            minLength: HEALTH_LATENCY_BUCKETS_MS.length + 1,
+            maxLength: HEALTH_LATENCY_BUCKETS_MS.length + 1,
+          }),
+        })
+        .chain(({ latency, ...rest }) => {
+          const requests = latency.reduce((a, b) => a + b, 0);
+          return fc
+            .integer({ min: 0, max: requests })
+            .map((errors) => ({ ...rest, requests, errors, latency }));
+        }),
+      { maxLength: 4 },
+    ),
+  }),
+  retirement: fc.record({
+    name: modelName(),
+    version: wholeNumber(1),
+    successor: wholeNumber(1),
+    deprecatedAt: fc
+      .date({ min: new Date(0), max: new Date('9999-12-31T23:59:59.999Z'), noInvalidDate: true })
+      .map((d) => d.toISOString()),
+    sunsetAt: fc
+      .date({ min: new Date(0), max: new Date('9999-12-31T23:59:59.999Z'), noInvalidDate: true })
+      .map((d) => d.toISOString()),
+  }),
   error: fc.record({ code: textUpTo(64, 1), message: textUpTo(4096, 1) }),
 };

@@ -1,0 +1,164 @@
+// `npm run bench -- rollout --agents 20 [--waves 100] [--load]`: N edge agents (separate
+// processes) on loopback; a version of the 784-200-200-10 MLP (0.8 MB of weights) is rolled out
+// to all of them through a rollout (signed deployment, verification, store, activation, ack per
+// agent), and the time from the request to the last agent's activation is reported. With
+// `--load`, a client keeps predicting at the first agent (4 requests at a time) meanwhile, and
+// its p50/p99 latency and failed requests are reported too.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { type AgentProcess, startAgentProcess, stopProcess } from '../cli/agent-process.ts';
+import { writeSitePartitions } from '../cli/demo-data.ts';
+import { initCoordinator, resolveCoordinatorConfig, startCoordinator } from '../coordinator/index.ts';
+import { parseWaves } from '../coordinator/rollouts/index.ts';
+import { enrollAgent } from '../edge-agent/index.ts';
+import { createLogger } from '../shared/log/index.ts';
+
+function percentile(sorted: number[], p: number): number {
+  return sorted.length === 0
+    ? Number.NaN
+    : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+}
+
+export async function run(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      agents: { type: 'string', default: '20' },
+      waves: { type: 'string', default: '100' },
+      load: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  const agents = Number(values.agents);
+  const waves = parseWaves(values.waves.split(',').map(Number));
+  const dir = await mkdtemp(join(tmpdir(), 'loom-bench-rollout-'));
+  const procs: AgentProcess[] = [];
+  const coordDir = join(dir, 'coordinator');
+  await initCoordinator({ dataDir: coordDir, hosts: ['127.0.0.1'] });
+  const config = await resolveCoordinatorConfig(coordDir, {
+    host: '127.0.0.1',
+    apiPort: 0,
+    agentPort: 0,
+    enrollRatePerMinute: 0,
+    rolloutTickMs: 20,
+  });
+  const coordinator = await startCoordinator(config, createLogger('silent'));
+  try {
+    const parts = await writeSitePartitions(join(dir, 'data'), agents, 'iid', 64);
+    for (const [i, part] of parts.entries()) {
+      const t = await coordinator.enrollment.createToken('bench');
+      const dataDir = join(dir, 'agents', `a${i}`);
+      await enrollAgent({ coordinatorUrl: coordinator.apiUrl, token: t.token, dataDir, name: `a${i}` });
+      procs.push(startAgentProcess(`a${i}`, dataDir, part.imagesPath, join(dir, `a${i}.log`)));
+    }
+    const ready = await Promise.all(procs.map((p) => p.ready));
+    while (coordinator.gateway.onlineAgentIds().length < agents) await new Promise((r) => setTimeout(r, 50));
+    const arch = {
+      kind: 'mlp' as const,
+      inputShape: [784],
+      layers: [200, 200, 10],
+      activation: 'relu' as const,
+    };
+    const { initialWeights } = await import('../shared/models/index.ts');
+    const first = await initialWeights(arch);
+    await coordinator.registry.createModel({ name: '2nn', architecture: arch, ...first });
+    const next = await initialWeights(arch);
+    const addVersion = () =>
+      coordinator.registry.addVersion({
+        model: '2nn',
+        parentVersion: 1,
+        jobId: null,
+        round: null,
+        agents: [],
+        exampleCounts: {},
+        metrics: {},
+        weights: next.weights,
+      });
+    const rollOut = async (version: number): Promise<number> => {
+      const began = performance.now();
+      const r = await coordinator.rollouts.create(
+        {
+          model: '2nn',
+          version,
+          target: { all: true },
+          waves,
+          policy: { healthWindowSec: 0, maxErrorRate: 1, maxP99Ms: 3_600_000, minRequests: 0 },
+        },
+        'bench',
+      );
+      for (;;) {
+        const v = await coordinator.rollouts.get(r.id);
+        if (v.state === 'completed' && v.agents.every((a) => a.state === 'active')) break;
+        if (v.state === 'rolled-back') throw new Error(`rollout rolled back: ${v.reason}`);
+        await new Promise((res) => setTimeout(res, 5));
+      }
+      return performance.now() - began;
+    };
+    // The first rollout brings every agent a version to serve; the second is the one measured
+    // under load (an agent switches from one version to the next while it answers).
+    const firstMs = await rollOut(1);
+    const latencies: number[] = [];
+    let failed = 0;
+    let loading = values.load;
+    const body = JSON.stringify({
+      inputs: [{ name: 'input', shape: [1, 784], datatype: 'FP32', data: new Array(784).fill(0.5) }],
+    });
+    const client = async (): Promise<void> => {
+      while (loading) {
+        const t = performance.now();
+        try {
+          const res = await fetch(`${ready[0].inferenceUrl}/v2/models/2nn/infer`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body,
+          });
+          await res.arrayBuffer();
+          if (res.status !== 200) failed++;
+        } catch {
+          failed++;
+        }
+        latencies.push(performance.now() - t);
+      }
+    };
+    const clients = values.load ? Array.from({ length: 4 }, client) : [];
+    if (values.load) await new Promise((res) => setTimeout(res, 1000));
+    const secondMs = await rollOut((await addVersion()).version);
+    if (values.load) await new Promise((res) => setTimeout(res, 1000));
+    loading = false;
+    await Promise.all(clients);
+    const sorted = [...latencies].sort((a, b) => a - b);
+    const result = {
+      bench: 'rollout',
+      agents,
+      waves,
+      weightBytes: first.weights.reduce((n, w) => n + w.data.byteLength, 0),
+      firstRolloutMs: Math.round(firstMs),
+      secondRolloutMs: Math.round(secondMs),
+      ...(values.load
+        ? {
+            requests: latencies.length,
+            failed,
+            p50Ms: Number(percentile(sorted, 50).toFixed(2)),
+            p99Ms: Number(percentile(sorted, 99).toFixed(2)),
+          }
+        : {}),
+    };
+    if (values.json) console.log(JSON.stringify(result));
+    else {
+      console.log(
+        `rollout of a ${(result.weightBytes / 1e6).toFixed(2)} MB version to ${agents} agents in waves [${waves}]: ` +
+          `${result.firstRolloutMs} ms (first), ${result.secondRolloutMs} ms (second, a version switch)`,
+      );
+      if (values.load)
+        console.log(
+          `inference at one agent during the switch: ${result.requests} requests, ${failed} failed, p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms`,
+        );
+    }
+  } finally {
+    await Promise.all(procs.map((p) => stopProcess(p.child)));
+    await coordinator.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,197 @@
+// What a rollout is: its request (model, version, target, waves, health limits), its waves and
+// the state of every agent it reaches, as stored and shown. Requests are checked here.
+import { LoomError } from '../../shared/errors/index.ts';
+import { FieldReader, parseLabels } from '../../shared/protocol/index.ts';
+
+/** Which agents a rollout reaches: all, those with every given label, or the named ones. */
+export type RolloutTarget = { all: true } | { labels: Record<string, string> } | { agents: string[] };
+
+/** The health limits a wave is judged by. */
+export interface RolloutPolicy {
+  /** Seconds a wave is watched once its agents run the version. */
+  healthWindowSec: number;
+  /** Largest share of failed predictions, 0 to 1. */
+  maxErrorRate: number;
+  /** Largest 99th percentile latency, in ms (the upper bound of the histogram bucket it falls in). */
+  maxP99Ms: number;
+  /** Predictions a wave must have answered before it can pass (0: activation alone suffices). */
+  minRequests: number;
+}
+
+/** Defaults of a rollout request. */
+export const ROLLOUT_DEFAULTS = {
+  waves: [100],
+  healthWindowSec: 60,
+  maxErrorRate: 0.01,
+  maxP99Ms: 1000,
+  minRequests: 0,
+} as const;
+
+export type RolloutState = 'running' | 'paused' | 'completed' | 'rolled-back';
+
+export type AgentRolloutState =
+  | 'pending'
+  | 'transferring'
+  | 'verifying'
+  | 'active'
+  | 'failed'
+  | 'rolling-back'
+  | 'rolled-back';
+
+export type WaveState = 'pending' | 'running' | 'passed' | 'failed';
+
+/** Requests, failures and latency histogram (fixed buckets) added up over agents and reports. */
+export interface HealthSummary {
+  requests: number;
+  errors: number;
+  errorRate: number;
+  /** Upper bound of the bucket of the 99th percentile, ms; null with no requests, -1 above the last bucket. */
+  p99Ms: number | null;
+  latency: number[];
+}
+
+export interface RolloutWave {
+  /** Share of the targets reached once this wave is done, percent. */
+  percent: number;
+  agents: string[];
+  state: WaveState;
+  startedAt?: string;
+  /** When every connected agent of the wave ran the version: the health window starts here. */
+  observingSince?: string;
+  endedAt?: string;
+  health?: HealthSummary;
+  /** Why it is waiting, passed or failed. */
+  note?: string;
+}
+
+export interface RolloutAgent {
+  id: string;
+  wave: number;
+  /** The version it ran before (null: none), what a rollback returns it to. */
+  previousVersion: number | null;
+  state: AgentRolloutState;
+  reason?: string;
+  updatedAt: string;
+}
+
+export interface RolloutRecord {
+  id: string;
+  model: string;
+  version: number;
+  target: RolloutTarget;
+  policy: RolloutPolicy;
+  state: RolloutState;
+  /** Index of the wave in progress (the last one once completed). */
+  currentWave: number;
+  waves: RolloutWave[];
+  agents: Record<string, RolloutAgent>;
+  createdAt: string;
+  createdBy: string;
+  updatedAt: string;
+  finishedAt?: string;
+  /** Why it was rolled back (or paused, or completed). */
+  reason?: string;
+  /** Set when the rollout moves the agents off a retired version. */
+  retiring?: number;
+}
+
+/** A checked `POST /v1/rollouts` body. */
+export interface RolloutRequest {
+  model: string;
+  version: number;
+  target: RolloutTarget;
+  waves: number[];
+  policy: RolloutPolicy;
+}
+
+function bad(field: string, message: string): never {
+  throw new LoomError('LOOM_ERR_INVALID_ARGUMENT', `${field} ${message}`, { details: { field } });
+}
+
+/** The target of a request: exactly one of `all: true`, `labels` or `agents`. */
+export function parseTarget(raw: unknown): RolloutTarget {
+  const r = FieldReader.of(raw, 'target', 'LOOM_ERR_INVALID_ARGUMENT').onlyKeys(['all', 'labels', 'agents']);
+  const given = ['all', 'labels', 'agents'].filter((k) => r.has(k));
+  if (given.length !== 1) bad('target', 'must have exactly one of all, labels or agents');
+  if (r.has('all')) {
+    if (r.raw('all') !== true) bad('target.all', 'must be true');
+    return { all: true };
+  }
+  if (r.has('labels')) {
+    const labels = parseLabels(r.raw('labels'), 'target.labels');
+    if (Object.keys(labels).length === 0) bad('target.labels', 'must name at least one label');
+    return { labels };
+  }
+  const agents = r.stringArray('agents', { max: 10_000 });
+  if (agents.length === 0) bad('target.agents', 'must name at least one agent');
+  for (const a of agents) if (a.length === 0 || a.length > 256) bad('target.agents', 'must hold agent ids');
+  return { agents: [...new Set(agents)] };
+}
+
+/** Wave percentages: 1 to 10 whole numbers, increasing, the last 100. */
+export function parseWaves(raw: unknown): number[] {
+  if (!Array.isArray(raw) || raw.length < 1 || raw.length > 10)
+    bad('waves', 'must be an array of 1 to 10 percentages');
+  let last = 0;
+  for (const p of raw) {
+    if (!Number.isSafeInteger(p) || p < 1 || p > 100)
+      bad('waves', 'must hold whole percentages from 1 to 100');
+    if (p <= last) bad('waves', 'must increase');
+    last = p;
+  }
+  if (last !== 100) bad('waves', 'must end at 100');
+  return raw as number[];
+}
+
+const REQUEST_FIELDS = [
+  'model',
+  'version',
+  'target',
+  'waves',
+  'healthWindowSec',
+  'maxErrorRate',
+  'maxP99Ms',
+  'minRequests',
+];
+
+/** Checks a `POST /v1/rollouts` body; LOOM_ERR_INVALID_ARGUMENT naming the field. */
+export function parseRolloutRequest(body: unknown): RolloutRequest {
+  const r = FieldReader.of(body, '', 'LOOM_ERR_INVALID_ARGUMENT').onlyKeys(REQUEST_FIELDS);
+  return {
+    model: r.string('model', { max: 128 }),
+    version: r.integer('version', { min: 1 }),
+    target: parseTarget(r.raw('target')),
+    waves: r.has('waves') ? parseWaves(r.raw('waves')) : [...ROLLOUT_DEFAULTS.waves],
+    policy: parsePolicy(r),
+  };
+}
+
+/** The health limits of a request, with their defaults. */
+export function parsePolicy(r: FieldReader): RolloutPolicy {
+  return {
+    healthWindowSec:
+      r.optionalNumber('healthWindowSec', { min: 0, max: 7 * 86_400 }) ?? ROLLOUT_DEFAULTS.healthWindowSec,
+    maxErrorRate: r.optionalNumber('maxErrorRate', { min: 0, max: 1 }) ?? ROLLOUT_DEFAULTS.maxErrorRate,
+    maxP99Ms:
+      r.optionalNumber('maxP99Ms', { min: 0, exclusiveMin: true, max: 3_600_000 }) ??
+      ROLLOUT_DEFAULTS.maxP99Ms,
+    minRequests: r.has('minRequests')
+      ? r.integer('minRequests', { min: 0, max: 1_000_000_000 })
+      : ROLLOUT_DEFAULTS.minRequests,
+  };
+}
+
+/**
+ * Splits `agents` (sorted by id, so a rollout is reproducible) into waves: wave i reaches the
+ * first ceil(percent_i × n / 100) agents, less those of the waves before it.
+ */
+export function assignWaves(agents: readonly string[], percents: readonly number[]): string[][] {
+  const sorted = [...agents].sort();
+  let from = 0;
+  return percents.map((p) => {
+    const to = Math.ceil((p * sorted.length) / 100);
+    const wave = sorted.slice(from, to);
+    from = Math.max(from, to);
+    return wave;
+  });
+}
