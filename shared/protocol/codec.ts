@@ -9,6 +9,8 @@ import { FieldReader } from './fields.ts';
 import {
   type DatasetSummary,
   type FeatureStats,
+  HOLDOUT_DEFAULTS,
+  MAX_EVALUATION_CLASSES,
   MESSAGE_TYPES,
   type Message,
   type MessageBodies,
@@ -227,6 +229,12 @@ function datasetSummary(r: FieldReader): DatasetSummary {
   };
 }
 
+/** The optional hold-out share of a train task (absent from older coordinators). */
+function optionalHoldout(r: FieldReader): { holdoutFraction?: number } {
+  const fraction = r.optionalNumber('holdoutFraction', { min: 0, max: HOLDOUT_DEFAULTS.maxFraction });
+  return fraction === undefined ? {} : { holdoutFraction: fraction };
+}
+
 const BODY_DECODERS: { [T in MessageType]: BodyDecoder<T> } = {
   hello: (r) => ({
     protocolVersions: r
@@ -262,6 +270,33 @@ const BODY_DECODERS: { [T in MessageType]: BodyDecoder<T> } = {
       };
     })(),
     weights: payload(r, 'weights', o),
+    ...optionalHoldout(r),
+  }),
+  evaluate: (r, o) => ({
+    taskId: r.string('taskId', { pattern: ID }),
+    evaluationId: r.string('evaluationId', { pattern: ID }),
+    model: modelRef(r.object('model')),
+    weights: payload(r, 'weights', o),
+    holdoutFraction: r.number('holdoutFraction', { min: 0, max: HOLDOUT_DEFAULTS.maxFraction }),
+  }),
+  'evaluate-result': (r) => ({
+    taskId: r.string('taskId', { pattern: ID }),
+    evaluationId: r.string('evaluationId', { pattern: ID }),
+    numExamples: r.integer('numExamples', { min: 0, max: MAX_EXAMPLES_PER_UPDATE }),
+    // Shape and sums are the coordinator's check (it knows the model); here only the types.
+    loss: r.number('loss', { min: 0 }),
+    accuracy: r.number('accuracy', { min: 0, max: 1 }),
+    confusion: r.array('confusion', { max: MAX_EVALUATION_CLASSES }).map((row: unknown, i) => {
+      if (!Array.isArray(row) || row.length > MAX_EVALUATION_CLASSES) {
+        return r.fail(`confusion.${i}`, `must be an array of at most ${MAX_EVALUATION_CLASSES} counts`);
+      }
+      for (const n of row as unknown[]) {
+        if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0)
+          r.fail(`confusion.${i}`, 'must hold non-negative integers');
+      }
+      return row as number[];
+    }),
+    evalMs: r.number('evalMs', { min: 0 }),
   }),
   'train-result': (r, o) => ({
     taskId: r.string('taskId', { pattern: ID }),

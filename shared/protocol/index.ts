@@ -21,6 +21,8 @@ export type {
   DeployAckBody,
   DeployBody,
   ErrorBody,
+  EvaluateBody,
+  EvaluateResultBody,
   FeatureStats,
   HelloBody,
   Message,
@@ -39,6 +41,9 @@ export type {
 export {
   CLOSE_CODES,
   DEFAULT_MAX_FRAME_BYTES,
+  HOLDOUT_DEFAULTS,
+  holdoutCount,
+  MAX_EVALUATION_CLASSES,
   MESSAGE_TYPES,
   PROTOCOL_VERSIONS,
   SUMMARY_LIMITS,
