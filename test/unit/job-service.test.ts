@@ -14,12 +14,7 @@ import {
   type JobStore,
 } from '../../coordinator/jobs/index.ts';
 import { createLevelRegistry, type ModelRegistry } from '../../coordinator/registry/index.ts';
-import type {
-  AgentPool,
-  EvaluateOutcome,
-  TrainOutcome,
-  TrainTask,
-} from '../../coordinator/rounds/index.ts';
+import type { AgentPool, EvaluateOutcome, TrainOutcome, TrainTask } from '../../coordinator/rounds/index.ts';
 import { type CoordinatorDb, openCoordinatorDb } from '../../coordinator/store/index.ts';
 import { initCompute } from '../../shared/compute/index.ts';
 import { randomDataKey } from '../../shared/crypto/index.ts';
