@@ -17,6 +17,7 @@ import {
   type TokenStore,
 } from './directory/index.ts';
 import { EnrollmentService } from './enrollment/index.ts';
+import { createLevelEvaluationStore, EvaluationService } from './evaluations/index.ts';
 import { AgentGateway } from './gateway/index.ts';
 import { acceptStoreProblems, checkStore, formatStoreReport, type StoreReport } from './integrity/index.ts';
 import { createLevelJobStore, JobService } from './jobs/index.ts';
@@ -47,6 +48,7 @@ export interface RunningCoordinator {
   audit: AuditLog;
   gateway: AgentGateway;
   deployments: DeploymentService;
+  evaluations: EvaluationService;
   enrollment: EnrollmentService;
   revocations: RevocationList;
   /** The store check made at start. */
@@ -217,10 +219,17 @@ export async function startCoordinator(
       .catch((err: unknown) => log.warn('could not record agent offline', { error: String(err) }));
   });
 
+  const evaluations = new EvaluationService({
+    store: createLevelEvaluationStore(db),
+    registry,
+    pool: gateway,
+    log: log.child('evaluations'),
+  });
   const jobs = new JobService({
     store: jobStore,
     registry,
     pool: gateway,
+    evaluator: evaluations,
     defaultEngine: config.engine,
     log: log.child('jobs'),
   });
@@ -262,6 +271,7 @@ export async function startCoordinator(
       audit,
       enrollment,
       deployments,
+      evaluations,
       gateway,
       caCertPem: pki.ca.certPem,
       caFingerprint: pki.caFingerprint,
@@ -315,6 +325,12 @@ export async function startCoordinator(
     bind: config.host,
     caFingerprint: pki.caFingerprint,
   });
+  const failedEvaluations = await evaluations.failUnfinished();
+  if (failedEvaluations.length > 0) {
+    log.warn('evaluations left running by the previous process marked failed', {
+      evaluations: failedEvaluations.join(','),
+    });
+  }
   const resumed = await jobs.resumeUnfinished();
   if (resumed.length > 0) log.info('resumed unfinished jobs', { jobs: resumed.join(',') });
 
@@ -332,6 +348,7 @@ export async function startCoordinator(
     audit,
     gateway,
     deployments,
+    evaluations,
     enrollment,
     revocations,
     storeReport,
@@ -340,6 +357,7 @@ export async function startCoordinator(
       stopped = true;
       stopping = true;
       await jobs.close();
+      await evaluations.close();
       await api.close();
       await adminSocket?.close();
       await gateway.close();

@@ -7,6 +7,7 @@ import { agentsRoutes, enrollmentTokenRoutes, enrollRoutes, revocationRoutes } f
 import { bearerAuth } from './auth.ts';
 import type { ApiDeps, ApiEnv } from './context.ts';
 import { errorResponse, handleApiError } from './errors.ts';
+import { evaluationsRoutes } from './evaluations-routes.ts';
 import { jobsRoutes } from './jobs-routes.ts';
 import { readListQuery } from './list-query.ts';
 import { modelsRoutes } from './models-routes.ts';
@@ -110,6 +111,7 @@ export function createApiApp(deps: ApiDeps, options: ApiOptions = {}): Hono<ApiE
   v1.route('/agents', agentsRoutes(deps));
   v1.route('/revocations', revocationRoutes(deps));
   v1.route('/models', modelsRoutes(deps, options.maxModelBytes ?? API_DEFAULTS.maxModelBytes));
+  v1.route('/models', evaluationsRoutes(deps));
   v1.route('/jobs', jobsRoutes(deps));
   v1.route('/tokens', tokensRoutes(deps));
   v1.get('/audit', async (c) => {

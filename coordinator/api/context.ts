@@ -7,6 +7,7 @@ import type { AuditLog } from '../audit/index.ts';
 import type { DeploymentService } from '../deployments/index.ts';
 import type { AgentDirectory, Role, TokenStore } from '../directory/index.ts';
 import type { EnrollmentService } from '../enrollment/index.ts';
+import type { EvaluationService } from '../evaluations/index.ts';
 import type { AgentGateway } from '../gateway/index.ts';
 import type { JobService } from '../jobs/index.ts';
 import type { ModelRegistry } from '../registry/index.ts';
@@ -19,6 +20,7 @@ export interface ApiDeps {
   audit: AuditLog;
   enrollment: EnrollmentService;
   deployments: DeploymentService;
+  evaluations: EvaluationService;
   gateway: AgentGateway;
   caCertPem: string;
   caFingerprint: string;

@@ -12,7 +12,7 @@ import {
   parseArchitecture,
   toModelJson,
 } from '../../shared/models/index.ts';
-import { FieldReader } from '../../shared/protocol/index.ts';
+import { FieldReader, HOLDOUT_DEFAULTS } from '../../shared/protocol/index.ts';
 import {
   countParams,
   splitWeightData,
@@ -24,7 +24,8 @@ import type { ApiDeps, ApiEnv } from './context.ts';
 import { readJsonBody } from './errors.ts';
 import { page, readListQuery, refuseQuery } from './list-query.ts';
 
-function versionParam(raw: string): number {
+/** A `:version` path parameter: a positive integer, else 400 naming it. */
+export function versionParam(raw: string): number {
   const n = Number(raw);
   if (!Number.isSafeInteger(n) || n < 1) {
     throw new LoomError('LOOM_ERR_INVALID_ARGUMENT', `version "${raw}" is not a positive integer`, {
@@ -140,9 +141,14 @@ export function modelsRoutes(deps: ApiDeps, maxModelBytes = DEFAULT_MAX_MODEL_BY
       'description',
       'architecture',
       'weights',
+      'holdoutFraction',
     ]);
     const name = r.string('name', { max: 128 });
     const description = r.optionalString('description', { max: 2048 });
+    const holdoutFraction = r.optionalNumber('holdoutFraction', {
+      min: 0,
+      max: HOLDOUT_DEFAULTS.maxFraction,
+    });
     const arch = parseArchitecture(r.raw('architecture'));
     const rawArch = r.raw('architecture') as { topology?: { weightsManifest?: unknown } };
     const weightsB64 = r.optionalString('weights', { max: 512 * 1024 * 1024 });
@@ -166,6 +172,7 @@ export function modelsRoutes(deps: ApiDeps, maxModelBytes = DEFAULT_MAX_MODEL_BY
         inputShape: init.inputShape,
         classes: init.classes,
         weights: init.weights,
+        ...(holdoutFraction === undefined ? {} : { holdoutFraction }),
       },
       { audit: { actor: caller.name, action: 'model.create', target: name } },
     );

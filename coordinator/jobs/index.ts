@@ -1,9 +1,17 @@
 // Public door of coordinator/jobs.
 
 export { dataMismatches, SCALE_RATIO_LIMIT } from './data-check.ts';
-export type { JobConfig, JobRecord, JobState, JobView, JobWarning, RoundRecord } from './job-record.ts';
+export type {
+  JobConfig,
+  JobEvaluation,
+  JobRecord,
+  JobState,
+  JobView,
+  JobWarning,
+  RoundRecord,
+} from './job-record.ts';
 export { JOB_DEFAULTS, parseJobConfig } from './job-record.ts';
-export type { JobEvent, JobEvents, JobServiceOptions } from './job-service.ts';
+export type { JobEvaluator, JobEvent, JobEvents, JobServiceOptions } from './job-service.ts';
 export { JobService, targetClients } from './job-service.ts';
 export type { JobQuery, JobStore } from './job-store.ts';
 export { createLevelJobStore } from './job-store.ts';

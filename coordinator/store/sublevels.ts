@@ -14,6 +14,7 @@ export const SUBLEVEL = {
   audit: 'audit',
   deployments: 'deployments',
   rounds: 'rounds',
+  evaluations: 'evaluations',
   meta: 'meta',
 } as const;
 

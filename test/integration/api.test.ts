@@ -1273,6 +1273,7 @@ function depsOf(cluster: TestCluster, log: Logger): ApiDeps {
     audit: c.audit,
     enrollment: c.enrollment,
     deployments: c.deployments,
+    evaluations: c.evaluations,
     gateway: c.gateway,
     caCertPem: cluster.caPem,
     caFingerprint: c.caFingerprint,

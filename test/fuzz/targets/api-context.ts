@@ -16,6 +16,7 @@ import {
   type TokenStore,
 } from '../../../coordinator/directory/index.ts';
 import { EnrollmentService } from '../../../coordinator/enrollment/index.ts';
+import { createLevelEvaluationStore, EvaluationService } from '../../../coordinator/evaluations/index.ts';
 import { AgentGateway } from '../../../coordinator/gateway/index.ts';
 import { createLevelJobStore, JobService, parseJobConfig } from '../../../coordinator/jobs/index.ts';
 import { createLevelRegistry, type ModelRegistry } from '../../../coordinator/registry/index.ts';
@@ -143,6 +144,12 @@ export async function createApiContext(): Promise<ApiContext> {
     });
     const deployments = new DeploymentService({ db, gateway, registry, agents, signer: pki.server, log });
     const jobs = new JobService({ store: createLevelJobStore(db), registry, pool: gateway, log });
+    const evaluations = new EvaluationService({
+      store: createLevelEvaluationStore(db),
+      registry,
+      pool: gateway,
+      log,
+    });
     const revocations = new RevocationList();
     revocations.revokeAgent(FIXTURE.revokedAgent, new Date(0));
     const deps: ApiDeps = {
@@ -153,6 +160,7 @@ export async function createApiContext(): Promise<ApiContext> {
       audit,
       enrollment,
       deployments,
+      evaluations,
       gateway,
       caCertPem: pki.ca.certPem,
       caFingerprint: pki.caFingerprint,
@@ -230,6 +238,7 @@ export async function createApiContext(): Promise<ApiContext> {
     if (!w) return;
     // Stopping the runners first: a job left running would keep writing to the store.
     await w.jobs.close();
+    await w.deps.evaluations.close();
     await w.gateway.close();
     await w.db.close();
   }
