@@ -119,6 +119,13 @@ export class EvaluationService {
     if (this.closed) throw new LoomError('LOOM_ERR_CONFLICT', 'the coordinator is shutting down');
     const model = await this.opts.registry.getModel(modelName);
     await this.opts.registry.getVersion(modelName, version);
+    if (holdoutFractionOf(model) === 0) {
+      throw new LoomError(
+        'LOOM_ERR_CONFLICT',
+        `model ${modelName} holds out no data (holdoutFraction 0), so there is nothing to evaluate it on`,
+        { details: { model: modelName } },
+      );
+    }
     const record: EvaluationRecord = {
       id: newEvaluationId(),
       model: modelName,

@@ -468,14 +468,16 @@ export class JobService extends EventEmitter<JobEvents> {
     signal: AbortSignal,
   ): Promise<void> {
     const evaluator = this.opts.evaluator;
-    if (!evaluator) return;
+    // A model that holds nothing out has nothing to be evaluated on.
+    if (!evaluator || holdoutFractionOf(await this.opts.registry.getModel(job.config.model)) === 0) return;
     const excluded = [...new Set([...(job.config.excludeAgents ?? []), ...Object.keys(job.excludedAgents)])];
     let entry: JobEvaluation;
     try {
       const e = await evaluator.evaluate(
         job.config.model,
         version,
-        { minClients: job.config.minClients, timeoutSec: job.config.roundTimeoutSec },
+        // One site's report is an evaluation; the record says how many sites took part.
+        { minClients: 1, timeoutSec: job.config.roundTimeoutSec },
         { actor: job.createdBy, jobId: job.id, round, excluded, signal },
       );
       entry = {

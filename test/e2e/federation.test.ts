@@ -81,10 +81,16 @@ describe('federated training end to end', () => {
     expect(final).toBeGreaterThan(initial + 0.3);
     expect(final).toBeGreaterThan(0.75);
 
+    // Each site trains on its 800 examples less the hold-out share (10%) kept for evaluation.
     const v4 = await cluster.api<VersionRecord>('/v1/models/digits/versions/4');
-    expect(v4).toMatchObject({ parentVersion: 3, jobId: created.id, round: 3, numExamples: 2400 });
+    expect(v4).toMatchObject({ parentVersion: 3, jobId: created.id, round: 3, numExamples: 2160 });
     expect(v4.agents.sort()).toEqual(agents.map((a) => a.status().agentId).sort());
-    expect(Object.values(v4.exampleCounts)).toEqual([800, 800, 800]);
+    expect(Object.values(v4.exampleCounts)).toEqual([720, 720, 720]);
+    // The final version was evaluated on the three sites' hold-out data before the job ended.
+    expect(job.evaluations).toEqual([
+      expect.objectContaining({ round: 3, version: 4, state: 'completed', sites: 3, numExamples: 240 }),
+    ]);
+    expect(job.evaluations![0].accuracy).toBeGreaterThan(0.75);
   });
 
   it('pushes the final version to every agent, which serve it over the inference protocol', async () => {
