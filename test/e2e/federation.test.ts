@@ -145,7 +145,17 @@ describe('federated training end to end', () => {
   });
 
   it('sends the deployed version to an agent that connects later', async () => {
-    const { deployedVersion } = await cluster.api<{ deployedVersion: number }>('/v1/models/digits');
+    // The job before this one deploys its version once it has evaluated it and ended.
+    let deployedVersion = 0;
+    await waitUntil(
+      async () => {
+        const m = await cluster.api<{ deployedVersion: number; latestVersion: number }>('/v1/models/digits');
+        deployedVersion = m.deployedVersion;
+        return m.deployedVersion === m.latestVersion;
+      },
+      20_000,
+      'the latest version deployed',
+    );
     expect(deployedVersion).toBeGreaterThanOrEqual(4);
     const late = await cluster.startAgent('site-late', { offset: 5000, count: 100 });
     await waitUntil(
