@@ -21,6 +21,7 @@ import { createLevelEvaluationStore, EvaluationService } from './evaluations/ind
 import { AgentGateway } from './gateway/index.ts';
 import { acceptStoreProblems, checkStore, formatStoreReport, type StoreReport } from './integrity/index.ts';
 import { createLevelJobStore, JobService } from './jobs/index.ts';
+import { createLevelLifecycleStore, LifecycleService } from './lifecycle/index.ts';
 import { type AdminSocket, startAdminSocket } from './local-admin/index.ts';
 import { createLevelRegistry, type ModelRegistry } from './registry/index.ts';
 import {
@@ -49,6 +50,7 @@ export interface RunningCoordinator {
   gateway: AgentGateway;
   deployments: DeploymentService;
   evaluations: EvaluationService;
+  lifecycle: LifecycleService;
   enrollment: EnrollmentService;
   revocations: RevocationList;
   /** The store check made at start. */
@@ -241,6 +243,13 @@ export async function startCoordinator(
     signer: pki.server,
     log: log.child('deploy'),
   });
+  // The one place a promotion reaches the sites: staged rollouts will replace this call.
+  const lifecycle = new LifecycleService({
+    store: createLevelLifecycleStore(db),
+    registry,
+    onPromoted: (model, version) => deployments.deploy(model, version),
+    log: log.child('lifecycle'),
+  });
   jobs.on('finished', (job) => {
     if (job.state !== 'completed' || job.latestVersion === undefined) return;
     deployments
@@ -272,6 +281,7 @@ export async function startCoordinator(
       enrollment,
       deployments,
       evaluations,
+      lifecycle,
       gateway,
       caCertPem: pki.ca.certPem,
       caFingerprint: pki.caFingerprint,
@@ -349,6 +359,7 @@ export async function startCoordinator(
     gateway,
     deployments,
     evaluations,
+    lifecycle,
     enrollment,
     revocations,
     storeReport,

@@ -9,6 +9,7 @@ import type { ApiDeps, ApiEnv } from './context.ts';
 import { errorResponse, handleApiError } from './errors.ts';
 import { evaluationsRoutes } from './evaluations-routes.ts';
 import { jobsRoutes } from './jobs-routes.ts';
+import { lifecycleRoutes } from './lifecycle-routes.ts';
 import { readListQuery } from './list-query.ts';
 import { modelsRoutes } from './models-routes.ts';
 import {
@@ -112,6 +113,7 @@ export function createApiApp(deps: ApiDeps, options: ApiOptions = {}): Hono<ApiE
   v1.route('/revocations', revocationRoutes(deps));
   v1.route('/models', modelsRoutes(deps, options.maxModelBytes ?? API_DEFAULTS.maxModelBytes));
   v1.route('/models', evaluationsRoutes(deps));
+  v1.route('/models', lifecycleRoutes(deps));
   v1.route('/jobs', jobsRoutes(deps));
   v1.route('/tokens', tokensRoutes(deps));
   v1.get('/audit', async (c) => {

@@ -10,6 +10,7 @@ import type { EnrollmentService } from '../enrollment/index.ts';
 import type { EvaluationService } from '../evaluations/index.ts';
 import type { AgentGateway } from '../gateway/index.ts';
 import type { JobService } from '../jobs/index.ts';
+import type { LifecycleService } from '../lifecycle/index.ts';
 import type { ModelRegistry } from '../registry/index.ts';
 
 export interface ApiDeps {
@@ -21,6 +22,7 @@ export interface ApiDeps {
   enrollment: EnrollmentService;
   deployments: DeploymentService;
   evaluations: EvaluationService;
+  lifecycle: LifecycleService;
   gateway: AgentGateway;
   caCertPem: string;
   caFingerprint: string;

@@ -26,7 +26,7 @@ export function evaluationsRoutes(deps: ApiDeps): Hono<ApiEnv> {
   app.post('/:name/versions/:version/evaluations', requireRole('operator'), async (c) => {
     refuseQuery(c);
     const name = c.req.param('name');
-    const version = versionParam(c.req.param('version'));
+    const version = await deps.lifecycle.resolve(name, c.req.param('version'));
     const request = parseEvaluationRequest(await readJsonBody(c));
     // Named agents must be enrolled and not revoked: a typo would otherwise wait out the timeout.
     for (const id of request.agents ?? []) {

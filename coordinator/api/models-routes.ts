@@ -19,6 +19,7 @@ import {
   type WeightSpec,
   type WeightTensor,
 } from '../../shared/tensors/index.ts';
+import { DEFAULT_LIFECYCLE, STAGES } from '../lifecycle/index.ts';
 import { requireRole } from './auth.ts';
 import type { ApiDeps, ApiEnv } from './context.ts';
 import { readJsonBody } from './errors.ts';
@@ -197,18 +198,24 @@ export function modelsRoutes(deps: ApiDeps, maxModelBytes = DEFAULT_MAX_MODEL_BY
   });
 
   app.get('/:name/versions', async (c) => {
-    const query = readListQuery(c, { job: 'string' });
-    const job = query.filters.job;
-    const versions = (await deps.registry.listVersions(c.req.param('name'))).filter(
-      (v) => job === undefined || v.jobId === job,
-    );
+    const query = readListQuery(c, { job: 'string', stage: STAGES });
+    const { job, stage } = query.filters;
+    const name = c.req.param('name');
+    const lifecycles = await deps.lifecycle.views(name);
+    const versions = (await deps.registry.listVersions(name))
+      .map((v) => ({ ...v, ...(lifecycles.get(v.version) ?? { ...DEFAULT_LIFECYCLE, aliases: [] }) }))
+      .filter((v) => (job === undefined || v.jobId === job) && (stage === undefined || v.stage === stage));
     const { items, next } = page(versions, query, (v) => v.version);
     return c.json({ versions: items, ...(next ? { next } : {}) });
   });
 
+  // `:version` may be an alias: GET .../versions/champion is the version it points at.
   app.get('/:name/versions/:version', async (c) => {
     refuseQuery(c);
-    return c.json(await deps.registry.getVersion(c.req.param('name'), versionParam(c.req.param('version'))));
+    const name = c.req.param('name');
+    const version = await deps.lifecycle.resolve(name, c.req.param('version'));
+    const record = await deps.registry.getVersion(name, version);
+    return c.json({ ...record, ...(await deps.lifecycle.view(name, version)) });
   });
 
   // tf.loadLayersModel(".../versions/N/artifact") reads this model.json, then fetches its

@@ -15,6 +15,8 @@ export const SUBLEVEL = {
   deployments: 'deployments',
   rounds: 'rounds',
   evaluations: 'evaluations',
+  versionStages: 'version-stages',
+  aliases: 'aliases',
   meta: 'meta',
 } as const;
 

@@ -1274,6 +1274,7 @@ function depsOf(cluster: TestCluster, log: Logger): ApiDeps {
     enrollment: c.enrollment,
     deployments: c.deployments,
     evaluations: c.evaluations,
+    lifecycle: c.lifecycle,
     gateway: c.gateway,
     caCertPem: cluster.caPem,
     caFingerprint: c.caFingerprint,

@@ -253,7 +253,7 @@ describe('federated evaluation', () => {
       'LOOM_ERR_NOT_FOUND',
     );
     expectError(
-      await call(cluster, 'POST', '/v1/models/digits/versions/x/evaluations', { body: {} }),
+      await call(cluster, 'POST', '/v1/models/digits/versions/0/evaluations', { body: {} }),
       400,
       'LOOM_ERR_INVALID_ARGUMENT',
     );

@@ -19,6 +19,7 @@ import { EnrollmentService } from '../../../coordinator/enrollment/index.ts';
 import { createLevelEvaluationStore, EvaluationService } from '../../../coordinator/evaluations/index.ts';
 import { AgentGateway } from '../../../coordinator/gateway/index.ts';
 import { createLevelJobStore, JobService, parseJobConfig } from '../../../coordinator/jobs/index.ts';
+import { createLevelLifecycleStore, LifecycleService } from '../../../coordinator/lifecycle/index.ts';
 import { createLevelRegistry, type ModelRegistry } from '../../../coordinator/registry/index.ts';
 import {
   coordinatorKeyProvider,
@@ -161,6 +162,7 @@ export async function createApiContext(): Promise<ApiContext> {
       enrollment,
       deployments,
       evaluations,
+      lifecycle: new LifecycleService({ store: createLevelLifecycleStore(db), registry, log }),
       gateway,
       caCertPem: pki.ca.certPem,
       caFingerprint: pki.caFingerprint,

@@ -1,0 +1,6 @@
+// Public door of coordinator/lifecycle.
+
+export type { LifecycleServiceOptions, LifecycleView, StageChange } from './lifecycle-service.ts';
+export { ALIAS_PATTERN, LifecycleService } from './lifecycle-service.ts';
+export type { AliasRecord, LifecycleStore, Stage, VersionLifecycle } from './lifecycle-store.ts';
+export { createLevelLifecycleStore, DEFAULT_LIFECYCLE, STAGES } from './lifecycle-store.ts';
