@@ -221,20 +221,6 @@ export async function startCoordinator(
       .catch((err: unknown) => log.warn('could not record agent offline', { error: String(err) }));
   });
 
-  const evaluations = new EvaluationService({
-    store: createLevelEvaluationStore(db),
-    registry,
-    pool: gateway,
-    log: log.child('evaluations'),
-  });
-  const jobs = new JobService({
-    store: jobStore,
-    registry,
-    pool: gateway,
-    evaluator: evaluations,
-    defaultEngine: config.engine,
-    log: log.child('jobs'),
-  });
   const deployments = new DeploymentService({
     db,
     gateway,
@@ -243,18 +229,36 @@ export async function startCoordinator(
     signer: pki.server,
     log: log.child('deploy'),
   });
+  const evaluations = new EvaluationService({
+    store: createLevelEvaluationStore(db),
+    registry,
+    pool: gateway,
+    log: log.child('evaluations'),
+  });
   // The one place a promotion reaches the sites: staged rollouts will replace this call.
   const lifecycle = new LifecycleService({
     store: createLevelLifecycleStore(db),
     registry,
+    latestEvaluation: (model, version) => evaluations.latestCompleted(model, version),
     onPromoted: (model, version) => deployments.deploy(model, version),
     log: log.child('lifecycle'),
   });
-  jobs.on('finished', (job) => {
-    if (job.state !== 'completed' || job.latestVersion === undefined) return;
-    deployments
-      .deploy(job.config.model, job.latestVersion)
-      .catch((err: unknown) => log.error('deployment failed', { job: job.id, error: String(err) }));
+  const jobs = new JobService({
+    store: jobStore,
+    registry,
+    pool: gateway,
+    evaluator: evaluations,
+    // A completed job deploys nothing itself: its final version is a candidate, promoted (and so
+    // deployed) only through the gate, with `promote: "if-better"` or by an operator.
+    promoter: (job) =>
+      lifecycle
+        .settleCandidate(job.config.model, job.latestVersion!, {
+          actor: job.createdBy,
+          ifBetter: job.config.promote === 'if-better',
+        })
+        .then((settled) => ({ version: job.latestVersion!, ...settled })),
+    defaultEngine: config.engine,
+    log: log.child('jobs'),
   });
 
   let agentPort: number;

@@ -3,7 +3,7 @@
 import { Hono } from 'hono';
 import { LoomError } from '../../shared/errors/index.ts';
 import { FieldReader } from '../../shared/protocol/index.ts';
-import { STAGES, type Stage } from '../lifecycle/index.ts';
+import { parsePromotionPolicy, STAGES, type Stage } from '../lifecycle/index.ts';
 import { requireRole } from './auth.ts';
 import type { ApiDeps, ApiEnv } from './context.ts';
 import { readJsonBody } from './errors.ts';
@@ -66,6 +66,20 @@ export function lifecycleRoutes(deps: ApiDeps): Hono<ApiEnv> {
         ...(reason ? { reason } : {}),
       }),
     );
+  });
+
+  app.get('/:name/policy', async (c) => {
+    refuseQuery(c);
+    const policy = await deps.lifecycle.policy(c.req.param('name'));
+    return c.json({ policy: policy ?? null });
+  });
+
+  app.put('/:name/policy', requireRole('operator'), async (c) => {
+    refuseQuery(c);
+    const policy = parsePromotionPolicy(await readJsonBody(c));
+    return c.json({
+      policy: await deps.lifecycle.setPolicy(c.req.param('name'), policy, c.get('caller').name),
+    });
   });
 
   app.get('/:name/aliases', async (c) => {

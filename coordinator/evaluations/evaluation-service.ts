@@ -79,6 +79,11 @@ export class EvaluationService {
     return this.opts.store.list(model);
   }
 
+  /** The newest completed evaluation of the version, if any. */
+  async latestCompleted(model: string, version: number): Promise<EvaluationRecord | undefined> {
+    return (await this.opts.store.list(model)).find((e) => e.version === version && e.state === 'completed');
+  }
+
   /** Marks every evaluation a previous process left running as failed, with the reason. */
   async failUnfinished(): Promise<string[]> {
     const failed: string[] = [];

@@ -4,6 +4,7 @@ export { dataMismatches, SCALE_RATIO_LIMIT } from './data-check.ts';
 export type {
   JobConfig,
   JobEvaluation,
+  JobPromotion,
   JobRecord,
   JobState,
   JobView,
@@ -11,7 +12,7 @@ export type {
   RoundRecord,
 } from './job-record.ts';
 export { JOB_DEFAULTS, parseJobConfig } from './job-record.ts';
-export type { JobEvaluator, JobEvent, JobEvents, JobServiceOptions } from './job-service.ts';
+export type { JobEvaluator, JobEvent, JobEvents, JobPromoter, JobServiceOptions } from './job-service.ts';
 export { JobService, targetClients } from './job-service.ts';
 export type { JobQuery, JobStore } from './job-store.ts';
 export { createLevelJobStore } from './job-store.ts';

@@ -37,6 +37,23 @@ export interface JobConfig {
    * the final version, which is always evaluated).
    */
   evaluateEvery?: number;
+  /**
+   * `if-better`: once the final version is evaluated, promote it to production when it passes the
+   * model's gate (which deploys it). Default: it stays a candidate.
+   */
+  promote?: 'if-better';
+}
+
+/** What became of a job's final version. */
+export interface JobPromotion {
+  version: number;
+  /** Its stage once the job ended: none, staging (the policy's stageOnComplete) or production. */
+  stage: string;
+  /** Set with `promote: "if-better"`: whether the gate let it into production. */
+  promoted?: boolean;
+  /** Why the gate refused it. */
+  reasons?: string[];
+  error?: { code: string; message: string };
 }
 
 /** A federated evaluation a job ran, as its record shows it (the full one is under the model). */
@@ -88,6 +105,8 @@ export interface JobRecord {
   warnings: JobWarning[];
   /** Federated evaluations of the job's versions (every `evaluateEvery` rounds, and the final one). */
   evaluations?: JobEvaluation[];
+  /** The final version's stage and, with `promote`, whether it was promoted. */
+  promotion?: JobPromotion;
 }
 
 /** A job as `GET /v1/jobs/:id` shows it: the record, every round so far, and the round in progress. */
@@ -129,6 +148,7 @@ const JOB_FIELDS = [
   'allowConcurrent',
   'engine',
   'evaluateEvery',
+  'promote',
 ] as const;
 
 /** Validates a `POST /v1/jobs` body; throws LOOM_ERR_INVALID_ARGUMENT naming the field. */
@@ -173,6 +193,11 @@ export function parseJobConfig(body: unknown): JobConfig {
   if (r.has('evaluateEvery')) {
     const every = r.integer('evaluateEvery', { min: 0, max: 100_000 });
     if (every > 0) config.evaluateEvery = every;
+  }
+  if (r.has('promote')) {
+    const promote = r.string('promote', { max: 32 });
+    if (promote !== 'if-better') r.fail('promote', 'must be "if-better" (or left out)');
+    config.promote = 'if-better';
   }
   if (r.has('maxUpdateNorm'))
     config.maxUpdateNorm = r.number('maxUpdateNorm', { min: 0, exclusiveMin: true });

@@ -19,7 +19,14 @@ import {
 } from '../rounds/index.ts';
 import { type AuditEvent, KeyedMutex } from '../store/index.ts';
 import { dataMismatches } from './data-check.ts';
-import type { JobConfig, JobEvaluation, JobRecord, JobView, RoundRecord } from './job-record.ts';
+import type {
+  JobConfig,
+  JobEvaluation,
+  JobPromotion,
+  JobRecord,
+  JobView,
+  RoundRecord,
+} from './job-record.ts';
 import type { JobQuery, JobStore } from './job-store.ts';
 
 /** What a job needs to evaluate its versions federatedly (the coordinator's EvaluationService). */
@@ -39,6 +46,9 @@ export interface JobEvaluator {
   }>;
 }
 
+/** Settles a completed job's final version in the registry (its stage, a gated promotion). */
+export type JobPromoter = (job: JobRecord) => Promise<JobPromotion>;
+
 export interface JobServiceOptions {
   store: JobStore;
   registry: ModelRegistry;
@@ -48,6 +58,8 @@ export interface JobServiceOptions {
    * version. Without one, no job evaluates.
    */
   evaluator?: JobEvaluator;
+  /** Called once a job's last version is evaluated, before the job is marked completed. */
+  promoter?: JobPromoter;
   /** Aggregation engine for jobs that do not name one (default `typed-array`). */
   defaultEngine?: EngineName;
   log: Logger;
@@ -362,7 +374,7 @@ export class JobService extends EventEmitter<JobEvents> {
         // With an evaluator the job ends after its final evaluation (see below), so a restart
         // in between evaluates instead of training again.
         const finish = (): void => {
-          if (round !== config.rounds || this.opts.evaluator) return;
+          if (round !== config.rounds || this.opts.evaluator || this.opts.promoter) return;
           job.state = 'completed';
           job.finishedAt = new Date().toISOString();
         };
@@ -415,6 +427,22 @@ export class JobService extends EventEmitter<JobEvents> {
           await this.evaluateVersion(job, final, job.currentRound, signal);
           if (this.closed) return; // shutdown: the next start evaluates again
         }
+      }
+      if (
+        job.state === 'running' &&
+        !signal.aborted &&
+        this.opts.promoter &&
+        job.latestVersion !== undefined
+      ) {
+        job.promotion = await this.opts.promoter(job).catch(
+          (err: unknown): JobPromotion => ({
+            version: job.latestVersion!,
+            stage: 'none',
+            error: isLoomError(err)
+              ? { code: err.code, message: err.message }
+              : { code: 'LOOM_ERR_INTERNAL', message: 'internal error; see the coordinator log' },
+          }),
+        );
       }
       if (job.state === 'running') job.state = signal.aborted ? 'cancelled' : 'completed';
       if (job.state === 'cancelled') {

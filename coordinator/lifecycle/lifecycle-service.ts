@@ -13,6 +13,7 @@ import {
   type Stage,
   type VersionLifecycle,
 } from './lifecycle-store.ts';
+import { type GateEvaluation, gateReasons, type PromotionPolicy } from './promotion-gate.ts';
 
 /** Alias names: a letter first (so never a version number), then letters, digits, `.`, `_`, `-`. */
 export const ALIAS_PATTERN = /^[A-Za-z][A-Za-z0-9._-]{0,63}$/;
@@ -26,9 +27,14 @@ const TRANSITIONS: Record<Stage, readonly Stage[]> = {
   retired: [],
 };
 
+/** The gate of `promote: "if-better"` on a model without a policy: no accuracy lost against production. */
+export const IF_BETTER_POLICY: PromotionPolicy = { metric: 'accuracy', maxRegression: 0 };
+
 export interface LifecycleServiceOptions {
   store: LifecycleStore;
   registry: ModelRegistry;
+  /** The latest completed federated evaluation of a version, for the gate (none: no gate can pass). */
+  latestEvaluation?: (model: string, version: number) => Promise<GateEvaluation | undefined>;
   /** Called once a version has become production (after its batch is durable). */
   onPromoted?: (model: string, version: number) => Promise<unknown>;
   log: Logger;
@@ -97,6 +103,73 @@ export class LifecycleService {
     return views;
   }
 
+  async policy(model: string): Promise<PromotionPolicy | undefined> {
+    await this.opts.registry.getModel(model);
+    return this.opts.store.policy(model);
+  }
+
+  /** Replaces the model's promotion policy; audited. */
+  setPolicy(model: string, policy: PromotionPolicy, actor: string): Promise<PromotionPolicy> {
+    return this.locks.run(model, async () => {
+      await this.opts.registry.getModel(model);
+      await this.opts.store.commit([this.opts.store.policyOp(model, policy)], {
+        audit: { actor, action: 'model.policy', target: model, details: { ...policy } },
+      });
+      return policy;
+    });
+  }
+
+  /**
+   * Why `version` may not become production now (empty: it may): the policy's bounds on its latest
+   * completed evaluation, and the regression against the production version on the same agents.
+   * No policy, no gate.
+   */
+  async gate(model: string, version: number, fallback?: PromotionPolicy): Promise<string[]> {
+    const policy = (await this.opts.store.policy(model)) ?? fallback;
+    if (!policy) return [];
+    const latest = this.opts.latestEvaluation ?? (async () => undefined);
+    let production: { version: number; evaluation: GateEvaluation | undefined } | undefined;
+    for (const [v, lifecycle] of await this.opts.store.all(model)) {
+      if (v !== version && lifecycle.stage === 'production') {
+        production = { version: v, evaluation: await latest(model, v) };
+      }
+    }
+    return gateReasons(policy, await latest(model, version), production);
+  }
+
+  /**
+   * What a job's final version becomes: staging when the policy says so, then production when
+   * `ifBetter` and the gate passes (with no policy set, the gate is IF_BETTER_POLICY: an evaluation,
+   * and no accuracy lost against production on the same agents).
+   */
+  async settleCandidate(
+    model: string,
+    version: number,
+    options: { actor: string; ifBetter: boolean },
+  ): Promise<{ stage: Stage; promoted?: boolean; reasons?: string[] }> {
+    const policy = await this.opts.store.policy(model);
+    let stage: Stage = 'none';
+    if (policy?.stageOnComplete === 'staging') {
+      await this.setStage(model, version, 'staging', { actor: options.actor });
+      stage = 'staging';
+    }
+    if (!options.ifBetter) return { stage };
+    const reasons = await this.gate(model, version, IF_BETTER_POLICY);
+    if (reasons.length > 0) return { stage, promoted: false, reasons };
+    try {
+      await this.setStage(model, version, 'production', {
+        actor: options.actor,
+        reason: 'promote: if-better',
+      });
+    } catch (err) {
+      if (err instanceof LoomError && err.code === 'LOOM_ERR_GATE') {
+        return { stage, promoted: false, reasons: (err.details?.reasons as string[]) ?? [err.message] };
+      }
+      throw err;
+    }
+    return { stage: 'production', promoted: true };
+  }
+
   aliases(model: string): Promise<AliasRecord[]> {
     return this.opts.store.aliases(model);
   }
@@ -151,6 +224,16 @@ export class LifecycleService {
           { details: { model, version, from: current.stage, to: stage } },
         );
       }
+      // The gate: an admin's force with a reason passes it, and the audit entry keeps what it said.
+      const gate = stage === 'production' ? await this.gate(model, version) : [];
+      if (gate.length > 0 && !change.force) {
+        throw new LoomError(
+          'LOOM_ERR_GATE',
+          `${model} version ${version} may not become production: ${gate.join('; ')}`,
+          { details: { model, version, reasons: gate } },
+        );
+      }
+      const forced = change.force === true && (!allowed || gate.length > 0);
       const now = new Date().toISOString();
       const ops: StoreOp[] = [
         this.opts.store.putOp(model, version, {
@@ -178,7 +261,7 @@ export class LifecycleService {
       await this.opts.store.commit(ops, {
         audit: {
           actor: change.actor,
-          action: change.force && !allowed ? 'version.stage.force' : 'version.stage',
+          action: forced ? 'version.stage.force' : 'version.stage',
           target: `${model}@${version}`,
           details: {
             from: current.stage,
@@ -186,6 +269,7 @@ export class LifecycleService {
             ...(previous === undefined ? {} : { archived: previous }),
             ...(change.reason ? { reason: change.reason } : {}),
             ...(change.force ? { force: true } : {}),
+            ...(gate.length > 0 ? { gateOverridden: gate } : {}),
           },
         },
       });

@@ -10,6 +10,7 @@ import {
   type WriteOptions,
   withStoreErrors,
 } from '../store/index.ts';
+import type { PromotionPolicy } from './promotion-gate.ts';
 
 export const STAGES = ['none', 'staging', 'production', 'archived', 'retired'] as const;
 export type Stage = (typeof STAGES)[number];
@@ -40,6 +41,8 @@ export interface LifecycleStore {
   alias(model: string, alias: string): Promise<AliasRecord | undefined>;
   putOp(model: string, version: number, value: VersionLifecycle): StoreOp;
   aliasOp(model: string, alias: string, value: AliasRecord | undefined): StoreOp;
+  policy(model: string): Promise<PromotionPolicy | undefined>;
+  policyOp(model: string, policy: PromotionPolicy): StoreOp;
   /** Commits `ops` as one durable batch, with the audit entry of `options`. */
   commit(ops: StoreOp[], options?: WriteOptions): Promise<void>;
 }
@@ -57,6 +60,7 @@ function range(model: string): { gt: string; lt: string } {
 export function createLevelLifecycleStore(db: CoordinatorDb): LifecycleStore {
   const stages = jsonSublevel<VersionLifecycle>(db.root, SUBLEVEL.versionStages);
   const aliases = jsonSublevel<AliasRecord>(db.root, SUBLEVEL.aliases);
+  const policies = jsonSublevel<PromotionPolicy>(db.root, SUBLEVEL.promotionPolicies);
   return {
     async get(model, version) {
       const found = await withStoreErrors('read a version stage', () =>
@@ -80,6 +84,8 @@ export function createLevelLifecycleStore(db: CoordinatorDb): LifecycleStore {
       value === undefined
         ? { type: 'del', sublevel: aliases, key: `${model}/${alias}` }
         : { type: 'put', sublevel: aliases, key: `${model}/${alias}`, value },
+    policy: (model) => withStoreErrors('read a promotion policy', () => policies.get(model)),
+    policyOp: (model, policy) => ({ type: 'put', sublevel: policies, key: model, value: policy }),
     async commit(ops, options = {}) {
       const { alongside = [], ...rest } = options;
       await withStoreErrors('save a version stage', () => db.commit([...ops, ...alongside], rest));

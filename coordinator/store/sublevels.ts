@@ -17,6 +17,7 @@ export const SUBLEVEL = {
   evaluations: 'evaluations',
   versionStages: 'version-stages',
   aliases: 'aliases',
+  promotionPolicies: 'promotion-policies',
   meta: 'meta',
 } as const;
 
