@@ -10,6 +10,22 @@ import type { EdgeAgent } from '../../edge-agent/index.ts';
 import { httpRequestRaw } from '../../shared/http/index.ts';
 import type { ModelArchitecture } from '../../shared/models/index.ts';
 import { startTestCluster, type TestCluster, waitUntil } from '../helpers/cluster.ts';
+import { type RogueAgent, startRogueAgent } from '../helpers/rogue-agent.ts';
+
+/** A report of `right` of 10 hold-out examples right (10 classes), as an agent sends it. */
+function tenExamples(right: number) {
+  return {
+    numExamples: 10,
+    loss: 1 - right / 10 + 0.1,
+    accuracy: right / 10,
+    confusion: Array.from({ length: 10 }, (_, t) =>
+      Array.from({ length: 10 }, (_, p) =>
+        t === 0 && p === 0 ? right : t === 0 && p === 1 ? 10 - right : 0,
+      ),
+    ),
+    evalMs: 1,
+  };
+}
 
 const ARCH: ModelArchitecture = { kind: 'mlp', inputShape: [784], layers: [8, 10], activation: 'relu' };
 
@@ -303,6 +319,167 @@ describe('model lifecycle in the registry', () => {
       'LOOM_ERR_FORBIDDEN',
     );
     expectError(await call(cluster, 'GET', '/v1/models/digits/versions/0'), 400, 'LOOM_ERR_INVALID_ARGUMENT');
+  });
+
+  describe('the validation gate', () => {
+    let sites: RogueAgent[];
+    /** Examples each site gets right, of 10, per version of model gated. */
+    const right: Record<number, number> = { 2: 8, 3: 5, 4: 7 };
+
+    const evaluate = async (v: number): Promise<void> => {
+      const started = await call<{ id: string }>(
+        cluster,
+        'POST',
+        `/v1/models/gated/versions/${v}/evaluations`,
+        {
+          body: { agents: sites.map((s) => s.agentId), minClients: 2, timeoutSec: 30 },
+        },
+      );
+      expect(started.status).toBe(202);
+      await waitUntil(
+        async () =>
+          (await call<{ state: string }>(cluster, 'GET', `/v1/models/gated/evaluations/${started.body.id}`))
+            .body.state === 'completed',
+        20_000,
+        'the evaluation',
+      );
+    };
+    const promote = (v: number, body: Record<string, unknown> = {}, token?: string) =>
+      call<Version>(cluster, 'POST', `/v1/models/gated/versions/${v}/stage`, {
+        body: { stage: 'production', ...body },
+        ...(token ? { token } : {}),
+      });
+
+    const gatedVersion = async (v: number): Promise<Version> =>
+      (await call<Version>(cluster, 'GET', `/v1/models/gated/versions/${v}`)).body;
+
+    beforeAll(async () => {
+      // Two sites of 100 examples (10 held out) whose reports per version are scripted.
+      sites = [];
+      for (const name of ['gate-site-1', 'gate-site-2']) {
+        sites.push(
+          await startRogueAgent(cluster, name, {
+            declared: 100,
+            answer: () => undefined,
+            evaluation: (task) => tenExamples(right[task.model.version] ?? 0),
+          }),
+        );
+      }
+      expect(
+        (await call(cluster, 'POST', '/v1/models', { body: { name: 'gated', architecture: ARCH } })).status,
+      ).toBe(201);
+      const { registry } = cluster.coordinator;
+      const weights = await registry.getWeights('gated', 1);
+      for (const parent of [1, 2, 3]) {
+        await registry.addVersion({
+          model: 'gated',
+          parentVersion: parent,
+          jobId: null,
+          round: null,
+          agents: [],
+          exampleCounts: {},
+          metrics: {},
+          weights,
+        });
+      }
+    });
+
+    afterAll(async () => {
+      await Promise.all(sites.map((s) => s.stop()));
+    });
+
+    it('takes a policy from operators only, checked field by field, and audits it', async () => {
+      const path = '/v1/models/gated/policy';
+      const policy = { metric: 'accuracy', min: 0.6, maxRegression: 0.05 };
+      expectError(
+        await call(cluster, 'PUT', path, { token: viewer, body: policy }),
+        403,
+        'LOOM_ERR_FORBIDDEN',
+      );
+      expectError(
+        await call(cluster, 'PUT', path, { body: { metric: 'f1' } }),
+        400,
+        'LOOM_ERR_INVALID_ARGUMENT',
+        /metric/,
+      );
+      expectError(
+        await call(cluster, 'PUT', path, { body: { metric: 'accuracy', max: 0.3 } }),
+        400,
+        'LOOM_ERR_INVALID_ARGUMENT',
+        /max is for loss/,
+      );
+      expectError(
+        await call(cluster, 'PUT', path, { body: { metric: 'accuracy', min: 2 } }),
+        400,
+        'LOOM_ERR_INVALID_ARGUMENT',
+      );
+      expectError(
+        await call(cluster, 'PUT', path, { body: { ...policy, stageOnComplete: 'production' } }),
+        400,
+        'LOOM_ERR_INVALID_ARGUMENT',
+        /stageOnComplete/,
+      );
+      expectError(
+        await call(cluster, 'PUT', '/v1/models/nope/policy', { body: policy }),
+        404,
+        'LOOM_ERR_NOT_FOUND',
+      );
+      expect((await call(cluster, 'PUT', path, { token: operator, body: policy })).status).toBe(200);
+      expect((await call<{ policy: unknown }>(cluster, 'GET', path, { token: viewer })).body.policy).toEqual(
+        policy,
+      );
+      expect((await audit('model.policy')).at(-1)).toMatchObject({ target: 'gated', details: policy });
+    });
+
+    it('refuses production to a version without a completed evaluation', async () => {
+      expectError(await promote(2), 409, 'LOOM_ERR_GATE', /no completed federated evaluation/);
+      expect((await gatedVersion(2)).stage).toBe('none');
+    });
+
+    it('lets in a version whose evaluation meets the policy', async () => {
+      await evaluate(2);
+      const reply = await promote(2, {}, operator);
+      expect(reply.status).toBe(200);
+      expect(reply.body.stage).toBe('production');
+    });
+
+    it('refuses a worse version, naming the metric, the value and what it was compared with', async () => {
+      await evaluate(3);
+      const reply = await promote(3);
+      expectError(reply, 409, 'LOOM_ERR_GATE');
+      const message = (reply.body as unknown as ErrorReply).error.message;
+      expect(message).toMatch(/accuracy 0\.5000? is below the policy's min 0\.6/);
+      expect(message).toMatch(
+        /against production version 2's 0\.8000? on the same 2 agents is a regression of 0\.3000?, more than the policy's maxRegression 0\.05/,
+      );
+      // Above the minimum, but still a regression beyond the bound.
+      await evaluate(4);
+      const second = await promote(4);
+      expectError(second, 409, 'LOOM_ERR_GATE', /regression of 0\.1000?/);
+      expect((second.body as unknown as ErrorReply).error.message).not.toMatch(/below the policy's min/);
+      expect((await gatedVersion(2)).stage).toBe('production');
+      expect((await gatedVersion(3)).stage).toBe('none');
+    });
+
+    it('lets an admin force it with a reason, and the audit log keeps the override and what the gate said', async () => {
+      expectError(await promote(3, { force: true, reason: 'hotfix' }, operator), 403, 'LOOM_ERR_FORBIDDEN');
+      expectError(await promote(3, { force: true }), 400, 'LOOM_ERR_INVALID_ARGUMENT', /reason/);
+      const forced = await promote(3, { force: true, reason: 'known-bad site data; hotfix needed' });
+      expect(forced.status).toBe(200);
+      expect((await gatedVersion(3)).stage).toBe('production');
+      expect((await gatedVersion(2)).stage).toBe('archived');
+      const entry = (await audit('version.stage.force')).find((e) => e.target === 'gated@3')!;
+      expect(entry.details).toMatchObject({
+        from: 'none',
+        to: 'production',
+        archived: 2,
+        force: true,
+        reason: 'known-bad site data; hotfix needed',
+      });
+      expect(((entry.details ?? {}).gateOverridden as string[]).join(' ')).toMatch(
+        /below the policy's min 0\.6/,
+      );
+    });
   });
 
   it('keeps stages, aliases, tags and descriptions across a restart, and the store check stays clean', async () => {
