@@ -393,4 +393,37 @@ describe('federated evaluation', () => {
     const jobs = (await call<{ jobs: JobView[] }>(cluster, 'GET', '/v1/jobs?model=digits')).body.jobs;
     expect(jobs[0].evaluations?.length).toBe(2);
   });
+
+  it('a job with promote: if-better that fails the gate leaves its version a candidate, saying why', async () => {
+    // The two honest sites, back after the restart above.
+    await waitUntil(
+      () => ids.every((id) => cluster.coordinator.gateway.onlineAgentIds().includes(id)),
+      30_000,
+      'the sites to reconnect',
+    );
+    expect(
+      (
+        await call(cluster, 'PUT', '/v1/models/digits/policy', {
+          body: { metric: 'accuracy', min: 0.999, stageOnComplete: 'staging' },
+        })
+      ).status,
+    ).toBe(200);
+    const { id } = await cluster.api<{ id: string }>('/v1/jobs', {
+      model: 'digits',
+      rounds: 1,
+      minClients: 2,
+      roundTimeoutSec: 60,
+      promote: 'if-better',
+    });
+    const job = await cluster.waitForJob(id);
+    expect(job.state).toBe('completed');
+    expect(job.promotion).toMatchObject({ version: job.latestVersion, stage: 'staging', promoted: false });
+    expect(job.promotion?.reasons?.join(' ')).toMatch(/accuracy 0\.\d+ is below the policy's min 0\.999/);
+    const model = (await call<{ deployedVersion: number | null }>(cluster, 'GET', '/v1/models/digits')).body;
+    expect(model.deployedVersion).toBeNull();
+    expect(
+      (await call<{ stage: string }>(cluster, 'GET', `/v1/models/digits/versions/${job.latestVersion}`)).body
+        .stage,
+    ).toBe('staging');
+  });
 });
