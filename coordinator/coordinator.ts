@@ -1,5 +1,6 @@
 // The coordinator process: opens the store and PKI, starts the agent gateway and the operator
-// API, runs jobs and deploys finished models. One object to start and stop in tests and the CLI.
+// API, runs jobs and evaluations, keeps the registry lifecycle and deploys promoted versions.
+// One object to start and stop in tests and the CLI.
 import { certificateFingerprint, normalizeSerial, RevocationList } from '../certs/index.ts';
 import { type BackendChoice, initCompute } from '../shared/compute/index.ts';
 import { LoomError } from '../shared/errors/index.ts';
