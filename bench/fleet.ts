@@ -292,9 +292,11 @@ export async function run(argv: string[]): Promise<void> {
           headers: { authorization: `Bearer ${adminToken}` },
           ...(body === undefined ? {} : { body }),
         });
+      // Nothing held out: emulators have no data to evaluate on, and the rounds are what is timed.
       await call('/v1/models', {
         name: 'fleet',
         architecture: { kind: 'mlp', inputShape: [784], layers: [hidden, 10], activation: 'relu' },
+        holdoutFraction: 0,
       });
       coord.on('message', (m: FromCoordinator) => {
         if (m.type !== 'round') return;
@@ -317,8 +319,13 @@ export async function run(argv: string[]): Promise<void> {
       });
       const end = await finished;
       phaseStats = await stats();
-      // The finished job's last version goes out to every agent (DeploymentService).
+      // A job deploys nothing itself: promoting its last version to production sends it to every
+      // agent (no policy is set, so no gate).
       sampler.mark('deploy');
+      if (end.state === 'completed') {
+        const { latestVersion } = await call<{ latestVersion: number }>('/v1/models/fleet');
+        await call(`/v1/models/fleet/versions/${latestVersion}/stage`, { stage: 'production' });
+      }
       for (let waited = 0; ; waited += 250) {
         reports = await collect();
         const acked = reports.reduce((n, r) => n + r.deploys, 0);

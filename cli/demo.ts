@@ -148,6 +148,8 @@ export async function demo(argv: string[]): Promise<number> {
       epochs: 1,
       batchSize: 32,
       learningRate,
+      // Evaluated on the sites' hold-out data, then promoted through the gate (and so deployed).
+      promote: 'if-better',
     });
     say(
       `• model ${MODEL_NAME}: ${describeArchitecture(ARCHITECTURE)}, ${model.paramCount.toLocaleString('en-US')} parameters`,
@@ -214,8 +216,25 @@ export async function demo(argv: string[]): Promise<number> {
     say(
       `final model ${MODEL_NAME} v${finalVersion}: test accuracy ${finalAccuracy.toFixed(4)} on 10,000 MNIST test images`,
     );
+    const finished = await call<JobView>(`/v1/jobs/${job.id}`);
+    const evaluation = finished.evaluations?.at(-1);
+    if (evaluation) {
+      say(
+        `federated evaluation on the sites' hold-out data: accuracy ${(evaluation.accuracy ?? Number.NaN).toFixed(4)}, ` +
+          `loss ${(evaluation.loss ?? Number.NaN).toFixed(4)}, ${evaluation.numExamples ?? 0} examples at ${evaluation.sites} sites`,
+      );
+      emit({ evaluation });
+    }
+    const promotion = finished.promotion;
+    if (!promotion?.promoted) {
+      throw new LoomError(
+        'LOOM_ERR_GATE',
+        `v${finalVersion} was not promoted: ${promotion?.reasons?.join('; ') ?? promotion?.error?.message ?? 'no reason given'}`,
+      );
+    }
+    say(`promoted v${finalVersion} to production through the gate; deploying it to the sites`);
 
-    // The coordinator pushes the final version to every agent; wait until site-1 serves it.
+    // Promotion deploys the version to every agent; wait until site-1 serves it.
     const site = ready[0];
     for (let waited = 0; ; waited += 100) {
       const res = await httpRequestRaw(`${site.inferenceUrl}/v2/models/${MODEL_NAME}`);

@@ -1,5 +1,6 @@
 // The coordinator process: opens the store and PKI, starts the agent gateway and the operator
-// API, runs jobs and deploys finished models. One object to start and stop in tests and the CLI.
+// API, runs jobs and evaluations, keeps the registry lifecycle and deploys promoted versions.
+// One object to start and stop in tests and the CLI.
 import { certificateFingerprint, normalizeSerial, RevocationList } from '../certs/index.ts';
 import { type BackendChoice, initCompute } from '../shared/compute/index.ts';
 import { LoomError } from '../shared/errors/index.ts';
@@ -17,9 +18,11 @@ import {
   type TokenStore,
 } from './directory/index.ts';
 import { EnrollmentService } from './enrollment/index.ts';
+import { createLevelEvaluationStore, EvaluationService } from './evaluations/index.ts';
 import { AgentGateway } from './gateway/index.ts';
 import { acceptStoreProblems, checkStore, formatStoreReport, type StoreReport } from './integrity/index.ts';
 import { createLevelJobStore, JobService } from './jobs/index.ts';
+import { createLevelLifecycleStore, LifecycleService } from './lifecycle/index.ts';
 import { type AdminSocket, startAdminSocket } from './local-admin/index.ts';
 import { createLevelRegistry, type ModelRegistry } from './registry/index.ts';
 import { RetirementService, RolloutService } from './rollouts/index.ts';
@@ -50,6 +53,8 @@ export interface RunningCoordinator {
   deployments: DeploymentService;
   rollouts: RolloutService;
   retirements: RetirementService;
+  evaluations: EvaluationService;
+  lifecycle: LifecycleService;
   enrollment: EnrollmentService;
   revocations: RevocationList;
   /** The store check made at start. */
@@ -220,13 +225,6 @@ export async function startCoordinator(
       .catch((err: unknown) => log.warn('could not record agent offline', { error: String(err) }));
   });
 
-  const jobs = new JobService({
-    store: jobStore,
-    registry,
-    pool: gateway,
-    defaultEngine: config.engine,
-    log: log.child('jobs'),
-  });
   const deployments = new DeploymentService({
     db,
     gateway,
@@ -254,11 +252,37 @@ export async function startCoordinator(
     log: log.child('retire'),
   });
   await rollouts.start();
-  jobs.on('finished', (job) => {
-    if (job.state !== 'completed' || job.latestVersion === undefined) return;
-    deployments
-      .deploy(job.config.model, job.latestVersion)
-      .catch((err: unknown) => log.error('deployment failed', { job: job.id, error: String(err) }));
+  const evaluations = new EvaluationService({
+    store: createLevelEvaluationStore(db),
+    registry,
+    pool: gateway,
+    log: log.child('evaluations'),
+  });
+  // The one place a promotion reaches the sites: at once, to every agent. A staged rollout of a
+  // promoted version is started through POST /v1/rollouts.
+  const lifecycle = new LifecycleService({
+    store: createLevelLifecycleStore(db),
+    registry,
+    latestEvaluation: (model, version) => evaluations.latestCompleted(model, version),
+    onPromoted: (model, version) => deployments.deploy(model, version),
+    log: log.child('lifecycle'),
+  });
+  const jobs = new JobService({
+    store: jobStore,
+    registry,
+    pool: gateway,
+    evaluator: evaluations,
+    // A completed job deploys nothing itself: its final version is a candidate, promoted (and so
+    // deployed) only through the gate, with `promote: "if-better"` or by an operator.
+    promoter: (job) =>
+      lifecycle
+        .settleCandidate(job.config.model, job.latestVersion!, {
+          actor: job.createdBy,
+          ifBetter: job.config.promote === 'if-better',
+        })
+        .then((settled) => ({ version: job.latestVersion!, ...settled })),
+    defaultEngine: config.engine,
+    log: log.child('jobs'),
   });
 
   let agentPort: number;
@@ -286,6 +310,8 @@ export async function startCoordinator(
       deployments,
       rollouts,
       retirements,
+      evaluations,
+      lifecycle,
       gateway,
       caCertPem: pki.ca.certPem,
       caFingerprint: pki.caFingerprint,
@@ -339,6 +365,12 @@ export async function startCoordinator(
     bind: config.host,
     caFingerprint: pki.caFingerprint,
   });
+  const failedEvaluations = await evaluations.failUnfinished();
+  if (failedEvaluations.length > 0) {
+    log.warn('evaluations left running by the previous process marked failed', {
+      evaluations: failedEvaluations.join(','),
+    });
+  }
   const resumed = await jobs.resumeUnfinished();
   if (resumed.length > 0) log.info('resumed unfinished jobs', { jobs: resumed.join(',') });
 
@@ -358,6 +390,8 @@ export async function startCoordinator(
     deployments,
     rollouts,
     retirements,
+    evaluations,
+    lifecycle,
     enrollment,
     revocations,
     storeReport,
@@ -367,6 +401,7 @@ export async function startCoordinator(
       stopping = true;
       rollouts.close();
       await jobs.close();
+      await evaluations.close();
       await api.close();
       await adminSocket?.close();
       await gateway.close();

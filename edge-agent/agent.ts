@@ -11,7 +11,9 @@ import {
   type DatasetSummary,
   type DeployBody,
   decodeTensorBytes,
+  type EvaluateBody,
   encodeTensorBytes,
+  HOLDOUT_DEFAULTS,
   type Message,
   PROTOCOL_VERSIONS,
   type TrainBody,
@@ -24,9 +26,12 @@ import { CoordinatorConnection } from './connection/index.ts';
 import {
   checkDataset,
   type DataFormat,
+  type DatasetSplit,
   dataProblemsError,
+  datasetSeed,
   type LocalDataset,
   loadDataset,
+  splitDataset,
   summarizeDataset,
 } from './data/index.ts';
 import {
@@ -39,7 +44,7 @@ import {
 } from './identity/index.ts';
 import { ModelServer, RetirementBook, ServingStats, startInferenceServer } from './inference/index.ts';
 import { type LocalModelStore, openLocalModelStore } from './store/index.ts';
-import { TrainingDataCache, trainLocally } from './training/index.ts';
+import { evaluateLocally, TrainingDataCache, trainLocally } from './training/index.ts';
 
 /** The agent's version as sent in `hello`: Loom's own, from package.json. */
 export const AGENT_VERSION = LOOM_VERSION;
@@ -152,6 +157,10 @@ export class EdgeAgent {
   private storeProblems: string[] = [];
   private storeRepairs: string[] = [];
   private readonly trainingData = new TrainingDataCache();
+  /** The train / hold-out splits made so far, by hold-out share (a model names its own). */
+  private readonly splits = new Map<number, DatasetSplit>();
+  /** Seed of every split: a hash of the local data, computed once. */
+  private splitSeed?: string;
   private renewing?: Promise<void>;
   private renewalTimer?: NodeJS.Timeout;
   /** Set once the coordinator has said this agent is revoked; never cleared (enroll again instead). */
@@ -465,6 +474,18 @@ export class EdgeAgent {
         );
         return;
       }
+      case 'evaluate': {
+        const { taskId } = msg.body;
+        const controller = new AbortController();
+        this.trainings.get(taskId)?.abort();
+        this.trainings.set(taskId, controller);
+        this.enqueue(() =>
+          this.runEvaluate(msg.body, controller.signal).finally(() => {
+            if (this.trainings.get(taskId) === controller) this.trainings.delete(taskId);
+          }),
+        );
+        return;
+      }
       case 'deploy':
         this.enqueue(() => this.runDeploy(msg.body));
         return;
@@ -517,10 +538,12 @@ export class EdgeAgent {
     });
     try {
       const global = decodeTensorBytes(task.weights);
+      // The hold-out part is never trained on, so evaluations score data the model has not seen.
+      const { train } = this.split(dataset, task.holdoutFraction ?? HOLDOUT_DEFAULTS.fraction);
       const result = await trainLocally({
         architecture: task.model.architecture,
         global,
-        dataset,
+        dataset: train,
         hyper: task.hyper,
         cache: this.trainingData,
         signal,
@@ -642,6 +665,71 @@ export class EdgeAgent {
       const message = err instanceof Error ? err.message : String(err);
       this.log.warn('cannot activate a stored version', { model: name, version, error: message });
       ack(false, message);
+    }
+  }
+
+  /** The split of the local data for a hold-out share, made once per share (at most a few kept). */
+  private split(dataset: LocalDataset, fraction: number): DatasetSplit {
+    let split = this.splits.get(fraction);
+    if (split) return split;
+    this.splitSeed ??= datasetSeed(dataset);
+    split = splitDataset(dataset, fraction, this.splitSeed);
+    if (this.splits.size >= 4) this.splits.delete(this.splits.keys().next().value!);
+    this.splits.set(fraction, split);
+    return split;
+  }
+
+  private async runEvaluate(task: EvaluateBody, signal: AbortSignal): Promise<void> {
+    if (signal.aborted) return;
+    const dataset = this.dataset;
+    if (!dataset || !this.connection) return;
+    const ref = `${task.model.name}@${task.model.version}`;
+    this.log.info('evaluating', { evaluation: task.evaluationId, model: ref });
+    try {
+      const { holdout } = this.split(dataset, task.holdoutFraction);
+      const result = await evaluateLocally({
+        architecture: task.model.architecture,
+        weights: decodeTensorBytes(task.weights),
+        dataset: holdout,
+        signal,
+      });
+      if (signal.aborted) return;
+      // A diverged model can have an infinite loss; the protocol carries finite numbers only.
+      const loss = Number.isFinite(result.loss) ? result.loss : Number.MAX_VALUE;
+      this.connection.send('evaluate-result', {
+        taskId: task.taskId,
+        evaluationId: task.evaluationId,
+        numExamples: result.numExamples,
+        loss,
+        accuracy: result.accuracy,
+        confusion: result.confusion,
+        evalMs: result.evalMs,
+      });
+      this.tasksCompleted++;
+      this.log.info('evaluation sent', {
+        evaluation: task.evaluationId,
+        model: ref,
+        examples: result.numExamples,
+        loss: result.loss,
+        accuracy: result.accuracy,
+        ms: result.evalMs,
+      });
+    } catch (err) {
+      if (signal.aborted) return;
+      const code = isLoomError(err) ? err.code : 'LOOM_ERR_INTERNAL';
+      const message = err instanceof Error ? err.message : String(err);
+      this.log.warn('evaluation failed', { evaluation: task.evaluationId, model: ref, code, message });
+      try {
+        const permanent = code === 'LOOM_ERR_DATA' || code === 'LOOM_ERR_MODEL_SPEC';
+        this.connection.send('task-error', {
+          taskId: task.taskId,
+          code,
+          message,
+          ...(permanent ? { permanent } : {}),
+        });
+      } catch {
+        // Disconnected: the coordinator has already counted the task as failed.
+      }
     }
   }
 

@@ -7,7 +7,9 @@ import { agentsRoutes, enrollmentTokenRoutes, enrollRoutes, revocationRoutes } f
 import { bearerAuth } from './auth.ts';
 import type { ApiDeps, ApiEnv } from './context.ts';
 import { errorResponse, handleApiError } from './errors.ts';
+import { evaluationsRoutes } from './evaluations-routes.ts';
 import { jobsRoutes } from './jobs-routes.ts';
+import { lifecycleRoutes } from './lifecycle-routes.ts';
 import { readListQuery } from './list-query.ts';
 import { modelsRoutes } from './models-routes.ts';
 import {
@@ -113,6 +115,8 @@ export function createApiApp(deps: ApiDeps, options: ApiOptions = {}): Hono<ApiE
   v1.route('/models', modelsRoutes(deps, options.maxModelBytes ?? API_DEFAULTS.maxModelBytes));
   v1.route('/models', retirementRoutes(deps));
   v1.route('/rollouts', rolloutsRoutes(deps));
+  v1.route('/models', evaluationsRoutes(deps));
+  v1.route('/models', lifecycleRoutes(deps));
   v1.route('/jobs', jobsRoutes(deps));
   v1.route('/tokens', tokensRoutes(deps));
   v1.get('/audit', async (c) => {

@@ -7,8 +7,10 @@ import type { AuditLog } from '../audit/index.ts';
 import type { DeploymentService } from '../deployments/index.ts';
 import type { AgentDirectory, Role, TokenStore } from '../directory/index.ts';
 import type { EnrollmentService } from '../enrollment/index.ts';
+import type { EvaluationService } from '../evaluations/index.ts';
 import type { AgentGateway } from '../gateway/index.ts';
 import type { JobService } from '../jobs/index.ts';
+import type { LifecycleService } from '../lifecycle/index.ts';
 import type { ModelRegistry } from '../registry/index.ts';
 import type { RetirementService, RolloutService } from '../rollouts/index.ts';
 
@@ -22,6 +24,8 @@ export interface ApiDeps {
   deployments: DeploymentService;
   rollouts: RolloutService;
   retirements: RetirementService;
+  evaluations: EvaluationService;
+  lifecycle: LifecycleService;
   gateway: AgentGateway;
   caCertPem: string;
   caFingerprint: string;

@@ -12,19 +12,21 @@ import {
   parseArchitecture,
   toModelJson,
 } from '../../shared/models/index.ts';
-import { FieldReader } from '../../shared/protocol/index.ts';
+import { FieldReader, HOLDOUT_DEFAULTS } from '../../shared/protocol/index.ts';
 import {
   countParams,
   splitWeightData,
   type WeightSpec,
   type WeightTensor,
 } from '../../shared/tensors/index.ts';
+import { DEFAULT_LIFECYCLE, STAGES } from '../lifecycle/index.ts';
 import { requireRole } from './auth.ts';
 import type { ApiDeps, ApiEnv } from './context.ts';
 import { readJsonBody } from './errors.ts';
 import { page, readListQuery, refuseQuery } from './list-query.ts';
 
-function versionParam(raw: string): number {
+/** A `:version` path parameter: a positive integer, else 400 naming it. */
+export function versionParam(raw: string): number {
   const n = Number(raw);
   if (!Number.isSafeInteger(n) || n < 1) {
     throw new LoomError('LOOM_ERR_INVALID_ARGUMENT', `version "${raw}" is not a positive integer`, {
@@ -140,9 +142,14 @@ export function modelsRoutes(deps: ApiDeps, maxModelBytes = DEFAULT_MAX_MODEL_BY
       'description',
       'architecture',
       'weights',
+      'holdoutFraction',
     ]);
     const name = r.string('name', { max: 128 });
     const description = r.optionalString('description', { max: 2048 });
+    const holdoutFraction = r.optionalNumber('holdoutFraction', {
+      min: 0,
+      max: HOLDOUT_DEFAULTS.maxFraction,
+    });
     const arch = parseArchitecture(r.raw('architecture'));
     const rawArch = r.raw('architecture') as { topology?: { weightsManifest?: unknown } };
     const weightsB64 = r.optionalString('weights', { max: 512 * 1024 * 1024 });
@@ -166,6 +173,7 @@ export function modelsRoutes(deps: ApiDeps, maxModelBytes = DEFAULT_MAX_MODEL_BY
         inputShape: init.inputShape,
         classes: init.classes,
         weights: init.weights,
+        ...(holdoutFraction === undefined ? {} : { holdoutFraction }),
       },
       { audit: { actor: caller.name, action: 'model.create', target: name } },
     );
@@ -190,18 +198,24 @@ export function modelsRoutes(deps: ApiDeps, maxModelBytes = DEFAULT_MAX_MODEL_BY
   });
 
   app.get('/:name/versions', async (c) => {
-    const query = readListQuery(c, { job: 'string' });
-    const job = query.filters.job;
-    const versions = (await deps.registry.listVersions(c.req.param('name'))).filter(
-      (v) => job === undefined || v.jobId === job,
-    );
+    const query = readListQuery(c, { job: 'string', stage: STAGES });
+    const { job, stage } = query.filters;
+    const name = c.req.param('name');
+    const lifecycles = await deps.lifecycle.views(name);
+    const versions = (await deps.registry.listVersions(name))
+      .map((v) => ({ ...v, ...(lifecycles.get(v.version) ?? { ...DEFAULT_LIFECYCLE, aliases: [] }) }))
+      .filter((v) => (job === undefined || v.jobId === job) && (stage === undefined || v.stage === stage));
     const { items, next } = page(versions, query, (v) => v.version);
     return c.json({ versions: items, ...(next ? { next } : {}) });
   });
 
+  // `:version` may be an alias: GET .../versions/champion is the version it points at.
   app.get('/:name/versions/:version', async (c) => {
     refuseQuery(c);
-    return c.json(await deps.registry.getVersion(c.req.param('name'), versionParam(c.req.param('version'))));
+    const name = c.req.param('name');
+    const version = await deps.lifecycle.resolve(name, c.req.param('version'));
+    const record = await deps.registry.getVersion(name, version);
+    return c.json({ ...record, ...(await deps.lifecycle.view(name, version)) });
   });
 
   // tf.loadLayersModel(".../versions/N/artifact") reads this model.json, then fetches its

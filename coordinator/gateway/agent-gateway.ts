@@ -22,7 +22,7 @@ import {
   REFUSAL_CODE_HEADER,
   type ServingHealthBody,
 } from '../../shared/protocol/index.ts';
-import type { AgentPool, TrainOutcome, TrainTask } from '../rounds/index.ts';
+import type { AgentPool, EvaluateOutcome, EvaluateTask, TrainOutcome, TrainTask } from '../rounds/index.ts';
 import { AgentSession, type AgentSessionInfo } from './agent-session.ts';
 
 /**
@@ -220,6 +220,16 @@ export class AgentGateway extends EventEmitter<GatewayEvents> implements AgentPo
     return session.runTrainTask(task);
   }
 
+  runEvaluateTask(agentId: string, task: EvaluateTask): Promise<EvaluateOutcome> {
+    const session = this.sessions.get(agentId);
+    if (!session) {
+      return Promise.reject(
+        new LoomError('LOOM_ERR_AGENT_DISCONNECTED', `agent ${agentId} is not connected`),
+      );
+    }
+    return session.runEvaluateTask(task);
+  }
+
   cancelTask(agentId: string, taskId: string): void {
     this.sessions.get(agentId)?.cancelTask(taskId);
   }
@@ -402,6 +412,9 @@ export class AgentGateway extends EventEmitter<GatewayEvents> implements AgentPo
     switch (msg.type) {
       case 'train-result':
         session.handleTrainResult(msg.body);
+        return;
+      case 'evaluate-result':
+        session.handleEvaluateResult(msg.body);
         return;
       case 'task-error':
         session.handleTaskError(msg.body);

@@ -16,16 +16,30 @@ import {
   PayloadAssembler,
   type PayloadRef,
 } from '../../shared/protocol/index.ts';
-import type { TrainOutcome, TrainTask } from '../rounds/index.ts';
+import type {
+  AgentTasks,
+  EvaluateOutcome,
+  EvaluateTask,
+  TaskKind,
+  TrainOutcome,
+  TrainTask,
+} from '../rounds/index.ts';
 
-interface PendingTask {
-  jobId: string;
-  round: number;
-  /** Bytes of the weights sent with the task: the update that comes back is about as large. */
-  weightBytes: number;
-  resolve: (outcome: TrainOutcome) => void;
-  reject: (err: LoomError) => void;
-}
+/** A task in flight, by kind: what its result must name to be taken as its answer. */
+type PendingTask = {
+  [K in TaskKind]: {
+    kind: K;
+    /** Who the result must name: the job and round of a train task, the evaluation of an evaluate task. */
+    owner: string;
+    /**
+     * Largest chunked payload the agent may send for it: about the weights sent with a train task
+     * (its update is as large); none for an evaluation, whose result is a few numbers.
+     */
+    payloadBytes: number;
+    resolve: (outcome: AgentTasks[K]['outcome']) => void;
+    reject: (err: LoomError) => void;
+  };
+}[TaskKind];
 
 export interface AgentSessionInfo {
   agentId: string;
@@ -70,8 +84,7 @@ export class AgentSession {
    * task in flight it may send none, so it cannot make the coordinator hold memory at will.
    */
   private readonly payloads = new PayloadAssembler({
-    maxPayloadBytes: () =>
-      Math.max(0, ...[...this.pending.values()].map((t) => t.weightBytes + UPDATE_SLACK_BYTES)),
+    maxPayloadBytes: () => Math.max(0, ...[...this.pending.values()].map((t) => t.payloadBytes)),
     maxPending: 2,
   });
   /** The version of each model last sent in a `deploy` or `activate` on this connection, awaiting its ack. */
@@ -144,14 +157,62 @@ export class AgentSession {
         return;
       }
       this.pending.set(task.taskId, {
-        jobId: task.jobId,
-        round: task.round,
-        weightBytes: task.weights.byteLength,
+        kind: 'train',
+        owner: `job ${task.jobId} round ${task.round}`,
+        payloadBytes: task.weights.byteLength + UPDATE_SLACK_BYTES,
         resolve,
         reject,
       });
       this.send('train', { ...task });
     });
+  }
+
+  runEvaluateTask(task: EvaluateTask): Promise<EvaluateOutcome> {
+    return new Promise<EvaluateOutcome>((resolve, reject) => {
+      if (this.closed) {
+        reject(new LoomError('LOOM_ERR_AGENT_DISCONNECTED', `agent ${this.agentId} is not connected`));
+        return;
+      }
+      this.pending.set(task.taskId, {
+        kind: 'evaluate',
+        owner: `evaluation ${task.evaluationId}`,
+        payloadBytes: 0,
+        resolve,
+        reject,
+      });
+      this.send('evaluate', { ...task });
+    });
+  }
+
+  /**
+   * The task a result answers, taken off the in-flight list, or undefined when there is none
+   * (cancelled or late). A result of the wrong kind, or naming another job, round or evaluation,
+   * fails the task.
+   */
+  private takeTask<K extends TaskKind>(
+    kind: K,
+    taskId: string,
+    owner: string,
+  ): Extract<PendingTask, { kind: K }> | undefined {
+    const task = this.pending.get(taskId);
+    if (!task) return undefined;
+    this.pending.delete(taskId);
+    if (task.kind !== kind) {
+      task.reject(
+        new LoomError('LOOM_ERR_PROTOCOL', `a ${kind} result answered a ${task.kind} task (${task.owner})`),
+      );
+      return undefined;
+    }
+    if (owner !== task.owner) {
+      task.reject(
+        new LoomError(
+          kind === 'train' ? 'LOOM_ERR_UPDATE_REJECTED' : 'LOOM_ERR_PROTOCOL',
+          `result names ${owner}, the task was ${task.owner}`,
+        ),
+      );
+      return undefined;
+    }
+    return task as Extract<PendingTask, { kind: K }>;
   }
 
   /** Sends a deployment and remembers it, so only an ack of what was really sent counts. */
@@ -204,24 +265,27 @@ export class AgentSession {
 
   /** Routes a train-result to its task. A result for an unknown task is ignored (cancelled or late). */
   handleTrainResult(body: MessageBodies['train-result']): void {
-    const task = this.pending.get(body.taskId);
+    const task = this.takeTask('train', body.taskId, `job ${body.jobId} round ${body.round}`);
     if (!task) return;
-    this.pending.delete(body.taskId);
-    if (body.jobId !== task.jobId || body.round !== task.round) {
-      task.reject(
-        new LoomError(
-          'LOOM_ERR_UPDATE_REJECTED',
-          `result names job ${body.jobId} round ${body.round}, the task was job ${task.jobId} round ${task.round}`,
-        ),
-      );
-      return;
-    }
     try {
       const update = decodeTensorBytes(body.update);
       task.resolve({ numExamples: body.numExamples, metrics: body.metrics, update, trainMs: body.trainMs });
     } catch (err) {
       task.reject(err instanceof LoomError ? err : new LoomError('LOOM_ERR_TENSOR', String(err)));
     }
+  }
+
+  /** Routes an evaluate-result to its task; its figures are checked by the engine, which knows the model. */
+  handleEvaluateResult(body: MessageBodies['evaluate-result']): void {
+    const task = this.takeTask('evaluate', body.taskId, `evaluation ${body.evaluationId}`);
+    if (!task) return;
+    task.resolve({
+      numExamples: body.numExamples,
+      loss: body.loss,
+      accuracy: body.accuracy,
+      confusion: body.confusion,
+      evalMs: body.evalMs,
+    });
   }
 
   handleTaskError(body: MessageBodies['task-error']): void {

@@ -1,9 +1,18 @@
 // Public door of coordinator/jobs.
 
 export { dataMismatches, SCALE_RATIO_LIMIT } from './data-check.ts';
-export type { JobConfig, JobRecord, JobState, JobView, JobWarning, RoundRecord } from './job-record.ts';
+export type {
+  JobConfig,
+  JobEvaluation,
+  JobPromotion,
+  JobRecord,
+  JobState,
+  JobView,
+  JobWarning,
+  RoundRecord,
+} from './job-record.ts';
 export { JOB_DEFAULTS, parseJobConfig } from './job-record.ts';
-export type { JobEvent, JobEvents, JobServiceOptions } from './job-service.ts';
+export type { JobEvaluator, JobEvent, JobEvents, JobPromoter, JobServiceOptions } from './job-service.ts';
 export { JobService, targetClients } from './job-service.ts';
 export type { JobQuery, JobStore } from './job-store.ts';
 export { createLevelJobStore } from './job-store.ts';

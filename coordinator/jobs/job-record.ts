@@ -32,6 +32,43 @@ export interface JobConfig {
   /** Allow this job while another job of the same model is running. */
   allowConcurrent?: boolean;
   engine?: EngineName;
+  /**
+   * Evaluate the version written every N rounds on the sites' hold-out data (absent or 0: only
+   * the final version, which is always evaluated).
+   */
+  evaluateEvery?: number;
+  /**
+   * `if-better`: once the final version is evaluated, promote it to production when it passes the
+   * model's gate (which deploys it). Default: it stays a candidate.
+   */
+  promote?: 'if-better';
+}
+
+/** What became of a job's final version. */
+export interface JobPromotion {
+  version: number;
+  /** Its stage once the job ended: none, staging (the policy's stageOnComplete) or production. */
+  stage: string;
+  /** Set with `promote: "if-better"`: whether the gate let it into production. */
+  promoted?: boolean;
+  /** Why the gate refused it. */
+  reasons?: string[];
+  error?: { code: string; message: string };
+}
+
+/** A federated evaluation a job ran, as its record shows it (the full one is under the model). */
+export interface JobEvaluation {
+  round: number;
+  version: number;
+  evaluationId: string;
+  state: 'running' | 'completed' | 'failed' | 'cancelled';
+  /** Example-weighted over the sites that reported. */
+  numExamples?: number;
+  loss?: number;
+  accuracy?: number;
+  sites: number;
+  failures: number;
+  error?: { code: string; message: string };
 }
 
 /** A round as stored: how it ended, every agent's outcome, and the version it wrote. */
@@ -66,6 +103,10 @@ export interface JobRecord {
   /** Agents not sampled any more for this job: they declined it for good (their data cannot serve the model). */
   excludedAgents: Record<string, { code: string; reason: string; round: number }>;
   warnings: JobWarning[];
+  /** Federated evaluations of the job's versions (every `evaluateEvery` rounds, and the final one). */
+  evaluations?: JobEvaluation[];
+  /** The final version's stage and, with `promote`, whether it was promoted. */
+  promotion?: JobPromotion;
 }
 
 /** A job as `GET /v1/jobs/:id` shows it: the record, every round so far, and the round in progress. */
@@ -106,6 +147,8 @@ const JOB_FIELDS = [
   'excludeAgents',
   'allowConcurrent',
   'engine',
+  'evaluateEvery',
+  'promote',
 ] as const;
 
 /** Validates a `POST /v1/jobs` body; throws LOOM_ERR_INVALID_ARGUMENT naming the field. */
@@ -146,6 +189,15 @@ export function parseJobConfig(body: unknown): JobConfig {
   }
   if (config.clientsPerRound !== undefined && config.clientsPerRound < config.minClients) {
     r.fail('clientsPerRound', `must be at least minClients (${config.minClients})`);
+  }
+  if (r.has('evaluateEvery')) {
+    const every = r.integer('evaluateEvery', { min: 0, max: 100_000 });
+    if (every > 0) config.evaluateEvery = every;
+  }
+  if (r.has('promote')) {
+    const promote = r.string('promote', { max: 32 });
+    if (promote !== 'if-better') r.fail('promote', 'must be "if-better" (or left out)');
+    config.promote = 'if-better';
   }
   if (r.has('maxUpdateNorm'))
     config.maxUpdateNorm = r.number('maxUpdateNorm', { min: 0, exclusiveMin: true });

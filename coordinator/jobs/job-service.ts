@@ -9,7 +9,7 @@ import type { Logger } from '../../shared/log/index.ts';
 import type { ModelRef } from '../../shared/protocol/index.ts';
 import type { WeightTensor } from '../../shared/tensors/index.ts';
 import { createAggregationEngine, type EngineName } from '../aggregation/index.ts';
-import type { ModelRegistry } from '../registry/index.ts';
+import { holdoutFractionOf, type ModelRegistry } from '../registry/index.ts';
 import {
   type AgentPool,
   Round,
@@ -19,13 +19,47 @@ import {
 } from '../rounds/index.ts';
 import { type AuditEvent, KeyedMutex } from '../store/index.ts';
 import { dataMismatches } from './data-check.ts';
-import type { JobConfig, JobRecord, JobView, RoundRecord } from './job-record.ts';
+import type {
+  JobConfig,
+  JobEvaluation,
+  JobPromotion,
+  JobRecord,
+  JobView,
+  RoundRecord,
+} from './job-record.ts';
 import type { JobQuery, JobStore } from './job-store.ts';
+
+/** What a job needs to evaluate its versions federatedly (the coordinator's EvaluationService). */
+export interface JobEvaluator {
+  evaluate(
+    model: string,
+    version: number,
+    request: { minClients: number; timeoutSec: number },
+    origin: { actor: string; jobId: string; round: number; excluded: string[]; signal: AbortSignal },
+  ): Promise<{
+    id: string;
+    state: JobEvaluation['state'];
+    aggregate?: { numExamples: number; loss: number; accuracy: number };
+    results: unknown[];
+    failures: unknown[];
+    error?: { code: string; message: string };
+  }>;
+}
+
+/** Settles a completed job's final version in the registry (its stage, a gated promotion). */
+export type JobPromoter = (job: JobRecord) => Promise<JobPromotion>;
 
 export interface JobServiceOptions {
   store: JobStore;
   registry: ModelRegistry;
   pool: AgentPool;
+  /**
+   * Evaluates versions on the sites' hold-out data: every `evaluateEvery` rounds and the final
+   * version. Without one, no job evaluates.
+   */
+  evaluator?: JobEvaluator;
+  /** Called once a job's last version is evaluated, before the job is marked completed. */
+  promoter?: JobPromoter;
   /** Aggregation engine for jobs that do not name one (default `typed-array`). */
   defaultEngine?: EngineName;
   log: Logger;
@@ -37,6 +71,15 @@ export type JobEvent = { seq: number; at: string; jobId: string } & (
   | { type: 'job-started'; round: number }
   | { type: 'agent-excluded'; agentId: string; code: string; reason: string }
   | { type: 'data-warning'; agentId: string; message: string }
+  | {
+      type: 'evaluation-ended';
+      round: number;
+      version: number;
+      evaluationId: string;
+      state: JobEvaluation['state'];
+      accuracy?: number;
+      loss?: number;
+    }
   | {
       type: 'job-finished';
       state: JobRecord['state'];
@@ -304,6 +347,7 @@ export class JobService extends EventEmitter<JobEvents> {
             serverLearningRate: config.serverLearningRate,
             robustness: { weightCapRatio: config.weightCapRatio, clipFactor: config.clipFactor },
             excluded,
+            holdoutFraction: holdoutFractionOf(model),
             ...(config.maxUpdateNorm ? { maxUpdateNorm: config.maxUpdateNorm } : {}),
           },
           this.log,
@@ -327,8 +371,10 @@ export class JobService extends EventEmitter<JobEvents> {
         job.durationMs = Date.now() - started;
         // The job's end is written in the same batch as its last round and version, so no crash
         // can leave a finished job that resumes and trains again.
+        // With an evaluator the job ends after its final evaluation (see below), so a restart
+        // in between evaluates instead of training again.
         const finish = (): void => {
-          if (round !== config.rounds) return;
+          if (round !== config.rounds || this.opts.evaluator || this.opts.promoter) return;
           job.state = 'completed';
           job.finishedAt = new Date().toISOString();
         };
@@ -355,6 +401,11 @@ export class JobService extends EventEmitter<JobEvents> {
             },
           );
           version = written.version;
+          const every = config.evaluateEvery;
+          if (every && round % every === 0 && round !== config.rounds) {
+            await this.evaluateVersion(job, version, round, signal);
+            if (this.closed) return;
+          }
         } else {
           finish();
           await store.saveRound(job, saved);
@@ -370,7 +421,33 @@ export class JobService extends EventEmitter<JobEvents> {
           ms: record.durationMs,
         });
       }
-      if (job.state === 'running') job.state = 'completed';
+      if (job.state === 'running' && this.opts.evaluator && job.latestVersion !== undefined) {
+        const final = job.latestVersion;
+        if (!job.evaluations?.some((e) => e.version === final && e.state !== 'running')) {
+          await this.evaluateVersion(job, final, job.currentRound, signal);
+          if (this.closed) return; // shutdown: the next start evaluates again
+        }
+      }
+      if (
+        job.state === 'running' &&
+        !signal.aborted &&
+        this.opts.promoter &&
+        job.latestVersion !== undefined
+      ) {
+        job.promotion = await this.opts.promoter(job).catch(
+          (err: unknown): JobPromotion => ({
+            version: job.latestVersion!,
+            stage: 'none',
+            error: isLoomError(err)
+              ? { code: err.code, message: err.message }
+              : { code: 'LOOM_ERR_INTERNAL', message: 'internal error; see the coordinator log' },
+          }),
+        );
+      }
+      if (job.state === 'running') job.state = signal.aborted ? 'cancelled' : 'completed';
+      if (job.state === 'cancelled') {
+        job.error = { code: 'LOOM_ERR_JOB_CANCELLED', message: 'the job was cancelled' };
+      }
     } catch (err) {
       if (isLoomError(err, 'LOOM_ERR_JOB_CANCELLED') && this.closed) return;
       job.state = 'failed';
@@ -406,6 +483,67 @@ export class JobService extends EventEmitter<JobEvents> {
       ...(job.error ? { error: job.error } : {}),
     });
     this.emit('finished', job);
+  }
+
+  /**
+   * Evaluates `version` on the hold-out data of the job's sites (those not excluded) and records
+   * the outcome in the job. A failed evaluation does not fail the job.
+   */
+  private async evaluateVersion(
+    job: JobRecord,
+    version: number,
+    round: number,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const evaluator = this.opts.evaluator;
+    // A model that holds nothing out has nothing to be evaluated on.
+    if (!evaluator || holdoutFractionOf(await this.opts.registry.getModel(job.config.model)) === 0) return;
+    const excluded = [...new Set([...(job.config.excludeAgents ?? []), ...Object.keys(job.excludedAgents)])];
+    let entry: JobEvaluation;
+    try {
+      const e = await evaluator.evaluate(
+        job.config.model,
+        version,
+        // One site's report is an evaluation; the record says how many sites took part.
+        { minClients: 1, timeoutSec: job.config.roundTimeoutSec },
+        { actor: job.createdBy, jobId: job.id, round, excluded, signal },
+      );
+      entry = {
+        round,
+        version,
+        evaluationId: e.id,
+        state: e.state,
+        ...(e.aggregate
+          ? { numExamples: e.aggregate.numExamples, loss: e.aggregate.loss, accuracy: e.aggregate.accuracy }
+          : {}),
+        sites: e.results.length,
+        failures: e.failures.length,
+        ...(e.error ? { error: e.error } : {}),
+      };
+    } catch (err) {
+      this.log.warn('could not evaluate a job version', { job: job.id, version, error: String(err) });
+      return;
+    }
+    if (this.closed) return;
+    job.evaluations = [...(job.evaluations ?? []), entry];
+    await this.opts.store.put(job);
+    this.log.info('job version evaluated', {
+      job: job.id,
+      version,
+      state: entry.state,
+      accuracy: entry.accuracy,
+      loss: entry.loss,
+      sites: entry.sites,
+    });
+    this.emitEvent(job.id, {
+      type: 'evaluation-ended',
+      round,
+      version,
+      evaluationId: entry.evaluationId,
+      state: entry.state,
+      ...(entry.accuracy === undefined ? {} : { accuracy: entry.accuracy }),
+      ...(entry.loss === undefined ? {} : { loss: entry.loss }),
+    });
   }
 
   /** Agents that declined a task for good are not asked again in this job. */

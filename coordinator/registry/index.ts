@@ -17,6 +17,7 @@ export {
   assertNewVersionFields,
   assertVersionNumber,
   assertWeights,
+  holdoutFractionOf,
   MODEL_NAME_PATTERN,
   totalExamples,
 } from './validation.ts';

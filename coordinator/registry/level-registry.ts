@@ -181,6 +181,7 @@ export function createLevelRegistry(db: CoordinatorDb, options: LevelRegistryOpt
             paramCount: version.paramCount,
             createdAt,
             latestVersion: 1,
+            ...(m.holdoutFraction === undefined ? {} : { holdoutFraction: m.holdoutFraction }),
           };
           const key = versionKey(m.name, 1);
           await db.commit(

@@ -28,6 +28,11 @@ export interface ModelRecord {
   paramCount: number;
   createdAt: string;
   latestVersion: number;
+  /**
+   * Share of each site's data held out for federated evaluation, fixed at creation so evaluations
+   * stay comparable. Absent (models made before it existed): HOLDOUT_DEFAULTS.fraction, 0.1.
+   */
+  holdoutFraction?: number;
 }
 
 /** One immutable version of a model and where it came from (job, round, contributing agents). */
@@ -56,6 +61,8 @@ export interface NewModel {
   inputShape: number[];
   classes: number;
   weights: WeightTensor[];
+  /** 0 to 0.5; default HOLDOUT_DEFAULTS.fraction (0.1). */
+  holdoutFraction?: number;
 }
 
 /** Input of `addVersion`. */

@@ -1,5 +1,6 @@
 // Checks on registry input that every registry implementation applies before it writes anything.
 import { isLoomError, LoomError } from '../../shared/errors/index.ts';
+import { HOLDOUT_DEFAULTS } from '../../shared/protocol/index.ts';
 import {
   assertMatchesSpecs,
   specsOf,
@@ -67,7 +68,22 @@ export function assertNewModel(m: NewModel): void {
   assertPositiveInts(m.inputShape, 'inputShape');
   if (!Number.isSafeInteger(m.classes) || m.classes < 1)
     invalid('classes must be a positive integer', 'classes');
+  if (
+    m.holdoutFraction !== undefined &&
+    !(
+      typeof m.holdoutFraction === 'number' &&
+      m.holdoutFraction >= 0 &&
+      m.holdoutFraction <= HOLDOUT_DEFAULTS.maxFraction
+    )
+  ) {
+    invalid(`holdoutFraction must be a number from 0 to ${HOLDOUT_DEFAULTS.maxFraction}`, 'holdoutFraction');
+  }
   assertWeights(m.weights);
+}
+
+/** The share of each site's data a model holds out for evaluation (its own, or the default). */
+export function holdoutFractionOf(model: { holdoutFraction?: number }): number {
+  return model.holdoutFraction ?? HOLDOUT_DEFAULTS.fraction;
 }
 
 function assertNullableInt(value: unknown, field: string, min: number): void {

@@ -1,5 +1,5 @@
 // What the round engine needs from the agents, with no knowledge of sockets or frames.
-import type { DatasetSummary, TrainBody } from '../../shared/protocol/index.ts';
+import type { DatasetSummary, EvaluateBody, TrainBody } from '../../shared/protocol/index.ts';
 import type { WeightTensor } from '../../shared/tensors/index.ts';
 
 /** A training task is exactly the protocol's `train` body; the engine fills it, the gateway sends it. */
@@ -13,6 +13,31 @@ export interface TrainOutcome {
   trainMs: number;
 }
 
+/** An evaluation task is exactly the protocol's `evaluate` body. */
+export type EvaluateTask = EvaluateBody;
+
+/** What an agent says about a version on its hold-out data: self-reported, checked by the engine. */
+export interface EvaluateOutcome {
+  numExamples: number;
+  loss: number;
+  accuracy: number;
+  /** `confusion[t][p]`: hold-out examples of true class t predicted as p. */
+  confusion: number[][];
+  /** Time the agent reports it spent evaluating. */
+  evalMs: number;
+}
+
+/**
+ * Every kind of task the engine asks of agents, with the outcome it resolves to. A new kind is a
+ * protocol message pair, an entry here, a `run…Task` below and the gateway routing its result.
+ */
+export interface AgentTasks {
+  train: { task: TrainTask; outcome: TrainOutcome };
+  evaluate: { task: EvaluateTask; outcome: EvaluateOutcome };
+}
+
+export type TaskKind = keyof AgentTasks;
+
 export interface AgentPool {
   /** Ids of agents connected and ready for tasks. */
   onlineAgentIds(): string[];
@@ -25,6 +50,8 @@ export interface AgentPool {
    * an undecodable update (LOOM_ERR_TENSOR / LOOM_ERR_PROTOCOL).
    */
   runTrainTask(agentId: string, task: TrainTask): Promise<TrainOutcome>;
+  /** Sends an evaluation task; rejects like `runTrainTask`. */
+  runEvaluateTask(agentId: string, task: EvaluateTask): Promise<EvaluateOutcome>;
   /** Tells the agent to drop a task whose result is no longer wanted. */
   cancelTask(agentId: string, taskId: string): void;
   /** Calls `listener` whenever an agent comes online; returns the unsubscribe function. */

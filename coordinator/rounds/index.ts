@@ -1,6 +1,14 @@
 // Public door of coordinator/rounds.
 
-export type { AgentPool, TrainOutcome, TrainTask } from './agent-pool.ts';
+export type {
+  AgentPool,
+  AgentTasks,
+  EvaluateOutcome,
+  EvaluateTask,
+  TaskKind,
+  TrainOutcome,
+  TrainTask,
+} from './agent-pool.ts';
 export type { RobustnessSettings } from './contribution.ts';
 export {
   clipNormFrom,
@@ -10,6 +18,16 @@ export {
   ROBUSTNESS_DEFAULTS,
   weightCap,
 } from './contribution.ts';
+export type { CheckedEvaluation, EvaluationAggregate, EvaluationBounds } from './evaluation-check.ts';
+export { aggregateEvaluations, checkEvaluation } from './evaluation-check.ts';
+export type {
+  AgentEvaluation,
+  EvaluationFailure,
+  EvaluationPlan,
+  EvaluationRoundResult,
+  EvaluationRoundState,
+} from './evaluation-round.ts';
+export { EvaluationRound, runEvaluationRound } from './evaluation-round.ts';
 export type {
   RoundEvent,
   RoundFailure,

@@ -41,6 +41,8 @@ export interface RoundPlan {
   excluded?: ReadonlySet<string>;
   /** Source of randomness for sampling (default Math.random). */
   random?: () => number;
+  /** Share of each site's data it holds out and never trains on (default: the agent's, 0.1). */
+  holdoutFraction?: number;
 }
 
 export interface RoundParticipant {
@@ -328,6 +330,7 @@ export class Round {
         model: this.plan.model,
         hyper: this.plan.hyper,
         weights: this.weightBytes!,
+        ...(this.plan.holdoutFraction === undefined ? {} : { holdoutFraction: this.plan.holdoutFraction }),
       })
       .then(
         (outcome) => this.onResult(agentId, taskId, sentAt, outcome),

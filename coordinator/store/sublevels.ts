@@ -18,6 +18,10 @@ export const SUBLEVEL = {
   rollouts: 'rollouts',
   retirements: 'retirements',
   rounds: 'rounds',
+  evaluations: 'evaluations',
+  versionStages: 'version-stages',
+  aliases: 'aliases',
+  promotionPolicies: 'promotion-policies',
   meta: 'meta',
 } as const;
 

@@ -2,6 +2,8 @@
 
 export type { DataProblem } from './check.ts';
 export { assertDatasetFits, checkDataset, dataProblemsError } from './check.ts';
+export type { DatasetSplit } from './holdout.ts';
+export { datasetSeed, splitDataset } from './holdout.ts';
 export { writeIdx } from './idx.ts';
 export { inferFormat, loadDataset } from './load.ts';
 export type { MnistSlice } from './mnist.ts';

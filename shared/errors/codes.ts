@@ -32,6 +32,8 @@ export const ERROR_CODES = {
   LOOM_ERR_AGENT_DISCONNECTED: 'The agent disconnected while it had a task in flight.',
   LOOM_ERR_TASK_FAILED: 'An agent reported that a training or evaluation task failed.',
   LOOM_ERR_JOB_CANCELLED: 'The job was cancelled by an operator.',
+  LOOM_ERR_GATE:
+    "Promotion to production was refused: the version's latest federated evaluation does not meet the model's promotion policy (each reason names the metric, the value and what it was compared with).",
 
   LOOM_ERR_MODEL_SPEC: 'A model architecture or TensorFlow.js topology is invalid or unsupported.',
   LOOM_ERR_DATA: 'Local training data is unreadable or does not match the model input shape.',

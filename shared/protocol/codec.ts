@@ -10,6 +10,8 @@ import {
   type DatasetSummary,
   type FeatureStats,
   HEALTH_LATENCY_BUCKETS_MS,
+  HOLDOUT_DEFAULTS,
+  MAX_EVALUATION_CLASSES,
   MAX_HEALTH_COUNT,
   MAX_HEALTH_VERSIONS,
   MESSAGE_TYPES,
@@ -260,6 +262,12 @@ function versionHealth(r: FieldReader): MessageBodies['serving-health']['version
 /** An ISO 8601 time as `Date.toISOString` writes it. */
 const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,3})?Z$/;
 
+/** The optional hold-out share of a train task (absent from older coordinators). */
+function optionalHoldout(r: FieldReader): { holdoutFraction?: number } {
+  const fraction = r.optionalNumber('holdoutFraction', { min: 0, max: HOLDOUT_DEFAULTS.maxFraction });
+  return fraction === undefined ? {} : { holdoutFraction: fraction };
+}
+
 const BODY_DECODERS: { [T in MessageType]: BodyDecoder<T> } = {
   hello: (r) => ({
     protocolVersions: r
@@ -315,6 +323,33 @@ const BODY_DECODERS: { [T in MessageType]: BodyDecoder<T> } = {
       };
     })(),
     weights: payload(r, 'weights', o),
+    ...optionalHoldout(r),
+  }),
+  evaluate: (r, o) => ({
+    taskId: r.string('taskId', { pattern: ID }),
+    evaluationId: r.string('evaluationId', { pattern: ID }),
+    model: modelRef(r.object('model')),
+    weights: payload(r, 'weights', o),
+    holdoutFraction: r.number('holdoutFraction', { min: 0, max: HOLDOUT_DEFAULTS.maxFraction }),
+  }),
+  'evaluate-result': (r) => ({
+    taskId: r.string('taskId', { pattern: ID }),
+    evaluationId: r.string('evaluationId', { pattern: ID }),
+    numExamples: r.integer('numExamples', { min: 0, max: MAX_EXAMPLES_PER_UPDATE }),
+    // Shape and sums are the coordinator's check (it knows the model); here only the types.
+    loss: r.number('loss', { min: 0 }),
+    accuracy: r.number('accuracy', { min: 0, max: 1 }),
+    confusion: r.array('confusion', { max: MAX_EVALUATION_CLASSES }).map((row: unknown, i) => {
+      if (!Array.isArray(row) || row.length > MAX_EVALUATION_CLASSES) {
+        return r.fail(`confusion.${i}`, `must be an array of at most ${MAX_EVALUATION_CLASSES} counts`);
+      }
+      for (const n of row as unknown[]) {
+        if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0)
+          r.fail(`confusion.${i}`, 'must hold non-negative integers');
+      }
+      return row as number[];
+    }),
+    evalMs: r.number('evalMs', { min: 0 }),
   }),
   'train-result': (r, o) => ({
     taskId: r.string('taskId', { pattern: ID }),

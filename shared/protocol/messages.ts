@@ -32,6 +32,22 @@ export interface ModelRef {
   architecture: ModelArchitecture;
 }
 
+/** The hold-out split every agent makes of its local data, unless a model says otherwise. */
+export const HOLDOUT_DEFAULTS = {
+  /** Share of the local examples held out for evaluation. */
+  fraction: 0.1,
+  /** Largest share a model may hold out. */
+  maxFraction: 0.5,
+} as const;
+
+/** How many of `examples` local examples a hold-out share of `fraction` holds out (both sides agree on it). */
+export function holdoutCount(examples: number, fraction: number): number {
+  return Math.min(examples, Math.round(examples * fraction));
+}
+
+/** Most classes an evaluation's confusion matrix may have (classes × classes counts). */
+export const MAX_EVALUATION_CLASSES = 1024;
+
 export interface TrainHyperParameters {
   epochs: number;
   batchSize: number;
@@ -127,6 +143,39 @@ export interface TrainBody {
   hyper: TrainHyperParameters;
   /** The global weights, msgpack-encoded WireTensor[] (encoded once per round, shared by all sends). */
   weights: Uint8Array;
+  /**
+   * Share of the agent's local data held out for evaluation and never trained on (0 to 0.5).
+   * Absent: HOLDOUT_DEFAULTS.fraction. Agents that predate it ignore it.
+   */
+  holdoutFraction?: number;
+}
+
+/** Coordinator → agent: evaluate a model version on the local hold-out split. */
+export interface EvaluateBody {
+  taskId: string;
+  /** The federated evaluation this task belongs to. */
+  evaluationId: string;
+  model: ModelRef;
+  /** The version's weights, msgpack-encoded WireTensor[] (shared by every send). */
+  weights: Uint8Array;
+  /** Share of the local data held out (the same split training leaves out), 0 to 0.5. */
+  holdoutFraction: number;
+}
+
+/** Agent → coordinator: how the version did on the hold-out split. Checked, never trusted. */
+export interface EvaluateResultBody {
+  taskId: string;
+  evaluationId: string;
+  /** Hold-out examples evaluated. */
+  numExamples: number;
+  /** Mean categorical cross-entropy over them. */
+  loss: number;
+  /** Share predicted right (the trace of `confusion` over numExamples). */
+  accuracy: number;
+  /** `confusion[t][p]`: examples of true class t predicted as class p; classes × classes. */
+  confusion: number[][];
+  /** Milliseconds the agent spent evaluating. */
+  evalMs: number;
 }
 
 export interface TrainResultBody {
@@ -257,6 +306,8 @@ export interface MessageBodies {
   welcome: WelcomeBody;
   train: TrainBody;
   'train-result': TrainResultBody;
+  evaluate: EvaluateBody;
+  'evaluate-result': EvaluateResultBody;
   'task-error': TaskErrorBody;
   cancel: CancelBody;
   deploy: DeployBody;
@@ -277,6 +328,8 @@ export const MESSAGE_TYPES: readonly MessageType[] = [
   'welcome',
   'train',
   'train-result',
+  'evaluate',
+  'evaluate-result',
   'task-error',
   'cancel',
   'deploy',

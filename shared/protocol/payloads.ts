@@ -10,6 +10,7 @@ import type { ChunkBody, MessageType } from './messages.ts';
 export const PAYLOAD_FIELDS: Partial<Record<MessageType, 'weights' | 'update'>> = {
   train: 'weights',
   'train-result': 'update',
+  evaluate: 'weights',
   deploy: 'weights',
 };
 

@@ -65,6 +65,7 @@ describe('federated training end to end', () => {
       epochs: 1,
       batchSize: 16,
       learningRate: 0.1,
+      promote: 'if-better',
     });
     const job = await cluster.waitForJob(created.id);
     expect(job.state).toBe('completed');
@@ -81,13 +82,21 @@ describe('federated training end to end', () => {
     expect(final).toBeGreaterThan(initial + 0.3);
     expect(final).toBeGreaterThan(0.75);
 
+    // Each site trains on its 800 examples less the hold-out share (10%) kept for evaluation.
     const v4 = await cluster.api<VersionRecord>('/v1/models/digits/versions/4');
-    expect(v4).toMatchObject({ parentVersion: 3, jobId: created.id, round: 3, numExamples: 2400 });
+    expect(v4).toMatchObject({ parentVersion: 3, jobId: created.id, round: 3, numExamples: 2160 });
     expect(v4.agents.sort()).toEqual(agents.map((a) => a.status().agentId).sort());
-    expect(Object.values(v4.exampleCounts)).toEqual([800, 800, 800]);
+    expect(Object.values(v4.exampleCounts)).toEqual([720, 720, 720]);
+    // The final version was evaluated on the three sites' hold-out data before the job ended.
+    expect(job.evaluations).toEqual([
+      expect.objectContaining({ round: 3, version: 4, state: 'completed', sites: 3, numExamples: 240 }),
+    ]);
+    expect(job.evaluations![0].accuracy).toBeGreaterThan(0.75);
+    // Evaluated, through the gate (nothing in production yet), into production: deployed.
+    expect(job.promotion).toEqual({ version: 4, stage: 'production', promoted: true });
   });
 
-  it('pushes the final version to every agent, which serve it over the inference protocol', async () => {
+  it('deploys the promoted version to every agent, which serve it over the inference protocol', async () => {
     await waitUntil(
       () => agents.every((a) => a.status().models.some((m) => m.name === 'digits' && m.version === 4)),
       20_000,
@@ -139,8 +148,14 @@ describe('federated training end to end', () => {
   });
 
   it('sends the deployed version to an agent that connects later', async () => {
-    const { deployedVersion } = await cluster.api<{ deployedVersion: number }>('/v1/models/digits');
-    expect(deployedVersion).toBeGreaterThanOrEqual(4);
+    // The job before this one left its version a candidate: version 4 is still what is deployed.
+    const { deployedVersion, latestVersion } = await cluster.api<{
+      deployedVersion: number;
+      latestVersion: number;
+    }>('/v1/models/digits');
+    expect(deployedVersion).toBe(4);
+    expect(latestVersion).toBe(5);
+    expect((await cluster.api<{ stage: string }>('/v1/models/digits/versions/5')).stage).toBe('none');
     const late = await cluster.startAgent('site-late', { offset: 5000, count: 100 });
     await waitUntil(
       () => late.status().models.some((m) => m.name === 'digits' && m.version === deployedVersion),

@@ -8,6 +8,8 @@ import { createLogger } from '../../shared/log/index.ts';
 import {
   type DatasetSummary,
   decodeTensorBytes,
+  type EvaluateBody,
+  type EvaluateResultBody,
   encodeTensorBytes,
   PROTOCOL_VERSIONS,
   type TrainBody,
@@ -22,6 +24,11 @@ export type RogueAnswer = (
   global: WeightTensor[],
 ) => { numExamples: number; update: WeightTensor[]; metrics?: Record<string, number> } | undefined;
 
+/** What the rogue answers to an evaluate task; undefined: a task-error saying it does not evaluate. */
+export type RogueEvaluation = (
+  task: EvaluateBody,
+) => Omit<EvaluateResultBody, 'taskId' | 'evaluationId'> | 'silent' | undefined;
+
 export interface RogueAgent {
   agentId: string;
   /** Its link, to send whatever frames it likes. */
@@ -32,6 +39,10 @@ export interface RogueAgent {
   readonly answered: number;
   /** Replaces what it answers from now on. */
   answer: RogueAnswer;
+  /** Replaces what it answers to evaluate tasks from now on. */
+  evaluation: RogueEvaluation;
+  /** Evaluate tasks it was sent. */
+  readonly evaluations: EvaluateBody[];
   stop(): Promise<void>;
 }
 
@@ -53,6 +64,8 @@ export async function startRogueAgent(
     featureMax?: number;
     /** Model versions it claims to hold in its hello. */
     claimModels?: { name: string; version: number }[];
+    /** Its answer to evaluate tasks (default: a task-error). */
+    evaluation?: RogueEvaluation;
   },
 ): Promise<RogueAgent> {
   const { dataDir, agentId } = await cluster.enroll(name);
@@ -70,6 +83,8 @@ export async function startRogueAgent(
       return answered;
     },
     answer: opts.answer,
+    evaluation: opts.evaluation ?? (() => undefined),
+    evaluations: [],
     stop: () => connection.stop(),
   };
   const connection = new CoordinatorConnection({
@@ -88,6 +103,25 @@ export async function startRogueAgent(
   });
   connection.on('message', (msg) => {
     if (msg.type === 'deploy') deploys.push({ name: msg.body.model.name, version: msg.body.model.version });
+    if (msg.type === 'evaluate') {
+      rogue.evaluations.push(msg.body);
+      const made = rogue.evaluation(msg.body);
+      if (made === 'silent') return;
+      if (!made) {
+        connection.send('task-error', {
+          taskId: msg.body.taskId,
+          code: 'LOOM_ERR_INTERNAL',
+          message: 'this agent does not evaluate',
+        });
+        return;
+      }
+      connection.send('evaluate-result', {
+        taskId: msg.body.taskId,
+        evaluationId: msg.body.evaluationId,
+        ...made,
+      });
+      return;
+    }
     if (msg.type !== 'train') return;
     const made = rogue.answer(msg.body, decodeTensorBytes(msg.body.weights));
     if (!made) return;

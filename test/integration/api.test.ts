@@ -408,7 +408,7 @@ describe('models', () => {
       [
         { body: { name: 'extra', architecture: MLP, colour: 'blue' } },
         'LOOM_ERR_INVALID_ARGUMENT',
-        /^colour is not a known field \(expected one of: name, description, architecture, weights\)/,
+        /^colour is not a known field \(expected one of: name, description, architecture, weights, holdoutFraction\)/,
       ],
       [
         { body: { name: 'mlp-weights', architecture: MLP, weights: 'AAAA' } },
@@ -453,7 +453,14 @@ describe('models', () => {
       404,
       'LOOM_ERR_NOT_FOUND',
     );
-    for (const v of ['0', 'abc', '1.5', '-1']) {
+    // A name is read as an alias, which this model does not have.
+    expectError(
+      await call(cluster, 'GET', '/v1/models/mlp/versions/abc'),
+      404,
+      'LOOM_ERR_NOT_FOUND',
+      /has no alias "abc"/,
+    );
+    for (const v of ['0', '1.5', '-1']) {
       expectError(
         await call(cluster, 'GET', `/v1/models/mlp/versions/${v}`),
         400,
@@ -1275,6 +1282,8 @@ function depsOf(cluster: TestCluster, log: Logger): ApiDeps {
     deployments: c.deployments,
     rollouts: c.rollouts,
     retirements: c.retirements,
+    evaluations: c.evaluations,
+    lifecycle: c.lifecycle,
     gateway: c.gateway,
     caCertPem: cluster.caPem,
     caFingerprint: c.caFingerprint,

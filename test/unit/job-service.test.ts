@@ -14,7 +14,7 @@ import {
   type JobStore,
 } from '../../coordinator/jobs/index.ts';
 import { createLevelRegistry, type ModelRegistry } from '../../coordinator/registry/index.ts';
-import type { AgentPool, TrainOutcome, TrainTask } from '../../coordinator/rounds/index.ts';
+import type { AgentPool, EvaluateOutcome, TrainOutcome, TrainTask } from '../../coordinator/rounds/index.ts';
 import { type CoordinatorDb, openCoordinatorDb } from '../../coordinator/store/index.ts';
 import { initCompute } from '../../shared/compute/index.ts';
 import { randomDataKey } from '../../shared/crypto/index.ts';
@@ -49,6 +49,19 @@ class ScriptedPool implements AgentPool {
   runTrainTask(agentId: string, task: TrainTask): Promise<TrainOutcome> {
     this.rounds.push(task.round);
     return this.answer(agentId, task);
+  }
+  /** Every agent holds out 1 of its 10 examples, and gets it right. */
+  runEvaluateTask(): Promise<EvaluateOutcome> {
+    return Promise.resolve({
+      numExamples: 1,
+      loss: 0.5,
+      accuracy: 1,
+      confusion: [
+        [1, 0],
+        [0, 0],
+      ],
+      evalMs: 1,
+    });
   }
   cancelTask(): void {}
   onAgentOnline(): () => void {

@@ -123,6 +123,26 @@ const SAMPLES: { [T in MessageType]: MessageBodies[T] } = {
     hyper: { epochs: 2, batchSize: 32, learningRate: 0.05 },
     // A plain Uint8Array view into a larger buffer, not a Buffer: the codec must take only the view.
     weights: new Uint8Array([0xff, ...weights, 0xee]).subarray(1, weights.length + 1),
+    holdoutFraction: 0.2,
+  },
+  evaluate: {
+    taskId: 'task-2',
+    evaluationId: 'eval-1',
+    model,
+    weights,
+    holdoutFraction: 0.1,
+  },
+  'evaluate-result': {
+    taskId: 'task-2',
+    evaluationId: 'eval-1',
+    numExamples: 5,
+    loss: 0.5,
+    accuracy: 0.6,
+    confusion: [
+      [2, 1],
+      [1, 1],
+    ],
+    evalMs: 12.5,
   },
   'train-result': {
     taskId: 'task-1',
@@ -193,6 +213,7 @@ const SAMPLES: { [T in MessageType]: MessageBodies[T] } = {
 const TENSOR_FIELDS: Partial<Record<MessageType, 'weights' | 'update'>> = {
   train: 'weights',
   'train-result': 'update',
+  evaluate: 'weights',
   deploy: 'weights',
 };
 
@@ -490,7 +511,7 @@ describe('malformed frames', () => {
     ]),
   ) as [MessageType, string, unknown][];
 
-  const OPTIONAL_FIELDS = new Set(['deploy-ack.error', 'task-error.permanent']);
+  const OPTIONAL_FIELDS = new Set(['deploy-ack.error', 'task-error.permanent', 'train.holdoutFraction']);
 
   it.each(FIELD_CASES.filter(([type, field]) => !OPTIONAL_FIELDS.has(`${type}.${field}`)))(
     'fail with LOOM_ERR_PROTOCOL naming the field when a %s body lacks %s',
@@ -543,6 +564,18 @@ describe('malformed frames', () => {
       { model: { ...model, architecture: { ...architecture, layers: [] } } },
     ],
     ['train', 'body.model.architecture', { model: { ...model, architecture: 'mlp' } }],
+    ['train', 'body.holdoutFraction', { holdoutFraction: 0.75 }],
+    ['train', 'body.holdoutFraction', { holdoutFraction: -0.1 }],
+    ['evaluate', 'body.holdoutFraction', { holdoutFraction: undefined }],
+    ['evaluate', 'body.evaluationId', { evaluationId: 'has space' }],
+    ['evaluate-result', 'body.loss', { loss: Number.NaN }],
+    ['evaluate-result', 'body.loss', { loss: -1 }],
+    ['evaluate-result', 'body.accuracy', { accuracy: 1.5 }],
+    ['evaluate-result', 'body.numExamples', { numExamples: 2.5 }],
+    ['evaluate-result', 'body.confusion', { confusion: 'none' }],
+    ['evaluate-result', 'body.confusion.1', { confusion: [[1], [-1]] }],
+    ['evaluate-result', 'body.confusion.0', { confusion: [[0.5]] }],
+    ['evaluate-result', 'body.confusion.0', { confusion: [7] }],
     ['train-result', 'body.metrics.loss', { metrics: { loss: 'low' } }],
     ['train-result', 'body.numExamples', { numExamples: -1 }],
     ['train-result', 'body.trainMs', { trainMs: Number.NaN }],

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { createAggregationEngine } from '../../coordinator/aggregation/index.ts';
 import {
   type AgentPool,
+  type EvaluateOutcome,
   runRound,
   type TrainOutcome,
   type TrainTask,
@@ -35,6 +36,9 @@ class ScriptedPool implements AgentPool {
     const b = this.online.get(agentId);
     if (!b) return Promise.reject(new LoomError('LOOM_ERR_AGENT_DISCONNECTED', 'gone'));
     return b(task);
+  }
+  runEvaluateTask(): Promise<EvaluateOutcome> {
+    return Promise.reject(new LoomError('LOOM_ERR_TASK_FAILED', 'these agents only train'));
   }
   cancelTask(_agentId: string, taskId: string): void {
     this.cancelled.push(taskId);

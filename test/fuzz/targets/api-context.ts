@@ -16,8 +16,10 @@ import {
   type TokenStore,
 } from '../../../coordinator/directory/index.ts';
 import { EnrollmentService } from '../../../coordinator/enrollment/index.ts';
+import { createLevelEvaluationStore, EvaluationService } from '../../../coordinator/evaluations/index.ts';
 import { AgentGateway } from '../../../coordinator/gateway/index.ts';
 import { createLevelJobStore, JobService, parseJobConfig } from '../../../coordinator/jobs/index.ts';
+import { createLevelLifecycleStore, LifecycleService } from '../../../coordinator/lifecycle/index.ts';
 import { createLevelRegistry, type ModelRegistry } from '../../../coordinator/registry/index.ts';
 import { RetirementService, RolloutService } from '../../../coordinator/rollouts/index.ts';
 import {
@@ -146,6 +148,12 @@ export async function createApiContext(): Promise<ApiContext> {
     const jobs = new JobService({ store: createLevelJobStore(db), registry, pool: gateway, log });
     const rollouts = new RolloutService({ db, deployments, agents, registry, gateway, log });
     const retirements = new RetirementService({ db, registry, agents, deployments, rollouts, gateway, log });
+    const evaluations = new EvaluationService({
+      store: createLevelEvaluationStore(db),
+      registry,
+      pool: gateway,
+      log,
+    });
     const revocations = new RevocationList();
     revocations.revokeAgent(FIXTURE.revokedAgent, new Date(0));
     const deps: ApiDeps = {
@@ -158,6 +166,8 @@ export async function createApiContext(): Promise<ApiContext> {
       deployments,
       rollouts,
       retirements,
+      evaluations,
+      lifecycle: new LifecycleService({ store: createLevelLifecycleStore(db), registry, log }),
       gateway,
       caCertPem: pki.ca.certPem,
       caFingerprint: pki.caFingerprint,
@@ -235,6 +245,7 @@ export async function createApiContext(): Promise<ApiContext> {
     if (!w) return;
     // Stopping the runners first: a job left running would keep writing to the store.
     await w.jobs.close();
+    await w.deps.evaluations.close();
     await w.gateway.close();
     await w.db.close();
   }

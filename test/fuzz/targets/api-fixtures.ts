@@ -177,3 +177,56 @@ export function enrollmentTokenBody(): fc.Arbitrary<Record<string, unknown>> {
 export function apiTokenBody(): fc.Arbitrary<Record<string, unknown>> {
   return fc.record({ name: textUpTo(64, 1), role: fc.constantFrom('admin', 'operator', 'viewer') });
 }
+
+/** Valid `POST /v1/models/:name/versions/:version/stage` bodies. */
+export function stageBody(): fc.Arbitrary<Record<string, unknown>> {
+  return fc.record(
+    {
+      stage: fc.constantFrom('none', 'staging', 'production', 'archived', 'retired'),
+      force: fc.boolean(),
+      reason: textUpTo(1024, 1),
+    },
+    { requiredKeys: ['stage'] },
+  );
+}
+
+/** Valid `PATCH /v1/models/:name/versions/:version` bodies. */
+export function versionPatchBody(): fc.Arbitrary<Record<string, unknown>> {
+  return fc.record(
+    {
+      description: textUpTo(4096, 0),
+      tags: fc.dictionary(
+        fc.stringMatching(/^[a-z][a-z0-9._-]{0,10}$/),
+        fc.oneof(textUpTo(256, 0), fc.constant(null)),
+        {
+          maxKeys: 4,
+        },
+      ),
+    },
+    { requiredKeys: [] },
+  );
+}
+
+/** Valid `PUT /v1/models/:name/policy` bodies. */
+export function policyBody(): fc.Arbitrary<Record<string, unknown>> {
+  return fc.oneof(
+    fc.record(
+      {
+        metric: fc.constant('accuracy'),
+        min: fc.double({ min: 0, max: 1, noNaN: true }),
+        maxRegression: fc.double({ min: 0, max: 1, noNaN: true }),
+        stageOnComplete: fc.constantFrom('none', 'staging'),
+      },
+      { requiredKeys: ['metric'] },
+    ),
+    fc.record(
+      { metric: fc.constant('loss'), max: fc.double({ min: 0, max: 10, noNaN: true }) },
+      { requiredKeys: ['metric'] },
+    ),
+  );
+}
+
+/** Valid `PUT /v1/models/:name/aliases/:alias` bodies. */
+export function aliasBody(): fc.Arbitrary<Record<string, unknown>> {
+  return fc.record({ version: fc.integer({ min: 1, max: 4 }) });
+}

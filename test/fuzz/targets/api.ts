@@ -20,12 +20,16 @@ import {
   storeSnapshot,
 } from './api-context.ts';
 import {
+  aliasBody,
   apiTokenBody,
   enrollBody,
   enrollmentTokenBody,
   jobBody,
   modelBody,
   PLACEHOLDER,
+  policyBody,
+  stageBody,
+  versionPatchBody,
 } from './api-fixtures.ts';
 
 /** One generated request; placeholders in `path` and a text `body` are filled in when it is sent. */
@@ -38,7 +42,7 @@ export interface ApiRequest {
 }
 
 interface Route {
-  method: 'GET' | 'POST';
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   /** Literal segments and parameter arbitraries, joined with `/`. */
   path: (string | (() => fc.Arbitrary<string>))[];
   /** Valid bodies (mutated for most cases); routes without one get odd bodies now and then. */
@@ -79,6 +83,9 @@ const agentId = param([FIXTURE.agent, FIXTURE.revokedAgent]);
 const modelName = param([FIXTURE.mlpModel, FIXTURE.tfjsModel]);
 const version = param(['1', '2', '3', '0', '-1', '1.5', '01', '1e0', ' 1', '9007199254740993']);
 const jobId = param([FIXTURE.finishedJob]);
+const alias = param(['champion', 'challenger', '1st', 'a.b-c_d']);
+const versionOrAlias = param(['1', '2', 'champion', 'challenger', '0', 'x y']);
+const evaluationId = param(['eval-none', 'eval-1']);
 const tokenId = param((['admin', 'operator', 'viewer', 'revoked'] as const).map(PLACEHOLDER.tokenId));
 
 /**
@@ -152,6 +159,19 @@ export const ROUTES: readonly Route[] = [
   { method: 'GET', path: ['v1', 'models', modelName, 'versions', version] },
   { method: 'GET', path: ['v1', 'models', modelName, 'versions', version, 'artifact'] },
   { method: 'GET', path: ['v1', 'models', modelName, 'versions', version, 'artifact', 'weights.bin'] },
+  { method: 'PATCH', path: ['v1', 'models', modelName, 'versions', versionOrAlias], body: versionPatchBody },
+  { method: 'POST', path: ['v1', 'models', modelName, 'versions', versionOrAlias, 'stage'], body: stageBody },
+  { method: 'GET', path: ['v1', 'models', modelName, 'policy'] },
+  { method: 'PUT', path: ['v1', 'models', modelName, 'policy'], body: policyBody },
+  { method: 'GET', path: ['v1', 'models', modelName, 'aliases'] },
+  { method: 'PUT', path: ['v1', 'models', modelName, 'aliases', alias], body: aliasBody },
+  { method: 'DELETE', path: ['v1', 'models', modelName, 'aliases', alias] },
+  {
+    method: 'GET',
+    path: ['v1', 'models', modelName, 'evaluations'],
+    query: listQuery({ state: ['running', 'completed', 'failed', 'cancelled'], version: ['1', '2'] }),
+  },
+  { method: 'GET', path: ['v1', 'models', modelName, 'evaluations', evaluationId] },
   { method: 'POST', path: ['v1', 'jobs'], body: jobBody },
   {
     method: 'GET',

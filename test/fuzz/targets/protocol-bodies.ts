@@ -7,6 +7,7 @@ import type { DatasetSummary, MessageBodies, MessageType, ModelRef } from '../..
 import {
   encodeTensorBytes,
   HEALTH_LATENCY_BUCKETS_MS,
+  HOLDOUT_DEFAULTS,
   MAX_EXAMPLES_PER_UPDATE,
   SUMMARY_LIMITS,
 } from '../../../shared/protocol/index.ts';
@@ -195,17 +196,37 @@ export const BODY_ARBITRARIES: { [T in MessageType]: fc.Arbitrary<MessageBodies[
     heartbeatIntervalMs: wholeNumber(10),
     chunkBytes: wholeNumber(1024, 2 ** 31 - 1),
   }),
-  train: fc.record({
+  train: fc.record(
+    {
+      taskId: protocolId(),
+      jobId: protocolId(),
+      round: wholeNumber(1),
+      model: modelRef(),
+      hyper: fc.record({
+        epochs: wholeNumber(1, 1000),
+        batchSize: wholeNumber(1, 1 << 16),
+        learningRate: finiteNumber(0, 100, true),
+      }),
+      weights: tensorField(),
+      holdoutFraction: finiteNumber(0, HOLDOUT_DEFAULTS.maxFraction),
+    },
+    { requiredKeys: ['taskId', 'jobId', 'round', 'model', 'hyper', 'weights'] },
+  ),
+  evaluate: fc.record({
     taskId: protocolId(),
-    jobId: protocolId(),
-    round: wholeNumber(1),
+    evaluationId: protocolId(),
     model: modelRef(),
-    hyper: fc.record({
-      epochs: wholeNumber(1, 1000),
-      batchSize: wholeNumber(1, 1 << 16),
-      learningRate: finiteNumber(0, 100, true),
-    }),
     weights: tensorField(),
+    holdoutFraction: finiteNumber(0, HOLDOUT_DEFAULTS.maxFraction),
+  }),
+  'evaluate-result': fc.record({
+    taskId: protocolId(),
+    evaluationId: protocolId(),
+    numExamples: wholeNumber(0, MAX_EXAMPLES_PER_UPDATE),
+    loss: finiteNumber(0),
+    accuracy: finiteNumber(0, 1),
+    confusion: fc.array(fc.array(wholeNumber(0), { maxLength: 4 }), { maxLength: 4 }),
+    evalMs: finiteNumber(0),
   }),
   'train-result': fc.record({
     taskId: protocolId(),

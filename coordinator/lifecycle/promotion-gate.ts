@@ -1,0 +1,129 @@
+// The validation gate in front of production: a model's promotion policy, checked against the
+// version's latest completed federated evaluation and, for the regression bound, against the
+// current production version on the same agents' hold-out data.
+import { FieldReader } from '../../shared/protocol/index.ts';
+
+export interface PromotionPolicy {
+  metric: 'accuracy' | 'loss';
+  /** accuracy: the lowest aggregate accepted. */
+  min?: number;
+  /** loss: the highest aggregate accepted. */
+  max?: number;
+  /**
+   * Largest worsening allowed against the production version, over the agents both were
+   * evaluated on (accuracy points lost, or loss gained).
+   */
+  maxRegression?: number;
+  /** Stage a job's final version gets when the job completes (default none). */
+  stageOnComplete?: 'none' | 'staging';
+}
+
+/** The part of an evaluation the gate reads. */
+export interface GateEvaluation {
+  id: string;
+  version: number;
+  results: { agentId: string; numExamples: number; loss: number; accuracy: number }[];
+  aggregate?: { numExamples: number; loss: number; accuracy: number };
+}
+
+/** Validates a `PUT /v1/models/:name/policy` body; LOOM_ERR_INVALID_ARGUMENT naming the field. */
+export function parsePromotionPolicy(body: unknown): PromotionPolicy {
+  const r = FieldReader.of(body, '', 'LOOM_ERR_INVALID_ARGUMENT').onlyKeys([
+    'metric',
+    'min',
+    'max',
+    'maxRegression',
+    'stageOnComplete',
+  ]);
+  const metric = r.string('metric', { max: 16 });
+  if (metric !== 'accuracy' && metric !== 'loss') r.fail('metric', 'must be accuracy or loss');
+  const policy: PromotionPolicy = { metric: metric as PromotionPolicy['metric'] };
+  if (metric === 'accuracy') {
+    if (r.has('max')) r.fail('max', 'is for loss; an accuracy policy sets min');
+    const min = r.optionalNumber('min', { min: 0, max: 1 });
+    if (min !== undefined) policy.min = min;
+  } else {
+    if (r.has('min')) r.fail('min', 'is for accuracy; a loss policy sets max');
+    const max = r.optionalNumber('max', { min: 0 });
+    if (max !== undefined) policy.max = max;
+  }
+  const regression = r.optionalNumber('maxRegression', { min: 0 });
+  if (regression !== undefined) policy.maxRegression = regression;
+  if (r.has('stageOnComplete')) {
+    const stage = r.string('stageOnComplete', { max: 16 });
+    if (stage !== 'none' && stage !== 'staging') r.fail('stageOnComplete', 'must be none or staging');
+    policy.stageOnComplete = stage as PromotionPolicy['stageOnComplete'];
+  }
+  return policy;
+}
+
+/** Example-weighted loss and accuracy of an evaluation's results over `agents` only. */
+function over(
+  e: GateEvaluation,
+  agents: ReadonlySet<string>,
+): { loss: number; accuracy: number; examples: number } {
+  let n = 0;
+  let loss = 0;
+  let accuracy = 0;
+  for (const r of e.results) {
+    if (!agents.has(r.agentId)) continue;
+    n += r.numExamples;
+    loss += r.loss * r.numExamples;
+    accuracy += r.accuracy * r.numExamples;
+  }
+  return { loss: loss / n, accuracy: accuracy / n, examples: n };
+}
+
+const fmt = (v: number): string => (Number.isInteger(v) ? String(v) : v.toFixed(4));
+
+/**
+ * The reasons a promotion is refused (empty: it passes). `production` is the current production
+ * version and its latest completed evaluation, when there is one other than the candidate.
+ */
+export function gateReasons(
+  policy: PromotionPolicy,
+  candidate: GateEvaluation | undefined,
+  production?: { version: number; evaluation: GateEvaluation | undefined },
+): string[] {
+  if (!candidate?.aggregate) {
+    return ['the version has no completed federated evaluation; evaluate it first'];
+  }
+  const reasons: string[] = [];
+  const { metric } = policy;
+  const value = candidate.aggregate[metric];
+  const where = `(evaluation ${candidate.id}, ${candidate.aggregate.numExamples} hold-out examples)`;
+  if (metric === 'accuracy' && policy.min !== undefined && value < policy.min) {
+    reasons.push(`accuracy ${fmt(value)} is below the policy's min ${fmt(policy.min)} ${where}`);
+  }
+  if (metric === 'loss' && policy.max !== undefined && value > policy.max) {
+    reasons.push(`loss ${fmt(value)} is above the policy's max ${fmt(policy.max)} ${where}`);
+  }
+  if (policy.maxRegression !== undefined && production) {
+    const base = production.evaluation;
+    if (!base) {
+      reasons.push(
+        `production version ${production.version} has no completed federated evaluation to compare with; evaluate it first`,
+      );
+    } else {
+      const theirs = new Set(base.results.map((r) => r.agentId));
+      const common = new Set(candidate.results.map((r) => r.agentId).filter((a) => theirs.has(a)));
+      if (common.size === 0) {
+        reasons.push(
+          `evaluation ${candidate.id} and production version ${production.version}'s evaluation ${base.id} share no agent, so they cannot be compared`,
+        );
+      } else {
+        const cand = over(candidate, common);
+        const prod = over(base, common);
+        const worse = metric === 'accuracy' ? prod.accuracy - cand.accuracy : cand.loss - prod.loss;
+        if (worse > policy.maxRegression) {
+          reasons.push(
+            `${metric} ${fmt(cand[metric])} against production version ${production.version}'s ${fmt(prod[metric])} ` +
+              `on the same ${common.size} agents is a regression of ${fmt(worse)}, more than the policy's maxRegression ${fmt(policy.maxRegression)} ` +
+              `(evaluations ${candidate.id} and ${base.id})`,
+          );
+        }
+      }
+    }
+  }
+  return reasons;
+}
