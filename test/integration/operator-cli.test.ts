@@ -197,7 +197,8 @@ describe('loom operator commands', () => {
     expect(watch.stdout.includes('\u001b[')).toBe(false);
     expect(lines[0]).toMatch(new RegExp(`^watching job ${job.id} \\(digits, 2 rounds`));
     expect(watch.stdout).toMatch(/^round 1\/2 started: asking 2 agent\(s\), quorum 2$/m);
-    expect(watch.stdout).toMatch(/^round 1\/2: update from agent-\S+ \(120 examples\), [12]\/2 reported$/m);
+    // 120 images a site, of which 10% (12) are its hold-out part.
+    expect(watch.stdout).toMatch(/^round 1\/2: update from agent-\S+ \(108 examples\), [12]\/2 reported$/m);
     expect(watch.stdout).toMatch(
       /^round 2\/2 completed: 2 reported, 0 failed, loss \d.*accuracy \d.*, v3, /m,
     );
@@ -240,7 +241,7 @@ describe('loom operator commands', () => {
     expect(show.stdout).toMatch(
       /^ROUND +STATE +SAMPLED +REPORTED +FAILED +EXAMPLES +LOSS +ACCURACY +VERSION +TIME$/m,
     );
-    expect(show.stdout).toMatch(/^ +2\/2 +completed +2 +2 +0 +240 /m);
+    expect(show.stdout).toMatch(/^ +2\/2 +completed +2 +2 +0 +216 /m);
     expect(compare.status, compare.stderr).toBe(0);
     expect(compare.stdout).toMatch(/^\* +learningRate +0\.1 +0\.05$/m);
     expect(compare.stdout).toMatch(/^\* +batchSize +32 +16$/m);
