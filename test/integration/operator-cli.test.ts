@@ -299,10 +299,9 @@ describe('loom operator commands', () => {
     await audit.put(key, { ...entry, actor: 'nobody' });
     await db.close();
 
-    const [text, json] = await Promise.all([
-      run(['audit', 'verify', '--data-dir', dataDir]),
-      run(['audit', 'verify', '--data-dir', dataDir, '--json']),
-    ]);
+    // One after the other: each opens the stopped coordinator's database, which LevelDB locks.
+    const text = await run(['audit', 'verify', '--data-dir', dataDir]);
+    const json = await run(['audit', 'verify', '--data-dir', dataDir, '--json']);
     expect(text.status).toBe(1);
     expect(text.stdout).toMatch(
       new RegExp(`^audit chain broken at entry ${entry.seq}: entry ${entry.seq} does not match its hash`),
