@@ -460,32 +460,29 @@ export class EdgeAgent {
     }
   }
 
+  /**
+   * Queues a task the coordinator can cancel: a task sent again under the same id replaces the
+   * one before it.
+   */
+  private runTask(taskId: string, run: (signal: AbortSignal) => Promise<void>): void {
+    const controller = new AbortController();
+    this.trainings.get(taskId)?.abort();
+    this.trainings.set(taskId, controller);
+    this.enqueue(() =>
+      run(controller.signal).finally(() => {
+        if (this.trainings.get(taskId) === controller) this.trainings.delete(taskId);
+      }),
+    );
+  }
+
   private onMessage(msg: Message): void {
     switch (msg.type) {
-      case 'train': {
-        const { taskId } = msg.body;
-        const controller = new AbortController();
-        this.trainings.get(taskId)?.abort();
-        this.trainings.set(taskId, controller);
-        this.enqueue(() =>
-          this.runTrain(msg.body, controller.signal).finally(() => {
-            if (this.trainings.get(taskId) === controller) this.trainings.delete(taskId);
-          }),
-        );
+      case 'train':
+        this.runTask(msg.body.taskId, (signal) => this.runTrain(msg.body, signal));
         return;
-      }
-      case 'evaluate': {
-        const { taskId } = msg.body;
-        const controller = new AbortController();
-        this.trainings.get(taskId)?.abort();
-        this.trainings.set(taskId, controller);
-        this.enqueue(() =>
-          this.runEvaluate(msg.body, controller.signal).finally(() => {
-            if (this.trainings.get(taskId) === controller) this.trainings.delete(taskId);
-          }),
-        );
+      case 'evaluate':
+        this.runTask(msg.body.taskId, (signal) => this.runEvaluate(msg.body, signal));
         return;
-      }
       case 'deploy':
         this.enqueue(() => this.runDeploy(msg.body));
         return;
