@@ -578,31 +578,29 @@ export class EdgeAgent {
         this.log.info('training cancelled', { job: task.jobId, round: task.round });
         return;
       }
-      const code = isLoomError(err) ? err.code : 'LOOM_ERR_INTERNAL';
-      const message = err instanceof Error ? err.message : String(err);
-      // Data that cannot serve this model will not serve it next round either: say so, and the
-      // coordinator stops asking this site for the job.
-      const permanent = code === 'LOOM_ERR_DATA' || code === 'LOOM_ERR_MODEL_SPEC';
+      const { code, message, permanent } = this.sendTaskError(task.taskId, err);
       this.log.warn(
         permanent ? 'declining the job: the local data cannot serve this model' : 'training failed',
-        {
-          job: task.jobId,
-          round: task.round,
-          code,
-          message,
-        },
+        { job: task.jobId, round: task.round, code, message },
       );
-      try {
-        this.connection.send('task-error', {
-          taskId: task.taskId,
-          code,
-          message,
-          ...(permanent ? { permanent } : {}),
-        });
-      } catch {
-        // Disconnected: the coordinator has already counted the task as failed.
-      }
     }
+  }
+
+  /**
+   * Tells the coordinator a task failed, and why. Data that cannot serve this model will not
+   * serve it next time either: such a failure is permanent, and the coordinator stops asking this
+   * site for the job.
+   */
+  private sendTaskError(taskId: string, err: unknown): { code: string; message: string; permanent: boolean } {
+    const code = isLoomError(err) ? err.code : 'LOOM_ERR_INTERNAL';
+    const message = err instanceof Error ? err.message : String(err);
+    const permanent = code === 'LOOM_ERR_DATA' || code === 'LOOM_ERR_MODEL_SPEC';
+    try {
+      this.connection?.send('task-error', { taskId, code, message, ...(permanent ? { permanent } : {}) });
+    } catch {
+      // Disconnected: the coordinator has already counted the task as failed.
+    }
+    return { code, message, permanent };
   }
 
   /** Keeps the last `keepVersions` versions of a model in the store: older ones would never be rolled back to. */
@@ -713,20 +711,8 @@ export class EdgeAgent {
       });
     } catch (err) {
       if (signal.aborted) return;
-      const code = isLoomError(err) ? err.code : 'LOOM_ERR_INTERNAL';
-      const message = err instanceof Error ? err.message : String(err);
+      const { code, message } = this.sendTaskError(task.taskId, err);
       this.log.warn('evaluation failed', { evaluation: task.evaluationId, model: ref, code, message });
-      try {
-        const permanent = code === 'LOOM_ERR_DATA' || code === 'LOOM_ERR_MODEL_SPEC';
-        this.connection.send('task-error', {
-          taskId: task.taskId,
-          code,
-          message,
-          ...(permanent ? { permanent } : {}),
-        });
-      } catch {
-        // Disconnected: the coordinator has already counted the task as failed.
-      }
     }
   }
 

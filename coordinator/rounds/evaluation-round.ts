@@ -13,6 +13,7 @@ import {
   checkEvaluation,
   type EvaluationAggregate,
 } from './evaluation-check.ts';
+import { errorOf } from './task-failure.ts';
 
 export interface EvaluationPlan {
   evaluationId: string;
@@ -62,13 +63,6 @@ export interface EvaluationRoundResult {
   aggregate?: EvaluationAggregate;
   startedAt: string;
   durationMs: number;
-}
-
-function errorOf(err: unknown): { code: string; reason: string } {
-  return {
-    code: isLoomError(err) ? err.code : 'LOOM_ERR_INTERNAL',
-    reason: err instanceof Error ? err.message : String(err),
-  };
 }
 
 /**

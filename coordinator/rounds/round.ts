@@ -16,6 +16,7 @@ import {
   type RobustnessSettings,
   weightCap,
 } from './contribution.ts';
+import { errorOf } from './task-failure.ts';
 
 export interface RoundPlan {
   jobId: string;
@@ -148,13 +149,6 @@ function shuffle<T>(items: T[], random: () => number): T[] {
     [items[i], items[j]] = [items[j], items[i]];
   }
   return items;
-}
-
-function errorOf(err: unknown): { code: string; reason: string } {
-  return {
-    code: isLoomError(err) ? err.code : 'LOOM_ERR_INTERNAL',
-    reason: err instanceof Error ? err.message : String(err),
-  };
 }
 
 /**
