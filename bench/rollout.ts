@@ -8,12 +8,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { type AgentProcess, startAgentProcess, stopProcess } from '../cli/agent-process.ts';
-import { writeSitePartitions } from '../cli/demo-data.ts';
+import { type AgentProcess, stopProcess } from '../cli/agent-process.ts';
 import { initCoordinator, resolveCoordinatorConfig, startCoordinator } from '../coordinator/index.ts';
 import { parseWaves } from '../coordinator/rollouts/index.ts';
-import { enrollAgent } from '../edge-agent/index.ts';
 import { createLogger } from '../shared/log/index.ts';
+import { startSites } from './sites.ts';
 
 function percentile(sorted: number[], p: number): number {
   return sorted.length === 0
@@ -46,15 +45,7 @@ export async function run(argv: string[]): Promise<void> {
   });
   const coordinator = await startCoordinator(config, createLogger('silent'));
   try {
-    const parts = await writeSitePartitions(join(dir, 'data'), agents, 'iid', 64);
-    for (const [i, part] of parts.entries()) {
-      const t = await coordinator.enrollment.createToken('bench');
-      const dataDir = join(dir, 'agents', `a${i}`);
-      await enrollAgent({ coordinatorUrl: coordinator.apiUrl, token: t.token, dataDir, name: `a${i}` });
-      procs.push(startAgentProcess(`a${i}`, dataDir, part.imagesPath, join(dir, `a${i}.log`)));
-    }
-    const ready = await Promise.all(procs.map((p) => p.ready));
-    while (coordinator.gateway.onlineAgentIds().length < agents) await new Promise((r) => setTimeout(r, 50));
+    const ready = await startSites(coordinator, dir, agents, 64, procs);
     const arch = {
       kind: 'mlp' as const,
       inputShape: [784],

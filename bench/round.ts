@@ -6,12 +6,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { type AgentProcess, startAgentProcess, stopProcess } from '../cli/agent-process.ts';
-import { writeSitePartitions } from '../cli/demo-data.ts';
+import { type AgentProcess, stopProcess } from '../cli/agent-process.ts';
 import { initCoordinator, resolveCoordinatorConfig, startCoordinator } from '../coordinator/index.ts';
 import { JOB_DEFAULTS, type JobRecord } from '../coordinator/jobs/index.ts';
-import { enrollAgent } from '../edge-agent/index.ts';
 import { createLogger } from '../shared/log/index.ts';
+import { startSites } from './sites.ts';
 
 export async function run(argv: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -40,15 +39,7 @@ export async function run(argv: string[]): Promise<void> {
   });
   const coordinator = await startCoordinator(config, createLogger('silent'));
   try {
-    const parts = await writeSitePartitions(join(dir, 'data'), agents, 'iid', examples);
-    for (const [i, part] of parts.entries()) {
-      const t = await coordinator.enrollment.createToken('bench');
-      const dataDir = join(dir, 'agents', `a${i}`);
-      await enrollAgent({ coordinatorUrl: coordinator.apiUrl, token: t.token, dataDir, name: `a${i}` });
-      procs.push(startAgentProcess(`a${i}`, dataDir, part.imagesPath, join(dir, `a${i}.log`)));
-    }
-    await Promise.all(procs.map((p) => p.ready));
-    while (coordinator.gateway.onlineAgentIds().length < agents) await new Promise((r) => setTimeout(r, 50));
+    await startSites(coordinator, dir, agents, examples, procs);
     const arch = {
       kind: 'mlp' as const,
       inputShape: [784],
