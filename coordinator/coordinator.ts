@@ -282,6 +282,7 @@ export async function startCoordinator(
         })
         .then((settled) => ({ version: job.latestVersion!, ...settled })),
     defaultEngine: config.engine,
+    directory: agents,
     log: log.child('jobs'),
   });
 

@@ -2,6 +2,7 @@
 import { FieldReader } from '../../shared/protocol/index.ts';
 import { ENGINE_NAMES, type EngineName } from '../aggregation/index.ts';
 import { ROBUSTNESS_DEFAULTS, type RoundProgress, type RoundResult } from '../rounds/index.ts';
+import type { Experiment } from './experiment.ts';
 
 export type JobState = 'pending' | 'running' | 'completed' | 'failed' | 'cancelled';
 
@@ -107,6 +108,11 @@ export interface JobRecord {
   evaluations?: JobEvaluation[];
   /** The final version's stage and, with `promote`, whether it was promoted. */
   promotion?: JobPromotion;
+  /**
+   * Hyper-parameters, the agents that took part (their claimed software and dataset
+   * fingerprint, their labels) and every round's metrics. Absent from jobs made before it existed.
+   */
+  experiment?: Experiment;
 }
 
 /** A job as `GET /v1/jobs/:id` shows it: the record, every round so far, and the round in progress. */

@@ -9,6 +9,7 @@ import type { Logger } from '../../shared/log/index.ts';
 import type { ModelRef } from '../../shared/protocol/index.ts';
 import type { WeightTensor } from '../../shared/tensors/index.ts';
 import { createAggregationEngine, type EngineName } from '../aggregation/index.ts';
+import type { AgentDirectory, AgentRecord } from '../directory/index.ts';
 import { holdoutFractionOf, type ModelRegistry } from '../registry/index.ts';
 import {
   type AgentPool,
@@ -19,6 +20,12 @@ import {
 } from '../rounds/index.ts';
 import { type AuditEvent, KeyedMutex } from '../store/index.ts';
 import { dataMismatches } from './data-check.ts';
+import {
+  experimentHyperParameters,
+  rebuildExperiment,
+  recordExperimentEvaluation,
+  recordExperimentRound,
+} from './experiment.ts';
 import type {
   JobConfig,
   JobEvaluation,
@@ -62,6 +69,8 @@ export interface JobServiceOptions {
   promoter?: JobPromoter;
   /** Aggregation engine for jobs that do not name one (default `typed-array`). */
   defaultEngine?: EngineName;
+  /** Enrolled agents: their labels go into experiment records. Without one, labels are not recorded. */
+  directory?: Pick<AgentDirectory, 'list'>;
   log: Logger;
 }
 
@@ -172,6 +181,15 @@ export class JobService extends EventEmitter<JobEvents> {
       baseVersion,
       excludedAgents: {},
       warnings: [],
+      experiment: {
+        hyperParameters: experimentHyperParameters(config, {
+          baseVersion,
+          holdoutFraction: holdoutFractionOf(model),
+          engine: this.opts.defaultEngine ?? 'typed-array',
+        }),
+        agents: {},
+        rounds: [],
+      },
     };
     await this.opts.store.put(job, {
       audit: { actor: createdBy, action: 'job.create', target: job.id, details: { ...config } },
@@ -230,6 +248,13 @@ export class JobService extends EventEmitter<JobEvents> {
       const lastSaved = rounds.findLast((r) => r.version !== undefined)?.round ?? 0;
       await this.opts.store.dropRoundsAfter(job.id, lastSaved);
       job.currentRound = lastSaved;
+      if (job.experiment) {
+        job.experiment = rebuildExperiment(
+          job.experiment,
+          rounds.filter((r) => r.round <= lastSaved),
+          job.evaluations ?? [],
+        );
+      }
       this.log.info('resuming job', { job: job.id, fromRound: job.currentRound + 1 });
       this.start(job);
       resumed.push(job.id);
@@ -321,6 +346,16 @@ export class JobService extends EventEmitter<JobEvents> {
       let version = job.latestVersion ?? job.baseVersion;
       let global: WeightTensor[] = await registry.getWeights(model.name, version);
       const engine = createAggregationEngine(config.engine ?? this.opts.defaultEngine ?? 'typed-array');
+      job.experiment ??= {
+        hyperParameters: experimentHyperParameters(config, {
+          baseVersion: job.baseVersion,
+          holdoutFraction: holdoutFractionOf(model),
+          engine: config.engine ?? this.opts.defaultEngine ?? 'typed-array',
+        }),
+        agents: {},
+        rounds: [],
+      };
+      const experiment = job.experiment;
       job.state = 'running';
       job.startedAt ??= new Date().toISOString();
       await store.put(job);
@@ -329,6 +364,8 @@ export class JobService extends EventEmitter<JobEvents> {
       for (let round = job.currentRound + 1; round <= config.rounds; round++) {
         const ref: ModelRef = { name: model.name, version, architecture: model.architecture };
         job.currentRound = round;
+        const directory = await this.enrolledAgents();
+        const labelsOf = (id: string): Record<string, string> | undefined => directory?.get(id)?.labels;
         const excluded = new Set([...(config.excludeAgents ?? []), ...Object.keys(job.excludedAgents)]);
         const eligible = pool.onlineAgentIds().filter((id) => !excluded.has(id));
         this.checkData(job, eligible);
@@ -365,6 +402,7 @@ export class JobService extends EventEmitter<JobEvents> {
             message: 'the round ended without weights',
           };
           finalRound = record;
+          recordExperimentRound(experiment, record, labelsOf);
           break;
         }
         global = weights;
@@ -395,6 +433,7 @@ export class JobService extends EventEmitter<JobEvents> {
               alongside: (v) => {
                 saved.version = v.version;
                 job.latestVersion = v.version;
+                recordExperimentRound(experiment, saved, labelsOf);
                 finish();
                 return store.roundOps(job, saved);
               },
@@ -407,6 +446,7 @@ export class JobService extends EventEmitter<JobEvents> {
             if (this.closed) return;
           }
         } else {
+          recordExperimentRound(experiment, saved, labelsOf);
           finish();
           await store.saveRound(job, saved);
         }
@@ -526,6 +566,7 @@ export class JobService extends EventEmitter<JobEvents> {
     }
     if (this.closed) return;
     job.evaluations = [...(job.evaluations ?? []), entry];
+    if (job.experiment) recordExperimentEvaluation(job.experiment, entry);
     await this.opts.store.put(job);
     this.log.info('job version evaluated', {
       job: job.id,
@@ -544,6 +585,13 @@ export class JobService extends EventEmitter<JobEvents> {
       ...(entry.accuracy === undefined ? {} : { accuracy: entry.accuracy }),
       ...(entry.loss === undefined ? {} : { loss: entry.loss }),
     });
+  }
+
+  /** The enrolled agents by id, when the service has a directory; a store failure fails the job. */
+  private async enrolledAgents(): Promise<Map<string, AgentRecord> | undefined> {
+    const directory = this.opts.directory;
+    if (!directory) return undefined;
+    return new Map((await directory.list()).map((a) => [a.id, a]));
   }
 
   /** Agents that declined a task for good are not asked again in this job. */

@@ -1,7 +1,9 @@
 // Public door of coordinator/rounds.
 
 export type {
+  AgentClaims,
   AgentPool,
+  AgentSoftware,
   AgentTasks,
   EvaluateOutcome,
   EvaluateTask,

@@ -8,7 +8,7 @@ import type { ModelRef, TrainHyperParameters } from '../../shared/protocol/index
 import { encodeTensorBytes } from '../../shared/protocol/index.ts';
 import { specsOf, type WeightTensor } from '../../shared/tensors/index.ts';
 import { type AggregationEngine, type Aggregator, applyAverageDelta } from '../aggregation/index.ts';
-import type { AgentPool, TrainOutcome } from './agent-pool.ts';
+import type { AgentClaims, AgentPool, TrainOutcome } from './agent-pool.ts';
 import {
   clipNormFrom,
   medianMetrics,
@@ -61,6 +61,8 @@ export interface RoundParticipant {
   trainMs: number;
   /** From sending the task to receiving its result, as the coordinator saw it. */
   roundTripMs: number;
+  /** Software and dataset fingerprint the agent claimed on the connection its result came over. */
+  claims?: AgentClaims;
 }
 
 export interface RoundFailure {
@@ -361,6 +363,7 @@ export class Round {
           { details: { reason: 'examples' } },
         );
       }
+      const claims = this.pool.claimsOf?.(agentId);
       const participant: RoundParticipant = {
         agentId,
         numExamples: outcome.numExamples,
@@ -370,6 +373,7 @@ export class Round {
         metrics: outcome.metrics,
         trainMs: outcome.trainMs,
         roundTripMs: Date.now() - sentAt,
+        ...(claims ? { claims } : {}),
       };
       if (this.clipDecided || this.settings.clipFactor <= 0) {
         this.fold(participant, outcome.update);

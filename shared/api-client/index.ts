@@ -25,6 +25,8 @@ export type {
   CreatedApiToken,
   CreatedModel,
   EnrollmentToken,
+  Experiment,
+  ExperimentAgent,
   Health,
   JobConfig,
   JobEvent,

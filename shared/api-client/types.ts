@@ -5,7 +5,15 @@
 import type { RevocationListJSON } from '../../certs/index.ts';
 import type { AuditEntry, AuditVerification } from '../../coordinator/audit/index.ts';
 import type { Role } from '../../coordinator/directory/index.ts';
-import type { JobConfig, JobEvent, JobState, JobView, RoundRecord } from '../../coordinator/jobs/index.ts';
+import type {
+  Experiment,
+  ExperimentAgent,
+  JobConfig,
+  JobEvent,
+  JobState,
+  JobView,
+  RoundRecord,
+} from '../../coordinator/jobs/index.ts';
 import type { ModelRecord, VersionRecord } from '../../coordinator/registry/index.ts';
 import type { RoundProgress } from '../../coordinator/rounds/index.ts';
 import type { ModelArchitecture, TfjsModelJson } from '../models/index.ts';
@@ -13,6 +21,8 @@ import type { ModelArchitecture, TfjsModelJson } from '../models/index.ts';
 export type {
   AuditEntry,
   AuditVerification,
+  Experiment,
+  ExperimentAgent,
   JobConfig,
   JobEvent,
   JobState,
