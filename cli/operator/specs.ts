@@ -195,6 +195,11 @@ export const jobsStartSpec: CommandSpec = operatorSpec({
       Object.entries(JOB_OPTION_FLAGS).map(([k, { field: _f, kind: _k, ...f }]) => [k, f]),
     ),
     'exclude-agent': { type: 'string', multiple: true, description: 'agent id never sampled for this job' },
+    label: {
+      type: 'string',
+      multiple: true,
+      description: 'KEY=VALUE: only agents carrying every such label train for this job',
+    },
     'allow-concurrent': {
       type: 'boolean',
       description: 'run although another job of the model is running',

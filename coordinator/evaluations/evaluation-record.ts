@@ -1,5 +1,5 @@
 // Federated evaluations as stored and as the API shows them, and validation of a request.
-import { FieldReader } from '../../shared/protocol/index.ts';
+import { FieldReader, parseLabels } from '../../shared/protocol/index.ts';
 import type { AgentEvaluation, EvaluationAggregate, EvaluationFailure } from '../rounds/index.ts';
 
 export type EvaluationState = 'running' | 'completed' | 'failed' | 'cancelled';
@@ -8,6 +8,8 @@ export type EvaluationState = 'running' | 'completed' | 'failed' | 'cancelled';
 export interface EvaluationRequest {
   /** Agents to ask; absent: every agent online while the evaluation runs. */
   agents?: string[];
+  /** Ask only agents carrying every one of these labels (instead of naming `agents`). */
+  labels?: Record<string, string>;
   /** Fewest site reports that make the evaluation complete. */
   minClients: number;
   timeoutSec: number;
@@ -46,11 +48,13 @@ const REQUEST_FIELDS = ['agents', 'labels', 'minClients', 'timeoutSec'] as const
 
 /**
  * Validates a `POST .../evaluations` body; throws LOOM_ERR_INVALID_ARGUMENT naming the field.
- * `labels` is refused: agents carry no labels yet.
+ * `agents` and `labels` exclude each other.
  */
 export function parseEvaluationRequest(body: unknown): EvaluationRequest {
   const r = FieldReader.of(body ?? {}, '', 'LOOM_ERR_INVALID_ARGUMENT').onlyKeys(REQUEST_FIELDS);
-  if (r.has('labels')) r.fail('labels', 'is not supported yet: agents carry no labels; name them in agents');
+  if (r.has('labels') && r.has('agents')) {
+    r.fail('labels', 'cannot be given together with agents: name the agents, or select them by labels');
+  }
   const request: EvaluationRequest = {
     minClients: r.has('minClients')
       ? r.integer('minClients', { min: 1, max: 100_000 })
@@ -67,6 +71,11 @@ export function parseEvaluationRequest(body: unknown): EvaluationRequest {
       r.fail('minClients', `must be at most the number of agents named (${agents.length})`);
     }
     request.agents = agents;
+  }
+  if (r.has('labels')) {
+    const labels = parseLabels(r.raw('labels'), 'labels');
+    if (Object.keys(labels).length === 0) r.fail('labels', 'must name at least one label (or be left out)');
+    request.labels = labels;
   }
   return request;
 }

@@ -1,5 +1,5 @@
 // Jobs as stored and as the API returns them, and validation of a new job's configuration.
-import { FieldReader } from '../../shared/protocol/index.ts';
+import { FieldReader, parseLabels } from '../../shared/protocol/index.ts';
 import { ENGINE_NAMES, type EngineName } from '../aggregation/index.ts';
 import { ROBUSTNESS_DEFAULTS, type RoundProgress, type RoundResult } from '../rounds/index.ts';
 import type { Experiment } from './experiment.ts';
@@ -30,6 +30,8 @@ export interface JobConfig {
   clipFactor: number;
   /** Agents never sampled for this job. */
   excludeAgents?: string[];
+  /** Only agents carrying every one of these labels train (and evaluate) for the job; absent: any. */
+  labels?: Record<string, string>;
   /** Allow this job while another job of the same model is running. */
   allowConcurrent?: boolean;
   engine?: EngineName;
@@ -151,6 +153,7 @@ const JOB_FIELDS = [
   'weightCapRatio',
   'clipFactor',
   'excludeAgents',
+  'labels',
   'allowConcurrent',
   'engine',
   'evaluateEvery',
@@ -185,6 +188,11 @@ export function parseJobConfig(body: unknown): JobConfig {
   }
   if (r.has('excludeAgents'))
     config.excludeAgents = [...new Set(r.stringArray('excludeAgents', { max: 10_000 }))];
+  if (r.has('labels')) {
+    const labels = parseLabels(r.raw('labels'), 'labels');
+    if (Object.keys(labels).length === 0) r.fail('labels', 'must name at least one label (or be left out)');
+    config.labels = labels;
+  }
   if (r.has('allowConcurrent')) config.allowConcurrent = r.boolean('allowConcurrent');
   if (r.has('baseVersion')) config.baseVersion = r.integer('baseVersion', { min: 1 });
   if (r.has('clientsPerRound'))

@@ -9,7 +9,7 @@ import type { Logger } from '../../shared/log/index.ts';
 import type { ModelRef } from '../../shared/protocol/index.ts';
 import type { WeightTensor } from '../../shared/tensors/index.ts';
 import { createAggregationEngine, type EngineName } from '../aggregation/index.ts';
-import type { AgentDirectory, AgentRecord } from '../directory/index.ts';
+import { type AgentDirectory, type AgentRecord, selectByLabels } from '../directory/index.ts';
 import { holdoutFractionOf, type ModelRegistry } from '../registry/index.ts';
 import {
   type AgentPool,
@@ -41,7 +41,7 @@ export interface JobEvaluator {
   evaluate(
     model: string,
     version: number,
-    request: { minClients: number; timeoutSec: number },
+    request: { minClients: number; timeoutSec: number; labels?: Record<string, string> },
     origin: { actor: string; jobId: string; round: number; excluded: string[]; signal: AbortSignal },
   ): Promise<{
     id: string;
@@ -171,6 +171,20 @@ export class JobService extends EventEmitter<JobEvents> {
         );
       }
     }
+    if (config.labels) {
+      const matching = this.opts.directory
+        ? selectByLabels(await this.opts.directory.list(), config.labels)
+        : [];
+      if (matching.length === 0) {
+        throw new LoomError(
+          'LOOM_ERR_NO_TARGETS',
+          'labels: no enrolled agent that is not revoked carries them',
+          {
+            details: { field: 'labels' },
+          },
+        );
+      }
+    }
     const job: JobRecord = {
       id: newJobId(),
       config,
@@ -187,6 +201,7 @@ export class JobService extends EventEmitter<JobEvents> {
           holdoutFraction: holdoutFractionOf(model),
           engine: this.opts.defaultEngine ?? 'typed-array',
         }),
+        ...(config.labels ? { labels: config.labels } : {}),
         agents: {},
         rounds: [],
       },
@@ -367,7 +382,13 @@ export class JobService extends EventEmitter<JobEvents> {
         const directory = await this.enrolledAgents();
         const labelsOf = (id: string): Record<string, string> | undefined => directory?.get(id)?.labels;
         const excluded = new Set([...(config.excludeAgents ?? []), ...Object.keys(job.excludedAgents)]);
-        const eligible = pool.onlineAgentIds().filter((id) => !excluded.has(id));
+        // With labels, only the agents they select now train (and count toward the quorum).
+        const selected = config.labels
+          ? new Set(selectByLabels([...(directory?.values() ?? [])], config.labels).map((a) => a.id))
+          : undefined;
+        const eligible = pool
+          .onlineAgentIds()
+          .filter((id) => !excluded.has(id) && (selected === undefined || selected.has(id)));
         this.checkData(job, eligible);
         control.round = new Round(
           pool,
@@ -384,6 +405,7 @@ export class JobService extends EventEmitter<JobEvents> {
             serverLearningRate: config.serverLearningRate,
             robustness: { weightCapRatio: config.weightCapRatio, clipFactor: config.clipFactor },
             excluded,
+            ...(selected ? { onlyAgents: selected } : {}),
             holdoutFraction: holdoutFractionOf(model),
             ...(config.maxUpdateNorm ? { maxUpdateNorm: config.maxUpdateNorm } : {}),
           },
@@ -545,7 +567,11 @@ export class JobService extends EventEmitter<JobEvents> {
         job.config.model,
         version,
         // One site's report is an evaluation; the record says how many sites took part.
-        { minClients: 1, timeoutSec: job.config.roundTimeoutSec },
+        {
+          minClients: 1,
+          timeoutSec: job.config.roundTimeoutSec,
+          ...(job.config.labels ? { labels: job.config.labels } : {}),
+        },
         { actor: job.createdBy, jobId: job.id, round, excluded, signal },
       );
       entry = {

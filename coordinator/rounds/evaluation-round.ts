@@ -31,6 +31,8 @@ export interface EvaluationPlan {
   agents?: readonly string[];
   /** Agents never to ask (with `agents` absent). */
   excluded?: ReadonlySet<string>;
+  /** With `agents` absent: the only agents that may be asked (those a label selector picks). */
+  onlyAgents?: ReadonlySet<string>;
   /** Fewest checked reports that make the evaluation complete. */
   minClients: number;
   timeoutMs: number;
@@ -132,6 +134,7 @@ export class EvaluationRound {
 
   private wanted(agentId: string): boolean {
     if (this.plan.agents) return this.plan.agents.includes(agentId);
+    if (this.plan.onlyAgents && !this.plan.onlyAgents.has(agentId)) return false;
     return !this.plan.excluded?.has(agentId);
   }
 

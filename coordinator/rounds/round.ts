@@ -40,6 +40,8 @@ export interface RoundPlan {
   robustness?: Partial<RobustnessSettings>;
   /** Agents never to sample (they declined the job for good, or the operator excluded them). */
   excluded?: ReadonlySet<string>;
+  /** The only agents that may be sampled (those a job's labels select); absent: any online agent. */
+  onlyAgents?: ReadonlySet<string>;
   /** Source of randomness for sampling (default Math.random). */
   random?: () => number;
   /** Share of each site's data it holds out and never trains on (default: the agent's, 0.1). */
@@ -257,6 +259,7 @@ export class Round {
   private eligible(agentId: string): boolean {
     return (
       !this.plan.excluded?.has(agentId) &&
+      (this.plan.onlyAgents === undefined || this.plan.onlyAgents.has(agentId)) &&
       !this.reported.has(agentId) &&
       !this.inFlight.has(agentId) &&
       (this.attempts.get(agentId) ?? 0) < this.maxAttempts

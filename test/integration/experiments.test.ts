@@ -1,15 +1,47 @@
 // Experiment records of jobs through a real coordinator and real agents (mTLS, LevelDB, MNIST
 // subsets): the hyper-parameters, each agent's claimed software and dataset fingerprint, per-round
-// metrics, and listing a model's jobs.
+// metrics, listing a model's jobs, and jobs and evaluations that target agents by labels.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { EvaluationRecord } from '../../coordinator/evaluations/index.ts';
 import type { JobRecord, JobView } from '../../coordinator/jobs/index.ts';
 import type { EdgeAgent } from '../../edge-agent/index.ts';
+import { httpRequestRaw } from '../../shared/http/index.ts';
 import type { ModelArchitecture } from '../../shared/models/index.ts';
 import { LOOM_VERSION } from '../../shared/version/index.ts';
-import { startTestCluster, type TestCluster } from '../helpers/cluster.ts';
+import { startTestCluster, type TestCluster, waitUntil } from '../helpers/cluster.ts';
 
 const ARCH: ModelArchitecture = { kind: 'mlp', inputShape: [784], layers: [16, 10], activation: 'relu' };
 const EXAMPLES = 150;
+
+type ErrorBody = { error: { code: string; message: string } };
+
+async function call<T>(
+  cluster: TestCluster,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; body: T }> {
+  const res = await httpRequestRaw(`${cluster.apiUrl}${path}`, {
+    method,
+    ca: cluster.caPem,
+    headers: { authorization: `Bearer ${cluster.adminToken}` },
+    ...(body === undefined ? {} : { body }),
+  });
+  return { status: res.status, body: JSON.parse(res.body.toString('utf8')) as T };
+}
+
+async function evaluationEnd(cluster: TestCluster, id: string): Promise<EvaluationRecord> {
+  let record: EvaluationRecord | undefined;
+  await waitUntil(
+    async () => {
+      record = await cluster.api<EvaluationRecord>(`/v1/models/digits/evaluations/${id}`);
+      return record.state !== 'running';
+    },
+    60_000,
+    `evaluation ${id} to end`,
+  );
+  return record!;
+}
 
 describe('experiment records', () => {
   let cluster: TestCluster;
@@ -108,5 +140,120 @@ describe('experiment records', () => {
     expect(all.jobs.length).toBe(digits.jobs.length + 1);
     const view = await cluster.api<JobView>(`/v1/jobs/${other.id}`);
     expect(view.experiment?.hyperParameters.rounds).toBe(1);
+  });
+
+  describe('label targeting', () => {
+    beforeAll(async () => {
+      await cluster.api(`/v1/agents/${ids[0]}/labels`, { labels: { site: 'a', tier: 'edge' } }, 'PUT');
+      await cluster.api(`/v1/agents/${ids[1]}/labels`, { labels: { site: 'b', tier: 'edge' } }, 'PUT');
+    });
+
+    it('a job with labels trains only on the agents that carry them all, and records them', async () => {
+      const job = await cluster.api<JobRecord>('/v1/jobs', {
+        model: 'digits',
+        rounds: 2,
+        labels: { site: 'a', tier: 'edge' },
+        roundTimeoutSec: 60,
+      });
+      expect(job.config.labels).toEqual({ site: 'a', tier: 'edge' });
+      const done = await cluster.waitForJob(job.id);
+      expect(done.state).toBe('completed');
+      for (const r of done.rounds) {
+        expect(r.sampled).toEqual([ids[0]]);
+        expect(r.participants.map((p) => p.agentId)).toEqual([ids[0]]);
+      }
+      expect(done.experiment?.labels).toEqual({ site: 'a', tier: 'edge' });
+      expect(Object.keys(done.experiment!.agents)).toEqual([ids[0]]);
+      expect(done.experiment!.agents[ids[0]].labels).toEqual({ site: 'a', tier: 'edge' });
+      // Its final evaluation asked the same agents only.
+      const evaluation = await cluster.api<EvaluationRecord>(
+        `/v1/models/digits/evaluations/${done.evaluations![0].evaluationId}`,
+      );
+      expect(evaluation.asked).toEqual([ids[0]]);
+      expect(evaluation.request.labels).toEqual({ site: 'a', tier: 'edge' });
+    });
+
+    it('counts only the matching agents toward a job’s quorum', async () => {
+      const job = await cluster.api<JobRecord>('/v1/jobs', {
+        model: 'digits',
+        rounds: 1,
+        minClients: 2,
+        labels: { site: 'b' },
+        roundTimeoutSec: 1.5,
+      });
+      const done = await cluster.waitForJob(job.id);
+      expect(done.state).toBe('failed');
+      expect(done.error?.code).toBe('LOOM_ERR_ROUND_QUORUM');
+      expect(done.rounds[0].sampled).toEqual([ids[1]]);
+    });
+
+    it('an evaluation with labels evaluates only the matching agents, and minClients counts only them', async () => {
+      const started = await call<EvaluationRecord>(
+        cluster,
+        'POST',
+        '/v1/models/digits/versions/1/evaluations',
+        {
+          labels: { site: 'b' },
+          timeoutSec: 60,
+        },
+      );
+      expect(started.status).toBe(202);
+      expect(started.body.request.labels).toEqual({ site: 'b' });
+      const record = await evaluationEnd(cluster, started.body.id);
+      expect(record.state).toBe('completed');
+      expect(record.asked).toEqual([ids[1]]);
+      expect(record.results.map((r) => r.agentId)).toEqual([ids[1]]);
+
+      const both = await call<EvaluationRecord>(cluster, 'POST', '/v1/models/digits/versions/1/evaluations', {
+        labels: { tier: 'edge' },
+        minClients: 2,
+        timeoutSec: 60,
+      });
+      expect((await evaluationEnd(cluster, both.body.id)).results).toHaveLength(2);
+
+      const short = await call<EvaluationRecord>(
+        cluster,
+        'POST',
+        '/v1/models/digits/versions/1/evaluations',
+        {
+          labels: { site: 'a' },
+          minClients: 2,
+          timeoutSec: 1.5,
+        },
+      );
+      const failed = await evaluationEnd(cluster, short.body.id);
+      expect(failed.state).toBe('failed');
+      expect(failed.error?.code).toBe('LOOM_ERR_ROUND_QUORUM');
+      expect(failed.asked).toEqual([ids[0]]);
+    });
+
+    it('refuses agents with labels, labels that select nobody, and malformed labels, naming the field', async () => {
+      const path = '/v1/models/digits/versions/1/evaluations';
+      const both = await call<ErrorBody>(cluster, 'POST', path, { agents: [ids[0]], labels: { site: 'a' } });
+      expect(both.status).toBe(400);
+      expect(both.body.error.code).toBe('LOOM_ERR_INVALID_ARGUMENT');
+      expect(both.body.error.message).toMatch(/^labels /);
+      for (const [route, body] of [
+        [path, { labels: { site: 'nowhere' } }],
+        ['/v1/jobs', { model: 'digits', labels: { site: 'nowhere' } }],
+      ] as const) {
+        const none = await call<ErrorBody>(cluster, 'POST', route, body);
+        expect(none.status).toBe(409);
+        expect(none.body.error.code).toBe('LOOM_ERR_NO_TARGETS');
+        expect(none.body.error.message).toMatch(/^labels: /);
+      }
+      for (const labels of [{}, { 'bad key!': 'x' }, { site: 7 }, ['site=a']]) {
+        for (const route of [path, '/v1/jobs']) {
+          const bad = await call<ErrorBody>(
+            cluster,
+            'POST',
+            route,
+            route === path ? { labels } : { model: 'digits', labels },
+          );
+          expect(bad.status).toBe(400);
+          expect(bad.body.error.message).toMatch(/^labels/);
+        }
+      }
+    });
   });
 });
