@@ -21,7 +21,12 @@ export {
   weightCap,
 } from './contribution.ts';
 export type { CheckedEvaluation, EvaluationAggregate, EvaluationBounds } from './evaluation-check.ts';
-export { aggregateEvaluations, checkEvaluation } from './evaluation-check.ts';
+export {
+  aggregateEvaluations,
+  checkEvaluation,
+  EVALUATION_WEIGHT_CAP_RATIO,
+  evaluationWeight,
+} from './evaluation-check.ts';
 export type {
   AgentEvaluation,
   EvaluationFailure,
