@@ -94,8 +94,16 @@ export class RolloutService {
     for (const r of await withStoreErrors('read rollouts', () => this.rollouts.values().all())) {
       if (r.state === 'rolled-back' && r.promotion && !r.promotion.restoredAt) unrestored.push(r);
       if (!isLive(r)) continue;
-      // The health seen before the restart is gone: a wave being watched is watched again.
-      for (const w of r.waves) if (w.state === 'running') delete w.observingSince;
+      // A wave being watched carries on with its window and the counts saved with it.
+      const wave = r.waves[r.currentWave];
+      if (r.state === 'running' && wave?.state === 'running' && wave.observingSince) {
+        const counters = new Map<string, HealthCounter>();
+        for (const id of wave.agents) {
+          const saved = r.agents[id]?.health;
+          if (saved) counters.set(id, HealthCounter.from(saved));
+        }
+        this.health.set(r.id, counters);
+      }
       this.live.set(r.id, r);
     }
     const d = this.opts.deployments;

@@ -223,6 +223,48 @@ describe('a rollout wave with one agent that lies about its health', () => {
   }, 60_000);
 });
 
+describe('a coordinator restart in the middle of a health window', () => {
+  it('resumes the window with the counts seen before it, saved with the wave', async () => {
+    const version = await addVersion(0.75);
+    const created = await cluster.api<RolloutView>('/v1/rollouts', {
+      model: 'probe',
+      version,
+      target: { agents: honest.map((a) => a.status().agentId) },
+      healthWindowSec: 6,
+      maxErrorRate: 0.05,
+    });
+    let traffic = true;
+    const load = (async () => {
+      while (traffic) {
+        await Promise.all(honest.map((a) => infer(a, good)));
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    })();
+    const saved = (r: RolloutView): number => r.agents.reduce((n, a) => n + (a.health?.requests ?? 0), 0);
+    const before = await waitForRollout(
+      created.id,
+      (r) => r.waves[0].observingSince !== undefined && saved(r) >= 20,
+      'counts saved with the wave',
+    );
+    await cluster.restartCoordinator();
+    // What the restarted coordinator read from its store: the same window, and the counts so far.
+    const after = await cluster.coordinator.rollouts.get(created.id);
+    expect(after.state).toBe('running');
+    expect(after.waves[0].observingSince).toBe(before.waves[0].observingSince);
+    expect(saved(after)).toBeGreaterThanOrEqual(saved(before));
+    const r = await waitForRollout(created.id, (r) => r.state !== 'running', 'the rollout to end');
+    traffic = false;
+    await load;
+    expect(r.state).toBe('completed');
+    expect(r.waves[0].observingSince).toBe(before.waves[0].observingSince);
+    // The pass counted what was seen before the restart too.
+    expect(r.waves[0].health!.requests).toBeGreaterThanOrEqual(saved(before));
+    expect(Date.parse(r.waves[0].endedAt!) - Date.parse(r.waves[0].observingSince!)).toBeGreaterThanOrEqual(
+      6000,
+    );
+  }, 90_000);
+});
+
 describe('crafted serving-health reports', () => {
   const coordinatorAnswers = async (): Promise<void> => {
     expect((await cluster.api<{ status: string }>('/healthz')).status).toBeDefined();
