@@ -66,7 +66,15 @@ export interface GatewayEvents {
   offline: [{ agentId: string; reason: string }];
   /** `activation`: the ack answers an `activate` (a stored version), not a `deploy`. */
   'deploy-ack': [
-    { agentId: string; name: string; version: number; ok: boolean; error?: string; activation: boolean },
+    {
+      agentId: string;
+      name: string;
+      version: number;
+      ok: boolean;
+      error?: string;
+      code?: string;
+      activation: boolean;
+    },
   ];
   /** An `error` frame from an agent: something the coordinator sent was refused. */
   'agent-error': [{ agentId: string; code: string; message: string }];
@@ -186,6 +194,11 @@ export class AgentGateway extends EventEmitter<GatewayEvents> implements AgentPo
 
   get port(): number {
     return (this.https.address() as AddressInfo).port;
+  }
+
+  /** Bytes of each chunk a large payload is cut into on its way to an agent. */
+  get chunkBytes(): number {
+    return this.opts.chunkBytes;
   }
 
   /** Closes every agent connection (close code 1001) and the server. */

@@ -109,7 +109,9 @@ export class RolloutService {
     const d = this.opts.deployments;
     d.on('sent', (p) => this.onProgress(p.agentId, p.model, p.version, 'transferring'));
     d.on('written', (p) => this.onProgress(p.agentId, p.model, p.version, 'verifying'));
-    d.on('ack', (a) => this.onAck(a.agentId, a.model, a.version, a.ok, a.error));
+    d.on('ack', (a) =>
+      this.onAck(a.agentId, a.model, a.version, a.ok, a.code ? `${a.code}: ${a.error}` : a.error),
+    );
     this.opts.gateway.on('serving-health', ({ agentId, report }) => this.onHealth(agentId, report));
     // A crash between a decision and its targets leaves them to set again (setting is idempotent).
     for (const r of this.live.values()) await this.reissueTargets(r);
