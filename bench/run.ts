@@ -10,6 +10,7 @@ const BENCHES: Record<string, () => Promise<BenchModule>> = {
   aggregate: () => import('./aggregate.ts'),
   fleet: () => import('./fleet.ts'),
   rollout: () => import('./rollout.ts'),
+  'rollout-large': () => import('./rollout-large.ts'),
   round: () => import('./round.ts'),
 };
 

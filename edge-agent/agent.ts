@@ -8,6 +8,7 @@ import type { Logger } from '../shared/log/index.ts';
 import { listenError } from '../shared/net/index.ts';
 import {
   type ActivateBody,
+  checkAgainstManifest,
   type DatasetSummary,
   type DeployBody,
   decodeTensorBytes,
@@ -646,18 +647,34 @@ export class EdgeAgent {
    */
   private async runActivate(body: ActivateBody): Promise<void> {
     const { name, version } = body.model;
-    const ack = (ok: boolean, error?: string): void => {
+    const ack = (ok: boolean, error?: string, code?: string): void => {
       try {
-        this.connection?.send('deploy-ack', { name, version, ok, ...(error ? { error } : {}) });
+        this.connection?.send('deploy-ack', {
+          name,
+          version,
+          ok,
+          ...(error ? { error } : {}),
+          ...(code ? { code } : {}),
+        });
       } catch {
         // Disconnected: the coordinator sends the target again on the next hello.
       }
     };
     try {
       if (!this.identity || !this.store) throw new LoomError('LOOM_ERR_INVALID_CONFIG', 'agent has no store');
-      verifyDeployment(body.model, body.sha256, body.signature, body.signerCertificate, this.identity.caPem);
+      const manifest = verifyDeployment(
+        body.model,
+        body.sha256,
+        body.signature,
+        body.signerCertificate,
+        this.identity.caPem,
+        new Date(),
+        body.manifest,
+      );
       const { weights } = await this.store.get(name, version);
-      if (sha256Hex(encodeTensorBytes(weights)) !== body.sha256) {
+      const bytes = encodeTensorBytes(weights);
+      if (manifest) checkAgainstManifest(manifest, bytes);
+      else if (sha256Hex(bytes) !== body.sha256) {
         throw new LoomError(
           'LOOM_ERR_INTEGRITY',
           `the stored copy of ${name}@${version} is not the signed one`,
@@ -670,7 +687,7 @@ export class EdgeAgent {
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       this.log.warn('cannot activate a stored version', { model: name, version, error: message });
-      ack(false, message);
+      ack(false, message, isLoomError(err) ? err.code : 'LOOM_ERR_INTERNAL');
     }
   }
 
@@ -729,19 +746,36 @@ export class EdgeAgent {
 
   private async runDeploy(body: DeployBody): Promise<void> {
     const { name, version } = body.model;
-    const ack = (ok: boolean, error?: string): void => {
+    const ack = (ok: boolean, error?: string, code?: string): void => {
       try {
-        this.connection?.send('deploy-ack', { name, version, ok, ...(error ? { error } : {}) });
+        this.connection?.send('deploy-ack', {
+          name,
+          version,
+          ok,
+          ...(error ? { error } : {}),
+          ...(code ? { code } : {}),
+        });
       } catch {
         // Disconnected: the coordinator re-sends on the next hello.
       }
     };
     try {
-      if (sha256Hex(body.weights) !== body.sha256) {
+      if (!this.identity) throw new LoomError('LOOM_ERR_INVALID_CONFIG', 'agent has no identity');
+      // The signature first; then every chunk of the weights (those kept from a cut transfer
+      // too) against the list it covers, then the whole; only then is anything decoded or stored.
+      const manifest = verifyDeployment(
+        body.model,
+        body.sha256,
+        body.signature,
+        body.signerCertificate,
+        this.identity.caPem,
+        new Date(),
+        body.manifest,
+      );
+      if (manifest) checkAgainstManifest(manifest, body.weights);
+      else if (sha256Hex(body.weights) !== body.sha256) {
         throw new LoomError('LOOM_ERR_INTEGRITY', `weights of ${name}@${version} do not match their SHA-256`);
       }
-      if (!this.identity) throw new LoomError('LOOM_ERR_INVALID_CONFIG', 'agent has no identity');
-      verifyDeployment(body.model, body.sha256, body.signature, body.signerCertificate, this.identity.caPem);
       const weights = decodeTensorBytes(body.weights);
       await this.store?.put({ name, version, architecture: body.model.architecture, weights });
       await this.server?.load(name, version);
@@ -752,7 +786,7 @@ export class EdgeAgent {
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       this.log.error('deployment failed', { model: name, version, error: message });
-      ack(false, message);
+      ack(false, message, isLoomError(err) ? err.code : 'LOOM_ERR_INTERNAL');
     }
   }
 }

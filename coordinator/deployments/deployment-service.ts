@@ -5,7 +5,13 @@
 // to the socket, acknowledged), so a rollout can follow every agent.
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../../shared/log/index.ts';
-import { encodeTensorBytes, type ModelRef, signDeployment } from '../../shared/protocol/index.ts';
+import {
+  type ChunkManifest,
+  chunkManifest,
+  encodeTensorBytes,
+  type ModelRef,
+  signDeployment,
+} from '../../shared/protocol/index.ts';
 import { sha256Hex } from '../../shared/tensors/index.ts';
 import type { AgentDirectory } from '../directory/index.ts';
 import type { AgentGateway, AgentSessionInfo } from '../gateway/index.ts';
@@ -56,13 +62,15 @@ export interface DeploymentEvents {
    * The agent acknowledged what was sent on its connection (ok or refused, with its reason), or
    * already ran that version as acknowledged before (`alreadyRunning`, nothing sent).
    */
-  ack: [DeploymentProgress & { ok: boolean; error?: string; alreadyRunning?: boolean }];
+  ack: [DeploymentProgress & { ok: boolean; error?: string; code?: string; alreadyRunning?: boolean }];
 }
 
 interface DeployPayload {
   ref: ModelRef;
   bytes: Buffer;
   sha256: string;
+  /** The chunk hashes the signature covers with the rest (a v2 manifest). */
+  manifest: ChunkManifest;
   signature: Buffer;
 }
 
@@ -118,6 +126,10 @@ export class DeploymentService extends EventEmitter<DeploymentEvents> {
           model: ack.name,
           version: ack.version,
         });
+        // What it acknowledged on this connection is what it runs now: a later push of the same
+        // version (a completed rollout setting the fleet target, say) sends nothing again.
+        const session = opts.gateway.session(ack.agentId);
+        session?.info.claimedModels.set(ack.name, ack.version);
         this.recordAck(ack.agentId, ack.name, ack.version)
           .catch((err: unknown) =>
             this.log.warn('could not record a deployment ack', { agent: ack.agentId, error: String(err) }),
@@ -148,6 +160,7 @@ export class DeploymentService extends EventEmitter<DeploymentEvents> {
           version: ack.version,
           ok: false,
           error: ack.error ?? 'refused without a reason',
+          ...(ack.code ? { code: ack.code } : {}),
         });
       }
     });
@@ -309,7 +322,15 @@ export class DeploymentService extends EventEmitter<DeploymentEvents> {
       const bytes = encodeTensorBytes(weights);
       const sha256 = sha256Hex(bytes);
       const ref = { name: model, version, architecture: record.architecture };
-      return { ref, bytes, sha256, signature: signDeployment(ref, sha256, this.opts.signer.keyPem) };
+      // Cut as the gateway cuts it, so the agent checks every chunk it receives against the signed list.
+      const manifest = chunkManifest(bytes, this.opts.gateway.chunkBytes);
+      return {
+        ref,
+        bytes,
+        sha256,
+        manifest,
+        signature: signDeployment(ref, sha256, this.opts.signer.keyPem, manifest),
+      };
     })();
     this.payloads.set(model, { version, payload });
     // A failed read is not cached: the next push tries again.
@@ -336,6 +357,7 @@ export class DeploymentService extends EventEmitter<DeploymentEvents> {
     const signed = {
       model: payload.ref,
       sha256: payload.sha256,
+      manifest: payload.manifest,
       signature: payload.signature,
       signerCertificate: this.opts.signer.certPem,
     };
@@ -349,6 +371,7 @@ export class DeploymentService extends EventEmitter<DeploymentEvents> {
         model: payload.ref,
         weights: payload.bytes,
         sha256: payload.sha256,
+        manifest: payload.manifest,
         signature: payload.signature,
         signerCertificate: this.opts.signer.certPem,
       },

@@ -17,11 +17,20 @@ import {
   type AuditEvent,
   type CoordinatorDb,
   jsonSublevel,
+  type StoreOp,
   SUBLEVEL,
   withStoreErrors,
 } from '../store/index.ts';
 import { HealthCounter, healthViolation, summarize } from './health.ts';
-import { assignWaves, type RolloutAgent, type RolloutRecord, type RolloutRequest } from './rollout-record.ts';
+import {
+  assignWaves,
+  type HealthSummary,
+  ROLLOUT_DEFAULTS,
+  type RolloutAgent,
+  type RolloutPromotion,
+  type RolloutRecord,
+  type RolloutRequest,
+} from './rollout-record.ts';
 
 export interface RolloutServiceOptions {
   db: CoordinatorDb;
@@ -32,6 +41,11 @@ export interface RolloutServiceOptions {
   log: Logger;
   /** How often running rollouts are judged, in ms. Default 500. */
   tickMs?: number;
+  /**
+   * Called once a rollout a promotion started is rolled back, to put the registry's stages back
+   * (the stage follows what the fleet runs); called again after a restart until it succeeds.
+   */
+  onPromotionRolledBack?: (r: RolloutRecord) => Promise<void>;
 }
 
 export const ROLLOUT_SERVICE_DEFAULTS = { tickMs: 500 } as const;
@@ -62,6 +76,8 @@ export class RolloutService {
   private readonly live = new Map<string, RolloutRecord>();
   /** Serving health of the agents of the wave being watched, per rollout, since it started. */
   private readonly health = new Map<string, Map<string, HealthCounter>>();
+  /** Rollouts with counts reported since their last save. */
+  private readonly dirty = new Set<string>();
   private readonly log: Logger;
   private timer?: NodeJS.Timeout;
   private ticking = false;
@@ -74,19 +90,32 @@ export class RolloutService {
 
   /** Loads the rollouts that still act, re-issues their targets, and starts judging them. */
   async start(): Promise<void> {
+    const unrestored: RolloutRecord[] = [];
     for (const r of await withStoreErrors('read rollouts', () => this.rollouts.values().all())) {
+      if (r.state === 'rolled-back' && r.promotion && !r.promotion.restoredAt) unrestored.push(r);
       if (!isLive(r)) continue;
-      // The health seen before the restart is gone: a wave being watched is watched again.
-      for (const w of r.waves) if (w.state === 'running') delete w.observingSince;
+      // A wave being watched carries on with its window and the counts saved with it.
+      const wave = r.waves[r.currentWave];
+      if (r.state === 'running' && wave?.state === 'running' && wave.observingSince) {
+        const counters = new Map<string, HealthCounter>();
+        for (const id of wave.agents) {
+          const saved = r.agents[id]?.health;
+          if (saved) counters.set(id, HealthCounter.from(saved));
+        }
+        this.health.set(r.id, counters);
+      }
       this.live.set(r.id, r);
     }
     const d = this.opts.deployments;
     d.on('sent', (p) => this.onProgress(p.agentId, p.model, p.version, 'transferring'));
     d.on('written', (p) => this.onProgress(p.agentId, p.model, p.version, 'verifying'));
-    d.on('ack', (a) => this.onAck(a.agentId, a.model, a.version, a.ok, a.error));
+    d.on('ack', (a) =>
+      this.onAck(a.agentId, a.model, a.version, a.ok, a.code ? `${a.code}: ${a.error}` : a.error),
+    );
     this.opts.gateway.on('serving-health', ({ agentId, report }) => this.onHealth(agentId, report));
     // A crash between a decision and its targets leaves them to set again (setting is idempotent).
     for (const r of this.live.values()) await this.reissueTargets(r);
+    for (const r of unrestored) await this.restorePromotion(r);
     const tickMs = this.opts.tickMs ?? ROLLOUT_SERVICE_DEFAULTS.tickMs;
     this.timer = setInterval(() => void this.tick(), tickMs);
     this.timer.unref();
@@ -104,11 +133,64 @@ export class RolloutService {
    * rollout running or paused, LOOM_ERR_NO_TARGETS when no agent that is not revoked matches.
    */
   async create(req: RolloutRequest, actor: string, extra: { retiring?: number } = {}): Promise<RolloutView> {
+    const r = await this.open(req, actor, extra, (record, ops, targets) =>
+      this.opts.db.commit(ops, {
+        audit: {
+          actor,
+          action: 'rollout.create',
+          target: record!.id,
+          details: {
+            model: req.model,
+            version: req.version,
+            target: req.target,
+            waves: req.waves,
+            agents: targets,
+          },
+        },
+      }),
+    );
+    return this.view(this.live.get(r!.id) ?? r!);
+  }
+
+  /**
+   * Starts the rollout of a promotion to production. `commit` writes the promotion's own batch
+   * with the rollout's record added to it (`ops`), under the lock that keeps one rollout per model
+   * running, so the stage change and its rollout are one write or none. Refuses before `commit`
+   * with LOOM_ERR_ROLLOUT_ACTIVE while the model has a rollout running or paused, and with
+   * LOOM_ERR_NO_TARGETS when a target that names labels or agents matches none; a plan that
+   * targets every agent while none is enrolled commits the promotion alone, sets the fleet-wide
+   * target (agents that enroll later get the version) and returns null.
+   */
+  async createForPromotion(
+    req: RolloutRequest,
+    actor: string,
+    promotion: RolloutPromotion,
+    commit: (ops: StoreOp[], rollout: string | null) => Promise<void>,
+  ): Promise<string | null> {
+    const r = await this.open(
+      req,
+      actor,
+      { promotion, noTargetsIsEmpty: 'all' in req.target },
+      (record, ops) => commit(ops, record?.id ?? null),
+    );
+    if (!r) await this.opts.deployments.deploy(req.model, req.version);
+    return r?.id ?? null;
+  }
+
+  /**
+   * Opens a rollout under the model's lock: checks there is no other one acting, resolves the
+   * targets, builds the record and hands its write to `commit`; then starts the first wave.
+   * With `noTargetsIsEmpty`, no target means `commit(undefined, [])` and undefined back.
+   */
+  private async open(
+    req: RolloutRequest,
+    actor: string,
+    extra: { retiring?: number; promotion?: RolloutPromotion; noTargetsIsEmpty?: boolean },
+    commit: (record: RolloutRecord | undefined, ops: StoreOp[], targets: number) => Promise<unknown>,
+  ): Promise<RolloutRecord | undefined> {
     await this.opts.registry.getVersion(req.model, req.version);
     const record = await this.opts.db.locks.run(`rollouts-of:${req.model}`, async () => {
-      const active = [...this.live.values()].find(
-        (r) => r.model === req.model && (r.state === 'running' || r.state === 'paused'),
-      );
+      const active = this.activeFor(req.model);
       if (active) {
         throw new LoomError(
           'LOOM_ERR_ROLLOUT_ACTIVE',
@@ -116,7 +198,15 @@ export class RolloutService {
           { details: { rollout: active.id } },
         );
       }
-      const targets = await this.resolveTargets(req);
+      let targets: AgentRecord[];
+      try {
+        targets = await this.resolveTargets(req);
+      } catch (err) {
+        if (!(extra.noTargetsIsEmpty && err instanceof LoomError && err.code === 'LOOM_ERR_NO_TARGETS'))
+          throw err;
+        await withStoreErrors('save a promotion', () => commit(undefined, [], 0));
+        return undefined;
+      }
       const now = new Date().toISOString();
       const waves = assignWaves(
         targets.map((a) => a.id),
@@ -149,25 +239,18 @@ export class RolloutService {
         createdBy: actor,
         updatedAt: now,
         ...(extra.retiring !== undefined ? { retiring: extra.retiring } : {}),
+        ...(extra.promotion ? { promotion: extra.promotion } : {}),
       };
-      await this.save(r, {
-        actor,
-        action: 'rollout.create',
-        target: r.id,
-        details: {
-          model: r.model,
-          version: r.version,
-          target: r.target,
-          waves: req.waves,
-          agents: targets.length,
-        },
-      });
+      await withStoreErrors('save a rollout', () =>
+        commit(r, [{ type: 'put', sublevel: this.rollouts, key: r.id, value: r }], targets.length),
+      );
       this.live.set(r.id, r);
       return r;
     });
+    if (!record) return undefined;
     this.log.info('rollout started', { rollout: record.id, model: record.model, version: record.version });
     await this.advance(record.id);
-    return this.view(this.live.get(record.id) ?? record);
+    return this.live.get(record.id) ?? record;
   }
 
   /** Every rollout, newest first. */
@@ -208,8 +291,12 @@ export class RolloutService {
       if (r.state !== 'paused') throw stateError(r, 'resume', 'paused');
       r.state = 'running';
       const wave = r.waves[r.currentWave];
-      if (wave.state === 'running') delete wave.observingSince;
+      if (wave.state === 'running') {
+        delete wave.observingSince;
+        for (const id of wave.agents) delete r.agents[id].health;
+      }
       this.health.delete(r.id);
+      this.dirty.delete(r.id);
     });
     await this.advance(id);
     return this.view(this.live.get(id) ?? r);
@@ -325,7 +412,10 @@ export class RolloutService {
       if (r.version !== version || r.state === 'rolled-back') continue;
       const before =
         state === 'transferring' ? ['pending', 'transferring', 'verifying', 'failed'] : ['transferring'];
-      void this.setAgent(r.id, agentId, (a) => (before.includes(a.state) ? { state } : undefined));
+      // An agent judged unhealthy stays failed: a new push to it (after a reconnect) is no new start.
+      void this.setAgent(r.id, agentId, (a, now) =>
+        now.state !== 'rolled-back' && before.includes(a.state) && !a.unhealthy ? { state } : undefined,
+      );
     }
   }
 
@@ -334,7 +424,9 @@ export class RolloutService {
       const a = r.agents[agentId];
       if (r.state !== 'rolled-back') {
         if (version !== r.version) continue;
-        void this.setAgent(r.id, agentId, (a) => {
+        // Judged again under the lock: a rollback decided meanwhile wins over this ack.
+        void this.setAgent(r.id, agentId, (a, now) => {
+          if (a.unhealthy || now.state === 'rolled-back') return undefined;
           if (ok) return a.state === 'active' ? undefined : { state: 'active' };
           return { state: 'failed', reason: `refused version ${version}: ${error ?? 'no reason given'}` };
         }).then(() => (ok ? undefined : this.advance(r.id)));
@@ -354,11 +446,11 @@ export class RolloutService {
   private setAgent(
     id: string,
     agentId: string,
-    change: (a: RolloutAgent) => Partial<RolloutAgent> | undefined,
+    change: (a: RolloutAgent, r: RolloutRecord) => Partial<RolloutAgent> | undefined,
   ): Promise<unknown> {
     return this.mutate(id, undefined, (r) => {
       const a = r.agents[agentId];
-      const patch = a ? change(a) : undefined;
+      const patch = a ? change(a, r) : undefined;
       if (!patch) return false;
       Object.assign(a, patch, { updatedAt: new Date().toISOString() });
       if (patch.state !== 'failed') delete a.reason;
@@ -388,6 +480,7 @@ export class RolloutService {
           counters.set(agentId, c);
         }
         c.add(v);
+        this.dirty.add(r.id);
       }
     }
   }
@@ -424,47 +517,50 @@ export class RolloutService {
           return true;
         }
         if (wave.state !== 'running') return false;
-        const reached = Object.values(r.agents).filter((a) => a.wave <= r.currentWave);
-        const failed = reached.find((a) => a.state === 'failed');
-        if (failed) {
-          failure = `agent ${failed.id} (wave ${failed.wave + 1}) ${failed.reason ?? 'failed'}`;
-          return false;
+        // Counts reported since the last step are saved with the wave (one batch), so a restart
+        // resumes the window; agents are judged one by one, and the wave by a quorum of them.
+        let changed = this.saveHealth(r);
+        if (wave.observingSince && this.judgeAgents(r, now)) changed = true;
+        const verdict = waveVerdict(r);
+        if (verdict.fails) {
+          wave.health = this.waveHealth(r);
+          failure = verdict.failure;
+          return true;
         }
         const online = wave.agents.filter((a) => this.opts.gateway.session(a) !== undefined);
+        const onTheWay = online.filter((a) => ON_THE_WAY.has(r.agents[a].state));
         const running = online.filter((a) => r.agents[a].state === 'active');
         if (!wave.observingSince) {
-          if (online.length === 0 || running.length < online.length) {
+          if (running.length === 0 || onTheWay.length > 0) {
             const note =
               online.length === 0
                 ? 'waiting for an agent of this wave to connect'
-                : `waiting for ${online.length - running.length} agent(s) to run the version`;
-            if (wave.note === note) return false;
+                : `waiting for ${onTheWay.length} agent(s) to run the version`;
+            if (wave.note === note) return changed;
             wave.note = note;
             return true;
           }
           wave.observingSince = now.toISOString();
           wave.note = 'watching serving health';
           this.health.delete(r.id);
+          for (const id of wave.agents) delete r.agents[id].health;
           return true;
         }
-        const health = summarize(wave.agents.flatMap((a) => this.health.get(r.id)?.get(a) ?? []));
-        const violation = healthViolation(health, r.policy);
-        const enough = health.requests >= Math.max(1, r.policy.minRequests);
-        if (violation && enough) {
-          wave.health = health;
-          failure = `wave ${r.currentWave + 1} is unhealthy: ${violation}`;
-          return true;
-        }
+        const health = this.waveHealth(r, { healthyOnly: true });
         const elapsed = now.getTime() - Date.parse(wave.observingSince);
-        if (elapsed < r.policy.healthWindowSec * 1000) return false;
+        if (elapsed < r.policy.healthWindowSec * 1000) return changed;
         if (health.requests < r.policy.minRequests) {
           const note = `waiting for ${r.policy.minRequests} predictions (${health.requests} so far)`;
-          if (wave.note === note) return false;
+          if (wave.note === note) return changed;
           wave.note = note;
           return true;
         }
-        wave.health = health;
-        wave.note = `healthy: ${health.requests} predictions, error rate ${health.errorRate.toFixed(4)}, p99 ${health.p99Ms ?? 'n/a'} ms`;
+        wave.health = this.waveHealth(r);
+        wave.note =
+          `healthy: ${health.requests} predictions, error rate ${health.errorRate.toFixed(4)}, p99 ${health.p99Ms ?? 'n/a'} ms` +
+          (verdict.failing.length > 0
+            ? `; ${verdict.failing.length} of ${verdict.took} agents failing, within failQuorum ${verdict.quorum}`
+            : '');
         if (this.passWave(r, now)) completed = r;
         return true;
       });
@@ -512,12 +608,61 @@ export class RolloutService {
     }
   }
 
+  /** Copies the counts reported since the last save into the wave's agents; true when any changed. */
+  private saveHealth(r: RolloutRecord): boolean {
+    if (!this.dirty.delete(r.id)) return false;
+    const counters = this.health.get(r.id);
+    if (!counters) return false;
+    for (const id of r.waves[r.currentWave].agents) {
+      const c = counters.get(id);
+      if (c) r.agents[id].health = c.snapshot();
+    }
+    return true;
+  }
+
+  /**
+   * Marks failed each active agent of the current wave whose own counts break a limit, once it
+   * has answered its share of minRequests (at least one prediction); true when any was marked.
+   */
+  private judgeAgents(r: RolloutRecord, now: Date): boolean {
+    const wave = r.waves[r.currentWave];
+    const counters = this.health.get(r.id);
+    if (!counters) return false;
+    const share = Math.max(1, Math.ceil(r.policy.minRequests / Math.max(1, wave.agents.length)));
+    let marked = false;
+    for (const id of wave.agents) {
+      const a = r.agents[id];
+      const c = counters.get(id);
+      if (a.state !== 'active' || !c || c.requests < share) continue;
+      const violation = healthViolation(summarize([c]), r.policy);
+      if (!violation) continue;
+      a.state = 'failed';
+      a.unhealthy = true;
+      a.reason = `unhealthy: ${violation}`;
+      a.health = c.snapshot();
+      a.updatedAt = now.toISOString();
+      marked = true;
+      this.log.warn('agent unhealthy in its rollout wave', { rollout: r.id, agent: id, violation });
+    }
+    return marked;
+  }
+
+  /** The summary of the current wave's counts (of the agents not failing, with `healthyOnly`). */
+  private waveHealth(r: RolloutRecord, opts: { healthyOnly?: boolean } = {}): HealthSummary {
+    const counters = this.health.get(r.id);
+    const ids = r.waves[r.currentWave].agents.filter(
+      (id) => !opts.healthyOnly || r.agents[id].state === 'active',
+    );
+    return summarize(ids.flatMap((id) => counters?.get(id) ?? []));
+  }
+
   /** Marks the current wave passed and moves to the next; true when that was the last one. */
   private passWave(r: RolloutRecord, now: Date): boolean {
     const wave = r.waves[r.currentWave];
     wave.state = 'passed';
     wave.endedAt = now.toISOString();
     this.health.delete(r.id);
+    this.dirty.delete(r.id);
     if (r.currentWave === r.waves.length - 1) {
       r.state = 'completed';
       r.finishedAt = now.toISOString();
@@ -565,7 +710,26 @@ export class RolloutService {
     if (!decided) return this.live.get(id) ?? r;
     this.log.warn('rollout rolled back', { rollout: id, model: r.model, version: r.version, reason });
     await this.reissueTargets(r);
+    if (r.promotion) await this.restorePromotion(r);
     return this.live.get(id) ?? r;
+  }
+
+  /** Hands a rolled-back promotion to `onPromotionRolledBack`, then records that it was. */
+  private async restorePromotion(r: RolloutRecord): Promise<void> {
+    const hook = this.opts.onPromotionRolledBack;
+    if (!hook || !r.promotion || r.promotion.restoredAt) return;
+    try {
+      await hook(r);
+      await this.mutate(r.id, undefined, (next) => {
+        if (!next.promotion || next.promotion.restoredAt) return false;
+        next.promotion.restoredAt = new Date().toISOString();
+      });
+    } catch (err) {
+      this.log.error('could not restore the stages after a rollback; the next start tries again', {
+        rollout: r.id,
+        error: err instanceof Error ? err.message : String(err),
+      });
+    }
   }
 
   /** Sets the targets a rollout's state asks for: the version for a running wave, the earlier ones for a rollback. */
@@ -591,6 +755,32 @@ export class RolloutService {
       );
     }
   }
+}
+
+/**
+ * Whether the current wave of `r` fails: more than failQuorum × the agents that took part (those
+ * that ran or refused the version) are failing. With failQuorum 0, any one failing agent fails it.
+ */
+function waveVerdict(r: RolloutRecord): {
+  fails: boolean;
+  failing: RolloutAgent[];
+  took: number;
+  quorum: number;
+  failure?: string;
+} {
+  const wave = r.waves[r.currentWave];
+  const quorum = r.policy.failQuorum ?? ROLLOUT_DEFAULTS.failQuorum;
+  const agents = wave.agents.map((id) => r.agents[id]);
+  const failing = agents.filter((a) => a.state === 'failed');
+  const took = agents.filter((a) => a.state === 'failed' || a.state === 'active').length;
+  const fails = failing.length > 0 && failing.length > quorum * took;
+  if (!fails) return { fails, failing, took, quorum };
+  const first = failing[0];
+  const count = `${failing.length} of ${took} agent(s) failing, more than failQuorum ${quorum}`;
+  const failure = first.unhealthy
+    ? `wave ${r.currentWave + 1} is unhealthy: ${first.reason?.replace(/^unhealthy: /, '')} at agent ${first.id}; ${count}`
+    : `wave ${r.currentWave + 1} failed: agent ${first.id} ${first.reason ?? 'failed'}; ${count}`;
+  return { fails, failing, took, quorum, failure };
 }
 
 /** Whether wave `wave` of `r` has started (its agents have the version as their target). */

@@ -5,6 +5,7 @@ import msgpack from 'msgpack-lite';
 import { isLoomError, LoomError, type LoomErrorCode } from '../errors/index.ts';
 import { type ModelArchitecture, parseArchitecture } from '../models/index.ts';
 import { decodeTensors, encodeTensors, type WeightTensor } from '../tensors/index.ts';
+import { readChunkManifest } from './deployment-manifest.ts';
 import { FieldReader } from './fields.ts';
 import {
   type DatasetSummary,
@@ -391,12 +392,14 @@ const BODY_DECODERS: { [T in MessageType]: BodyDecoder<T> } = {
     model: modelRef(r.object('model')),
     weights: payload(r, 'weights', o),
     sha256: r.string('sha256', { pattern: /^[0-9a-f]{64}$/ }),
+    ...(r.has('manifest') ? { manifest: readChunkManifest(r.object('manifest')) } : {}),
     signature: r.bytes('signature'),
     signerCertificate: r.string('signerCertificate', { max: 16_384 }),
   }),
   activate: (r) => ({
     model: modelRef(r.object('model')),
     sha256: r.string('sha256', { pattern: SHA256_HEX }),
+    ...(r.has('manifest') ? { manifest: readChunkManifest(r.object('manifest')) } : {}),
     signature: r.bytes('signature'),
     signerCertificate: r.string('signerCertificate', { max: 16_384 }),
   }),
@@ -407,11 +410,13 @@ const BODY_DECODERS: { [T in MessageType]: BodyDecoder<T> } = {
   }),
   'deploy-ack': (r) => {
     const error = r.optionalString('error', { max: 4096 });
+    const code = r.optionalString('code', { max: 64, pattern: /^LOOM_ERR_[A-Z_]{1,54}$/ });
     return {
       name: r.string('name', { pattern: NAME }),
       version: r.integer('version', { min: 1 }),
       ok: r.boolean('ok'),
       ...(error === undefined ? {} : { error }),
+      ...(code === undefined ? {} : { code }),
     };
   },
   chunk: (r) => {

@@ -13,6 +13,16 @@ export {
   encodeTensorBytes,
   MAX_EXAMPLES_PER_UPDATE,
 } from './codec.ts';
+export type { DeploymentManifest } from './deployment-manifest.ts';
+export {
+  checkAgainstManifest,
+  chunkManifest,
+  decodeDeploymentManifest,
+  deploymentManifestOf,
+  encodeDeploymentManifest,
+  MANIFEST_KIND,
+  MAX_MANIFEST_CHUNKS,
+} from './deployment-manifest.ts';
 export { FieldReader } from './fields.ts';
 export {
   assertLabelKey,
@@ -26,6 +36,7 @@ export type {
   ActivateBody,
   CancelBody,
   ChunkBody,
+  ChunkManifest,
   DatasetSummary,
   DeployAckBody,
   DeployBody,

@@ -215,13 +215,28 @@ export interface CancelBody {
   taskId: string;
 }
 
+/** The chunks a deployment's weights are cut into, as its signed manifest lists them. */
+export interface ChunkManifest {
+  /** Bytes of the weights. */
+  size: number;
+  /** Bytes of every chunk but the last. */
+  chunkBytes: number;
+  /** SHA-256 hex of each chunk, in order. */
+  chunks: string[];
+}
+
 export interface DeployBody {
   model: ModelRef;
   /** msgpack-encoded WireTensor[] */
   weights: Uint8Array;
   /** SHA-256 hex of `weights`. */
   sha256: string;
-  /** Coordinator's signature over the deployment manifest (model, version, architecture, sha256). */
+  /**
+   * The chunk hashes of the signed manifest (loom-deployment-v2). Present: `signature` covers the
+   * model, sha256 and these; absent: the v1 manifest (model, version, architecture, sha256).
+   */
+  manifest?: ChunkManifest;
+  /** Coordinator's signature over the deployment manifest. */
   signature: Uint8Array;
   /** PEM of the certificate whose key made `signature`; must chain to the pinned CA. */
   signerCertificate: string;
@@ -236,6 +251,8 @@ export interface ActivateBody {
   model: ModelRef;
   /** SHA-256 hex of the version's weights as a `deploy` would carry them. */
   sha256: string;
+  /** As in `deploy`: the chunk hashes of the signed v2 manifest. */
+  manifest?: ChunkManifest;
   signature: Uint8Array;
   signerCertificate: string;
 }
@@ -245,6 +262,8 @@ export interface DeployAckBody {
   version: number;
   ok: boolean;
   error?: string;
+  /** With a refusal: its stable code (LOOM_ERR_INTEGRITY for a bad signature, hash or chunk). */
+  code?: string;
 }
 
 /**

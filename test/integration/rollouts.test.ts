@@ -3,17 +3,19 @@
 // that were away catching up, a coordinator restart in the middle, and retirement with its
 // deprecation headers and the 410 after the sunset.
 import { generateKeyPairSync, X509Certificate } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RolloutView } from '../../coordinator/rollouts/index.ts';
+import { pkiDir } from '../../coordinator/setup/index.ts';
 import { EdgeAgent } from '../../edge-agent/index.ts';
 import { httpRequestRaw } from '../../shared/http/index.ts';
 import { createLogger } from '../../shared/log/index.ts';
 import type { ModelArchitecture } from '../../shared/models/index.ts';
 import {
   CLOSE_CODES,
+  chunkManifest,
   chunkPayload,
   createMessage,
   encodeMessage,
@@ -25,6 +27,7 @@ import { startTestCluster, type TestCluster, waitUntil } from '../helpers/cluste
 
 const FEATURES = 4;
 const ARCH: ModelArchitecture = { kind: 'logistic', inputShape: [FEATURES], classes: 3 };
+const WIDE: ModelArchitecture = { kind: 'logistic', inputShape: [20_000], classes: 3 };
 const HEALTH_INTERVAL_MS = 150;
 /** Small chunks, so a model of a megabyte travels in a few dozen of them. */
 const CHUNK_BYTES = 64 * 1024;
@@ -335,7 +338,12 @@ describe('a rollout', () => {
     expect(r.agents.every((a) => a.state === 'active' && a.previousVersion === null)).toBe(true);
     expect(r.waves.map((w) => w.state)).toEqual(['passed', 'passed']);
     for (const a of agents) await waitServing(a, 'gauge', good);
-    expect((await cluster.coordinator.deployments.get('gauge'))?.version).toBe(good);
+    // Completed to every agent: the version becomes the fleet-wide target right after.
+    await waitUntil(
+      async () => (await cluster.coordinator.deployments.get('gauge'))?.version === good,
+      10_000,
+      'the fleet-wide target',
+    );
     const audit = await call('GET', '/v1/audit?limit=1000');
     const actions = audit.body.entries
       .filter((e: { target: string }) => e.target === r.id)
@@ -608,9 +616,18 @@ describe('an agent', () => {
     });
   }
 
-  function nextAck(agentId: string, version: number): Promise<{ ok: boolean; error?: string }> {
+  function nextAck(
+    agentId: string,
+    version: number,
+  ): Promise<{ ok: boolean; error?: string; code?: string }> {
     return new Promise((resolve) => {
-      const listener = (a: { agentId: string; version: number; ok: boolean; error?: string }): void => {
+      const listener = (a: {
+        agentId: string;
+        version: number;
+        ok: boolean;
+        error?: string;
+        code?: string;
+      }): void => {
         if (a.agentId !== agentId || a.version !== version) return;
         cluster.coordinator.deployments.off('ack', listener);
         resolve(a);
@@ -647,7 +664,12 @@ describe('an agent', () => {
     tampered[tampered.length - 1] ^= 0xff;
     ack = nextAck(agentId, bogus);
     session.sendDeploy({ model, weights: tampered, sha256, signature: forged, signerCertificate });
-    expect(await ack).toMatchObject({ ok: false, error: expect.stringMatching(/SHA-256/) });
+    // The signature is checked first (it is forged here too), then the weights against it.
+    expect(await ack).toMatchObject({
+      ok: false,
+      code: 'LOOM_ERR_INTEGRITY',
+      error: expect.stringMatching(/does not verify|SHA-256/),
+    });
 
     // A chunk whose bytes do not match its hash: refused as it arrives, and said back.
     const refusal = new Promise<{ code: string; message: string }>((resolve) =>
@@ -663,6 +685,69 @@ describe('an agent', () => {
 
     expect((await infer(agent, 'gauge', 0.5)).version).toBe(before);
     expect((await infer(agent, 'gauge', 0.5, bogus)).status).toBe(404);
+    expect(session.isClosed).toBe(false);
+  });
+  it('checks the signed v2 manifest first, then every chunk against it: a forged chunk list, a changed chunk and reordered chunks are refused with LOOM_ERR_INTEGRITY, none activated', async () => {
+    // A model of several chunks (60,003 parameters, about 240 KB in chunks of 64 KiB).
+    await cluster.api('/v1/models', { name: 'wide', architecture: WIDE });
+    const agent = agents.find((a) => a.status().connected)!;
+    const agentId = agent.status().agentId;
+    const session = cluster.coordinator.gateway.session(agentId)!;
+    const { architecture } = await cluster.coordinator.registry.getModel('wide');
+    const bytes = encodeTensorBytes(await cluster.coordinator.registry.getWeights('wide', 1));
+    const sha256 = sha256Hex(bytes);
+    const model = { name: 'wide', version: 1, architecture };
+    const chunks = chunkManifest(bytes, CHUNK_BYTES);
+    expect(chunks.chunks.length).toBeGreaterThanOrEqual(3);
+    const serverKey = await readFile(
+      join(pkiDir(join(cluster.dir, 'coordinator')), 'server-key.pem'),
+      'utf8',
+    );
+    const signerCertificate = await serverCertificate();
+    const signature = signDeployment(model, sha256, serverKey, chunks);
+    const refusedWith = async (body: Parameters<typeof session.sendDeploy>[0]): Promise<string> => {
+      const ack = nextAck(agentId, 1);
+      session.sendDeploy(body);
+      const a = await ack;
+      expect(a.ok).toBe(false);
+      expect(a.code).toBe('LOOM_ERR_INTEGRITY');
+      return a.error ?? '';
+    };
+    // The list the coordinator signed, with one hash replaced by that of other bytes.
+    const forged = {
+      ...chunks,
+      chunks: chunks.chunks.map((h, i) => (i === 1 ? sha256Hex(Buffer.from('x')) : h)),
+    };
+    expect(
+      await refusedWith({ model, weights: bytes, sha256, manifest: forged, signature, signerCertificate }),
+    ).toMatch(/does not verify/);
+    // The signed list, but chunk 1's bytes changed (the chunk frames carry hashes of what they carry).
+    const changed = Buffer.from(bytes);
+    changed[CHUNK_BYTES + 10] ^= 0xff;
+    expect(
+      await refusedWith({ model, weights: changed, sha256, manifest: chunks, signature, signerCertificate }),
+    ).toMatch(/chunk 1 of wide@1 does not match the SHA-256 the signed manifest lists/);
+    // The signed list, the first two chunks swapped.
+    const reordered = Buffer.concat([
+      bytes.subarray(CHUNK_BYTES, 2 * CHUNK_BYTES),
+      bytes.subarray(0, CHUNK_BYTES),
+      bytes.subarray(2 * CHUNK_BYTES),
+    ]);
+    expect(
+      await refusedWith({
+        model,
+        weights: reordered,
+        sha256,
+        manifest: chunks,
+        signature,
+        signerCertificate,
+      }),
+    ).toMatch(/chunk 0 of wide@1 does not match/);
+    // Nothing was activated or stored; the signed deployment itself is taken.
+    expect(agent.status().models.some((m) => m.name === 'wide')).toBe(false);
+    const ack = nextAck(agentId, 1);
+    session.sendDeploy({ model, weights: bytes, sha256, manifest: chunks, signature, signerCertificate });
+    expect(await ack).toMatchObject({ ok: true });
     expect(session.isClosed).toBe(false);
   });
 });

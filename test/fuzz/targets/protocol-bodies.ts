@@ -180,6 +180,23 @@ function datasetSummary(): fc.Arbitrary<DatasetSummary> {
   });
 }
 
+/** The chunk hashes of a v2 deployment manifest: one per chunk of `chunkBytes` of `size`. */
+function chunkManifest(): fc.Arbitrary<{ size: number; chunkBytes: number; chunks: string[] }> {
+  return fc
+    .record({
+      size: fc.integer({ min: 0, max: 1 << 20 }),
+      chunkBytes: fc.integer({ min: 4096, max: 1 << 20 }),
+    })
+    .chain(({ size, chunkBytes }) =>
+      fc
+        .array(fc.stringMatching(SHA256), {
+          minLength: Math.max(1, Math.ceil(size / chunkBytes)),
+          maxLength: Math.max(1, Math.ceil(size / chunkBytes)),
+        })
+        .map((chunks) => ({ size, chunkBytes, chunks })),
+    );
+}
+
 export const BODY_ARBITRARIES: { [T in MessageType]: fc.Arbitrary<MessageBodies[T]> } = {
   hello: fc.record({
     protocolVersions: fc.array(fc.oneof(wholeNumber(1, 3), fc.maxSafeInteger(), fc.integer()), {
@@ -242,27 +259,40 @@ export const BODY_ARBITRARIES: { [T in MessageType]: fc.Arbitrary<MessageBodies[
     { requiredKeys: ['taskId', 'code', 'message'] },
   ),
   cancel: fc.record({ taskId: protocolId() }),
-  deploy: fc.record({
-    model: modelRef(),
-    weights: tensorField(),
-    sha256: fc.stringMatching(SHA256),
-    signature: fc.uint8Array({ maxLength: 512 }),
-    signerCertificate: textUpTo(16_384, 1),
-  }),
+  deploy: fc.record(
+    {
+      model: modelRef(),
+      weights: tensorField(),
+      sha256: fc.stringMatching(SHA256),
+      manifest: chunkManifest(),
+      signature: fc.uint8Array({ maxLength: 512 }),
+      signerCertificate: textUpTo(16_384, 1),
+    },
+    { requiredKeys: ['model', 'weights', 'sha256', 'signature', 'signerCertificate'] },
+  ),
   'deploy-ack': fc
     .record({
       name: modelName(),
       version: wholeNumber(1),
       ok: fc.boolean(),
       error: fc.option(textUpTo(4096, 1), { nil: undefined }),
+      code: fc.option(fc.stringMatching(/^LOOM_ERR_[A-Z_]{1,20}$/), { nil: undefined }),
     })
-    .map(({ error, ...rest }) => (error === undefined ? rest : { ...rest, error })),
-  activate: fc.record({
-    model: modelRef(),
-    sha256: fc.stringMatching(SHA256),
-    signature: fc.uint8Array({ maxLength: 512 }),
-    signerCertificate: textUpTo(16_384, 1),
-  }),
+    .map(({ error, code, ...rest }) => ({
+      ...rest,
+      ...(error === undefined ? {} : { error }),
+      ...(code === undefined ? {} : { code }),
+    })),
+  activate: fc.record(
+    {
+      model: modelRef(),
+      sha256: fc.stringMatching(SHA256),
+      manifest: chunkManifest(),
+      signature: fc.uint8Array({ maxLength: 512 }),
+      signerCertificate: textUpTo(16_384, 1),
+    },
+    { requiredKeys: ['model', 'sha256', 'signature', 'signerCertificate'] },
+  ),
   renew: fc.record({ csr: textUpTo(16_384, 1) }),
   renewed: fc.record({ certificate: textUpTo(16_384, 1), notAfter: textUpTo(64, 1) }),
   // One chunk as a frame carries it; whether chunks fit together is the assembler's to check.
