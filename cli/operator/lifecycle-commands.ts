@@ -87,7 +87,7 @@ export function modelsPromote(argv: string[]): Promise<number> {
     let rollout: RolloutView | undefined;
     if (wantsRollout)
       rollout = await api.startRollout({ model: name, version: number, target, ...rolloutOptions });
-    if (json && !flags.follow) {
+    if (json) {
       outJson({
         model: name,
         version: number,
@@ -96,9 +96,7 @@ export function modelsPromote(argv: string[]): Promise<number> {
         forced: force,
         ...(rollout ? { rollout } : {}),
       });
-      return 0;
-    }
-    if (!json) {
+    } else {
       out(
         `${stage === 'production' ? 'Promoted' : 'Moved'} ${name} v${number} to ${view.stage}` +
           (view.aliases.length > 0 ? ` (aliases: ${view.aliases.join(', ')})` : '') +

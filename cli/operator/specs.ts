@@ -427,7 +427,9 @@ export const modelsPromoteSpec: CommandSpec = operatorSpec({
     { name: 'NAME', description: 'name of the model' },
     { name: 'VERSION', description: 'version number or alias' },
   ],
-  json: 'print one JSON object {model, version, stage, aliases, forced, rollout?}; a gate refusal {error: {code, message, reasons}}',
+  json:
+    'print one JSON object {model, version, stage, aliases, forced, rollout?} (with --follow, then one JSON line\n' +
+    'per change of the rollout); a gate refusal prints {error: {code, message, reasons}}',
 });
 
 export const modelsAliasSpec: CommandSpec = operatorSpec({
