@@ -25,7 +25,7 @@ import { createLevelJobStore, JobService } from './jobs/index.ts';
 import { createLevelLifecycleStore, LifecycleService } from './lifecycle/index.ts';
 import { type AdminSocket, startAdminSocket } from './local-admin/index.ts';
 import { createLevelRegistry, type ModelRegistry } from './registry/index.ts';
-import { RetirementService, RolloutService } from './rollouts/index.ts';
+import { RetirementService, RolloutService, resolveRolloutPlan } from './rollouts/index.ts';
 import {
   apiUrlFor,
   coordinatorKeyProvider,
@@ -233,6 +233,9 @@ export async function startCoordinator(
     signer: pki.server,
     log: log.child('deploy'),
   });
+  // The stage follows what the fleet runs: a promotion's rollout that is rolled back puts the
+  // stages back (set below, once the lifecycle exists; rollouts start after it).
+  let lifecycleRef: LifecycleService | undefined;
   const rollouts = new RolloutService({
     db,
     deployments,
@@ -241,6 +244,13 @@ export async function startCoordinator(
     gateway,
     log: log.child('rollouts'),
     tickMs: config.rolloutTickMs,
+    onPromotionRolledBack: async (r) => {
+      if (!r.promotion || !lifecycleRef) return;
+      await lifecycleRef.restoreAfterRollback(r.model, r.version, r.promotion, {
+        rollout: r.id,
+        reason: r.reason ?? 'rolled back',
+      });
+    },
   });
   const retirements = new RetirementService({
     db,
@@ -251,22 +261,29 @@ export async function startCoordinator(
     gateway,
     log: log.child('retire'),
   });
-  await rollouts.start();
   const evaluations = new EvaluationService({
     store: createLevelEvaluationStore(db),
     registry,
     pool: gateway,
     log: log.child('evaluations'),
   });
-  // The one place a promotion reaches the sites: at once, to every agent. A staged rollout of a
-  // promoted version is started through POST /v1/rollouts.
+  // The one place a promotion reaches the sites: a staged rollout, written in the promotion's
+  // batch, with the plan of the request (or job), then the model's policy, then the defaults.
   const lifecycle = new LifecycleService({
     store: createLevelLifecycleStore(db),
     registry,
     latestEvaluation: (model, version) => evaluations.latestCompleted(model, version),
-    onPromoted: (model, version) => deployments.deploy(model, version),
+    startRollout: (p, commit) =>
+      rollouts.createForPromotion(
+        resolveRolloutPlan(p.model, p.version, ...p.plans),
+        p.actor,
+        { previousProduction: p.previousProduction, previousStage: p.previousStage },
+        commit,
+      ),
     log: log.child('lifecycle'),
   });
+  lifecycleRef = lifecycle;
+  await rollouts.start();
   const jobs = new JobService({
     store: jobStore,
     registry,
@@ -279,6 +296,7 @@ export async function startCoordinator(
         .settleCandidate(job.config.model, job.latestVersion!, {
           actor: job.createdBy,
           ifBetter: job.config.promote === 'if-better',
+          ...(job.config.rollout ? { rollout: job.config.rollout } : {}),
         })
         .then((settled) => ({ version: job.latestVersion!, ...settled })),
     defaultEngine: config.engine,

@@ -4,6 +4,7 @@ import { Hono } from 'hono';
 import { LoomError } from '../../shared/errors/index.ts';
 import { FieldReader } from '../../shared/protocol/index.ts';
 import { parsePromotionPolicy, STAGES, type Stage } from '../lifecycle/index.ts';
+import { parseRolloutPlan } from '../rollouts/index.ts';
 import { requireRole } from './auth.ts';
 import type { ApiDeps, ApiEnv } from './context.ts';
 import { readJsonBody } from './errors.ts';
@@ -49,6 +50,7 @@ export function lifecycleRoutes(deps: ApiDeps): Hono<ApiEnv> {
       'stage',
       'force',
       'reason',
+      'rollout',
     ]);
     const stage = r.string('stage', { max: 32 });
     if (!STAGES.includes(stage as Stage)) r.fail('stage', `must be one of ${STAGES.join(', ')}`);
@@ -59,11 +61,14 @@ export function lifecycleRoutes(deps: ApiDeps): Hono<ApiEnv> {
       throw new LoomError('LOOM_ERR_FORBIDDEN', `force needs the admin role; the token has ${caller.role}`);
     }
     if (force && !reason) r.fail('reason', 'is required with force: the audit log records why');
+    const rollout = r.has('rollout') ? parseRolloutPlan(r.raw('rollout'), 'rollout') : undefined;
+    if (rollout && stage !== 'production') r.fail('rollout', 'is for a promotion to production');
     return c.json(
       await deps.lifecycle.setStage(name, version, stage as Stage, {
         actor: caller.name,
         force,
         ...(reason ? { reason } : {}),
+        ...(rollout ? { rollout } : {}),
       }),
     );
   });

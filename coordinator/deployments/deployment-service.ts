@@ -118,6 +118,10 @@ export class DeploymentService extends EventEmitter<DeploymentEvents> {
           model: ack.name,
           version: ack.version,
         });
+        // What it acknowledged on this connection is what it runs now: a later push of the same
+        // version (a completed rollout setting the fleet target, say) sends nothing again.
+        const session = opts.gateway.session(ack.agentId);
+        session?.info.claimedModels.set(ack.name, ack.version);
         this.recordAck(ack.agentId, ack.name, ack.version)
           .catch((err: unknown) =>
             this.log.warn('could not record a deployment ack', { agent: ack.agentId, error: String(err) }),

@@ -48,7 +48,10 @@ export interface AgentSessionInfo {
   agentVersion: string;
   connectedAt: Date;
   remoteAddress: string;
-  /** Model versions the agent says it holds (in its hello): a claim, never shown as fact. */
+  /**
+   * Model versions the agent says it runs: from its hello (a claim, never shown as fact), then
+   * the versions it acknowledged on this connection.
+   */
   claimedModels: Map<string, number>;
   /** What the agent declared about its local data in its hello. */
   dataset: DatasetSummary;

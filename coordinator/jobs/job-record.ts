@@ -1,6 +1,7 @@
 // Jobs as stored and as the API returns them, and validation of a new job's configuration.
 import { FieldReader } from '../../shared/protocol/index.ts';
 import { ENGINE_NAMES, type EngineName } from '../aggregation/index.ts';
+import { parseRolloutPlan, type RolloutPlan } from '../rollouts/index.ts';
 import { ROBUSTNESS_DEFAULTS, type RoundProgress, type RoundResult } from '../rounds/index.ts';
 
 export type JobState = 'pending' | 'running' | 'completed' | 'failed' | 'cancelled';
@@ -42,6 +43,8 @@ export interface JobConfig {
    * model's gate (which deploys it). Default: it stays a candidate.
    */
   promote?: 'if-better';
+  /** With `promote: "if-better"`: how the promotion rolls out (fields left out: the model's policy, then defaults). */
+  rollout?: RolloutPlan;
 }
 
 /** What became of a job's final version. */
@@ -53,6 +56,8 @@ export interface JobPromotion {
   promoted?: boolean;
   /** Why the gate refused it. */
   reasons?: string[];
+  /** The rollout the promotion started (null: no agent to roll out to). */
+  rollout?: string | null;
   error?: { code: string; message: string };
 }
 
@@ -149,6 +154,7 @@ const JOB_FIELDS = [
   'engine',
   'evaluateEvery',
   'promote',
+  'rollout',
 ] as const;
 
 /** Validates a `POST /v1/jobs` body; throws LOOM_ERR_INVALID_ARGUMENT naming the field. */
@@ -198,6 +204,10 @@ export function parseJobConfig(body: unknown): JobConfig {
     const promote = r.string('promote', { max: 32 });
     if (promote !== 'if-better') r.fail('promote', 'must be "if-better" (or left out)');
     config.promote = 'if-better';
+  }
+  if (r.has('rollout')) {
+    if (config.promote !== 'if-better') r.fail('rollout', 'is for promote: "if-better"');
+    config.rollout = parseRolloutPlan(r.raw('rollout'), 'rollout');
   }
   if (r.has('maxUpdateNorm'))
     config.maxUpdateNorm = r.number('maxUpdateNorm', { min: 0, exclusiveMin: true });

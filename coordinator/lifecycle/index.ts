@@ -1,6 +1,13 @@
 // Public door of coordinator/lifecycle.
 
-export type { LifecycleServiceOptions, LifecycleView, StageChange } from './lifecycle-service.ts';
+export type {
+  LifecycleServiceOptions,
+  LifecycleView,
+  PromotionRollout,
+  PromotionStart,
+  StageChange,
+  StageChangeView,
+} from './lifecycle-service.ts';
 export { ALIAS_PATTERN, IF_BETTER_POLICY, LifecycleService } from './lifecycle-service.ts';
 export type { AliasRecord, LifecycleStore, Stage, VersionLifecycle } from './lifecycle-store.ts';
 export { createLevelLifecycleStore, DEFAULT_LIFECYCLE, STAGES } from './lifecycle-store.ts';

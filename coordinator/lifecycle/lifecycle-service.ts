@@ -1,19 +1,24 @@
 // Moves registry versions through their lifecycle: stages (at most one production version per
 // model; promoting one archives the one before, in the same batch), aliases that point at one
 // version each, tags and a description. Every change is one audited, durable batch. Promotion to
-// production is handed to `onPromoted` (today: the deployment to every agent).
+// production starts a staged rollout (`startRollout`) whose record is written in the promotion's
+// batch; when that rollout is rolled back, the stages are put back as they were.
 import { LoomError } from '../../shared/errors/index.ts';
 import type { Logger } from '../../shared/log/index.ts';
 import type { ModelRegistry } from '../registry/index.ts';
+import type { RolloutPlan } from '../rollouts/index.ts';
 import { KeyedMutex, type StoreOp } from '../store/index.ts';
 import {
   type AliasRecord,
   DEFAULT_LIFECYCLE,
   type LifecycleStore,
+  STAGES,
   type Stage,
   type VersionLifecycle,
 } from './lifecycle-store.ts';
 import { type GateEvaluation, gateReasons, type PromotionPolicy } from './promotion-gate.ts';
+
+const STAGE_SET: ReadonlySet<string> = new Set(STAGES);
 
 /** Alias names: a letter first (so never a version number), then letters, digits, `.`, `_`, `-`. */
 export const ALIAS_PATTERN = /^[A-Za-z][A-Za-z0-9._-]{0,63}$/;
@@ -35,9 +40,38 @@ export interface LifecycleServiceOptions {
   registry: ModelRegistry;
   /** The latest completed federated evaluation of a version, for the gate (none: no gate can pass). */
   latestEvaluation?: (model: string, version: number) => Promise<GateEvaluation | undefined>;
-  /** Called once a version has become production (after its batch is durable). */
-  onPromoted?: (model: string, version: number) => Promise<unknown>;
+  /**
+   * Starts the rollout of a promotion to production. It must call `commit` (the promotion's
+   * batch, with its own writes added) exactly once or throw before it, which refuses the promotion.
+   * Without it, a promotion only changes the stage.
+   */
+  startRollout?: PromotionRollout;
   log: Logger;
+}
+
+/** What a promotion to production hands to its rollout. */
+export interface PromotionStart {
+  model: string;
+  version: number;
+  actor: string;
+  /** Plans of the promotion, the first that sets a field wins: the request's (or job's), the policy's. */
+  plans: (RolloutPlan | undefined)[];
+  /** The production version this promotion archives (null: none). */
+  previousProduction: number | null;
+  /** The stage the version had before. */
+  previousStage: Stage;
+}
+
+/** Starts a promotion's rollout inside the promotion's write; the rollout id (null: none was needed). */
+export type PromotionRollout = (
+  start: PromotionStart,
+  commit: (ops: StoreOp[], rollout: string | null) => Promise<void>,
+) => Promise<string | null>;
+
+/** What a stage change returns: the lifecycle, and for a promotion the rollout it started. */
+export interface StageChangeView extends LifecycleView {
+  /** Set for a promotion to production: the rollout it started (null: no agent to roll out to). */
+  rollout?: string | null;
 }
 
 /** A version's lifecycle with the aliases that point at it. */
@@ -50,6 +84,8 @@ export interface StageChange {
   /** Moves a version where the rules would not (out of retired). Only admins may force. */
   force?: boolean;
   reason?: string;
+  /** How a promotion to production rolls out; fields left out come from the model's policy, then defaults. */
+  rollout?: RolloutPlan;
 }
 
 export class LifecycleService {
@@ -145,8 +181,8 @@ export class LifecycleService {
   async settleCandidate(
     model: string,
     version: number,
-    options: { actor: string; ifBetter: boolean },
-  ): Promise<{ stage: Stage; promoted?: boolean; reasons?: string[] }> {
+    options: { actor: string; ifBetter: boolean; rollout?: RolloutPlan },
+  ): Promise<{ stage: Stage; promoted?: boolean; reasons?: string[]; rollout?: string | null }> {
     const policy = await this.opts.store.policy(model);
     let stage: Stage = 'none';
     if (policy?.stageOnComplete === 'staging') {
@@ -156,10 +192,12 @@ export class LifecycleService {
     if (!options.ifBetter) return { stage };
     const reasons = await this.gate(model, version, IF_BETTER_POLICY);
     if (reasons.length > 0) return { stage, promoted: false, reasons };
+    let changed: StageChangeView;
     try {
-      await this.setStage(model, version, 'production', {
+      changed = await this.setStage(model, version, 'production', {
         actor: options.actor,
         reason: 'promote: if-better',
+        ...(options.rollout ? { rollout: options.rollout } : {}),
       });
     } catch (err) {
       if (err instanceof LoomError && err.code === 'LOOM_ERR_GATE') {
@@ -167,7 +205,11 @@ export class LifecycleService {
       }
       throw err;
     }
-    return { stage: 'production', promoted: true };
+    return {
+      stage: 'production',
+      promoted: true,
+      ...(changed.rollout !== undefined ? { rollout: changed.rollout } : {}),
+    };
   }
 
   aliases(model: string): Promise<AliasRecord[]> {
@@ -206,8 +248,13 @@ export class LifecycleService {
    * archived in the same batch. LOOM_ERR_CONFLICT for a move the rules do not allow (unless
    * forced) or a version already there.
    */
-  async setStage(model: string, version: number, stage: Stage, change: StageChange): Promise<LifecycleView> {
-    const promoted = await this.locks.run(model, async () => {
+  async setStage(
+    model: string,
+    version: number,
+    stage: Stage,
+    change: StageChange,
+  ): Promise<StageChangeView> {
+    const { rollout } = await this.locks.run(model, async () => {
       await this.opts.registry.getVersion(model, version);
       const current = await this.opts.store.get(model, version);
       if (current.stage === stage) {
@@ -258,39 +305,123 @@ export class LifecycleService {
           );
         }
       }
-      await this.opts.store.commit(ops, {
-        audit: {
-          actor: change.actor,
-          action: forced ? 'version.stage.force' : 'version.stage',
-          target: `${model}@${version}`,
-          details: {
-            from: current.stage,
-            to: stage,
-            ...(previous === undefined ? {} : { archived: previous }),
-            ...(change.reason ? { reason: change.reason } : {}),
-            ...(change.force ? { force: true } : {}),
-            ...(gate.length > 0 ? { gateOverridden: gate } : {}),
+      const commit = (extra: StoreOp[], rolloutId?: string | null) =>
+        this.opts.store.commit([...ops, ...extra], {
+          audit: {
+            actor: change.actor,
+            action: forced ? 'version.stage.force' : 'version.stage',
+            target: `${model}@${version}`,
+            details: {
+              from: current.stage,
+              to: stage,
+              ...(previous === undefined ? {} : { archived: previous }),
+              ...(change.reason ? { reason: change.reason } : {}),
+              ...(change.force ? { force: true } : {}),
+              ...(gate.length > 0 ? { gateOverridden: gate } : {}),
+              ...(rolloutId !== undefined ? { rollout: rolloutId } : {}),
+            },
           },
-        },
-      });
+        });
+      let rollout: string | null | undefined;
+      if (stage === 'production' && this.opts.startRollout) {
+        // The rollout's record goes into the promotion's batch: a promotion whose rollout could
+        // not be started is refused whole, and no rollout exists for a stage that did not change.
+        let committed = false;
+        rollout = await this.opts.startRollout(
+          {
+            model,
+            version,
+            actor: change.actor,
+            plans: [change.rollout, (await this.opts.store.policy(model))?.rollout],
+            previousProduction: previous ?? null,
+            previousStage: current.stage,
+          },
+          async (extra, id) => {
+            if (committed) throw new TypeError('a promotion is committed once');
+            committed = true;
+            await commit(extra, id);
+          },
+        );
+        if (!committed) throw new TypeError('startRollout returned without committing the promotion');
+      } else {
+        await commit([]);
+      }
       this.log.info('version stage changed', {
         model,
         version,
         from: current.stage,
         to: stage,
         by: change.actor,
+        ...(rollout ? { rollout } : {}),
       });
-      return stage === 'production';
+      return { rollout };
     });
-    if (promoted && this.opts.onPromoted) {
-      // The promotion is durable already; a deployment that fails is logged, not undone.
-      await this.opts
-        .onPromoted(model, version)
-        .catch((err: unknown) =>
-          this.log.error('deployment of a promoted version failed', { model, version, error: String(err) }),
-        );
-    }
-    return this.view(model, version);
+    const view: StageChangeView = await this.view(model, version);
+    if (rollout !== undefined) view.rollout = rollout;
+    return view;
+  }
+
+  /**
+   * Puts the stages back after the rollout of a promotion was rolled back: the version returns
+   * to the stage it had and the production version it archived is production again, in one
+   * audited batch. A stage changed since (another promotion, a retirement) is left as it is.
+   */
+  restoreAfterRollback(
+    model: string,
+    version: number,
+    before: { previousProduction: number | null; previousStage: string },
+    why: { rollout: string; reason: string },
+  ): Promise<void> {
+    return this.locks.run(model, async () => {
+      const current = await this.opts.store.get(model, version);
+      if (current.stage !== 'production') return;
+      const back: Stage = (STAGE_SET.has(before.previousStage) ? before.previousStage : 'none') as Stage;
+      const now = new Date().toISOString();
+      const ops: StoreOp[] = [
+        this.opts.store.putOp(model, version, {
+          ...current,
+          stage: back === 'production' ? 'archived' : back,
+          stageChangedAt: now,
+          stageChangedBy: 'coordinator',
+        }),
+      ];
+      let restored: number | undefined;
+      if (before.previousProduction !== null) {
+        const prev = await this.opts.store.get(model, before.previousProduction);
+        if (prev.stage === 'archived') {
+          restored = before.previousProduction;
+          ops.push(
+            this.opts.store.putOp(model, restored, {
+              ...prev,
+              stage: 'production',
+              stageChangedAt: now,
+              stageChangedBy: 'coordinator',
+            }),
+          );
+        }
+      }
+      await this.opts.store.commit(ops, {
+        audit: {
+          actor: 'coordinator',
+          action: 'version.stage.restore',
+          target: `${model}@${version}`,
+          details: {
+            from: 'production',
+            to: back,
+            ...(restored === undefined ? {} : { production: restored }),
+            rollout: why.rollout,
+            reason: why.reason,
+          },
+        },
+      });
+      this.log.warn('stages restored after a rollback', {
+        model,
+        version,
+        to: back,
+        production: restored,
+        rollout: why.rollout,
+      });
+    });
   }
 
   /** Points `alias` at `version` (moving it if it pointed elsewhere); one audited batch. */

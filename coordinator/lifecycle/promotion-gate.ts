@@ -2,6 +2,7 @@
 // version's latest completed federated evaluation and, for the regression bound, against the
 // current production version on the same agents' hold-out data.
 import { FieldReader } from '../../shared/protocol/index.ts';
+import { parseRolloutPlan, type RolloutPlan } from '../rollouts/index.ts';
 
 export interface PromotionPolicy {
   metric: 'accuracy' | 'loss';
@@ -16,6 +17,8 @@ export interface PromotionPolicy {
   maxRegression?: number;
   /** Stage a job's final version gets when the job completes (default none). */
   stageOnComplete?: 'none' | 'staging';
+  /** How a promotion of the model rolls out, for the fields a promotion request leaves out. */
+  rollout?: RolloutPlan;
 }
 
 /** The part of an evaluation the gate reads. */
@@ -34,6 +37,7 @@ export function parsePromotionPolicy(body: unknown): PromotionPolicy {
     'max',
     'maxRegression',
     'stageOnComplete',
+    'rollout',
   ]);
   const metric = r.string('metric', { max: 16 });
   if (metric !== 'accuracy' && metric !== 'loss') r.fail('metric', 'must be accuracy or loss');
@@ -54,6 +58,7 @@ export function parsePromotionPolicy(body: unknown): PromotionPolicy {
     if (stage !== 'none' && stage !== 'staging') r.fail('stageOnComplete', 'must be none or staging');
     policy.stageOnComplete = stage as PromotionPolicy['stageOnComplete'];
   }
+  if (r.has('rollout')) policy.rollout = parseRolloutPlan(r.raw('rollout'), 'rollout');
   return policy;
 }
 

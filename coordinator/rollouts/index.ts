@@ -7,7 +7,9 @@ export type {
   AgentRolloutState,
   HealthSummary,
   RolloutAgent,
+  RolloutPlan,
   RolloutPolicy,
+  RolloutPromotion,
   RolloutRecord,
   RolloutRequest,
   RolloutState,
@@ -15,6 +17,14 @@ export type {
   RolloutWave,
   WaveState,
 } from './rollout-record.ts';
-export { assignWaves, parseRolloutRequest, parseWaves, ROLLOUT_DEFAULTS } from './rollout-record.ts';
+export {
+  assignWaves,
+  PROMOTION_ROLLOUT_DEFAULTS,
+  parseRolloutPlan,
+  parseRolloutRequest,
+  parseWaves,
+  ROLLOUT_DEFAULTS,
+  resolveRolloutPlan,
+} from './rollout-record.ts';
 export type { RolloutServiceOptions, RolloutView } from './rollout-service.ts';
 export { ROLLOUT_SERVICE_DEFAULTS, RolloutService } from './rollout-service.ts';

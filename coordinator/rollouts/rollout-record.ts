@@ -93,6 +93,18 @@ export interface RolloutRecord {
   reason?: string;
   /** Set when the rollout moves the agents off a retired version. */
   retiring?: number;
+  /** Set when a promotion to production started it: what its rollback restores in the registry. */
+  promotion?: RolloutPromotion;
+}
+
+/** The registry as a promotion found it, so that a rollback can put the stages back. */
+export interface RolloutPromotion {
+  /** The production version the promotion archived (null: there was none). */
+  previousProduction: number | null;
+  /** The stage the promoted version had before. */
+  previousStage: string;
+  /** Set once a rollback has put the stages back (or found them changed since, and left them). */
+  restoredAt?: string;
 }
 
 /** A checked `POST /v1/rollouts` body. */
@@ -109,50 +121,117 @@ function bad(field: string, message: string): never {
 }
 
 /** The target of a request: exactly one of `all: true`, `labels` or `agents`. */
-export function parseTarget(raw: unknown): RolloutTarget {
-  const r = FieldReader.of(raw, 'target', 'LOOM_ERR_INVALID_ARGUMENT').onlyKeys(['all', 'labels', 'agents']);
+export function parseTarget(raw: unknown, field = 'target'): RolloutTarget {
+  const r = FieldReader.of(raw, field, 'LOOM_ERR_INVALID_ARGUMENT').onlyKeys(['all', 'labels', 'agents']);
   const given = ['all', 'labels', 'agents'].filter((k) => r.has(k));
-  if (given.length !== 1) bad('target', 'must have exactly one of all, labels or agents');
+  if (given.length !== 1) bad(field, 'must have exactly one of all, labels or agents');
   if (r.has('all')) {
-    if (r.raw('all') !== true) bad('target.all', 'must be true');
+    if (r.raw('all') !== true) bad(`${field}.all`, 'must be true');
     return { all: true };
   }
   if (r.has('labels')) {
-    const labels = parseLabels(r.raw('labels'), 'target.labels');
-    if (Object.keys(labels).length === 0) bad('target.labels', 'must name at least one label');
+    const labels = parseLabels(r.raw('labels'), `${field}.labels`);
+    if (Object.keys(labels).length === 0) bad(`${field}.labels`, 'must name at least one label');
     return { labels };
   }
   const agents = r.stringArray('agents', { max: 10_000 });
-  if (agents.length === 0) bad('target.agents', 'must name at least one agent');
-  for (const a of agents) if (a.length === 0 || a.length > 256) bad('target.agents', 'must hold agent ids');
+  if (agents.length === 0) bad(`${field}.agents`, 'must name at least one agent');
+  for (const a of agents) if (a.length === 0 || a.length > 256) bad(`${field}.agents`, 'must hold agent ids');
   return { agents: [...new Set(agents)] };
 }
 
 /** Wave percentages: 1 to 10 whole numbers, increasing, the last 100. */
-export function parseWaves(raw: unknown): number[] {
+export function parseWaves(raw: unknown, field = 'waves'): number[] {
   if (!Array.isArray(raw) || raw.length < 1 || raw.length > 10)
-    bad('waves', 'must be an array of 1 to 10 percentages');
+    bad(field, 'must be an array of 1 to 10 percentages');
   let last = 0;
   for (const p of raw) {
-    if (!Number.isSafeInteger(p) || p < 1 || p > 100)
-      bad('waves', 'must hold whole percentages from 1 to 100');
-    if (p <= last) bad('waves', 'must increase');
+    if (!Number.isSafeInteger(p) || p < 1 || p > 100) bad(field, 'must hold whole percentages from 1 to 100');
+    if (p <= last) bad(field, 'must increase');
     last = p;
   }
-  if (last !== 100) bad('waves', 'must end at 100');
-  return raw as number[];
+  if (last !== 100) bad(field, 'must end at 100');
+  return [...raw] as number[];
 }
 
-const REQUEST_FIELDS = [
-  'model',
-  'version',
-  'target',
-  'waves',
-  'healthWindowSec',
-  'maxErrorRate',
-  'maxP99Ms',
-  'minRequests',
-];
+/** The health limits a request may set (every one optional). */
+const POLICY_FIELDS = ['healthWindowSec', 'maxErrorRate', 'maxP99Ms', 'minRequests'] as const;
+
+const REQUEST_FIELDS = ['model', 'version', 'target', 'waves', ...POLICY_FIELDS];
+
+/**
+ * How a promotion rolls its version out: the fields of a `POST /v1/rollouts` body other than
+ * model and version, each optional. Given in a promotion request, a job's config or a model's
+ * promotion policy; a field left out comes from the next of those, then PROMOTION_ROLLOUT_DEFAULTS.
+ */
+export interface RolloutPlan {
+  target?: RolloutTarget;
+  waves?: number[];
+  healthWindowSec?: number;
+  maxErrorRate?: number;
+  maxP99Ms?: number;
+  minRequests?: number;
+}
+
+/** What a promotion's rollout uses for a field no plan sets: every agent, one wave, the rollout defaults. */
+export const PROMOTION_ROLLOUT_DEFAULTS: Readonly<{
+  target: RolloutTarget;
+  waves: readonly number[];
+  healthWindowSec: number;
+  maxErrorRate: number;
+  maxP99Ms: number;
+  minRequests: number;
+}> = Object.freeze({
+  target: Object.freeze({ all: true }) as RolloutTarget,
+  waves: ROLLOUT_DEFAULTS.waves,
+  healthWindowSec: ROLLOUT_DEFAULTS.healthWindowSec,
+  maxErrorRate: ROLLOUT_DEFAULTS.maxErrorRate,
+  maxP99Ms: ROLLOUT_DEFAULTS.maxP99Ms,
+  minRequests: ROLLOUT_DEFAULTS.minRequests,
+});
+
+/** Checks a rollout plan (`field` names it in errors); the same rules as `POST /v1/rollouts`. */
+export function parseRolloutPlan(raw: unknown, field = 'rollout'): RolloutPlan {
+  const r = FieldReader.of(raw, field, 'LOOM_ERR_INVALID_ARGUMENT').onlyKeys([
+    'target',
+    'waves',
+    ...POLICY_FIELDS,
+  ]);
+  const plan: RolloutPlan = {};
+  if (r.has('target')) plan.target = parseTarget(r.raw('target'), `${field}.target`);
+  if (r.has('waves')) plan.waves = parseWaves(r.raw('waves'), `${field}.waves`);
+  const policy = parsePolicyFields(r);
+  for (const key of POLICY_FIELDS) if (policy[key] !== undefined) plan[key] = policy[key];
+  return plan;
+}
+
+/**
+ * The rollout request of a promotion: each field from the first plan that sets it (request,
+ * then job or policy), else PROMOTION_ROLLOUT_DEFAULTS.
+ */
+export function resolveRolloutPlan(
+  model: string,
+  version: number,
+  ...plans: (RolloutPlan | undefined)[]
+): RolloutRequest {
+  const pick = <K extends keyof RolloutPlan>(key: K): NonNullable<RolloutPlan[K]> | undefined => {
+    for (const p of plans) if (p?.[key] !== undefined) return p[key] as NonNullable<RolloutPlan[K]>;
+    return undefined;
+  };
+  const d = PROMOTION_ROLLOUT_DEFAULTS;
+  return {
+    model,
+    version,
+    target: structuredClone(pick('target') ?? d.target),
+    waves: [...(pick('waves') ?? d.waves)],
+    policy: {
+      healthWindowSec: pick('healthWindowSec') ?? d.healthWindowSec,
+      maxErrorRate: pick('maxErrorRate') ?? d.maxErrorRate,
+      maxP99Ms: pick('maxP99Ms') ?? d.maxP99Ms,
+      minRequests: pick('minRequests') ?? d.minRequests,
+    },
+  };
+}
 
 /** Checks a `POST /v1/rollouts` body; LOOM_ERR_INVALID_ARGUMENT naming the field. */
 export function parseRolloutRequest(body: unknown): RolloutRequest {
@@ -166,18 +245,24 @@ export function parseRolloutRequest(body: unknown): RolloutRequest {
   };
 }
 
+/** The health limits a request sets (undefined: not given). */
+function parsePolicyFields(r: FieldReader): Partial<RolloutPolicy> {
+  return {
+    healthWindowSec: r.optionalNumber('healthWindowSec', { min: 0, max: 7 * 86_400 }),
+    maxErrorRate: r.optionalNumber('maxErrorRate', { min: 0, max: 1 }),
+    maxP99Ms: r.optionalNumber('maxP99Ms', { min: 0, exclusiveMin: true, max: 3_600_000 }),
+    minRequests: r.has('minRequests') ? r.integer('minRequests', { min: 0, max: 1_000_000_000 }) : undefined,
+  };
+}
+
 /** The health limits of a request, with their defaults. */
 export function parsePolicy(r: FieldReader): RolloutPolicy {
+  const given = parsePolicyFields(r);
   return {
-    healthWindowSec:
-      r.optionalNumber('healthWindowSec', { min: 0, max: 7 * 86_400 }) ?? ROLLOUT_DEFAULTS.healthWindowSec,
-    maxErrorRate: r.optionalNumber('maxErrorRate', { min: 0, max: 1 }) ?? ROLLOUT_DEFAULTS.maxErrorRate,
-    maxP99Ms:
-      r.optionalNumber('maxP99Ms', { min: 0, exclusiveMin: true, max: 3_600_000 }) ??
-      ROLLOUT_DEFAULTS.maxP99Ms,
-    minRequests: r.has('minRequests')
-      ? r.integer('minRequests', { min: 0, max: 1_000_000_000 })
-      : ROLLOUT_DEFAULTS.minRequests,
+    healthWindowSec: given.healthWindowSec ?? ROLLOUT_DEFAULTS.healthWindowSec,
+    maxErrorRate: given.maxErrorRate ?? ROLLOUT_DEFAULTS.maxErrorRate,
+    maxP99Ms: given.maxP99Ms ?? ROLLOUT_DEFAULTS.maxP99Ms,
+    minRequests: given.minRequests ?? ROLLOUT_DEFAULTS.minRequests,
   };
 }
 

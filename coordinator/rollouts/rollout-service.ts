@@ -17,11 +17,18 @@ import {
   type AuditEvent,
   type CoordinatorDb,
   jsonSublevel,
+  type StoreOp,
   SUBLEVEL,
   withStoreErrors,
 } from '../store/index.ts';
 import { HealthCounter, healthViolation, summarize } from './health.ts';
-import { assignWaves, type RolloutAgent, type RolloutRecord, type RolloutRequest } from './rollout-record.ts';
+import {
+  assignWaves,
+  type RolloutAgent,
+  type RolloutPromotion,
+  type RolloutRecord,
+  type RolloutRequest,
+} from './rollout-record.ts';
 
 export interface RolloutServiceOptions {
   db: CoordinatorDb;
@@ -32,6 +39,11 @@ export interface RolloutServiceOptions {
   log: Logger;
   /** How often running rollouts are judged, in ms. Default 500. */
   tickMs?: number;
+  /**
+   * Called once a rollout a promotion started is rolled back, to put the registry's stages back
+   * (the stage follows what the fleet runs); called again after a restart until it succeeds.
+   */
+  onPromotionRolledBack?: (r: RolloutRecord) => Promise<void>;
 }
 
 export const ROLLOUT_SERVICE_DEFAULTS = { tickMs: 500 } as const;
@@ -74,7 +86,9 @@ export class RolloutService {
 
   /** Loads the rollouts that still act, re-issues their targets, and starts judging them. */
   async start(): Promise<void> {
+    const unrestored: RolloutRecord[] = [];
     for (const r of await withStoreErrors('read rollouts', () => this.rollouts.values().all())) {
+      if (r.state === 'rolled-back' && r.promotion && !r.promotion.restoredAt) unrestored.push(r);
       if (!isLive(r)) continue;
       // The health seen before the restart is gone: a wave being watched is watched again.
       for (const w of r.waves) if (w.state === 'running') delete w.observingSince;
@@ -87,6 +101,7 @@ export class RolloutService {
     this.opts.gateway.on('serving-health', ({ agentId, report }) => this.onHealth(agentId, report));
     // A crash between a decision and its targets leaves them to set again (setting is idempotent).
     for (const r of this.live.values()) await this.reissueTargets(r);
+    for (const r of unrestored) await this.restorePromotion(r);
     const tickMs = this.opts.tickMs ?? ROLLOUT_SERVICE_DEFAULTS.tickMs;
     this.timer = setInterval(() => void this.tick(), tickMs);
     this.timer.unref();
@@ -104,11 +119,64 @@ export class RolloutService {
    * rollout running or paused, LOOM_ERR_NO_TARGETS when no agent that is not revoked matches.
    */
   async create(req: RolloutRequest, actor: string, extra: { retiring?: number } = {}): Promise<RolloutView> {
+    const r = await this.open(req, actor, extra, (record, ops, targets) =>
+      this.opts.db.commit(ops, {
+        audit: {
+          actor,
+          action: 'rollout.create',
+          target: record!.id,
+          details: {
+            model: req.model,
+            version: req.version,
+            target: req.target,
+            waves: req.waves,
+            agents: targets,
+          },
+        },
+      }),
+    );
+    return this.view(this.live.get(r!.id) ?? r!);
+  }
+
+  /**
+   * Starts the rollout of a promotion to production. `commit` writes the promotion's own batch
+   * with the rollout's record added to it (`ops`), under the lock that keeps one rollout per model
+   * running, so the stage change and its rollout are one write or none. Refuses before `commit`
+   * with LOOM_ERR_ROLLOUT_ACTIVE while the model has a rollout running or paused, and with
+   * LOOM_ERR_NO_TARGETS when a target that names labels or agents matches none; a plan that
+   * targets every agent while none is enrolled commits the promotion alone, sets the fleet-wide
+   * target (agents that enroll later get the version) and returns null.
+   */
+  async createForPromotion(
+    req: RolloutRequest,
+    actor: string,
+    promotion: RolloutPromotion,
+    commit: (ops: StoreOp[], rollout: string | null) => Promise<void>,
+  ): Promise<string | null> {
+    const r = await this.open(
+      req,
+      actor,
+      { promotion, noTargetsIsEmpty: 'all' in req.target },
+      (record, ops) => commit(ops, record?.id ?? null),
+    );
+    if (!r) await this.opts.deployments.deploy(req.model, req.version);
+    return r?.id ?? null;
+  }
+
+  /**
+   * Opens a rollout under the model's lock: checks there is no other one acting, resolves the
+   * targets, builds the record and hands its write to `commit`; then starts the first wave.
+   * With `noTargetsIsEmpty`, no target means `commit(undefined, [])` and undefined back.
+   */
+  private async open(
+    req: RolloutRequest,
+    actor: string,
+    extra: { retiring?: number; promotion?: RolloutPromotion; noTargetsIsEmpty?: boolean },
+    commit: (record: RolloutRecord | undefined, ops: StoreOp[], targets: number) => Promise<unknown>,
+  ): Promise<RolloutRecord | undefined> {
     await this.opts.registry.getVersion(req.model, req.version);
     const record = await this.opts.db.locks.run(`rollouts-of:${req.model}`, async () => {
-      const active = [...this.live.values()].find(
-        (r) => r.model === req.model && (r.state === 'running' || r.state === 'paused'),
-      );
+      const active = this.activeFor(req.model);
       if (active) {
         throw new LoomError(
           'LOOM_ERR_ROLLOUT_ACTIVE',
@@ -116,7 +184,15 @@ export class RolloutService {
           { details: { rollout: active.id } },
         );
       }
-      const targets = await this.resolveTargets(req);
+      let targets: AgentRecord[];
+      try {
+        targets = await this.resolveTargets(req);
+      } catch (err) {
+        if (!(extra.noTargetsIsEmpty && err instanceof LoomError && err.code === 'LOOM_ERR_NO_TARGETS'))
+          throw err;
+        await withStoreErrors('save a promotion', () => commit(undefined, [], 0));
+        return undefined;
+      }
       const now = new Date().toISOString();
       const waves = assignWaves(
         targets.map((a) => a.id),
@@ -149,25 +225,18 @@ export class RolloutService {
         createdBy: actor,
         updatedAt: now,
         ...(extra.retiring !== undefined ? { retiring: extra.retiring } : {}),
+        ...(extra.promotion ? { promotion: extra.promotion } : {}),
       };
-      await this.save(r, {
-        actor,
-        action: 'rollout.create',
-        target: r.id,
-        details: {
-          model: r.model,
-          version: r.version,
-          target: r.target,
-          waves: req.waves,
-          agents: targets.length,
-        },
-      });
+      await withStoreErrors('save a rollout', () =>
+        commit(r, [{ type: 'put', sublevel: this.rollouts, key: r.id, value: r }], targets.length),
+      );
       this.live.set(r.id, r);
       return r;
     });
+    if (!record) return undefined;
     this.log.info('rollout started', { rollout: record.id, model: record.model, version: record.version });
     await this.advance(record.id);
-    return this.view(this.live.get(record.id) ?? record);
+    return this.live.get(record.id) ?? record;
   }
 
   /** Every rollout, newest first. */
@@ -566,7 +635,26 @@ export class RolloutService {
     if (!decided) return this.live.get(id) ?? r;
     this.log.warn('rollout rolled back', { rollout: id, model: r.model, version: r.version, reason });
     await this.reissueTargets(r);
+    if (r.promotion) await this.restorePromotion(r);
     return this.live.get(id) ?? r;
+  }
+
+  /** Hands a rolled-back promotion to `onPromotionRolledBack`, then records that it was. */
+  private async restorePromotion(r: RolloutRecord): Promise<void> {
+    const hook = this.opts.onPromotionRolledBack;
+    if (!hook || !r.promotion || r.promotion.restoredAt) return;
+    try {
+      await hook(r);
+      await this.mutate(r.id, undefined, (next) => {
+        if (!next.promotion || next.promotion.restoredAt) return false;
+        next.promotion.restoredAt = new Date().toISOString();
+      });
+    } catch (err) {
+      this.log.error('could not restore the stages after a rollback; the next start tries again', {
+        rollout: r.id,
+        error: err instanceof Error ? err.message : String(err),
+      });
+    }
   }
 
   /** Sets the targets a rollout's state asks for: the version for a running wave, the earlier ones for a rollback. */

@@ -93,7 +93,12 @@ describe('federated training end to end', () => {
     ]);
     expect(job.evaluations![0].accuracy).toBeGreaterThan(0.75);
     // Evaluated, through the gate (nothing in production yet), into production: deployed.
-    expect(job.promotion).toEqual({ version: 4, stage: 'production', promoted: true });
+    expect(job.promotion).toEqual({
+      version: 4,
+      stage: 'production',
+      promoted: true,
+      rollout: expect.stringMatching(/^rollout-/),
+    });
   });
 
   it('deploys the promoted version to every agent, which serve it over the inference protocol', async () => {

@@ -1,5 +1,5 @@
 // Registry stages, aliases, tags and descriptions through the operator API of a real coordinator
-// (TLS, LevelDB) with a real agent: one production version per model, promotion deploys it,
+// (TLS, LevelDB) with a real agent: one production version per model, promotion rolls it out,
 // forced moves are admin-only and audited, everything survives a restart.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiToken } from '../../certs/index.ts';
@@ -29,7 +29,7 @@ function tenExamples(right: number) {
 
 const ARCH: ModelArchitecture = { kind: 'mlp', inputShape: [784], layers: [8, 10], activation: 'relu' };
 
-type Version = VersionRecord & LifecycleView;
+type Version = VersionRecord & LifecycleView & { rollout?: string | null };
 interface Reply<T> {
   status: number;
   body: T;
@@ -88,6 +88,19 @@ describe('model lifecycle in the registry', () => {
       body,
       ...(token ? { token } : {}),
     });
+  /** Waits until the rollout `id` completed; its record. */
+  const rolloutDone = async (id: string): Promise<Record<string, unknown>> => {
+    let last: Record<string, unknown> = {};
+    await waitUntil(
+      async () => {
+        last = (await call<Record<string, unknown>>(cluster, 'GET', `/v1/rollouts/${id}`)).body;
+        return last.state === 'completed';
+      },
+      20_000,
+      `rollout ${id} to complete`,
+    );
+    return last;
+  };
   const audit = async (action: string) =>
     (
       await call<{
@@ -176,21 +189,32 @@ describe('model lifecycle in the registry', () => {
     );
   });
 
-  it('promotes to production and deploys it to the agents', async () => {
-    const reply = await stage(2, { stage: 'production' }, operator);
+  it('promotes to production through a rollout that reaches the agents', async () => {
+    const reply = await stage(2, { stage: 'production', rollout: { healthWindowSec: 0 } }, operator);
     expect(reply.status).toBe(200);
     expect(reply.body.stage).toBe('production');
+    expect(reply.body.rollout).toMatch(/^rollout-/);
     await waitUntil(
       () => agent.status().models.some((m) => m.name === 'digits' && m.version === 2),
       20_000,
       'the promoted version at the agent',
     );
+    const done = await rolloutDone(reply.body.rollout!);
+    expect(done).toMatchObject({
+      version: 2,
+      target: { all: true },
+      promotion: { previousProduction: null },
+    });
     const model = (await call<{ deployedVersion: number }>(cluster, 'GET', '/v1/models/digits')).body;
     expect(model.deployedVersion).toBe(2);
+    const entry = (await audit('version.stage')).at(-1)!;
+    expect(entry).toMatchObject({ target: 'digits@2', details: { to: 'production', rollout: done.id } });
   });
 
   it('keeps one production version: promoting another archives the previous one in the same step', async () => {
-    expect((await stage(3, { stage: 'production' })).status).toBe(200);
+    const promoted = await stage(3, { stage: 'production', rollout: { healthWindowSec: 0 } });
+    expect(promoted.status).toBe(200);
+    await rolloutDone(promoted.body.rollout!);
     expect((await version(2)).stage).toBe('archived');
     expect((await version(3)).stage).toBe('production');
     const production = (
@@ -390,7 +414,13 @@ describe('model lifecycle in the registry', () => {
 
     it('takes a policy from operators only, checked field by field, and audits it', async () => {
       const path = '/v1/models/gated/policy';
-      const policy = { metric: 'accuracy', min: 0.6, maxRegression: 0.05 };
+      // Promotions of this model roll out to the real agent only, without a health window.
+      const policy = {
+        metric: 'accuracy',
+        min: 0.6,
+        maxRegression: 0.05,
+        rollout: { target: { agents: [agent.status().agentId] }, healthWindowSec: 0 },
+      };
       expectError(
         await call(cluster, 'PUT', path, { token: viewer, body: policy }),
         403,
@@ -420,6 +450,18 @@ describe('model lifecycle in the registry', () => {
         /stageOnComplete/,
       );
       expectError(
+        await call(cluster, 'PUT', path, { body: { ...policy, rollout: { waves: [50] } } }),
+        400,
+        'LOOM_ERR_INVALID_ARGUMENT',
+        /rollout\.waves must end at 100/,
+      );
+      expectError(
+        await call(cluster, 'PUT', path, { body: { ...policy, rollout: { maxErrorRate: 2 } } }),
+        400,
+        'LOOM_ERR_INVALID_ARGUMENT',
+        /rollout\.maxErrorRate/,
+      );
+      expectError(
         await call(cluster, 'PUT', '/v1/models/nope/policy', { body: policy }),
         404,
         'LOOM_ERR_NOT_FOUND',
@@ -441,6 +483,9 @@ describe('model lifecycle in the registry', () => {
       const reply = await promote(2, {}, operator);
       expect(reply.status).toBe(200);
       expect(reply.body.stage).toBe('production');
+      // The policy's plan: the named agent only.
+      const done = await rolloutDone(reply.body.rollout!);
+      expect(done.target).toEqual({ agents: [agent.status().agentId] });
     });
 
     it('refuses a worse version, naming the metric, the value and what it was compared with', async () => {

@@ -178,15 +178,40 @@ export function apiTokenBody(): fc.Arbitrary<Record<string, unknown>> {
   return fc.record({ name: textUpTo(64, 1), role: fc.constantFrom('admin', 'operator', 'viewer') });
 }
 
-/** Valid `POST /v1/models/:name/versions/:version/stage` bodies. */
-export function stageBody(): fc.Arbitrary<Record<string, unknown>> {
+/** Valid rollout plans (of a promotion request, a job or a promotion policy). */
+export function rolloutPlan(): fc.Arbitrary<Record<string, unknown>> {
   return fc.record(
     {
-      stage: fc.constantFrom('none', 'staging', 'production', 'archived', 'retired'),
-      force: fc.boolean(),
-      reason: textUpTo(1024, 1),
+      target: fc.oneof(
+        fc.constant({ all: true }),
+        fc.record({ labels: fc.constant({ site: 'berlin' }) }),
+        fc.record({ agents: fc.array(textUpTo(32, 1), { minLength: 1, maxLength: 3 }) }),
+      ),
+      waves: fc.constantFrom([100], [10, 100], [10, 50, 100]),
+      healthWindowSec: fc.double({ min: 0, max: 600, noNaN: true }),
+      maxErrorRate: fc.double({ min: 0, max: 1, noNaN: true }),
+      maxP99Ms: fc.integer({ min: 1, max: 60_000 }),
+      minRequests: wholeNumber(0, 1000),
     },
-    { requiredKeys: ['stage'] },
+    { requiredKeys: [] },
+  );
+}
+
+/** Valid `POST /v1/models/:name/versions/:version/stage` bodies (a rollout plan only with production). */
+export function stageBody(): fc.Arbitrary<Record<string, unknown>> {
+  return fc.oneof(
+    fc.record(
+      {
+        stage: fc.constantFrom('none', 'staging', 'production', 'archived', 'retired'),
+        force: fc.boolean(),
+        reason: textUpTo(1024, 1),
+      },
+      { requiredKeys: ['stage'] },
+    ),
+    fc.record(
+      { stage: fc.constant('production'), rollout: rolloutPlan() },
+      { requiredKeys: ['stage', 'rollout'] },
+    ),
   );
 }
 
@@ -216,6 +241,7 @@ export function policyBody(): fc.Arbitrary<Record<string, unknown>> {
         min: fc.double({ min: 0, max: 1, noNaN: true }),
         maxRegression: fc.double({ min: 0, max: 1, noNaN: true }),
         stageOnComplete: fc.constantFrom('none', 'staging'),
+        rollout: rolloutPlan(),
       },
       { requiredKeys: ['metric'] },
     ),
