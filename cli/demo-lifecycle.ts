@@ -93,27 +93,46 @@ export interface GateVerdict {
   reasons: string[];
 }
 
-/** Sets the demo's promotion policy and moves `version` to production through the gate. */
+/**
+ * Sets the demo's promotion policy and moves `version` to production through the gate; a promotion
+ * starts a rollout in the demo's waves, whose id comes back with the verdict.
+ */
 export async function promoteThroughGate(
   api: LoomClient,
   model: string,
   version: number,
-): Promise<GateVerdict> {
+): Promise<{ gate: GateVerdict; rolloutId?: string }> {
   const { policy } = await api.setPolicy(model, DEMO_LIFECYCLE.policy);
   try {
-    await api.setStage(model, version, { stage: 'production' });
-    return { policy, passed: true, reasons: [] };
+    const view = await api.setStage(model, version, {
+      stage: 'production',
+      rollout: {
+        target: { all: true },
+        waves: [...DEMO_LIFECYCLE.waves],
+        healthWindowSec: DEMO_LIFECYCLE.healthWindowSec,
+        minRequests: DEMO_LIFECYCLE.minRequests,
+        maxErrorRate: DEMO_LIFECYCLE.maxErrorRate,
+        maxP99Ms: DEMO_LIFECYCLE.maxP99Ms,
+      },
+    });
+    return {
+      gate: { policy, passed: true, reasons: [] },
+      ...(view.rollout ? { rolloutId: view.rollout } : {}),
+    };
   } catch (err) {
     if (isLoomError(err) && err.code === 'LOOM_ERR_GATE') {
       const at = err.message.indexOf('may not become production: ');
       const reasons = at < 0 ? [err.message] : err.message.slice(at + 27).split('; ');
-      return { policy, passed: false, reasons };
+      return { gate: { policy, passed: false, reasons } };
     }
     throw err;
   }
 }
 
-/** What `--json` reports of the rollout: each wave's share, agents, time and health, and the total. */
+/**
+ * What `--json` reports of the rollout: each wave's share, agents, time and health, the total time,
+ * and the predictions the demo sent meanwhile.
+ */
 export interface RolloutFigures {
   id: string;
   state: RolloutView['state'];
@@ -131,10 +150,11 @@ export interface RolloutFigures {
 }
 
 /**
- * Sends predictions to every site, one at a time per site, until `stop()`: the traffic that fills the
- * rollout's health windows. Answers that are not 200 (a site that has no model yet) are counted too.
+ * Sends predictions to every site, one at a time per site, until `stop()` (which resolves with how
+ * many were sent): the traffic that fills the rollout's health windows. Answers that are not 200
+ * (a site that has no model yet) are counted too.
  */
-function inferenceTraffic(
+export function inferenceTraffic(
   sites: readonly SiteRef[],
   model: string,
   image: number[],
@@ -161,36 +181,16 @@ function inferenceTraffic(
 }
 
 /**
- * Rolls `version` out to every site in the demo's waves while inference traffic flows, printing
- * progress on `screen`; resolves once the rollout completed (LOOM_ERR_TASK_FAILED when it rolled back).
+ * Follows the promotion's rollout to its end, printing progress on `screen`; resolves with its
+ * figures once it completed (LOOM_ERR_TASK_FAILED when it was rolled back).
  */
-export async function rollOutInWaves(
+export async function followRolloutFigures(
   api: LoomClient,
-  model: string,
-  version: number,
-  sites: readonly SiteRef[],
-  image: number[],
+  id: string,
   screen: Screen,
-): Promise<RolloutFigures> {
-  const traffic = inferenceTraffic(sites, model, image);
-  let rollout: RolloutView;
-  let sent = 0;
-  try {
-    const started = await api.startRollout({
-      model,
-      version,
-      target: { all: true },
-      waves: [...DEMO_LIFECYCLE.waves],
-      healthWindowSec: DEMO_LIFECYCLE.healthWindowSec,
-      minRequests: DEMO_LIFECYCLE.minRequests,
-      maxErrorRate: DEMO_LIFECYCLE.maxErrorRate,
-      maxP99Ms: DEMO_LIFECYCLE.maxP99Ms,
-    });
-    await followRollout(api, started.id, { screen, intervalMs: 250 });
-    rollout = await api.getRollout(started.id);
-  } finally {
-    sent = await traffic.stop();
-  }
+): Promise<Omit<RolloutFigures, 'predictionsSent'>> {
+  await followRollout(api, id, { screen, intervalMs: 250 });
+  const rollout = await api.getRollout(id);
   if (rollout.state !== 'completed') {
     throw new LoomError(
       'LOOM_ERR_TASK_FAILED',
@@ -201,7 +201,6 @@ export async function rollOutInWaves(
     id: rollout.id,
     state: rollout.state,
     totalMs: Date.parse(rollout.finishedAt ?? rollout.updatedAt) - Date.parse(rollout.createdAt),
-    predictionsSent: sent,
     waves: rollout.waves.map((w) => ({
       percent: w.percent,
       agents: w.agents.length,

@@ -34,8 +34,11 @@ import { type Partition, writeSitePartitions } from './demo-data.ts';
 import {
   DEMO_LIFECYCLE,
   evaluateOnSites,
+  followRolloutFigures,
+  type GateVerdict,
+  inferenceTraffic,
   promoteThroughGate,
-  rollOutInWaves,
+  type RolloutFigures,
   type SiteRef,
 } from './demo-lifecycle.ts';
 import { plainScreen, type Screen } from './operator/index.ts';
@@ -236,29 +239,39 @@ export async function demo(argv: string[]): Promise<number> {
       `3. promote v${finalVersion} to production through the gate (accuracy at least ${DEMO_LIFECYCLE.policy.min}, ` +
         `at most ${DEMO_LIFECYCLE.policy.maxRegression} below production)`,
     );
-    const gate = await promoteThroughGate(api, MODEL_NAME, finalVersion);
-    emit({ gate });
-    if (!gate.passed) {
-      for (const reason of gate.reasons) say(`   refused: ${reason}`);
-      throw new LoomError('LOOM_ERR_GATE', `the gate refused v${finalVersion}: ${gate.reasons.join('; ')}`);
-    }
-    say(
-      `   gate passed: accuracy ${evaluation.accuracy.toFixed(4)} ≥ ${DEMO_LIFECYCLE.policy.min}, no production version to regress from; v${finalVersion} is production`,
-    );
-
-    say('');
-    say(
-      `4. roll v${finalVersion} out in waves of ${DEMO_LIFECYCLE.waves.join('% and ')}%, each healthy for ${DEMO_LIFECYCLE.healthWindowSec} s ` +
-        `(at least ${DEMO_LIFECYCLE.minRequests} predictions, errors ≤ ${DEMO_LIFECYCLE.maxErrorRate * 100}%, p99 ≤ ${DEMO_LIFECYCLE.maxP99Ms} ms) while predictions flow`,
-    );
     const sample = 0;
     const image = Array.from(test.images.subarray(sample * 784, (sample + 1) * 784), (v) => v / 255);
-    const screen: Screen = {
-      ...plainScreen(),
-      line: (text) => say(`   ${text}`),
-    };
-    const rollout = await rollOutInWaves(api, MODEL_NAME, finalVersion, sites, image, screen);
-    emit({ rollout });
+    // Predictions flow to every site from before the promotion: the rollout's health windows see them.
+    const traffic = inferenceTraffic(sites, MODEL_NAME, image);
+    let predictionsSent = 0;
+    let rollout: Omit<RolloutFigures, 'predictionsSent'>;
+    let gate: GateVerdict;
+    try {
+      const promotion = await promoteThroughGate(api, MODEL_NAME, finalVersion);
+      gate = promotion.gate;
+      emit({ gate });
+      if (!gate.passed) {
+        for (const reason of gate.reasons) say(`   refused: ${reason}`);
+        throw new LoomError('LOOM_ERR_GATE', `the gate refused v${finalVersion}: ${gate.reasons.join('; ')}`);
+      }
+      say(
+        `   gate passed: accuracy ${evaluation.accuracy.toFixed(4)} ≥ ${DEMO_LIFECYCLE.policy.min}, no production version to regress from; v${finalVersion} is production`,
+      );
+      if (!promotion.rolloutId)
+        throw new LoomError('LOOM_ERR_NO_TARGETS', 'the promotion rolled out to no agent');
+
+      say('');
+      say(
+        `4. roll v${finalVersion} out in waves of ${DEMO_LIFECYCLE.waves.join('% and ')}%, each healthy for ${DEMO_LIFECYCLE.healthWindowSec} s ` +
+          `(at least ${DEMO_LIFECYCLE.minRequests} predictions, errors ≤ ${DEMO_LIFECYCLE.maxErrorRate * 100}%, p99 ≤ ${DEMO_LIFECYCLE.maxP99Ms} ms) while predictions flow`,
+      );
+      const screen: Screen = { ...plainScreen(), line: (text) => say(`   ${text}`) };
+      rollout = await followRolloutFigures(api, promotion.rolloutId, screen);
+    } finally {
+      predictionsSent = await traffic.stop();
+    }
+    const rolloutFigures: RolloutFigures = { ...rollout, predictionsSent };
+    emit({ rollout: rolloutFigures });
 
     say('');
     const site = ready[0];
@@ -285,7 +298,7 @@ export async function demo(argv: string[]): Promise<number> {
       servedVersion: Number(res.model_version),
       evaluation,
       gate,
-      rollout,
+      rollout: rolloutFigures,
       totalMs: Date.now() - started,
     });
     return 0;

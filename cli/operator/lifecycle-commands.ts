@@ -1,6 +1,6 @@
 // `loom models promote|alias|retire`: a version's stage (through the validation gate), its aliases
 // and its retirement, through the operator API.
-import type { LoomClient, RolloutView, Stage } from '../../shared/api-client/index.ts';
+import type { RolloutPlan, RolloutView, Stage, StageChangeView } from '../../shared/api-client/index.ts';
 import { isLoomError, LoomError } from '../../shared/errors/index.ts';
 import { stringFlag } from '../args.ts';
 import { runOperator } from './command.ts';
@@ -52,26 +52,29 @@ export function modelsPromote(argv: string[]): Promise<number> {
     if (force && !reason) {
       throw new LoomError('LOOM_ERR_INVALID_ARGUMENT', '--force needs --reason: the audit log records why');
     }
-    const rolloutOptions = rolloutOptionsFromFlags(flags);
-    const wantsRollout =
-      Object.keys(rolloutOptions).length > 0 ||
-      labelsFlag(flags) !== undefined ||
-      agentsFlag(flags) !== undefined ||
-      flags.follow === true;
-    if (wantsRollout && stage !== 'production') {
+    // A promotion to production starts a rollout; the flags plan it (the model's policy and the
+    // defaults fill in the rest).
+    const plan: RolloutPlan = {
+      ...(labelsFlag(flags) !== undefined || agentsFlag(flags) !== undefined
+        ? { target: targetFromFlags(flags) }
+        : {}),
+      ...rolloutOptionsFromFlags(flags),
+    };
+    const planned = Object.keys(plan).length > 0;
+    if ((planned || flags.follow) && stage !== 'production') {
       throw new LoomError(
         'LOOM_ERR_INVALID_ARGUMENT',
         'only a promotion to production rolls the version out',
       );
     }
-    const target = targetFromFlags(flags);
     const api = await client();
-    let view: Awaited<ReturnType<LoomClient['setStage']>>;
+    let view: StageChangeView;
     try {
       view = await api.setStage(name, version, {
         stage,
         ...(force ? { force } : {}),
         ...(reason ? { reason } : {}),
+        ...(planned ? { rollout: plan } : {}),
       });
     } catch (err) {
       if (isLoomError(err) && err.code === 'LOOM_ERR_GATE') {
@@ -83,10 +86,7 @@ export function modelsPromote(argv: string[]): Promise<number> {
     const number = /^\d+$/.test(version)
       ? versionArg(version)
       : (await api.getVersion(name, version)).version;
-    // The promoted version goes out to the agents through a rollout of its own.
-    let rollout: RolloutView | undefined;
-    if (wantsRollout)
-      rollout = await api.startRollout({ model: name, version: number, target, ...rolloutOptions });
+    const rollout: RolloutView | undefined = view.rollout ? await api.getRollout(view.rollout) : undefined;
     if (json) {
       outJson({
         model: name,
@@ -104,6 +104,7 @@ export function modelsPromote(argv: string[]): Promise<number> {
           (stage === 'production' && !force ? '; it passed the validation gate' : ''),
       );
       if (rollout) out(startedLine(rollout));
+      else if (view.rollout === null) out('No agent is targeted, so no rollout was started');
     }
     return rollout && flags.follow ? followRollout(api, rollout.id, { json }) : 0;
   });

@@ -396,7 +396,7 @@ const targetFlags: Record<string, FlagSpec> = {
   label: {
     type: 'string',
     multiple: true,
-    description: 'only agents with this label KEY=VALUE (repeatable)',
+    description: 'only agents with this label KEY=VALUE',
   },
   agents: { type: 'string', description: 'only these agents: ID,ID,...' },
 };
@@ -410,8 +410,9 @@ export const modelsPromoteSpec: CommandSpec = operatorSpec({
     "Moves a version to a stage (production by default). Production passes the model's validation gate\n" +
     '(its promotion policy against the latest federated evaluation and the current production version) or\n' +
     'is refused with the reasons; an admin may --force it with a --reason, which the audit log records.\n' +
-    'With any rollout flag the promoted version is rolled out to the agents in waves; --follow shows the\n' +
-    'rollout live as "loom rollouts show --follow" does. VERSION may be an alias.',
+    'A promotion to production starts a rollout of the version to the agents; the rollout flags plan it\n' +
+    "(what they leave out comes from the model's policy, then the defaults: every agent, one wave), and\n" +
+    '--follow shows it live as "loom rollouts show --follow" does. VERSION may be an alias.',
   flags: {
     stage: { type: 'string', description: 'production, staging, archived or none', default: 'production' },
     force: { type: 'boolean', description: 'pass the gate or a forbidden move (admin role; needs --reason)' },
@@ -579,7 +580,7 @@ export const agentsLabelSpec: CommandSpec = operatorSpec({
   summary:
     "Sets labels on an agent (site, region, tier, anything) and removes those --remove names; the agent's\n" +
     'other labels stay. Jobs, evaluations and rollouts can target agents by label.',
-  flags: { remove: { type: 'string', multiple: true, description: 'label key to remove (repeatable)' } },
+  flags: { remove: { type: 'string', multiple: true, description: 'label key to remove' } },
   positionals: [
     { name: 'ID', description: 'id of the agent' },
     { name: 'KEY=VALUE', description: 'a label to set', optional: true, variadic: true },

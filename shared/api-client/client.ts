@@ -28,7 +28,6 @@ import type {
   JobStreamMessage,
   JobSummary,
   JobView,
-  LifecycleView,
   ModelDetail,
   ModelRecord,
   ModelRequest,
@@ -40,6 +39,7 @@ import type {
   Role,
   RolloutRequest,
   RolloutView,
+  StageChangeView,
   StageRequest,
   TfjsModelJson,
   VersionRecord,
@@ -217,9 +217,10 @@ export class LoomClient {
 
   /**
    * `POST /v1/models/:name/versions/:version/stage` (operator; `force` needs admin and a reason).
-   * Production passes the model's gate or fails with LOOM_ERR_GATE naming the reasons.
+   * Production passes the model's gate or fails with LOOM_ERR_GATE naming the reasons, and starts a
+   * rollout whose id the answer names (`rollout`, null when no agent was targeted).
    */
-  setStage(name: string, version: number | string, request: StageRequest): Promise<LifecycleView> {
+  setStage(name: string, version: number | string, request: StageRequest): Promise<StageChangeView> {
     return this.call('POST', `/v1/models/${seg(name)}/versions/${seg(version)}/stage`, { body: request });
   }
 

@@ -16,10 +16,12 @@ import type {
   LifecycleView,
   PromotionPolicy,
   Stage,
+  StageChangeView,
 } from '../../coordinator/lifecycle/index.ts';
 import type { ModelRecord, VersionRecord } from '../../coordinator/registry/index.ts';
 import type {
   RetirementRecord,
+  RolloutPlan,
   RolloutPolicy,
   RolloutTarget,
   RolloutView,
@@ -44,12 +46,14 @@ export type {
   RetirementRecord,
   RevocationListJSON,
   Role,
+  RolloutPlan,
   RolloutPolicy,
   RolloutTarget,
   RolloutView,
   RoundProgress,
   RoundRecord,
   Stage,
+  StageChangeView,
   TfjsModelJson,
   VersionRecord,
 };
@@ -191,11 +195,15 @@ export interface EvaluationList {
   next?: string;
 }
 
-/** The body of `POST .../versions/:version/stage`: `force` (admin only) needs a `reason`. */
+/**
+ * The body of `POST .../versions/:version/stage`: `force` (admin only) needs a `reason`; a promotion
+ * to production starts a rollout, planned by `rollout` (then the model's policy, then the defaults).
+ */
 export interface StageRequest {
   stage: Stage;
   force?: boolean;
   reason?: string;
+  rollout?: RolloutPlan;
 }
 
 /** A version as `GET /v1/models/:name/versions/:version` shows it: the record and its lifecycle. */

@@ -188,7 +188,13 @@ describe('loom lifecycle commands', { timeout: 180_000 }, () => {
       /--force needs --reason/,
     );
 
-    const forced = parsed<{ model: string; version: number; stage: string; forced: boolean }>(
+    const forced = parsed<{
+      model: string;
+      version: number;
+      stage: string;
+      forced: boolean;
+      rollout: Rollout;
+    }>(
       await run([
         'models',
         'promote',
@@ -197,21 +203,36 @@ describe('loom lifecycle commands', { timeout: 180_000 }, () => {
         '--force',
         '--reason',
         'urgent fix for site-b',
+        '--health-window',
+        '0',
         '--json',
       ]),
     );
-    expect(forced).toMatchObject({ model: 'digits', version: 3, stage: 'production', forced: true });
-    const audit = parsed<{ entries: { actor: string; target: string; details: Record<string, unknown> }[] }>(
-      await run(['audit', 'list', '--action', 'version.stage.force', '--json']),
+    // The promotion started a rollout planned by the flags: every agent, one wave.
+    expect(forced).toMatchObject({
+      model: 'digits',
+      version: 3,
+      stage: 'production',
+      forced: true,
+      rollout: { model: 'digits', version: 3, target: { all: true }, policy: { healthWindowSec: 0 } },
+    });
+    const [audit, followed] = await Promise.all([
+      run(['audit', 'list', '--action', 'version.stage.force', '--json']),
+      run(['rollouts', 'show', forced.rollout.id, '--follow']),
+    ]);
+    expect(followed.status, followed.stdout + followed.stderr).toBe(0);
+    expect(followed.stdout.trim().split('\n').at(-1)).toMatch(
+      /completed in .*: digits v3 active on 2 of 2 agents$/,
     );
-    expect(audit.entries).toHaveLength(1);
-    expect(audit.entries[0]).toMatchObject({
+    const entries = parsed<{
+      entries: { actor: string; target: string; details: Record<string, unknown> }[];
+    }>(audit).entries;
+    expect(entries).toHaveLength(1);
+    expect(entries[0]).toMatchObject({
       target: 'digits@3',
       details: { to: 'production', reason: 'urgent fix for site-b', force: true },
     });
-    expect(audit.entries[0].details.gateOverridden).toEqual([
-      expect.stringMatching(/below the policy's min/),
-    ]);
+    expect(entries[0].details.gateOverridden).toEqual([expect.stringMatching(/below the policy's min/)]);
   });
 
   it('points an alias at a version, promotes through it, and removes it', async () => {
