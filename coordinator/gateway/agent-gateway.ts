@@ -70,7 +70,10 @@ export interface GatewayEvents {
   ];
   /** An `error` frame from an agent: something the coordinator sent was refused. */
   'agent-error': [{ agentId: string; code: string; message: string }];
-  /** A serving-health report, validated by the codec (bounded counts, consistent histogram). */
+  /**
+   * A serving-health report, validated by the codec (bounded counts, consistent histogram) and
+   * by HealthReportCheck (a bounded rate, each version once).
+   */
   'serving-health': [{ agentId: string; report: ServingHealthBody }];
 }
 
@@ -436,9 +439,16 @@ export class AgentGateway extends EventEmitter<GatewayEvents> implements AgentPo
       case 'renew':
         this.onRenew(session, msg.id, msg.body.csr);
         return;
-      case 'serving-health':
+      case 'serving-health': {
+        const refused = session.healthReports.check(msg.body);
+        if (refused) {
+          this.log.warn('serving-health report refused', { agent: session.agentId, reason: refused });
+          this.sendError(session.ws, 'LOOM_ERR_HEALTH_REPORT', refused, msg.id);
+          return;
+        }
         this.emit('serving-health', { agentId: session.agentId, report: msg.body });
         return;
+      }
       case 'hello':
         this.sendError(session.ws, 'LOOM_ERR_PROTOCOL', 'hello came twice', msg.id);
         session.ws.close(CLOSE_CODES.HANDSHAKE, 'hello came twice');

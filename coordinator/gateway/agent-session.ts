@@ -24,6 +24,7 @@ import type {
   TrainOutcome,
   TrainTask,
 } from '../rounds/index.ts';
+import { HealthReportCheck } from './health-report-check.ts';
 
 /** A task in flight, by kind: what its result must name to be taken as its answer. */
 type PendingTask = {
@@ -81,6 +82,8 @@ const UPDATE_SLACK_BYTES = 64 * 1024;
 
 export class AgentSession {
   readonly info: AgentSessionInfo;
+  /** Bounds the serving-health reports of this connection. */
+  readonly healthReports = new HealthReportCheck();
   private readonly pending = new Map<string, PendingTask>();
   /**
    * An agent may only send a chunked payload as large as an update for a task it holds: with no

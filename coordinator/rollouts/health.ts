@@ -1,6 +1,11 @@
 // Serving health of a wave: the reports of its agents added up, and judged against the limits.
 import { HEALTH_LATENCY_BUCKETS_MS, type VersionHealth } from '../../shared/protocol/index.ts';
-import type { HealthSummary, RolloutPolicy } from './rollout-record.ts';
+import type { AgentHealth, HealthSummary, RolloutPolicy } from './rollout-record.ts';
+
+/** A sum that stops at the largest safe integer: an agent cannot overflow a counter. */
+function addCapped(a: number, b: number): number {
+  return Math.min(Number.MAX_SAFE_INTEGER, a + b);
+}
 
 /** Counts added up from serving-health reports. */
 export class HealthCounter {
@@ -8,12 +13,23 @@ export class HealthCounter {
   errors = 0;
   readonly latency: number[] = new Array(HEALTH_LATENCY_BUCKETS_MS.length + 1).fill(0);
 
+  /** A counter holding `saved` (as `snapshot` wrote it); a saved value of the wrong shape is ignored. */
+  static from(saved: AgentHealth | undefined): HealthCounter {
+    const c = new HealthCounter();
+    if (saved && Array.isArray(saved.latency) && saved.latency.length === c.latency.length) c.add(saved);
+    return c;
+  }
+
   add(h: Pick<VersionHealth, 'requests' | 'errors' | 'latency'>): void {
-    this.requests += h.requests;
-    this.errors += h.errors;
+    this.requests = addCapped(this.requests, h.requests);
+    this.errors = Math.min(this.requests, addCapped(this.errors, h.errors));
     h.latency.forEach((n, i) => {
-      this.latency[i] += n;
+      this.latency[i] = addCapped(this.latency[i], n);
     });
+  }
+
+  snapshot(): AgentHealth {
+    return { requests: this.requests, errors: this.errors, latency: [...this.latency] };
   }
 }
 

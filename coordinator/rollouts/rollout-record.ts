@@ -16,6 +16,12 @@ export interface RolloutPolicy {
   maxP99Ms: number;
   /** Predictions a wave must have answered before it can pass (0: activation alone suffices). */
   minRequests: number;
+  /**
+   * Share of a wave's agents that must be failing (refused the version, or broke a limit on their
+   * own counts) for the wave to fail: it fails when more than failQuorum × its agents that took
+   * part fail. 0: any one agent fails the wave. Absent in rollouts stored before it existed: the default.
+   */
+  failQuorum?: number;
 }
 
 /** Defaults of a rollout request. */
@@ -25,6 +31,8 @@ export const ROLLOUT_DEFAULTS = {
   maxErrorRate: 0.01,
   maxP99Ms: 1000,
   minRequests: 0,
+  /** More than half of a wave's agents failing fails it: one agent of several cannot, one alone can. */
+  failQuorum: 0.5,
 } as const;
 
 export type RolloutState = 'running' | 'paused' | 'completed' | 'rolled-back';
@@ -64,6 +72,14 @@ export interface RolloutWave {
   note?: string;
 }
 
+/** Serving counts one agent reported for the version while its wave was watched. */
+export interface AgentHealth {
+  requests: number;
+  errors: number;
+  /** Per latency bucket (HEALTH_LATENCY_BUCKETS_MS, plus one above the last). */
+  latency: number[];
+}
+
 export interface RolloutAgent {
   id: string;
   wave: number;
@@ -71,6 +87,10 @@ export interface RolloutAgent {
   previousVersion: number | null;
   state: AgentRolloutState;
   reason?: string;
+  /** Set with state failed when its own serving health broke a limit (the reason says which). */
+  unhealthy?: boolean;
+  /** Its counts over its wave's health window, saved with the rollout so a restart resumes the window. */
+  health?: AgentHealth;
   updatedAt: string;
 }
 
@@ -155,7 +175,7 @@ export function parseWaves(raw: unknown, field = 'waves'): number[] {
 }
 
 /** The health limits a request may set (every one optional). */
-const POLICY_FIELDS = ['healthWindowSec', 'maxErrorRate', 'maxP99Ms', 'minRequests'] as const;
+const POLICY_FIELDS = ['healthWindowSec', 'maxErrorRate', 'maxP99Ms', 'minRequests', 'failQuorum'] as const;
 
 const REQUEST_FIELDS = ['model', 'version', 'target', 'waves', ...POLICY_FIELDS];
 
@@ -171,6 +191,7 @@ export interface RolloutPlan {
   maxErrorRate?: number;
   maxP99Ms?: number;
   minRequests?: number;
+  failQuorum?: number;
 }
 
 /** What a promotion's rollout uses for a field no plan sets: every agent, one wave, the rollout defaults. */
@@ -181,6 +202,7 @@ export const PROMOTION_ROLLOUT_DEFAULTS: Readonly<{
   maxErrorRate: number;
   maxP99Ms: number;
   minRequests: number;
+  failQuorum: number;
 }> = Object.freeze({
   target: Object.freeze({ all: true }) as RolloutTarget,
   waves: ROLLOUT_DEFAULTS.waves,
@@ -188,6 +210,7 @@ export const PROMOTION_ROLLOUT_DEFAULTS: Readonly<{
   maxErrorRate: ROLLOUT_DEFAULTS.maxErrorRate,
   maxP99Ms: ROLLOUT_DEFAULTS.maxP99Ms,
   minRequests: ROLLOUT_DEFAULTS.minRequests,
+  failQuorum: ROLLOUT_DEFAULTS.failQuorum,
 });
 
 /** Checks a rollout plan (`field` names it in errors); the same rules as `POST /v1/rollouts`. */
@@ -229,6 +252,7 @@ export function resolveRolloutPlan(
       maxErrorRate: pick('maxErrorRate') ?? d.maxErrorRate,
       maxP99Ms: pick('maxP99Ms') ?? d.maxP99Ms,
       minRequests: pick('minRequests') ?? d.minRequests,
+      failQuorum: pick('failQuorum') ?? d.failQuorum,
     },
   };
 }
@@ -252,6 +276,7 @@ function parsePolicyFields(r: FieldReader): Partial<RolloutPolicy> {
     maxErrorRate: r.optionalNumber('maxErrorRate', { min: 0, max: 1 }),
     maxP99Ms: r.optionalNumber('maxP99Ms', { min: 0, exclusiveMin: true, max: 3_600_000 }),
     minRequests: r.has('minRequests') ? r.integer('minRequests', { min: 0, max: 1_000_000_000 }) : undefined,
+    failQuorum: r.optionalNumber('failQuorum', { min: 0, max: 1 }),
   };
 }
 
@@ -263,6 +288,7 @@ export function parsePolicy(r: FieldReader): RolloutPolicy {
     maxErrorRate: given.maxErrorRate ?? ROLLOUT_DEFAULTS.maxErrorRate,
     maxP99Ms: given.maxP99Ms ?? ROLLOUT_DEFAULTS.maxP99Ms,
     minRequests: given.minRequests ?? ROLLOUT_DEFAULTS.minRequests,
+    failQuorum: given.failQuorum ?? ROLLOUT_DEFAULTS.failQuorum,
   };
 }
 

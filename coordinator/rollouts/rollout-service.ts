@@ -24,6 +24,8 @@ import {
 import { HealthCounter, healthViolation, summarize } from './health.ts';
 import {
   assignWaves,
+  type HealthSummary,
+  ROLLOUT_DEFAULTS,
   type RolloutAgent,
   type RolloutPromotion,
   type RolloutRecord,
@@ -74,6 +76,8 @@ export class RolloutService {
   private readonly live = new Map<string, RolloutRecord>();
   /** Serving health of the agents of the wave being watched, per rollout, since it started. */
   private readonly health = new Map<string, Map<string, HealthCounter>>();
+  /** Rollouts with counts reported since their last save. */
+  private readonly dirty = new Set<string>();
   private readonly log: Logger;
   private timer?: NodeJS.Timeout;
   private ticking = false;
@@ -90,8 +94,16 @@ export class RolloutService {
     for (const r of await withStoreErrors('read rollouts', () => this.rollouts.values().all())) {
       if (r.state === 'rolled-back' && r.promotion && !r.promotion.restoredAt) unrestored.push(r);
       if (!isLive(r)) continue;
-      // The health seen before the restart is gone: a wave being watched is watched again.
-      for (const w of r.waves) if (w.state === 'running') delete w.observingSince;
+      // A wave being watched carries on with its window and the counts saved with it.
+      const wave = r.waves[r.currentWave];
+      if (r.state === 'running' && wave?.state === 'running' && wave.observingSince) {
+        const counters = new Map<string, HealthCounter>();
+        for (const id of wave.agents) {
+          const saved = r.agents[id]?.health;
+          if (saved) counters.set(id, HealthCounter.from(saved));
+        }
+        this.health.set(r.id, counters);
+      }
       this.live.set(r.id, r);
     }
     const d = this.opts.deployments;
@@ -277,8 +289,12 @@ export class RolloutService {
       if (r.state !== 'paused') throw stateError(r, 'resume', 'paused');
       r.state = 'running';
       const wave = r.waves[r.currentWave];
-      if (wave.state === 'running') delete wave.observingSince;
+      if (wave.state === 'running') {
+        delete wave.observingSince;
+        for (const id of wave.agents) delete r.agents[id].health;
+      }
       this.health.delete(r.id);
+      this.dirty.delete(r.id);
     });
     await this.advance(id);
     return this.view(this.live.get(id) ?? r);
@@ -395,7 +411,10 @@ export class RolloutService {
       if (r.version !== version || r.state === 'rolled-back') continue;
       const before =
         state === 'transferring' ? ['pending', 'transferring', 'verifying', 'failed'] : ['transferring'];
-      void this.setAgent(r.id, agentId, (a) => (before.includes(a.state) ? { state } : undefined));
+      // An agent judged unhealthy stays failed: a new push to it (after a reconnect) is no new start.
+      void this.setAgent(r.id, agentId, (a, now) =>
+        now.state !== 'rolled-back' && before.includes(a.state) && !a.unhealthy ? { state } : undefined,
+      );
     }
   }
 
@@ -404,7 +423,9 @@ export class RolloutService {
       const a = r.agents[agentId];
       if (r.state !== 'rolled-back') {
         if (version !== r.version) continue;
-        void this.setAgent(r.id, agentId, (a) => {
+        // Judged again under the lock: a rollback decided meanwhile wins over this ack.
+        void this.setAgent(r.id, agentId, (a, now) => {
+          if (a.unhealthy || now.state === 'rolled-back') return undefined;
           if (ok) return a.state === 'active' ? undefined : { state: 'active' };
           return { state: 'failed', reason: `refused version ${version}: ${error ?? 'no reason given'}` };
         }).then(() => (ok ? undefined : this.advance(r.id)));
@@ -424,11 +445,11 @@ export class RolloutService {
   private setAgent(
     id: string,
     agentId: string,
-    change: (a: RolloutAgent) => Partial<RolloutAgent> | undefined,
+    change: (a: RolloutAgent, r: RolloutRecord) => Partial<RolloutAgent> | undefined,
   ): Promise<unknown> {
     return this.mutate(id, undefined, (r) => {
       const a = r.agents[agentId];
-      const patch = a ? change(a) : undefined;
+      const patch = a ? change(a, r) : undefined;
       if (!patch) return false;
       Object.assign(a, patch, { updatedAt: new Date().toISOString() });
       if (patch.state !== 'failed') delete a.reason;
@@ -458,6 +479,7 @@ export class RolloutService {
           counters.set(agentId, c);
         }
         c.add(v);
+        this.dirty.add(r.id);
       }
     }
   }
@@ -494,47 +516,50 @@ export class RolloutService {
           return true;
         }
         if (wave.state !== 'running') return false;
-        const reached = Object.values(r.agents).filter((a) => a.wave <= r.currentWave);
-        const failed = reached.find((a) => a.state === 'failed');
-        if (failed) {
-          failure = `agent ${failed.id} (wave ${failed.wave + 1}) ${failed.reason ?? 'failed'}`;
-          return false;
+        // Counts reported since the last step are saved with the wave (one batch), so a restart
+        // resumes the window; agents are judged one by one, and the wave by a quorum of them.
+        let changed = this.saveHealth(r);
+        if (wave.observingSince && this.judgeAgents(r, now)) changed = true;
+        const verdict = waveVerdict(r);
+        if (verdict.fails) {
+          wave.health = this.waveHealth(r);
+          failure = verdict.failure;
+          return true;
         }
         const online = wave.agents.filter((a) => this.opts.gateway.session(a) !== undefined);
+        const onTheWay = online.filter((a) => ON_THE_WAY.has(r.agents[a].state));
         const running = online.filter((a) => r.agents[a].state === 'active');
         if (!wave.observingSince) {
-          if (online.length === 0 || running.length < online.length) {
+          if (running.length === 0 || onTheWay.length > 0) {
             const note =
               online.length === 0
                 ? 'waiting for an agent of this wave to connect'
-                : `waiting for ${online.length - running.length} agent(s) to run the version`;
-            if (wave.note === note) return false;
+                : `waiting for ${onTheWay.length} agent(s) to run the version`;
+            if (wave.note === note) return changed;
             wave.note = note;
             return true;
           }
           wave.observingSince = now.toISOString();
           wave.note = 'watching serving health';
           this.health.delete(r.id);
+          for (const id of wave.agents) delete r.agents[id].health;
           return true;
         }
-        const health = summarize(wave.agents.flatMap((a) => this.health.get(r.id)?.get(a) ?? []));
-        const violation = healthViolation(health, r.policy);
-        const enough = health.requests >= Math.max(1, r.policy.minRequests);
-        if (violation && enough) {
-          wave.health = health;
-          failure = `wave ${r.currentWave + 1} is unhealthy: ${violation}`;
-          return true;
-        }
+        const health = this.waveHealth(r, { healthyOnly: true });
         const elapsed = now.getTime() - Date.parse(wave.observingSince);
-        if (elapsed < r.policy.healthWindowSec * 1000) return false;
+        if (elapsed < r.policy.healthWindowSec * 1000) return changed;
         if (health.requests < r.policy.minRequests) {
           const note = `waiting for ${r.policy.minRequests} predictions (${health.requests} so far)`;
-          if (wave.note === note) return false;
+          if (wave.note === note) return changed;
           wave.note = note;
           return true;
         }
-        wave.health = health;
-        wave.note = `healthy: ${health.requests} predictions, error rate ${health.errorRate.toFixed(4)}, p99 ${health.p99Ms ?? 'n/a'} ms`;
+        wave.health = this.waveHealth(r);
+        wave.note =
+          `healthy: ${health.requests} predictions, error rate ${health.errorRate.toFixed(4)}, p99 ${health.p99Ms ?? 'n/a'} ms` +
+          (verdict.failing.length > 0
+            ? `; ${verdict.failing.length} of ${verdict.took} agents failing, within failQuorum ${verdict.quorum}`
+            : '');
         if (this.passWave(r, now)) completed = r;
         return true;
       });
@@ -582,12 +607,61 @@ export class RolloutService {
     }
   }
 
+  /** Copies the counts reported since the last save into the wave's agents; true when any changed. */
+  private saveHealth(r: RolloutRecord): boolean {
+    if (!this.dirty.delete(r.id)) return false;
+    const counters = this.health.get(r.id);
+    if (!counters) return false;
+    for (const id of r.waves[r.currentWave].agents) {
+      const c = counters.get(id);
+      if (c) r.agents[id].health = c.snapshot();
+    }
+    return true;
+  }
+
+  /**
+   * Marks failed each active agent of the current wave whose own counts break a limit, once it
+   * has answered its share of minRequests (at least one prediction); true when any was marked.
+   */
+  private judgeAgents(r: RolloutRecord, now: Date): boolean {
+    const wave = r.waves[r.currentWave];
+    const counters = this.health.get(r.id);
+    if (!counters) return false;
+    const share = Math.max(1, Math.ceil(r.policy.minRequests / Math.max(1, wave.agents.length)));
+    let marked = false;
+    for (const id of wave.agents) {
+      const a = r.agents[id];
+      const c = counters.get(id);
+      if (a.state !== 'active' || !c || c.requests < share) continue;
+      const violation = healthViolation(summarize([c]), r.policy);
+      if (!violation) continue;
+      a.state = 'failed';
+      a.unhealthy = true;
+      a.reason = `unhealthy: ${violation}`;
+      a.health = c.snapshot();
+      a.updatedAt = now.toISOString();
+      marked = true;
+      this.log.warn('agent unhealthy in its rollout wave', { rollout: r.id, agent: id, violation });
+    }
+    return marked;
+  }
+
+  /** The summary of the current wave's counts (of the agents not failing, with `healthyOnly`). */
+  private waveHealth(r: RolloutRecord, opts: { healthyOnly?: boolean } = {}): HealthSummary {
+    const counters = this.health.get(r.id);
+    const ids = r.waves[r.currentWave].agents.filter(
+      (id) => !opts.healthyOnly || r.agents[id].state === 'active',
+    );
+    return summarize(ids.flatMap((id) => counters?.get(id) ?? []));
+  }
+
   /** Marks the current wave passed and moves to the next; true when that was the last one. */
   private passWave(r: RolloutRecord, now: Date): boolean {
     const wave = r.waves[r.currentWave];
     wave.state = 'passed';
     wave.endedAt = now.toISOString();
     this.health.delete(r.id);
+    this.dirty.delete(r.id);
     if (r.currentWave === r.waves.length - 1) {
       r.state = 'completed';
       r.finishedAt = now.toISOString();
@@ -680,6 +754,32 @@ export class RolloutService {
       );
     }
   }
+}
+
+/**
+ * Whether the current wave of `r` fails: more than failQuorum × the agents that took part (those
+ * that ran or refused the version) are failing. With failQuorum 0, any one failing agent fails it.
+ */
+function waveVerdict(r: RolloutRecord): {
+  fails: boolean;
+  failing: RolloutAgent[];
+  took: number;
+  quorum: number;
+  failure?: string;
+} {
+  const wave = r.waves[r.currentWave];
+  const quorum = r.policy.failQuorum ?? ROLLOUT_DEFAULTS.failQuorum;
+  const agents = wave.agents.map((id) => r.agents[id]);
+  const failing = agents.filter((a) => a.state === 'failed');
+  const took = agents.filter((a) => a.state === 'failed' || a.state === 'active').length;
+  const fails = failing.length > 0 && failing.length > quorum * took;
+  if (!fails) return { fails, failing, took, quorum };
+  const first = failing[0];
+  const count = `${failing.length} of ${took} agent(s) failing, more than failQuorum ${quorum}`;
+  const failure = first.unhealthy
+    ? `wave ${r.currentWave + 1} is unhealthy: ${first.reason?.replace(/^unhealthy: /, '')} at agent ${first.id}; ${count}`
+    : `wave ${r.currentWave + 1} failed: agent ${first.id} ${first.reason ?? 'failed'}; ${count}`;
+  return { fails, failing, took, quorum, failure };
 }
 
 /** Whether wave `wave` of `r` has started (its agents have the version as their target). */

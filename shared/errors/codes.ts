@@ -56,6 +56,8 @@ export const ERROR_CODES = {
   LOOM_ERR_ROLLOUT_STATE:
     'The rollout is not in a state that allows the call (pausing a finished rollout, resuming a running one).',
   LOOM_ERR_NO_TARGETS: 'A rollout or retirement target matches no enrolled agent that is not revoked.',
+  LOOM_ERR_HEALTH_REPORT:
+    "An agent's serving-health report was refused and not counted: sent faster than the gateway allows, or naming one model version twice.",
   LOOM_ERR_MODEL_OUTPUT:
     'A model version produced non-finite outputs (NaN or Infinity) for a request; the request failed and counts as a serving error.',
   LOOM_ERR_VERSION_RETIRED:

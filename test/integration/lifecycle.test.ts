@@ -205,8 +205,14 @@ describe('model lifecycle in the registry', () => {
       target: { all: true },
       promotion: { previousProduction: null },
     });
-    const model = (await call<{ deployedVersion: number }>(cluster, 'GET', '/v1/models/digits')).body;
-    expect(model.deployedVersion).toBe(2);
+    // Completed to every agent: the version becomes the fleet-wide target right after.
+    await waitUntil(
+      async () =>
+        (await call<{ deployedVersion: number }>(cluster, 'GET', '/v1/models/digits')).body
+          .deployedVersion === 2,
+      10_000,
+      'the fleet-wide target',
+    );
     const entry = (await audit('version.stage')).at(-1)!;
     expect(entry).toMatchObject({ target: 'digits@2', details: { to: 'production', rollout: done.id } });
   });

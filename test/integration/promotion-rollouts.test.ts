@@ -164,6 +164,7 @@ describe('a promotion to production', () => {
       maxP99Ms: 500,
       maxErrorRate: PROMOTION_ROLLOUT_DEFAULTS.maxErrorRate,
       minRequests: PROMOTION_ROLLOUT_DEFAULTS.minRequests,
+      failQuorum: PROMOTION_ROLLOUT_DEFAULTS.failQuorum,
     });
     expect(r.promotion).toMatchObject({ previousProduction: null, previousStage: 'none' });
     expect(r.agents.map((a) => a.state)).toEqual(['active', 'active', 'active']);

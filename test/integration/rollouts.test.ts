@@ -335,7 +335,12 @@ describe('a rollout', () => {
     expect(r.agents.every((a) => a.state === 'active' && a.previousVersion === null)).toBe(true);
     expect(r.waves.map((w) => w.state)).toEqual(['passed', 'passed']);
     for (const a of agents) await waitServing(a, 'gauge', good);
-    expect((await cluster.coordinator.deployments.get('gauge'))?.version).toBe(good);
+    // Completed to every agent: the version becomes the fleet-wide target right after.
+    await waitUntil(
+      async () => (await cluster.coordinator.deployments.get('gauge'))?.version === good,
+      10_000,
+      'the fleet-wide target',
+    );
     const audit = await call('GET', '/v1/audit?limit=1000');
     const actions = audit.body.entries
       .filter((e: { target: string }) => e.target === r.id)

@@ -1,8 +1,16 @@
 // The pure parts of rollouts: wave assignment, request checks, health summaries and limits, and
 // the agent's serving counters.
 import { describe, expect, it } from 'vitest';
+import { HealthReportCheck } from '../../coordinator/gateway/index.ts';
 import { HealthCounter, healthViolation, p99Of, summarize } from '../../coordinator/rollouts/health.ts';
-import { assignWaves, parseRolloutRequest, parseWaves } from '../../coordinator/rollouts/index.ts';
+import {
+  assignWaves,
+  PROMOTION_ROLLOUT_DEFAULTS,
+  parseRolloutPlan,
+  parseRolloutRequest,
+  parseWaves,
+  resolveRolloutPlan,
+} from '../../coordinator/rollouts/index.ts';
 import { ServingStats } from '../../edge-agent/inference/index.ts';
 import { isLoomError } from '../../shared/errors/index.ts';
 import { HEALTH_LATENCY_BUCKETS_MS } from '../../shared/protocol/index.ts';
@@ -39,6 +47,8 @@ describe('waves', () => {
       { model: 'm', version: 0, target: { all: true } },
       { model: 'm', version: 2, target: { all: true }, minRequests: -1 },
       { model: 'm', version: 2, target: { all: true }, maxP99Ms: 0 },
+      { model: 'm', version: 2, target: { all: true }, failQuorum: 1.5 },
+      { model: 'm', version: 2, target: { all: true }, failQuorum: -0.1 },
     ]) {
       let err: unknown;
       try {
@@ -97,5 +107,89 @@ describe('serving counters', () => {
     stats.restore([v1]);
     stats.record('m', 1, 1, false);
     expect(stats.take()[0]).toMatchObject({ requests: 3, errors: 1 });
+  });
+});
+
+describe('promotion rollout plans', () => {
+  it('take each field from the first plan that sets it, then the exported defaults', () => {
+    const request = parseRolloutPlan({ healthWindowSec: 5, target: { labels: { site: 'a' } } });
+    const policy = parseRolloutPlan({ waves: [10, 100], healthWindowSec: 30, failQuorum: 0.2 });
+    expect(resolveRolloutPlan('m', 3, request, policy)).toEqual({
+      model: 'm',
+      version: 3,
+      target: { labels: { site: 'a' } },
+      waves: [10, 100],
+      policy: {
+        healthWindowSec: 5,
+        maxErrorRate: PROMOTION_ROLLOUT_DEFAULTS.maxErrorRate,
+        maxP99Ms: PROMOTION_ROLLOUT_DEFAULTS.maxP99Ms,
+        minRequests: PROMOTION_ROLLOUT_DEFAULTS.minRequests,
+        failQuorum: 0.2,
+      },
+    });
+    expect(resolveRolloutPlan('m', 3, undefined, undefined)).toMatchObject({
+      target: { all: true },
+      waves: [100],
+      policy: { healthWindowSec: 60, failQuorum: 0.5 },
+    });
+  });
+
+  it('are checked like a rollout request, naming the field under its plan', () => {
+    for (const [plan, field] of [
+      [{ waves: [50] }, 'rollout.waves'],
+      [{ target: { all: false } }, 'rollout.target.all'],
+      [{ maxErrorRate: 2 }, 'rollout.maxErrorRate'],
+      [{ model: 'm' }, 'rollout.model'],
+      ['fast', 'rollout'],
+    ] as const) {
+      expect(() => parseRolloutPlan(plan)).toThrow(
+        expect.objectContaining({ code: 'LOOM_ERR_INVALID_ARGUMENT', details: { field } }),
+      );
+    }
+  });
+});
+
+describe('saved health counts', () => {
+  it('come back from a snapshot as they were, and a counter never passes the largest safe integer', () => {
+    const c = new HealthCounter();
+    const latency = new Array(HEALTH_LATENCY_BUCKETS_MS.length + 1).fill(0);
+    latency[3] = 7;
+    c.add({ requests: 7, errors: 2, latency });
+    const again = HealthCounter.from(JSON.parse(JSON.stringify(c.snapshot())));
+    expect(again.snapshot()).toEqual(c.snapshot());
+    expect(HealthCounter.from({ requests: 5, errors: 1, latency: [5] }).requests).toBe(0);
+    const big = new Array(latency.length).fill(0);
+    big[0] = 1e9;
+    for (let i = 0; i < 10; i++)
+      again.add({ requests: Number.MAX_SAFE_INTEGER / 2, errors: 0, latency: big });
+    expect(again.requests).toBe(Number.MAX_SAFE_INTEGER);
+    expect(again.errors).toBeLessThanOrEqual(again.requests);
+  });
+});
+
+describe('serving-health report check', () => {
+  const body = (versions: number[]) => ({
+    intervalMs: 100,
+    versions: versions.map((version) => ({
+      name: 'm',
+      version,
+      requests: 0,
+      errors: 0,
+      latency: new Array(HEALTH_LATENCY_BUCKETS_MS.length + 1).fill(0),
+    })),
+  });
+
+  it('takes a burst, then a steady rate, and refuses a version named twice', () => {
+    const check = new HealthReportCheck({ burst: 3, perSecond: 2 }, 0);
+    expect([0, 0, 0, 0].map(() => check.check(body([1]), 0))).toEqual([
+      undefined,
+      undefined,
+      undefined,
+      expect.stringMatching(/more than 2 serving-health reports a second/),
+    ]);
+    expect(check.check(body([1]), 500)).toBeUndefined();
+    expect(check.check(body([1]), 600)).toMatch(/a second/);
+    expect(check.check(body([1, 2, 1]), 5000)).toMatch(/names m@1 twice/);
+    expect(check.check(body([1, 2]), 5000)).toBeUndefined();
   });
 });

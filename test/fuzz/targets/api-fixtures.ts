@@ -192,6 +192,7 @@ export function rolloutPlan(): fc.Arbitrary<Record<string, unknown>> {
       maxErrorRate: fc.double({ min: 0, max: 1, noNaN: true }),
       maxP99Ms: fc.integer({ min: 1, max: 60_000 }),
       minRequests: wholeNumber(0, 1000),
+      failQuorum: fc.double({ min: 0, max: 1, noNaN: true }),
     },
     { requiredKeys: [] },
   );
