@@ -104,7 +104,10 @@ export function describeRollout(r: RolloutView, names: Map<string, string>, now 
     [
       'health limits',
       `window ${num(r.policy.healthWindowSec)} s, errors at most ${percent(r.policy.maxErrorRate)}, p99 at most ` +
-        `${num(r.policy.maxP99Ms)} ms, at least ${num(r.policy.minRequests)} requests`,
+        `${num(r.policy.maxP99Ms)} ms, at least ${num(r.policy.minRequests)} requests` +
+        (r.policy.failQuorum === undefined
+          ? ''
+          : `; a wave fails when ${r.policy.failQuorum === 0 ? 'any agent fails' : `more than ${percent(r.policy.failQuorum)} of its agents fail`}`),
     ],
     ['created', `${time(r.createdAt)} by ${r.createdBy}`],
     ['duration', duration(finished - Date.parse(r.createdAt))],

@@ -389,6 +389,11 @@ const rolloutFlags: Record<string, FlagSpec> = {
     description: 'predictions a wave must answer before it can pass',
     default: '0',
   },
+  'fail-quorum': {
+    type: 'string',
+    description: "share of a wave's agents that must fail for the wave to fail, 0 to 1 (0: any one)",
+    default: '0.5',
+  },
 };
 
 /** Flags that choose agents by label or by id. */
@@ -508,7 +513,7 @@ export const rolloutsStartSpec: CommandSpec = operatorSpec({
   usage:
     'loom rollouts start NAME VERSION [--label KEY=VALUE ... | --agents ID,...] [--waves 10,50,100]\n' +
     '                           [--health-window S] [--max-error-rate X] [--max-p99-ms N] [--min-requests N]\n' +
-    '                           [--follow] [--json]',
+    '                           [--fail-quorum Q] [--follow] [--json]',
   summary:
     'Rolls a version out to the agents in waves (every agent, or those the labels or ids name). Each wave\n' +
     'advances only after its health window passes within the limits; a failing wave rolls every agent of\n' +

@@ -77,11 +77,13 @@ export function rolloutOptionsFromFlags(flags: ParsedFlags): Partial<RolloutPoli
   const maxErrorRate = numberFlag(flags, 'max-error-rate');
   const maxP99Ms = numberFlag(flags, 'max-p99-ms');
   const minRequests = countFlag(flags, 'min-requests', 0);
+  const failQuorum = numberFlag(flags, 'fail-quorum');
   return {
     ...(waves ? { waves } : {}),
     ...(healthWindowSec === undefined ? {} : { healthWindowSec }),
     ...(maxErrorRate === undefined ? {} : { maxErrorRate }),
     ...(maxP99Ms === undefined ? {} : { maxP99Ms }),
     ...(minRequests === undefined ? {} : { minRequests }),
+    ...(failQuorum === undefined ? {} : { failQuorum }),
   };
 }

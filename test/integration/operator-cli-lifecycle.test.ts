@@ -315,7 +315,7 @@ describe('loom lifecycle commands', { timeout: 180_000 }, () => {
     expect(parsed<{ rollouts: Rollout[] }>(listJson).rollouts.map((x) => x.id)).toEqual([started.id]);
     expect(show.stdout).toMatch(new RegExp(`^rollout: +${started.id}$`, 'm'));
     expect(show.stdout).toMatch(
-      /^health limits: +window 60 s, errors at most 1%, p99 at most 1,000 ms, at least 0 requests$/m,
+      /^health limits: +window 60 s, errors at most 1%, p99 at most 1,000 ms, at least 0 requests; a wave fails when more than 50% of its agents fail$/m,
     );
     expect(show.stdout).toMatch(/^WAVE +SHARE +STATE +AGENTS +REQUESTS +ERRORS +P99 +TIME +NOTE$/m);
     expect(show.stdout).toMatch(/^AGENT +NAME +WAVE +STATE +PREVIOUS +UPDATED +REASON$/m);
