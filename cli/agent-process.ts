@@ -14,12 +14,16 @@ export interface AgentProcess {
   ready: Promise<{ agentId: string; inferenceUrl: string }>;
 }
 
-/** Starts `loom agent start` as a child process; `ready` resolves with its JSON status line. */
+/**
+ * Starts `loom agent start` as a child process; `ready` resolves with its JSON status line.
+ * `extraArgs` go after the ones given here (e.g. `['--health-interval', '1']`; default none).
+ */
 export function startAgentProcess(
   name: string,
   dataDir: string,
   dataPath: string,
   logPath: string,
+  extraArgs: readonly string[] = [],
 ): AgentProcess {
   const child = spawn(
     process.execPath,
@@ -34,6 +38,7 @@ export function startAgentProcess(
       '--inference-port',
       '0',
       '--json',
+      ...extraArgs,
     ],
     {
       stdio: ['ignore', 'pipe', 'pipe'],

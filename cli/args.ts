@@ -20,8 +20,11 @@ export interface CommandSpec {
   usage: string;
   summary: string;
   flags: Record<string, FlagSpec>;
-  /** Required arguments after the flags' command words, in order (default none). */
-  positionals?: { name: string; description: string }[];
+  /**
+   * Arguments after the command words, in order (default none): required unless `optional`; the
+   * last may be `variadic` (any number of them, at least one unless also optional).
+   */
+  positionals?: { name: string; description: string; optional?: boolean; variadic?: boolean }[];
 }
 
 /** A command as it runs: resolves with the exit code. */
@@ -191,11 +194,22 @@ export function parseFlags(spec: CommandSpec, argv: string[]): ParsedCommandLine
     throw new LoomError('LOOM_ERR_INVALID_ARGUMENT', `${(err as Error).message.split('\n')[0]} (see --help)`);
   }
   if (values.help) return { help: true, flags: values, positionals, warnings: [] };
-  if (positionals.length !== expected.length) {
-    const names = expected.map((p) => p.name).join(' ');
+  const least = expected.filter((p) => !p.optional).length;
+  const most = expected.at(-1)?.variadic ? Number.POSITIVE_INFINITY : expected.length;
+  if (positionals.length < least || positionals.length > most) {
+    const names = expected
+      .map((p) => `${p.name}${p.variadic ? ' ...' : ''}`)
+      .map((n, i) => (expected[i].optional ? `[${n}]` : n))
+      .join(' ');
+    const count =
+      least === most
+        ? String(least)
+        : most === Number.POSITIVE_INFINITY
+          ? `at least ${least}`
+          : `${least} to ${most}`;
     throw new LoomError(
       'LOOM_ERR_INVALID_ARGUMENT',
-      `expected ${expected.length} argument${expected.length === 1 ? '' : 's'} (${names}), got ${positionals.length} (see --help)`,
+      `expected ${count} argument${(least === most || most === Number.POSITIVE_INFINITY ? least : most) === 1 ? '' : 's'} (${names}), got ${positionals.length} (see --help)`,
     );
   }
   const warnings: string[] = [];

@@ -1,7 +1,9 @@
-// `loom demo`: a whole federation on this machine. A coordinator, K edge agents (separate
-// processes, each with its own disjoint MNIST partition on local disk), mutual TLS, a FedAvg job
-// on the 784-200-200-10 MLP, per-round test accuracy, and a prediction from an agent's local
-// inference endpoint. Everything lives in a temp folder removed at the end (and on Ctrl-C).
+// `loom demo`: a whole federation on this machine, through the model's lifecycle. A coordinator, K
+// edge agents (separate processes, each with its own disjoint MNIST partition on local disk), mutual
+// TLS, a FedAvg job on the 784-200-200-10 MLP with per-round test accuracy, a federated evaluation
+// of the final version on the sites' hold-out data, promotion through the validation gate, a rollout
+// in two health-gated waves while predictions flow, and a prediction from an agent's local inference
+// endpoint. Everything lives in a temp folder removed at the end (and on Ctrl-C).
 import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -12,10 +14,10 @@ import {
   resolveCoordinatorConfig,
   startCoordinator,
 } from '../coordinator/index.ts';
-import type { JobView } from '../coordinator/jobs/index.ts';
 import { assertMnistInstalled, enrollAgent, readMnist } from '../edge-agent/index.ts';
+import { LoomClient } from '../shared/api-client/index.ts';
 import { LoomError } from '../shared/errors/index.ts';
-import { httpRequestRaw, requestJson } from '../shared/http/index.ts';
+import { requestJson } from '../shared/http/index.ts';
 import { createLogger } from '../shared/log/index.ts';
 import {
   buildModel,
@@ -29,6 +31,17 @@ import { splitWeightData } from '../shared/tensors/index.ts';
 import { type AgentProcess, startAgentProcess, stopProcess } from './agent-process.ts';
 import { intFlag, parseFlags, printHelp, stringFlag } from './args.ts';
 import { type Partition, writeSitePartitions } from './demo-data.ts';
+import {
+  DEMO_LIFECYCLE,
+  evaluateOnSites,
+  followRolloutFigures,
+  type GateVerdict,
+  inferenceTraffic,
+  promoteThroughGate,
+  type RolloutFigures,
+  type SiteRef,
+} from './demo-lifecycle.ts';
+import { plainScreen, type Screen } from './operator/index.ts';
 import { demoSpec } from './specs.ts';
 
 const MODEL_NAME = 'mnist-mlp';
@@ -103,27 +116,27 @@ export async function demo(argv: string[]): Promise<number> {
     });
     const coordLog = createWriteStream(join(workspace, 'coordinator.log'));
     coordinator = await startCoordinator(config, createLogger({ write: (l) => coordLog.write(`${l}\n`) }));
-    const api = coordinator.apiUrl;
-    const caPem = (await requestJson<{ caCertificate: string }>(`${api}/v1/ca`, { insecure: true }))
-      .caCertificate;
-    const call = <T>(path: string, body?: unknown, method?: string): Promise<T> =>
-      requestJson<T>(`${api}${path}`, {
-        ca: caPem,
-        headers: { authorization: `Bearer ${init.adminToken}` },
-        ...(body === undefined ? {} : { body }),
-        ...(method ? { method } : {}),
-      });
+    const api = new LoomClient(
+      { url: coordinator.apiUrl, token: init.adminToken, caFingerprint: init.caFingerprint },
+      {},
+    );
     say(
-      `• coordinator: API ${api}, agent gateway port ${coordinator.agentPort}, CA sha256:${init.caFingerprint.slice(0, 16)}…`,
+      `• coordinator: API ${coordinator.apiUrl}, agent gateway port ${coordinator.agentPort}, CA sha256:${init.caFingerprint.slice(0, 16)}…`,
     );
 
     const partitions = await writeSitePartitions(join(workspace, 'data'), agents, partition, perAgent);
     for (const [i, part] of partitions.entries()) {
       const name = `site-${i + 1}`;
-      const { token } = await call<{ token: string }>('/v1/enrollment-tokens', { ttlSec: 600 });
+      const { token } = await api.createEnrollmentToken({ ttlSec: 600 });
       const dataDir = join(workspace, 'agents', name);
-      await enrollAgent({ coordinatorUrl: api, token, dataDir, name });
-      processes.push(startAgentProcess(name, dataDir, part.imagesPath, join(workspace, `${name}.log`)));
+      await enrollAgent({ coordinatorUrl: coordinator.apiUrl, token, dataDir, name, labels: { site: name } });
+      // Health every second, so the rollout's short health windows see the traffic.
+      processes.push(
+        startAgentProcess(name, dataDir, part.imagesPath, join(workspace, `${name}.log`), [
+          '--health-interval',
+          '1',
+        ]),
+      );
     }
     say(
       `• ${agents} sites enrolled with one-time tokens and client certificates; ${partitions.map((p) => p.count).join(' / ')} local examples`,
@@ -133,13 +146,16 @@ export async function demo(argv: string[]): Promise<number> {
       if (waited > 60_000) throw new LoomError('LOOM_ERR_NETWORK', 'agents did not connect within 60 s');
       await sleep(100);
     }
+    const sites: SiteRef[] = ready.map((r, i) => ({
+      name: `site-${i + 1}`,
+      agentId: r.agentId,
+      inferenceUrl: r.inferenceUrl,
+    }));
     say(`• ${agents} agents connected over mutual TLS`);
 
-    const model = await call<{ paramCount: number }>('/v1/models', {
-      name: MODEL_NAME,
-      architecture: ARCHITECTURE,
-    });
-    const job = await call<{ id: string }>('/v1/jobs', {
+    const model = await api.createModel({ name: MODEL_NAME, architecture: ARCHITECTURE });
+    // The job trains only: its final version is a candidate, taken to the sites by the lifecycle below.
+    const job = await api.createJob({
       model: MODEL_NAME,
       rounds,
       clientsPerRound: agents,
@@ -148,8 +164,6 @@ export async function demo(argv: string[]): Promise<number> {
       epochs: 1,
       batchSize: 32,
       learningRate,
-      // Evaluated on the sites' hold-out data, then promoted through the gate (and so deployed).
-      promote: 'if-better',
     });
     say(
       `• model ${MODEL_NAME}: ${describeArchitecture(ARCHITECTURE)}, ${model.paramCount.toLocaleString('en-US')} parameters`,
@@ -158,6 +172,7 @@ export async function demo(argv: string[]): Promise<number> {
       `• job ${job.id}: FedAvg, ${agents} agents per round, 1 local epoch, batch 32, learning rate ${learningRate}`,
     );
     say('');
+    say('1. train');
     say('round  agents  train loss  test accuracy    time');
 
     const test = await readMnist('test');
@@ -166,17 +181,7 @@ export async function demo(argv: string[]): Promise<number> {
     const evalModel = await buildModel(ARCHITECTURE);
     const specs = modelWeightSpecs(evalModel);
     const evaluateVersion = async (version: number): Promise<number> => {
-      const res = await httpRequestRaw(
-        `${api}/v1/models/${MODEL_NAME}/versions/${version}/artifact/weights.bin`,
-        {
-          ca: caPem,
-          headers: { authorization: `Bearer ${init.adminToken}` },
-        },
-      );
-      if (res.status !== 200)
-        throw new LoomError('LOOM_ERR_NETWORK', `artifact download answered HTTP ${res.status}`);
-      const weights = splitWeightData(specs, res.body);
-      writeWeights(evalModel, weights);
+      writeWeights(evalModel, splitWeightData(specs, await api.getWeights(MODEL_NAME, version)));
       return evaluateClassifier(evalModel, testX, test.labels, [784]).accuracy;
     };
 
@@ -184,7 +189,7 @@ export async function demo(argv: string[]): Promise<number> {
     let finalAccuracy = 0;
     let finalVersion = 0;
     for (;;) {
-      const view = await call<JobView>(`/v1/jobs/${job.id}`);
+      const view = await api.getJob(job.id);
       while (shown < view.rounds.length) {
         const r = view.rounds[shown++];
         const accuracy = r.version ? await evaluateVersion(r.version) : Number.NaN;
@@ -212,43 +217,66 @@ export async function demo(argv: string[]): Promise<number> {
       await sleep(250);
     }
     evalModel.dispose();
+    say(
+      `   final model ${MODEL_NAME} v${finalVersion}: test accuracy ${finalAccuracy.toFixed(4)} on 10,000 MNIST test images`,
+    );
+
+    say('');
+    say(`2. evaluate v${finalVersion} federatedly on each site's hold-out data (it never leaves the site)`);
+    const evaluation = await evaluateOnSites(api, MODEL_NAME, finalVersion, sites);
+    for (const site of evaluation.sites) {
+      say(
+        `   ${site.name.padEnd(8)} accuracy ${site.accuracy.toFixed(4)}  loss ${site.loss.toFixed(4)}  ${site.numExamples} examples`,
+      );
+    }
+    say(
+      `   aggregate accuracy ${evaluation.accuracy.toFixed(4)}, loss ${evaluation.loss.toFixed(4)} on ${evaluation.numExamples} hold-out examples (${(evaluation.durationMs / 1000).toFixed(1)} s)`,
+    );
+    emit({ evaluation });
+
     say('');
     say(
-      `final model ${MODEL_NAME} v${finalVersion}: test accuracy ${finalAccuracy.toFixed(4)} on 10,000 MNIST test images`,
+      `3. promote v${finalVersion} to production through the gate (accuracy at least ${DEMO_LIFECYCLE.policy.min}, ` +
+        `at most ${DEMO_LIFECYCLE.policy.maxRegression} below production)`,
     );
-    const finished = await call<JobView>(`/v1/jobs/${job.id}`);
-    const evaluation = finished.evaluations?.at(-1);
-    if (evaluation) {
-      say(
-        `federated evaluation on the sites' hold-out data: accuracy ${(evaluation.accuracy ?? Number.NaN).toFixed(4)}, ` +
-          `loss ${(evaluation.loss ?? Number.NaN).toFixed(4)}, ${evaluation.numExamples ?? 0} examples at ${evaluation.sites} sites`,
-      );
-      emit({ evaluation });
-    }
-    const promotion = finished.promotion;
-    if (!promotion?.promoted) {
-      throw new LoomError(
-        'LOOM_ERR_GATE',
-        `v${finalVersion} was not promoted: ${promotion?.reasons?.join('; ') ?? promotion?.error?.message ?? 'no reason given'}`,
-      );
-    }
-    say(`promoted v${finalVersion} to production through the gate; deploying it to the sites`);
-
-    // Promotion deploys the version to every agent; wait until site-1 serves it.
-    const site = ready[0];
-    for (let waited = 0; ; waited += 100) {
-      const res = await httpRequestRaw(`${site.inferenceUrl}/v2/models/${MODEL_NAME}`);
-      if (res.status === 200) {
-        const meta = JSON.parse(res.body.toString()) as { versions?: string[] };
-        if (meta.versions?.includes(String(finalVersion))) break;
-      }
-      if (waited > 30_000)
-        throw new LoomError('LOOM_ERR_NETWORK', `site-1 did not receive v${finalVersion} within 30 s`);
-      await sleep(100);
-    }
     const sample = 0;
     const image = Array.from(test.images.subarray(sample * 784, (sample + 1) * 784), (v) => v / 255);
+    // Predictions flow to every site from before the promotion: the rollout's health windows see them.
+    const traffic = inferenceTraffic(sites, MODEL_NAME, image);
+    let predictionsSent = 0;
+    let rollout: Omit<RolloutFigures, 'predictionsSent'>;
+    let gate: GateVerdict;
+    try {
+      const promotion = await promoteThroughGate(api, MODEL_NAME, finalVersion);
+      gate = promotion.gate;
+      emit({ gate });
+      if (!gate.passed) {
+        for (const reason of gate.reasons) say(`   refused: ${reason}`);
+        throw new LoomError('LOOM_ERR_GATE', `the gate refused v${finalVersion}: ${gate.reasons.join('; ')}`);
+      }
+      say(
+        `   gate passed: accuracy ${evaluation.accuracy.toFixed(4)} ≥ ${DEMO_LIFECYCLE.policy.min}, no production version to regress from; v${finalVersion} is production`,
+      );
+      if (!promotion.rolloutId)
+        throw new LoomError('LOOM_ERR_NO_TARGETS', 'the promotion rolled out to no agent');
+
+      say('');
+      say(
+        `4. roll v${finalVersion} out in waves of ${DEMO_LIFECYCLE.waves.join('% and ')}%, each healthy for ${DEMO_LIFECYCLE.healthWindowSec} s ` +
+          `(at least ${DEMO_LIFECYCLE.minRequests} predictions, errors ≤ ${DEMO_LIFECYCLE.maxErrorRate * 100}%, p99 ≤ ${DEMO_LIFECYCLE.maxP99Ms} ms) while predictions flow`,
+      );
+      const screen: Screen = { ...plainScreen(), line: (text) => say(`   ${text}`) };
+      rollout = await followRolloutFigures(api, promotion.rolloutId, screen);
+    } finally {
+      predictionsSent = await traffic.stop();
+    }
+    const rolloutFigures: RolloutFigures = { ...rollout, predictionsSent };
+    emit({ rollout: rolloutFigures });
+
+    say('');
+    const site = ready[0];
     const inferUrl = `${site.inferenceUrl}/v2/models/${MODEL_NAME}/infer`;
+    say('5. infer at the edge');
     const res = await requestJson<{ model_version: string; outputs: { name: string; data: number[] }[] }>(
       inferUrl,
       {
@@ -258,10 +286,21 @@ export async function demo(argv: string[]): Promise<number> {
     const predicted = res.outputs.find((o) => o.name === 'class')?.data[0] ?? -1;
     const label = test.labels[sample];
     say(
-      `local inference on site-1 (POST ${inferUrl}): predicted ${predicted}, true label ${label}, model v${res.model_version}`,
+      `   local inference on site-1 (POST ${inferUrl}): predicted ${predicted}, true label ${label}, model v${res.model_version}`,
     );
     say(`done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-    emit({ rounds, finalAccuracy, modelVersion: finalVersion, predicted, label });
+    emit({
+      rounds,
+      finalAccuracy,
+      modelVersion: finalVersion,
+      predicted,
+      label,
+      servedVersion: Number(res.model_version),
+      evaluation,
+      gate,
+      rollout: rolloutFigures,
+      totalMs: Date.now() - started,
+    });
     return 0;
   } finally {
     process.off('SIGINT', onSignal);

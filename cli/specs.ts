@@ -259,8 +259,10 @@ export const agentApiKeyRevokeSpec: CommandSpec = {
 export const demoSpec: CommandSpec = {
   usage: 'loom demo [--agents 4] [--rounds 5] [--partition iid|shards] [--json]',
   summary:
-    'Runs a real federation on this machine: a coordinator and several edge agents, each training on its\n' +
-    'own MNIST partition over mutual TLS, then asks one agent for a prediction over its local inference API.',
+    'Runs a real federation on this machine through the model lifecycle: a coordinator and several edge\n' +
+    'agents, each training on its own MNIST partition over mutual TLS; a federated evaluation of the final\n' +
+    "version on the sites' hold-out data; promotion through the validation gate; a rollout in two\n" +
+    'health-gated waves while predictions flow; then a prediction from one agent over its local inference API.',
   flags: {
     agents: { type: 'string', description: 'number of edge agents', default: '4' },
     rounds: { type: 'string', description: 'federated rounds', default: '5' },
@@ -281,7 +283,9 @@ export const demoSpec: CommandSpec = {
     },
     json: {
       type: 'boolean',
-      description: 'one JSON line per round, then {rounds, finalAccuracy, modelVersion, predicted, label}',
+      description:
+        'one JSON line per round, then {evaluation}, {gate}, {rollout}, and last {rounds, finalAccuracy,\n' +
+        'modelVersion, predicted, label, servedVersion, evaluation, gate, rollout, totalMs}',
     },
   },
 };

@@ -2,12 +2,14 @@
 // the operator API.
 import type { AgentView, Role } from '../../shared/api-client/index.ts';
 import { LoomError } from '../../shared/errors/index.ts';
+import { parseLabelPair } from '../../shared/protocol/index.ts';
 import { stringFlag } from '../args.ts';
 import { apiCommand, collect, runOperator } from './command.ts';
 import { countFlag } from './connection.ts';
 import { fields, num, out, outJson, table, time } from './format.ts';
 import {
   agentsEnrollmentTokenSpec,
+  agentsLabelSpec,
   agentsListSpec,
   agentsRevokeSpec,
   agentsShowSpec,
@@ -33,10 +35,20 @@ const modelList = (m: Record<string, number>): string =>
         .map(([name, v]) => `${name} v${v}`)
         .join(', ');
 
+/** `site=a, tier=edge`, or `-` for none. */
+const labelList = (labels: Record<string, string> | undefined): string =>
+  Object.keys(labels ?? {}).length === 0
+    ? '-'
+    : Object.entries(labels ?? {})
+        .map(([k, v]) => `${k}=${v}`)
+        .join(', ');
+
 export function agentsList(argv: string[]): Promise<number> {
   return runOperator(agentsListSpec, argv, async ({ flags, json, client }) => {
     const api = await client();
     const name = stringFlag(flags, 'name');
+    const label = stringFlag(flags, 'label');
+    if (label !== undefined) parseLabelPair(label, '--label');
     const agents = await collect(
       flags,
       (after, limit) =>
@@ -46,6 +58,7 @@ export function agentsList(argv: string[]): Promise<number> {
           ...(flags.online ? { online: true } : {}),
           ...(flags.revoked ? { revoked: true } : {}),
           ...(name ? { name } : {}),
+          ...(label ? { label } : {}),
         }),
       (p) => p.agents,
     );
@@ -64,6 +77,7 @@ export function agentsList(argv: string[]): Promise<number> {
           'BACKEND',
           { title: 'EXAMPLES', align: 'right' },
           'MODELS',
+          'LABELS',
         ],
         agents.map((a) => [
           a.id,
@@ -74,6 +88,7 @@ export function agentsList(argv: string[]): Promise<number> {
           a.backend ?? '-',
           num(a.examples),
           modelList(a.models),
+          labelList(a.labels),
         ]),
       ),
     );
@@ -94,6 +109,7 @@ function agentFields(a: AgentView): [string, string][] {
     ['enrolled', time(a.enrolledAt)],
     ['certificate', `valid until ${time(a.certNotAfter)}`],
     ['models', modelList(a.models)],
+    ['labels', labelList(a.labels)],
   ];
 }
 
@@ -102,6 +118,27 @@ export const agentsShow = apiCommand(
   (api, { positionals }) => api.getAgent(positionals[0]),
   (agent) => fields(agentFields(agent)),
 );
+
+export function agentsLabel(argv: string[]): Promise<number> {
+  return runOperator(agentsLabelSpec, argv, async ({ flags, positionals, json, client }) => {
+    const [id, ...pairs] = positionals;
+    const raw = flags.remove;
+    const removed = Array.isArray(raw) ? raw : typeof raw === 'string' ? [raw] : [];
+    if (pairs.length === 0 && removed.length === 0) {
+      throw new LoomError('LOOM_ERR_INVALID_ARGUMENT', 'give a label KEY=VALUE to set or --remove KEY');
+    }
+    const changes: Record<string, string | null> = Object.fromEntries(pairs.map((p) => parseLabelPair(p)));
+    for (const key of removed) {
+      if (key in changes)
+        throw new LoomError('LOOM_ERR_INVALID_ARGUMENT', `label ${key} is both set and removed`);
+      changes[key] = null;
+    }
+    const agent = await (await client()).patchAgentLabels(id, changes);
+    if (json) outJson(agent);
+    else out(`Agent ${agent.id} (${agent.name}) labels: ${labelList(agent.labels)}`);
+    return 0;
+  });
+}
 
 export const agentsRevoke = apiCommand(
   agentsRevokeSpec,

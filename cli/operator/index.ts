@@ -7,10 +7,17 @@
 import type { CommandEntry } from '../args.ts';
 import * as specs from './specs.ts';
 
+export type { Screen } from './live-screen.ts';
+export { plainScreen } from './live-screen.ts';
+export { followRollout, ROLLOUT_FOLLOW_DEFAULTS } from './rollout-follow.ts';
+
 const models = () => import('./models-commands.ts');
 const jobs = () => import('./jobs-commands.ts');
 const fleet = () => import('./fleet-commands.ts');
 const audit = () => import('./audit-commands.ts');
+const lifecycle = () => import('./lifecycle-commands.ts');
+const evaluations = () => import('./evaluations-commands.ts');
+const rollouts = () => import('./rollouts-commands.ts');
 
 export const OPERATOR_COMMANDS: Record<string, CommandEntry> = {
   'models list': {
@@ -37,6 +44,61 @@ export const OPERATOR_COMMANDS: Record<string, CommandEntry> = {
     spec: specs.modelsDownloadSpec,
     brief: 'download a version as a TensorFlow.js model',
     load: async () => (await models()).modelsDownload,
+  },
+  'models promote': {
+    spec: specs.modelsPromoteSpec,
+    brief: 'move a version to production (through the gate) or another stage',
+    load: async () => (await lifecycle()).modelsPromote,
+  },
+  'models alias': {
+    spec: specs.modelsAliasSpec,
+    brief: 'point an alias at a version, or remove it',
+    load: async () => (await lifecycle()).modelsAlias,
+  },
+  'models retire': {
+    spec: specs.modelsRetireSpec,
+    brief: 'retire a version in favour of a successor',
+    load: async () => (await lifecycle()).modelsRetire,
+  },
+  'evaluations start': {
+    spec: specs.evaluationsStartSpec,
+    brief: "evaluate a version on the sites' hold-out data",
+    load: async () => (await evaluations()).evaluationsStart,
+  },
+  'evaluations show': {
+    spec: specs.evaluationsShowSpec,
+    brief: 'the cross-site matrix, or one evaluation per site',
+    load: async () => (await evaluations()).evaluationsShow,
+  },
+  'rollouts start': {
+    spec: specs.rolloutsStartSpec,
+    brief: 'roll a version out to the agents in health-gated waves',
+    load: async () => (await rollouts()).rolloutsStart,
+  },
+  'rollouts list': {
+    spec: specs.rolloutsListSpec,
+    brief: 'list rollouts, newest first',
+    load: async () => (await rollouts()).rolloutsList,
+  },
+  'rollouts show': {
+    spec: specs.rolloutsShowSpec,
+    brief: 'show a rollout, or follow it live with --follow',
+    load: async () => (await rollouts()).rolloutsShow,
+  },
+  'rollouts pause': {
+    spec: specs.rolloutsPauseSpec,
+    brief: 'pause a running rollout',
+    load: async () => (await rollouts()).rolloutsPause,
+  },
+  'rollouts resume': {
+    spec: specs.rolloutsResumeSpec,
+    brief: 'resume a paused rollout',
+    load: async () => (await rollouts()).rolloutsResume,
+  },
+  'rollouts rollback': {
+    spec: specs.rolloutsRollbackSpec,
+    brief: 'roll every agent of a rollout back',
+    load: async () => (await rollouts()).rolloutsRollback,
   },
   'jobs start': {
     spec: specs.jobsStartSpec,
@@ -77,6 +139,11 @@ export const OPERATOR_COMMANDS: Record<string, CommandEntry> = {
     spec: specs.agentsShowSpec,
     brief: 'show one agent',
     load: async () => (await fleet()).agentsShow,
+  },
+  'agents label': {
+    spec: specs.agentsLabelSpec,
+    brief: 'set or remove labels of an agent',
+    load: async () => (await fleet()).agentsLabel,
   },
   'agents revoke': {
     spec: specs.agentsRevokeSpec,

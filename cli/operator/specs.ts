@@ -262,14 +262,15 @@ export const jobsCompareSpec: CommandSpec = operatorSpec({
 // --- agents and tokens ------------------------------------------------------------------------
 
 export const agentsListSpec: CommandSpec = operatorSpec({
-  usage: 'loom agents list [--online] [--revoked] [--name NAME] [--limit N] [--json]',
+  usage: 'loom agents list [--online] [--revoked] [--name NAME] [--label KEY=VALUE] [--limit N] [--json]',
   summary:
     'Lists the enrolled agents: id, name, online, last seen, software version, backend, examples, the\n' +
-    'model versions they acknowledged, and whether they are revoked.',
+    'model versions they acknowledged, their labels, and whether they are revoked.',
   flags: {
     online: { type: 'boolean', description: 'only the agents connected now' },
     revoked: { type: 'boolean', description: 'only the revoked agents' },
     name: { type: 'string', description: 'only the agents with this name' },
+    label: { type: 'string', description: 'only the agents with this label KEY=VALUE' },
     ...page,
   },
   json: 'print one JSON object {agents: [...]}',
@@ -367,4 +368,233 @@ export const auditVerifySpec: CommandSpec = operatorSpec({
     },
   },
   json: 'print one JSON object {ok, entries, brokenAt?, reason?, entry?, source}',
+});
+
+// --- lifecycle: stages, aliases, retirement ---------------------------------------------------
+
+/** Flags of a rollout's waves and health limits (`rollouts start`, `models promote`). */
+const rolloutFlags: Record<string, FlagSpec> = {
+  waves: {
+    type: 'string',
+    description: 'percent of the targets reached after each wave, increasing, ending at 100 (e.g. 10,50,100)',
+    default: '100',
+  },
+  'health-window': {
+    type: 'string',
+    description: 'seconds each wave is watched once its agents run the version',
+    default: '60',
+  },
+  'max-error-rate': {
+    type: 'string',
+    description: 'largest share of failed predictions a wave may have, 0 to 1',
+    default: '0.01',
+  },
+  'max-p99-ms': { type: 'string', description: 'largest 99th percentile latency, ms', default: '1000' },
+  'min-requests': {
+    type: 'string',
+    description: 'predictions a wave must answer before it can pass',
+    default: '0',
+  },
+  'fail-quorum': {
+    type: 'string',
+    description: "share of a wave's agents that must fail for the wave to fail, 0 to 1 (0: any one)",
+    default: '0.5',
+  },
+};
+
+/** Flags that choose agents by label or by id. */
+const targetFlags: Record<string, FlagSpec> = {
+  label: {
+    type: 'string',
+    multiple: true,
+    description: 'only agents with this label KEY=VALUE',
+  },
+  agents: { type: 'string', description: 'only these agents: ID,ID,...' },
+};
+
+export const modelsPromoteSpec: CommandSpec = operatorSpec({
+  usage:
+    'loom models promote NAME VERSION [--stage production|staging|archived|none] [--force --reason TEXT]\n' +
+    '                          [--waves 50,100] [--health-window S] [--max-error-rate X] [--max-p99-ms N]\n' +
+    '                          [--min-requests N] [--label KEY=VALUE ... | --agents ID,...] [--follow] [--json]',
+  summary:
+    "Moves a version to a stage (production by default). Production passes the model's validation gate\n" +
+    '(its promotion policy against the latest federated evaluation and the current production version) or\n' +
+    'is refused with the reasons; an admin may --force it with a --reason, which the audit log records.\n' +
+    'A promotion to production starts a rollout of the version to the agents; the rollout flags plan it\n' +
+    "(what they leave out comes from the model's policy, then the defaults: every agent, one wave), and\n" +
+    '--follow shows it live as "loom rollouts show --follow" does. VERSION may be an alias.',
+  flags: {
+    stage: { type: 'string', description: 'production, staging, archived or none', default: 'production' },
+    force: { type: 'boolean', description: 'pass the gate or a forbidden move (admin role; needs --reason)' },
+    reason: { type: 'string', description: 'why, for the audit log (required with --force)' },
+    ...rolloutFlags,
+    ...targetFlags,
+    follow: {
+      type: 'boolean',
+      description: 'follow the rollout until it ends (exit code as "rollouts show --follow")',
+    },
+  },
+  positionals: [
+    { name: 'NAME', description: 'name of the model' },
+    { name: 'VERSION', description: 'version number or alias' },
+  ],
+  json:
+    'print one JSON object {model, version, stage, aliases, forced, rollout?} (with --follow, then one JSON line\n' +
+    'per change of the rollout); a gate refusal prints {error: {code, message, reasons}}',
+});
+
+export const modelsAliasSpec: CommandSpec = operatorSpec({
+  usage:
+    'loom models alias NAME ALIAS VERSION [--json]\n       loom models alias NAME ALIAS --delete [--json]',
+  summary:
+    'Points an alias (champion, challenger, any name starting with a letter) at one version of a model,\n' +
+    'moving it if it pointed elsewhere; --delete removes it. A version can be named by its alias anywhere.',
+  flags: { delete: { type: 'boolean', description: 'remove the alias' } },
+  positionals: [
+    { name: 'NAME', description: 'name of the model' },
+    { name: 'ALIAS', description: 'name of the alias' },
+    { name: 'VERSION', description: 'version number it points at (not with --delete)', optional: true },
+  ],
+  json: 'print one JSON object {alias, version, updatedAt, updatedBy} (with --delete: {model, alias, deleted})',
+});
+
+export const modelsRetireSpec: CommandSpec = operatorSpec({
+  usage: 'loom models retire NAME VERSION --successor V [--grace SECONDS] [--json]',
+  summary:
+    'Retires a version in favour of its successor: a rollout moves the agents running it to the successor.\n' +
+    'During the grace period inference calls naming the retired version still work, with Deprecation,\n' +
+    'Sunset and Link (successor-version) headers; after it they get 410 naming the successor.',
+  flags: {
+    successor: { type: 'string', description: 'the version that replaces it', required: true },
+    grace: { type: 'string', description: 'grace period in seconds', default: '604800 (7 days)' },
+  },
+  positionals: [
+    { name: 'NAME', description: 'name of the model' },
+    { name: 'VERSION', description: 'version number to retire' },
+  ],
+  json: 'print one JSON object {model, version, successor, graceSec, deprecatedAt, sunsetAt, rollout}',
+});
+
+// --- evaluations ------------------------------------------------------------------------------
+
+export const evaluationsStartSpec: CommandSpec = operatorSpec({
+  usage:
+    'loom evaluations start NAME VERSION [--agents ID,... | --label KEY=VALUE ...] [--min-clients N]\n' +
+    '                              [--timeout SECONDS] [--wait] [--json]',
+  summary:
+    "Starts a federated evaluation of a version on the sites' hold-out data (which never leaves them):\n" +
+    'every online agent, the ones named, or those with the labels. --wait waits for it to end and shows\n' +
+    'each site and the example-weighted aggregate (exit 1 when it failed). VERSION may be an alias.',
+  flags: {
+    ...targetFlags,
+    'min-clients': { type: 'string', description: 'site reports that complete the evaluation', default: '1' },
+    timeout: { type: 'string', description: 'seconds to wait for the sites', default: '120' },
+    wait: { type: 'boolean', description: 'wait for the evaluation to end and show its results' },
+  },
+  positionals: [
+    { name: 'NAME', description: 'name of the model' },
+    { name: 'VERSION', description: 'version number or alias' },
+  ],
+  json: 'print the evaluation as one JSON object (with --wait: as it ended)',
+});
+
+export const evaluationsShowSpec: CommandSpec = operatorSpec({
+  usage: 'loom evaluations show NAME [ID] [--json]',
+  summary:
+    "Without ID: the model's cross-site matrix, each version's accuracy on each site's hold-out data (its\n" +
+    'newest completed evaluation) and the aggregate, then the evaluations, newest first. With ID: one\n' +
+    "evaluation's state, aggregate, per-site results and failures.",
+  flags: { limit: { type: 'string', description: 'evaluations listed', default: '20' } },
+  positionals: [
+    { name: 'NAME', description: 'name of the model' },
+    { name: 'ID', description: 'id of one evaluation', optional: true },
+  ],
+  json: 'print one JSON object: {matrix, evaluations} without ID, the evaluation with it',
+});
+
+// --- rollouts ---------------------------------------------------------------------------------
+
+export const rolloutsStartSpec: CommandSpec = operatorSpec({
+  usage:
+    'loom rollouts start NAME VERSION [--label KEY=VALUE ... | --agents ID,...] [--waves 10,50,100]\n' +
+    '                           [--health-window S] [--max-error-rate X] [--max-p99-ms N] [--min-requests N]\n' +
+    '                           [--fail-quorum Q] [--follow] [--json]',
+  summary:
+    'Rolls a version out to the agents in waves (every agent, or those the labels or ids name). Each wave\n' +
+    'advances only after its health window passes within the limits; a failing wave rolls every agent of\n' +
+    'the rollout back to the version it ran before. --follow shows it live until it ends.',
+  flags: {
+    ...targetFlags,
+    ...rolloutFlags,
+    follow: {
+      type: 'boolean',
+      description: 'follow the rollout until it ends (exit code as "rollouts show --follow")',
+    },
+  },
+  positionals: [
+    { name: 'NAME', description: 'name of the model' },
+    { name: 'VERSION', description: 'version number' },
+  ],
+  json: 'print the new rollout as one JSON object (with --follow: one JSON line per change)',
+});
+
+export const rolloutsListSpec: CommandSpec = operatorSpec({
+  usage: 'loom rollouts list [--model NAME] [--state S] [--limit N] [--json]',
+  summary:
+    'Lists rollouts, newest first: id, model, version, state, wave, agents active of targeted, created.',
+  flags: {
+    model: { type: 'string', description: 'only the rollouts of this model' },
+    state: { type: 'string', description: 'running, paused, completed or rolled-back' },
+    limit: { type: 'string', description: 'show at most this many', default: '100' },
+  },
+  json: 'print one JSON object {rollouts: [...]}',
+});
+
+export const rolloutsShowSpec: CommandSpec = operatorSpec({
+  usage: 'loom rollouts show ID [--follow] [--json]',
+  summary:
+    'Shows a rollout: each wave (share, state, health against the limits) and each agent (wave, state,\n' +
+    'the version it goes back to). --follow redraws it in a terminal, or prints a line on each change when\n' +
+    'piped, until it completes (exit 0) or is rolled back (exit 1).',
+  flags: {
+    follow: { type: 'boolean', description: 'follow it until it ends' },
+    interval: { type: 'string', description: 'seconds between two looks with --follow', default: '0.5' },
+  },
+  positionals: [{ name: 'ID', description: 'id of the rollout' }],
+  json: 'print the rollout as one JSON object (with --follow: one JSON line per change)',
+});
+
+const rolloutAction = (verb: string, summary: string): CommandSpec =>
+  operatorSpec({
+    usage: `loom rollouts ${verb} ID [--json]`,
+    summary,
+    positionals: [{ name: 'ID', description: 'id of the rollout' }],
+    json: 'print the rollout as one JSON object',
+  });
+
+export const rolloutsPauseSpec = rolloutAction(
+  'pause',
+  'Pauses a running rollout where it is: no new wave starts and the agents stay on what they run.',
+);
+export const rolloutsResumeSpec = rolloutAction(
+  'resume',
+  'Resumes a paused rollout; the wave being watched is watched again for a whole health window.',
+);
+export const rolloutsRollbackSpec = rolloutAction(
+  'rollback',
+  'Rolls every agent of a rollout back to the version it ran before (from its local store, no download).',
+);
+
+export const agentsLabelSpec: CommandSpec = operatorSpec({
+  usage: 'loom agents label ID KEY=VALUE ... [--remove KEY ...] [--json]',
+  summary:
+    "Sets labels on an agent (site, region, tier, anything) and removes those --remove names; the agent's\n" +
+    'other labels stay. Jobs, evaluations and rollouts can target agents by label.',
+  flags: { remove: { type: 'string', multiple: true, description: 'label key to remove' } },
+  positionals: [
+    { name: 'ID', description: 'id of the agent' },
+    { name: 'KEY=VALUE', description: 'a label to set', optional: true, variadic: true },
+  ],
+  json: 'print the agent as one JSON object, with its labels',
 });

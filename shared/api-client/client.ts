@@ -12,12 +12,16 @@ import { errorFromResponse } from './errors.ts';
 import { type JobEventStreamOptions, jobEventStream } from './event-stream.ts';
 import type {
   AgentView,
+  AliasRecord,
   ApiTokenView,
   AuditPage,
   CaInfo,
   CreatedApiToken,
   CreatedModel,
   EnrollmentToken,
+  EvaluationList,
+  EvaluationRecord,
+  EvaluationStartRequest,
   Health,
   JobRequest,
   JobState,
@@ -28,11 +32,18 @@ import type {
   ModelRecord,
   ModelRequest,
   PageOptions,
+  PromotionPolicy,
+  RetirementRecord,
   RevocationListJSON,
   RevokedAgent,
   Role,
+  RolloutRequest,
+  RolloutView,
+  StageChangeView,
+  StageRequest,
   TfjsModelJson,
   VersionRecord,
+  VersionView,
 } from './types.ts';
 
 type Query = Record<string, string | number | boolean | undefined>;
@@ -133,9 +144,9 @@ export class LoomClient {
     return this.call('POST', '/v1/enrollment-tokens', { body: options });
   }
 
-  /** `GET /v1/agents`, one page, sorted by id. */
+  /** `GET /v1/agents`, one page, sorted by id; `label` is one `KEY=VALUE` the agents carry. */
   listAgents(
-    options: PageOptions & { online?: boolean; revoked?: boolean; name?: string } = {},
+    options: PageOptions & { online?: boolean; revoked?: boolean; name?: string; label?: string } = {},
   ): Promise<{ agents: AgentView[]; next?: string }> {
     return this.call('GET', '/v1/agents', { query: { ...options } });
   }
@@ -143,6 +154,16 @@ export class LoomClient {
   /** `GET /v1/agents/:id`. */
   getAgent(id: string): Promise<AgentView> {
     return this.call('GET', `/v1/agents/${seg(id)}`);
+  }
+
+  /** `PUT /v1/agents/:id/labels` (operator): replaces the agent's labels. */
+  setAgentLabels(id: string, labels: Record<string, string>): Promise<AgentView> {
+    return this.call('PUT', `/v1/agents/${seg(id)}/labels`, { body: { labels } });
+  }
+
+  /** `PATCH /v1/agents/:id/labels` (operator): merges `labels` into the agent's; a null value removes its key. */
+  patchAgentLabels(id: string, labels: Record<string, string | null>): Promise<AgentView> {
+    return this.call('PATCH', `/v1/agents/${seg(id)}/labels`, { body: { labels } });
   }
 
   /** `POST /v1/agents/:id/revoke` (operator): revokes the agent and disconnects it. */
@@ -175,8 +196,8 @@ export class LoomClient {
     return this.call('GET', `/v1/models/${seg(name)}/versions`, { query: { ...options } });
   }
 
-  /** `GET /v1/models/:name/versions/:version`. */
-  getVersion(name: string, version: number): Promise<VersionRecord> {
+  /** `GET /v1/models/:name/versions/:version` (or an alias): the record and its lifecycle. */
+  getVersion(name: string, version: number | string): Promise<VersionView> {
     return this.call('GET', `/v1/models/${seg(name)}/versions/${seg(version)}`);
   }
 
@@ -190,6 +211,106 @@ export class LoomClient {
     return this.call('GET', `/v1/models/${seg(name)}/versions/${seg(version)}/artifact/weights.bin`, {
       raw: true,
     });
+  }
+
+  // --- lifecycle: stages, aliases, policy, retirement ---------------------------------------------
+
+  /**
+   * `POST /v1/models/:name/versions/:version/stage` (operator; `force` needs admin and a reason).
+   * Production passes the model's gate or fails with LOOM_ERR_GATE naming the reasons, and starts a
+   * rollout whose id the answer names (`rollout`, null when no agent was targeted).
+   */
+  setStage(name: string, version: number | string, request: StageRequest): Promise<StageChangeView> {
+    return this.call('POST', `/v1/models/${seg(name)}/versions/${seg(version)}/stage`, { body: request });
+  }
+
+  /** `PUT /v1/models/:name/aliases/:alias` (operator): points the alias at `version`. */
+  setAlias(name: string, alias: string, version: number): Promise<AliasRecord> {
+    return this.call('PUT', `/v1/models/${seg(name)}/aliases/${seg(alias)}`, { body: { version } });
+  }
+
+  /** `DELETE /v1/models/:name/aliases/:alias` (operator). */
+  async deleteAlias(name: string, alias: string): Promise<void> {
+    await this.call('DELETE', `/v1/models/${seg(name)}/aliases/${seg(alias)}`);
+  }
+
+  /** `GET /v1/models/:name/policy`: the promotion policy (null: no gate). */
+  getPolicy(name: string): Promise<{ policy: PromotionPolicy | null }> {
+    return this.call('GET', `/v1/models/${seg(name)}/policy`);
+  }
+
+  /** `PUT /v1/models/:name/policy` (operator): replaces the promotion policy. */
+  setPolicy(name: string, policy: PromotionPolicy): Promise<{ policy: PromotionPolicy }> {
+    return this.call('PUT', `/v1/models/${seg(name)}/policy`, { body: policy });
+  }
+
+  /** `POST .../versions/:version/retire` (operator): deprecates it; a rollout moves its agents to `successor`. */
+  retireVersion(
+    name: string,
+    version: number,
+    options: { successor: number; graceSec?: number },
+  ): Promise<RetirementRecord> {
+    return this.call('POST', `/v1/models/${seg(name)}/versions/${seg(version)}/retire`, { body: options });
+  }
+
+  // --- evaluations ----------------------------------------------------------------------------
+
+  /** `POST .../versions/:version/evaluations` (operator): starts a federated evaluation (state running). */
+  startEvaluation(
+    name: string,
+    version: number | string,
+    request: EvaluationStartRequest = {},
+  ): Promise<EvaluationRecord> {
+    return this.call('POST', `/v1/models/${seg(name)}/versions/${seg(version)}/evaluations`, {
+      body: request,
+    });
+  }
+
+  /** `GET /v1/models/:name/evaluations/:id`: one evaluation with its per-site results. */
+  getEvaluation(name: string, id: string): Promise<EvaluationRecord> {
+    return this.call('GET', `/v1/models/${seg(name)}/evaluations/${seg(id)}`);
+  }
+
+  /** `GET /v1/models/:name/evaluations`: the cross-site matrix (version × agent) and a page of evaluations. */
+  listEvaluations(
+    name: string,
+    options: PageOptions & { state?: string; version?: number } = {},
+  ): Promise<EvaluationList> {
+    return this.call('GET', `/v1/models/${seg(name)}/evaluations`, { query: { ...options } });
+  }
+
+  // --- rollouts -------------------------------------------------------------------------------
+
+  /** `POST /v1/rollouts` (operator): starts a staged rollout; LOOM_ERR_ROLLOUT_ACTIVE while another runs. */
+  startRollout(request: RolloutRequest): Promise<RolloutView> {
+    return this.call('POST', '/v1/rollouts', { body: request });
+  }
+
+  /** `GET /v1/rollouts`, newest first. */
+  listRollouts(
+    options: { model?: string; state?: RolloutView['state']; limit?: number } = {},
+  ): Promise<{ rollouts: RolloutView[] }> {
+    return this.call('GET', '/v1/rollouts', { query: { ...options } });
+  }
+
+  /** `GET /v1/rollouts/:id`: each wave and each agent's state. */
+  getRollout(id: string): Promise<RolloutView> {
+    return this.call('GET', `/v1/rollouts/${seg(id)}`);
+  }
+
+  /** `POST /v1/rollouts/:id/pause` (operator). */
+  pauseRollout(id: string): Promise<RolloutView> {
+    return this.call('POST', `/v1/rollouts/${seg(id)}/pause`);
+  }
+
+  /** `POST /v1/rollouts/:id/resume` (operator). */
+  resumeRollout(id: string): Promise<RolloutView> {
+    return this.call('POST', `/v1/rollouts/${seg(id)}/resume`);
+  }
+
+  /** `POST /v1/rollouts/:id/rollback` (operator): every agent of the rollout back to its previous version. */
+  rollbackRollout(id: string): Promise<RolloutView> {
+    return this.call('POST', `/v1/rollouts/${seg(id)}/rollback`);
   }
 
   // --- jobs -----------------------------------------------------------------------------------

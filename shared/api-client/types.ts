@@ -6,6 +6,11 @@ import type { RevocationListJSON } from '../../certs/index.ts';
 import type { AuditEntry, AuditVerification } from '../../coordinator/audit/index.ts';
 import type { Role } from '../../coordinator/directory/index.ts';
 import type {
+  EvaluationMatrix,
+  EvaluationRecord,
+  EvaluationRequest,
+} from '../../coordinator/evaluations/index.ts';
+import type {
   Experiment,
   ExperimentAgent,
   JobConfig,
@@ -14,25 +19,51 @@ import type {
   JobView,
   RoundRecord,
 } from '../../coordinator/jobs/index.ts';
+import type {
+  AliasRecord,
+  LifecycleView,
+  PromotionPolicy,
+  Stage,
+  StageChangeView,
+} from '../../coordinator/lifecycle/index.ts';
 import type { ModelRecord, VersionRecord } from '../../coordinator/registry/index.ts';
+import type {
+  RetirementRecord,
+  RolloutPlan,
+  RolloutPolicy,
+  RolloutTarget,
+  RolloutView,
+} from '../../coordinator/rollouts/index.ts';
 import type { RoundProgress } from '../../coordinator/rounds/index.ts';
 import type { ModelArchitecture, TfjsModelJson } from '../models/index.ts';
 
 export type {
+  AliasRecord,
   AuditEntry,
   AuditVerification,
+  EvaluationMatrix,
+  EvaluationRecord,
   Experiment,
   ExperimentAgent,
   JobConfig,
   JobEvent,
   JobState,
   JobView,
+  LifecycleView,
   ModelArchitecture,
   ModelRecord,
+  PromotionPolicy,
+  RetirementRecord,
   RevocationListJSON,
   Role,
+  RolloutPlan,
+  RolloutPolicy,
+  RolloutTarget,
+  RolloutView,
   RoundProgress,
   RoundRecord,
+  Stage,
+  StageChangeView,
   TfjsModelJson,
   VersionRecord,
 };
@@ -80,6 +111,8 @@ export interface AgentView {
   certNotAfter: string;
   /** Model name to the version the agent acknowledged. */
   models: Record<string, number>;
+  /** Labels given at enrollment or by an operator (`site`, `region`, ...). */
+  labels: Record<string, string>;
 }
 
 /** `POST /v1/agents/:id/revoke`: the agent, and whether it was connected and cut off. */
@@ -155,3 +188,41 @@ export interface PageOptions {
 export type JobStreamMessage =
   | { event: 'snapshot'; data: JobView }
   | { event: JobEvent['type']; id?: number; data: JobEvent };
+
+/** The body of `POST /v1/models/:name/versions/:version/evaluations` (server defaults fill the rest). */
+export type EvaluationStartRequest = Partial<EvaluationRequest>;
+
+/** An evaluation as `GET /v1/models/:name/evaluations` lists it: its figures without per-site detail. */
+export type EvaluationSummary = Omit<EvaluationRecord, 'results' | 'failures'> & {
+  sites: number;
+  failures: number;
+};
+
+/** `GET /v1/models/:name/evaluations`: the cross-site matrix and one page of evaluations, newest first. */
+export interface EvaluationList {
+  matrix: EvaluationMatrix;
+  evaluations: EvaluationSummary[];
+  next?: string;
+}
+
+/**
+ * The body of `POST .../versions/:version/stage`: `force` (admin only) needs a `reason`; a promotion
+ * to production starts a rollout, planned by `rollout` (then the model's policy, then the defaults).
+ */
+export interface StageRequest {
+  stage: Stage;
+  force?: boolean;
+  reason?: string;
+  rollout?: RolloutPlan;
+}
+
+/** A version as `GET /v1/models/:name/versions/:version` shows it: the record and its lifecycle. */
+export type VersionView = VersionRecord & LifecycleView;
+
+/** The body of `POST /v1/rollouts`: model, version and target; the waves and limits default. */
+export type RolloutRequest = {
+  model: string;
+  version: number;
+  target: RolloutTarget;
+  waves?: number[];
+} & Partial<RolloutPolicy>;

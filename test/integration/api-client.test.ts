@@ -35,6 +35,7 @@ const AGENT_FIELDS = {
   enrolledAt: true,
   certNotAfter: true,
   models: true,
+  labels: true,
 } satisfies Record<keyof AgentView, true>;
 const TOKEN_FIELDS = { id: true, name: true, role: true, createdAt: true, revoked: true } satisfies Record<
   Exclude<keyof ApiTokenView, 'revokedAt'>,
