@@ -9,6 +9,7 @@ export interface BenchModule {
 const BENCHES: Record<string, () => Promise<BenchModule>> = {
   aggregate: () => import('./aggregate.ts'),
   fleet: () => import('./fleet.ts'),
+  gemm: () => import('./gemm.ts'),
   rollout: () => import('./rollout.ts'),
   round: () => import('./round.ts'),
 };
