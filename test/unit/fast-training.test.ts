@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readMnist } from '../../edge-agent/data/index.ts';
 import {
+  FastTrainingPool,
   FusedNet,
   planFromModel,
   type TrainingPlan,
@@ -140,6 +141,61 @@ describe.each([
     expect(fast.metrics.loss).toBeCloseTo(fit.loss, 4);
     expect(fast.metrics.accuracy).toBeCloseTo(fit.accuracy, 6);
     model.dispose();
+  });
+});
+
+describe('fast path on worker threads', () => {
+  it.each([1, 2])(
+    'gives on %i thread(s) exactly the weights it gives on the calling thread',
+    async (threads) => {
+      const { model, plan, weights } = await modelWithPlan(MLP);
+      model.dispose();
+      const hyper = { epochs: 2, batchSize: 10, learningRate: 0.05 };
+      const input = { plan, weights, x, labels, count: COUNT, hyper, shuffle: false };
+      const here = await trainFast(input);
+      const pool = new FastTrainingPool({ threads });
+      try {
+        const pooled = await pool.train(input);
+        expect(pooled.threads).toBe(threads);
+        expect(maxRelativeDiff(pooled.weights, here.weights)).toBeLessThan(1e-6);
+        expect(pooled.metrics.loss).toBeCloseTo(here.metrics.loss, 6);
+        expect(pooled.metrics.accuracy).toBe(here.metrics.accuracy);
+        expect(pooled.firstBatchMs).toBeGreaterThanOrEqual(0);
+      } finally {
+        await pool.close();
+      }
+    },
+  );
+
+  it('stops every thread at the step in progress when the task is cancelled, and trains again after', async () => {
+    const { model, plan, weights } = await modelWithPlan(MLP);
+    model.dispose();
+    const pool = new FastTrainingPool({ threads: 2 });
+    try {
+      const controller = new AbortController();
+      const training = pool.train({
+        plan,
+        weights,
+        x,
+        labels,
+        count: COUNT,
+        hyper: { epochs: 100_000, batchSize: 10, learningRate: 0.01 },
+        signal: controller.signal,
+      });
+      setTimeout(() => controller.abort(), 50);
+      await expect(training).rejects.toMatchObject({ code: 'LOOM_ERR_JOB_CANCELLED' });
+      const again = await pool.train({
+        plan,
+        weights,
+        x,
+        labels,
+        count: COUNT,
+        hyper: { epochs: 1, batchSize: 10, learningRate: 0.01 },
+      });
+      expect(again.metrics.loss).toBeGreaterThan(0);
+    } finally {
+      await pool.close();
+    }
   });
 });
 

@@ -14,14 +14,15 @@ export interface BatchLoss {
 
 /**
  * For rows `i < rows` of `logits` (row stride `stride`, `classes` used columns): writes
- * `dLoss/dLogits` of the batch-mean loss into `grad` (same layout) and returns the loss sum and
- * correct count. `labels[i]` is row i's class.
+ * `dLoss/dLogits` of the mean loss over `batchRows` rows (these and the batch's other rows) into
+ * `grad` (same layout) and returns these rows' loss sum and correct count. `labels[i]` is row i's class.
  */
 export function softmaxCrossEntropy(
   logits: Float32Array,
   grad: Float32Array,
   labels: ArrayLike<number>,
   rows: number,
+  batchRows: number,
   classes: number,
   stride: number,
 ): BatchLoss {
@@ -51,7 +52,7 @@ export function softmaxCrossEntropy(
     const q = p[t] / total;
     const c = Math.min(Math.max(q, EPSILON), 1 - EPSILON);
     lossSum -= Math.log(c);
-    const gq = q >= EPSILON && q <= 1 - EPSILON ? -1 / (c * rows) : 0;
+    const gq = q >= EPSILON && q <= 1 - EPSILON ? -1 / (c * batchRows) : 0;
     // dL/dp_j = (δ_jt·gq − gq·q) / Σp, then through the softmax: dz = p ⊙ (g − Σ g ⊙ p).
     let dot = 0;
     for (let j = 0; j < classes; j++) {
