@@ -14,12 +14,16 @@ export interface AgentProcess {
   ready: Promise<{ agentId: string; inferenceUrl: string }>;
 }
 
-/** Starts `loom agent start` as a child process; `ready` resolves with its JSON status line. */
+/**
+ * Starts `loom agent start` as a child process; `ready` resolves with its JSON status line.
+ * `threads`: its training threads (default: the agent's own default, one per core).
+ */
 export function startAgentProcess(
   name: string,
   dataDir: string,
   dataPath: string,
   logPath: string,
+  opts: { threads?: number } = {},
 ): AgentProcess {
   const child = spawn(
     process.execPath,
@@ -33,6 +37,7 @@ export function startAgentProcess(
       dataPath,
       '--inference-port',
       '0',
+      ...(opts.threads === undefined ? [] : ['--threads', String(opts.threads)]),
       '--json',
     ],
     {

@@ -4,7 +4,7 @@
 // inference endpoint. Everything lives in a temp folder removed at the end (and on Ctrl-C).
 import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   initCoordinator,
@@ -117,13 +117,19 @@ export async function demo(argv: string[]): Promise<number> {
       `• coordinator: API ${api}, agent gateway port ${coordinator.agentPort}, CA sha256:${init.caFingerprint.slice(0, 16)}…`,
     );
 
+    // The sites share this machine's cores: more training threads than cores only take turns.
+    const threadsPerAgent = Math.max(1, Math.floor(availableParallelism() / agents));
     const partitions = await writeSitePartitions(join(workspace, 'data'), agents, partition, perAgent);
     for (const [i, part] of partitions.entries()) {
       const name = `site-${i + 1}`;
       const { token } = await call<{ token: string }>('/v1/enrollment-tokens', { ttlSec: 600 });
       const dataDir = join(workspace, 'agents', name);
       await enrollAgent({ coordinatorUrl: api, token, dataDir, name });
-      processes.push(startAgentProcess(name, dataDir, part.imagesPath, join(workspace, `${name}.log`)));
+      processes.push(
+        startAgentProcess(name, dataDir, part.imagesPath, join(workspace, `${name}.log`), {
+          threads: threadsPerAgent,
+        }),
+      );
     }
     say(
       `• ${agents} sites enrolled with one-time tokens and client certificates; ${partitions.map((p) => p.count).join(' / ')} local examples`,

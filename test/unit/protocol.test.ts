@@ -152,6 +152,7 @@ const SAMPLES: { [T in MessageType]: MessageBodies[T] } = {
     metrics: { loss: 0.25, accuracy: 0.9375 },
     update: encodeTensorBytes(TENSORS.slice(0, 3)),
     trainMs: 1234.5,
+    trainingPath: 'wasm-simd-fused',
   },
   'task-error': {
     taskId: 'task-1',
@@ -511,7 +512,12 @@ describe('malformed frames', () => {
     ]),
   ) as [MessageType, string, unknown][];
 
-  const OPTIONAL_FIELDS = new Set(['deploy-ack.error', 'task-error.permanent', 'train.holdoutFraction']);
+  const OPTIONAL_FIELDS = new Set([
+    'deploy-ack.error',
+    'task-error.permanent',
+    'train.holdoutFraction',
+    'train-result.trainingPath',
+  ]);
 
   it.each(FIELD_CASES.filter(([type, field]) => !OPTIONAL_FIELDS.has(`${type}.${field}`)))(
     'fail with LOOM_ERR_PROTOCOL naming the field when a %s body lacks %s',
@@ -580,6 +586,8 @@ describe('malformed frames', () => {
     ['train-result', 'body.numExamples', { numExamples: -1 }],
     ['train-result', 'body.trainMs', { trainMs: Number.NaN }],
     ['train-result', 'body.trainMs', { trainMs: Number.POSITIVE_INFINITY }],
+    ['train-result', 'body.trainingPath', { trainingPath: 'Fast Path' }],
+    ['train-result', 'body.trainingPath', { trainingPath: 'x'.repeat(33) }],
     ['deploy', 'body.sha256', { sha256: 'ABC' }],
     ['deploy', 'body.signature', { signature: 'not-bytes' }],
     ['deploy', 'body.signerCertificate', { signerCertificate: 42 }],
