@@ -12,6 +12,7 @@ const BENCHES: Record<string, () => Promise<BenchModule>> = {
   gemm: () => import('./gemm.ts'),
   rollout: () => import('./rollout.ts'),
   round: () => import('./round.ts'),
+  train: () => import('./train.ts'),
 };
 
 function usage(): string {

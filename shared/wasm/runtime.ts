@@ -17,9 +17,21 @@ interface WasmApi {
 
 const wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
 
-/** Compiles `bytes` and instantiates them with `env.memory`; returns the exports. */
-export function instantiateWithMemory(bytes: Uint8Array, memory: WasmMemory): Record<string, unknown> {
-  return new wasm.Instance(new wasm.Module(bytes), { env: { memory } }).exports;
+/** A compiled module: instantiating it again reuses its machine code, optimised tier included. */
+export type WasmModule = object;
+
+/** Compiles `bytes` (synchronously). */
+export function compileModule(bytes: Uint8Array): WasmModule {
+  return new wasm.Module(bytes);
+}
+
+/** Instantiates `module` (or compiles `bytes` first) with `env.memory`; returns the exports. */
+export function instantiateWithMemory(
+  code: Uint8Array | WasmModule,
+  memory: WasmMemory,
+): Record<string, unknown> {
+  const module = code instanceof Uint8Array ? new wasm.Module(code) : code;
+  return new wasm.Instance(module, { env: { memory } }).exports;
 }
 
 /** A new memory of `initial` pages (64 KiB each); shared ones need a `maximum`. */

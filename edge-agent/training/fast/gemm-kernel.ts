@@ -2,6 +2,7 @@
 // SIMD, generated at start-up by shared/wasm (no toolchain, no committed binary, no native download).
 import {
   assembleModule,
+  compileModule,
   createMemory,
   F32,
   type FuncDef,
@@ -10,6 +11,7 @@ import {
   op,
   V128,
   type WasmMemory,
+  type WasmModule,
 } from '../../../shared/wasm/index.ts';
 
 /** Rows of C computed together (each row's A element is broadcast once per k). */
@@ -169,13 +171,28 @@ export function gemmModuleBytes(shapes: Readonly<Record<string, GemmShape>>, sha
   );
 }
 
-/** Compiles and instantiates the kernels of `shapes` over `memory`. */
+/**
+ * Modules compiled so far in this thread, by their shapes. V8 first runs a module's baseline code
+ * and optimises it in the background as it runs: a model trained again (the next round) reuses
+ * the optimised code instead of starting over. A few entries per model kind and batch size.
+ */
+const compiled = new Map<string, WasmModule>();
+const MAX_COMPILED = 32;
+
+/** Compiles (once per thread and shapes) and instantiates the kernels of `shapes` over `memory`. */
 export function instantiateGemms<Names extends string>(
   shapes: Readonly<Record<Names, GemmShape>>,
   memory: WasmMemory,
 ): Record<Names, GemmFn> {
   const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
-  return instantiateWithMemory(gemmModuleBytes(shapes, shared), memory) as unknown as Record<Names, GemmFn>;
+  const key = `${shared}|${JSON.stringify(shapes)}`;
+  let module = compiled.get(key);
+  if (!module) {
+    module = compileModule(gemmModuleBytes(shapes, shared));
+    if (compiled.size >= MAX_COMPILED) compiled.delete(compiled.keys().next().value as string);
+    compiled.set(key, module);
+  }
+  return instantiateWithMemory(module, memory) as unknown as Record<Names, GemmFn>;
 }
 
 /** A memory of at least `bytes` bytes, shared between threads when asked. */
