@@ -199,6 +199,34 @@ describe('fast path on worker threads', () => {
   });
 });
 
+describe('a training thread that dies', () => {
+  it('fails the run with LOOM_ERR_INTERNAL instead of hanging, and the next run starts new threads', async () => {
+    const { model, plan, weights } = await modelWithPlan(MLP);
+    model.dispose();
+    const pool = new FastTrainingPool({ threads: 2 });
+    try {
+      const hyper = { epochs: 100_000, batchSize: 10, learningRate: 0.01 };
+      const training = pool.train({ plan, weights, x, labels, count: COUNT, hyper });
+      // The threads exist once the run has sent them the job.
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const threads = (pool as unknown as { workers: { terminate(): Promise<number> }[] }).workers;
+      await threads[1].terminate();
+      await expect(training).rejects.toMatchObject({ code: 'LOOM_ERR_INTERNAL' });
+      const again = await pool.train({
+        plan,
+        weights,
+        x,
+        labels,
+        count: COUNT,
+        hyper: { ...hyper, epochs: 1 },
+      });
+      expect(again.threads).toBe(2);
+    } finally {
+      await pool.close();
+    }
+  });
+});
+
 describe('which models the fast path trains', () => {
   it('takes Flatten and Dense layers with relu, linear and a softmax output', async () => {
     const model = await buildModel({

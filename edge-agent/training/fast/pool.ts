@@ -82,6 +82,14 @@ export class FastTrainingPool {
     while (this.workers.length < this.threads) {
       const worker = new Worker(new URL('./worker-entry.js', import.meta.url));
       worker.unref();
+      // A thread that dies between runs is dropped (the next run starts another); during a run
+      // the run's own listener fails it. Without a listener its error would end the process.
+      worker.on('error', () => {
+        this.workers = this.workers.filter((w) => w !== worker);
+      });
+      worker.on('exit', () => {
+        this.workers = this.workers.filter((w) => w !== worker);
+      });
       this.workers.push(worker);
     }
     return this.workers;
@@ -128,6 +136,12 @@ export class FastTrainingPool {
               if (reply.type === 'done') resolve(reply.stopped);
               else reject(new LoomError('LOOM_ERR_INTERNAL', `a training thread failed: ${reply.message}`));
             };
+            const onExit = (code: number): void => {
+              cleanup();
+              reject(
+                new LoomError('LOOM_ERR_INTERNAL', `a training thread exited (code ${code}) during training`),
+              );
+            };
             const onError = (err: Error): void => {
               cleanup();
               reject(
@@ -139,9 +153,11 @@ export class FastTrainingPool {
             const cleanup = (): void => {
               worker.off('message', onMessage);
               worker.off('error', onError);
+              worker.off('exit', onExit);
             };
             worker.on('message', onMessage);
             worker.on('error', onError);
+            worker.on('exit', onExit);
             const job: SharedTrainingJob = {
               memory,
               plan,
