@@ -9,9 +9,11 @@ export interface BenchModule {
 const BENCHES: Record<string, () => Promise<BenchModule>> = {
   aggregate: () => import('./aggregate.ts'),
   fleet: () => import('./fleet.ts'),
+  gemm: () => import('./gemm.ts'),
   rollout: () => import('./rollout.ts'),
   'rollout-large': () => import('./rollout-large.ts'),
   round: () => import('./round.ts'),
+  train: () => import('./train.ts'),
 };
 
 function usage(): string {

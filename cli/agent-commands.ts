@@ -1,6 +1,11 @@
 // `loom agent enroll` and `loom agent start`.
 import { readFile, stat } from 'node:fs/promises';
-import { EdgeAgent, type ExistingIdentity, enrollAgent } from '../edge-agent/index.ts';
+import {
+  DEFAULT_TRAINING_THREADS,
+  EdgeAgent,
+  type ExistingIdentity,
+  enrollAgent,
+} from '../edge-agent/index.ts';
 import { openLocalModelStore } from '../edge-agent/store/index.ts';
 import {
   DATA_KEY_ENV,
@@ -195,6 +200,7 @@ export async function agentStart(argv: string[]): Promise<number> {
     ...(tlsCert && tlsKey ? { inferenceTls: { certPath: tlsCert, keyPath: tlsKey } } : {}),
     healthIntervalMs: intFlag(flags, 'health-interval', 10, 1, 86_400) * 1000,
     keepVersions: intFlag(flags, 'keep-versions', 3, 1, 1000),
+    trainingThreads: intFlag(flags, 'threads', DEFAULT_TRAINING_THREADS, 1, 1024),
     log,
   });
   try {
@@ -209,7 +215,7 @@ export async function agentStart(argv: string[]): Promise<number> {
   if (flags.json) {
     const s = agent.status();
     process.stdout.write(
-      `${JSON.stringify({ agentId: s.agentId, name: s.name, inferenceUrl: s.inferenceUrl, examples: s.examples, backend: s.backend })}\n`,
+      `${JSON.stringify({ agentId: s.agentId, name: s.name, inferenceUrl: s.inferenceUrl, examples: s.examples, backend: s.backend, trainingPath: s.trainingPath, trainingThreads: s.trainingThreads })}\n`,
     );
   }
   const signal = await stopSignal;

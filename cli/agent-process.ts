@@ -16,14 +16,15 @@ export interface AgentProcess {
 
 /**
  * Starts `loom agent start` as a child process; `ready` resolves with its JSON status line.
- * `extraArgs` go after the ones given here (e.g. `['--health-interval', '1']`; default none).
+ * `threads`: its training threads (default: the agent's own default, one per core); `extraArgs`
+ * go after the ones given here (e.g. `['--health-interval', '1']`; default none).
  */
 export function startAgentProcess(
   name: string,
   dataDir: string,
   dataPath: string,
   logPath: string,
-  extraArgs: readonly string[] = [],
+  opts: { threads?: number; extraArgs?: readonly string[] } = {},
 ): AgentProcess {
   const child = spawn(
     process.execPath,
@@ -37,8 +38,9 @@ export function startAgentProcess(
       dataPath,
       '--inference-port',
       '0',
+      ...(opts.threads === undefined ? [] : ['--threads', String(opts.threads)]),
       '--json',
-      ...extraArgs,
+      ...(opts.extraArgs ?? []),
     ],
     {
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -6,7 +6,7 @@
 // endpoint. Everything lives in a temp folder removed at the end (and on Ctrl-C).
 import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   initCoordinator,
@@ -124,6 +124,8 @@ export async function demo(argv: string[]): Promise<number> {
       `• coordinator: API ${coordinator.apiUrl}, agent gateway port ${coordinator.agentPort}, CA sha256:${init.caFingerprint.slice(0, 16)}…`,
     );
 
+    // The sites share this machine's cores: more training threads than cores only take turns.
+    const threadsPerAgent = Math.max(1, Math.floor(availableParallelism() / agents));
     const partitions = await writeSitePartitions(join(workspace, 'data'), agents, partition, perAgent);
     for (const [i, part] of partitions.entries()) {
       const name = `site-${i + 1}`;
@@ -132,10 +134,10 @@ export async function demo(argv: string[]): Promise<number> {
       await enrollAgent({ coordinatorUrl: coordinator.apiUrl, token, dataDir, name, labels: { site: name } });
       // Health every second, so the rollout's short health windows see the traffic.
       processes.push(
-        startAgentProcess(name, dataDir, part.imagesPath, join(workspace, `${name}.log`), [
-          '--health-interval',
-          '1',
-        ]),
+        startAgentProcess(name, dataDir, part.imagesPath, join(workspace, `${name}.log`), {
+          threads: threadsPerAgent,
+          extraArgs: ['--health-interval', '1'],
+        }),
       );
     }
     say(

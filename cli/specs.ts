@@ -134,7 +134,7 @@ export const agentStartSpec: CommandSpec = {
     '                        [--label-column C] [--csv-separator S] [--inference-port P] [--json]\n' +
     '                        [--inference-host ADDR] [--require-api-key] [--inference-tls-cert PEM --inference-tls-key PEM]\n' +
     '                        [--serve-when-revoked] [--data-key-file PATH] [--health-interval SEC]\n' +
-    '                        [--keep-versions N]',
+    '                        [--keep-versions N] [--threads N]',
   summary:
     'Runs the edge agent: serves local models over the Open Inference Protocol v2 (also offline), connects\n' +
     'to the coordinator with mutual TLS, trains on the local data when asked and sends back only updates.\n' +
@@ -207,6 +207,10 @@ export const agentStartSpec: CommandSpec = {
       type: 'string',
       description: 'versions of each model kept in the local store, for rollbacks without a download',
       default: '3',
+    },
+    threads: {
+      type: 'string',
+      description: 'worker threads local training runs on (the fast path); default one per core',
     },
   },
 };

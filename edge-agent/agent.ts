@@ -47,7 +47,15 @@ import {
 } from './identity/index.ts';
 import { ModelServer, RetirementBook, ServingStats, startInferenceServer } from './inference/index.ts';
 import { type LocalModelStore, openLocalModelStore } from './store/index.ts';
-import { evaluateLocally, TrainingDataCache, trainLocally } from './training/index.ts';
+import {
+  DEFAULT_TRAINING_THREADS,
+  defaultTrainingPath,
+  evaluateLocally,
+  FastTrainingPool,
+  TrainingDataCache,
+  type TrainingPath,
+  trainLocally,
+} from './training/index.ts';
 
 /** The agent's version as sent in `hello`: Loom's own, from package.json. */
 export const AGENT_VERSION = LOOM_VERSION;
@@ -88,6 +96,12 @@ export interface EdgeAgentOptions {
   healthIntervalMs?: number;
   /** Versions of each model kept in the local store (the active one included), for rollbacks. Default 3. */
   keepVersions?: number;
+  /**
+   * Worker threads the fast training path trains on. Default: one per core
+   * (DEFAULT_TRAINING_THREADS). Heartbeats, the coordinator channel and inference stay on the
+   * agent's own thread either way.
+   */
+  trainingThreads?: number;
   log: Logger;
 }
 
@@ -122,6 +136,13 @@ export interface EdgeAgentStatus {
   serving: boolean;
   /** Whether the inference API asks for an API key now. */
   apiKeyRequired: boolean;
+  /**
+   * What trains local models: the path of the last training, or before any, the one a model
+   * the fast path supports would train on (`wasm-simd-fused`, or `tfjs-node` when installed).
+   */
+  trainingPath: TrainingPath;
+  /** Worker threads of the fast path. */
+  trainingThreads: number;
 }
 
 /** Whether `host` is only reachable from this machine. */
@@ -162,6 +183,8 @@ export class EdgeAgent {
   private storeProblems: string[] = [];
   private storeRepairs: string[] = [];
   private readonly trainingData = new TrainingDataCache();
+  private readonly trainingPool: FastTrainingPool;
+  private lastTrainingPath?: TrainingPath;
   /** The train / hold-out splits made so far, by hold-out share (a model names its own). */
   private readonly splits = new Map<number, DatasetSplit>();
   /** Seed of every split: a hash of the local data, computed once. */
@@ -188,6 +211,7 @@ export class EdgeAgent {
     if (!Number.isSafeInteger(keep) || keep < 1) {
       throw new TypeError(`keepVersions must be a positive integer, got ${keep}`);
     }
+    this.trainingPool = new FastTrainingPool({ threads: opts.trainingThreads ?? DEFAULT_TRAINING_THREADS });
   }
 
   /**
@@ -395,6 +419,8 @@ export class EdgeAgent {
       ...(this.revocation ? { revokedAt: this.revocation.revokedAt } : {}),
       serving: this.revocation === undefined || (this.opts.serveWhenRevoked ?? false),
       apiKeyRequired: this.apiKeys?.required ?? false,
+      trainingPath: this.lastTrainingPath ?? defaultTrainingPath(),
+      trainingThreads: this.trainingPool.threads,
     };
   }
 
@@ -426,6 +452,7 @@ export class EdgeAgent {
     this.apiKeys?.close();
     this.server?.dispose();
     this.trainingData.dispose();
+    await this.trainingPool.close();
     await this.store?.close();
   }
 
@@ -556,7 +583,10 @@ export class EdgeAgent {
         hyper: task.hyper,
         cache: this.trainingData,
         signal,
+        pool: this.trainingPool,
+        log: this.log,
       });
+      this.lastTrainingPath = result.trainingPath;
       if (signal.aborted) return;
       const metrics = finiteMetrics(result.metrics);
       const dropped = Object.keys(result.metrics).filter((k) => !(k in metrics));
@@ -575,6 +605,7 @@ export class EdgeAgent {
         metrics,
         update: encodeTensorBytes(result.update),
         trainMs: result.trainMs,
+        trainingPath: result.trainingPath,
       });
       this.tasksCompleted++;
       this.log.info('update sent', {
@@ -584,6 +615,7 @@ export class EdgeAgent {
         loss: result.metrics.loss,
         accuracy: result.metrics.accuracy,
         ms: result.trainMs,
+        path: result.trainingPath,
       });
     } catch (err) {
       if (signal.aborted) {

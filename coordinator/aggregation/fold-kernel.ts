@@ -1,5 +1,5 @@
 // The typed-array engine's hot loop as a WebAssembly SIMD kernel: plain JS tops out near 3.5 GB/s here.
-import { assembleModule, F32, F64, type FuncDef, I32, op, V128 } from './wasm-asm.ts';
+import { assembleModule, F32, F64, type FuncDef, I32, op, V128 } from '../../shared/wasm/index.ts';
 
 /** Bytes each kernel call must cover a multiple of: 8 unrolled 16-byte vectors. */
 export const KERNEL_STEP_BYTES = 128;

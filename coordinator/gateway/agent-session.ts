@@ -280,7 +280,13 @@ export class AgentSession {
     if (!task) return;
     try {
       const update = decodeTensorBytes(body.update);
-      task.resolve({ numExamples: body.numExamples, metrics: body.metrics, update, trainMs: body.trainMs });
+      task.resolve({
+        numExamples: body.numExamples,
+        metrics: body.metrics,
+        update,
+        trainMs: body.trainMs,
+        ...(body.trainingPath === undefined ? {} : { trainingPath: body.trainingPath }),
+      });
     } catch (err) {
       task.reject(err instanceof LoomError ? err : new LoomError('LOOM_ERR_TENSOR', String(err)));
     }

@@ -11,6 +11,8 @@ export interface TrainOutcome {
   update: WeightTensor[];
   /** Time the agent reports it spent training. */
   trainMs: number;
+  /** What the agent says trained (`wasm-simd-fused`, `tfjs-wasm`...), when it says. */
+  trainingPath?: string;
 }
 
 /** An evaluation task is exactly the protocol's `evaluate` body. */

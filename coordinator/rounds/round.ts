@@ -61,6 +61,8 @@ export interface RoundParticipant {
   /** Metrics the agent reported for its local training (self-reported). */
   metrics: Record<string, number>;
   trainMs: number;
+  /** What the agent says trained (`wasm-simd-fused`, `tfjs-wasm`...), when it says. */
+  trainingPath?: string;
   /** From sending the task to receiving its result, as the coordinator saw it. */
   roundTripMs: number;
   /** Software and dataset fingerprint the agent claimed on the connection its result came over. */
@@ -375,6 +377,7 @@ export class Round {
         scale: 1,
         metrics: outcome.metrics,
         trainMs: outcome.trainMs,
+        ...(outcome.trainingPath === undefined ? {} : { trainingPath: outcome.trainingPath }),
         roundTripMs: Date.now() - sentAt,
         ...(claims ? { claims } : {}),
       };

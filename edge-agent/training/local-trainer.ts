@@ -1,18 +1,45 @@
-// Trains the global model on the site's local data with TensorFlow.js and returns only the
-// weight delta, the example count and local metrics. Raw samples never leave this module.
+// Trains the global model on the site's local data and returns only the weight delta, the example
+// count and local metrics. Raw samples never leave this module. The fast path (WebAssembly SIMD
+// kernels on worker threads) trains the models it has kernels for unless a native TensorFlow
+// package is installed; TensorFlow.js's model.fit trains the rest, with the same numbers.
 import * as tf from '@tensorflow/tfjs';
+import { currentBackend } from '../../shared/compute/index.ts';
 import { LoomError } from '../../shared/errors/index.ts';
+import type { Logger } from '../../shared/log/index.ts';
 import type { ModelArchitecture } from '../../shared/models/index.ts';
-import { buildModel, modelSignature, readWeights, writeWeights } from '../../shared/models/index.ts';
+import {
+  buildModel,
+  modelSignature,
+  modelWeightSpecs,
+  readWeights,
+  writeWeights,
+} from '../../shared/models/index.ts';
 import type { TrainHyperParameters } from '../../shared/protocol/index.ts';
-import { subtractWeights, type WeightTensor } from '../../shared/tensors/index.ts';
+import { assertMatchesSpecs, subtractWeights, type WeightTensor } from '../../shared/tensors/index.ts';
 import { assertDatasetFits, type LocalDataset } from '../data/index.ts';
+import { type FastTrainingPool, planFromModel, type TrainingPlan, trainFast } from './fast/index.ts';
+
+/**
+ * What trained: the fast path, or TensorFlow.js's model.fit on its backend (native with or
+ * without a GPU, wasm, or plain JS).
+ */
+export type TrainingPath = 'wasm-simd-fused' | 'tfjs-node-gpu' | 'tfjs-node' | 'tfjs-wasm' | 'tfjs-cpu';
+
+/** The path names, as the protocol accepts them. */
+export const TRAINING_PATHS: readonly TrainingPath[] = [
+  'wasm-simd-fused',
+  'tfjs-node-gpu',
+  'tfjs-node',
+  'tfjs-wasm',
+  'tfjs-cpu',
+];
 
 export interface LocalTrainingResult {
   update: WeightTensor[];
   numExamples: number;
   metrics: Record<string, number>;
   trainMs: number;
+  trainingPath: TrainingPath;
 }
 
 export interface TrainLocallyOptions {
@@ -27,6 +54,50 @@ export interface TrainLocallyOptions {
   signal?: AbortSignal;
   /** Keeps the dataset's tensors between rounds; without one they are made and freed per call. */
   cache?: TrainingDataCache;
+  /**
+   * Threads the fast path trains on. Default: none, the fast path runs on the calling thread
+   * (yielding to the event loop after every batch).
+   */
+  pool?: FastTrainingPool;
+  /** `tfjs` trains with model.fit even where the fast path could. Default `auto`. */
+  path?: 'auto' | 'tfjs';
+  /** Where the choice of path is logged when the fast path cannot train the model. Default: nowhere. */
+  log?: Logger;
+}
+
+/** The path model.fit trains on, from the backend chosen at start-up. */
+export function tfjsTrainingPath(): TrainingPath {
+  switch (currentBackend()?.name) {
+    case 'tensorflow-gpu':
+      return 'tfjs-node-gpu';
+    case 'tensorflow':
+      return 'tfjs-node';
+    case 'cpu':
+      return 'tfjs-cpu';
+    default:
+      return 'tfjs-wasm';
+  }
+}
+
+/** The path a model the fast path supports trains on: the fast path, unless a native package is installed. */
+export function defaultTrainingPath(): TrainingPath {
+  const tfjsPath = tfjsTrainingPath();
+  return tfjsPath === 'tfjs-node' || tfjsPath === 'tfjs-node-gpu' ? tfjsPath : 'wasm-simd-fused';
+}
+
+/** The fast path's plan for `model`, or undefined (logged) when model.fit should train it. */
+function fastPlan(model: tf.LayersModel, opts: TrainLocallyOptions): TrainingPlan | undefined {
+  if (opts.path === 'tfjs') return undefined;
+  const tfjsPath = tfjsTrainingPath();
+  // A native TensorFlow package is as fast or faster (and may have a GPU): it keeps training.
+  if (tfjsPath === 'tfjs-node' || tfjsPath === 'tfjs-node-gpu') return undefined;
+  const result = planFromModel(model);
+  if ('plan' in result) return result.plan;
+  opts.log?.info('training with TensorFlow.js: the fast path does not support this model', {
+    reason: result.unsupported,
+    path: tfjsPath,
+  });
+  return undefined;
 }
 
 /**
@@ -79,6 +150,38 @@ export async function trainLocally(opts: TrainLocallyOptions): Promise<LocalTrai
     assertDatasetFits(opts.dataset, inputShape, classes);
     if (opts.dataset.count === 0)
       throw new LoomError('LOOM_ERR_DATA', `${opts.dataset.source} holds no examples`);
+    const plan = fastPlan(model, opts);
+    if (plan) {
+      assertMatchesSpecs(modelWeightSpecs(model), opts.global);
+      const input = {
+        plan,
+        weights: opts.global,
+        x: opts.dataset.x,
+        labels: opts.dataset.labels,
+        count: opts.dataset.count,
+        hyper: opts.hyper,
+      };
+      const { signal } = opts;
+      const trained = opts.pool
+        ? await opts.pool.train({ ...input, signal })
+        : await trainFast({
+            ...input,
+            shouldStop: () => signal?.aborted ?? false,
+            onBatch: yieldToEventLoop,
+          });
+      if (signal?.aborted) throw cancelled();
+      const update = subtractWeights(
+        opts.global.map((w, i) => ({ ...w, data: trained.weights[i] })),
+        opts.global,
+      );
+      return {
+        update,
+        numExamples: opts.dataset.count,
+        metrics: { ...trained.metrics },
+        trainMs: Date.now() - started,
+        trainingPath: 'wasm-simd-fused',
+      };
+    }
     writeWeights(model, opts.global);
     model.compile({
       optimizer,
@@ -119,7 +222,13 @@ export async function trainLocally(opts: TrainLocallyOptions): Promise<LocalTrai
     }
     const local = readWeights(model);
     const update = subtractWeights(local, opts.global);
-    return { update, numExamples: opts.dataset.count, metrics, trainMs: Date.now() - started };
+    return {
+      update,
+      numExamples: opts.dataset.count,
+      metrics,
+      trainMs: Date.now() - started,
+      trainingPath: tfjsTrainingPath(),
+    };
   } finally {
     model.dispose();
     optimizer.dispose();

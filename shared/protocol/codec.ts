@@ -145,6 +145,13 @@ export function decodeTensorBytes(bytes: Uint8Array): WeightTensor[] {
 }
 
 const ID = /^[A-Za-z0-9._:-]{1,128}$/;
+/** A training path name: lower-case words joined by dashes. */
+const TRAINING_PATH = /^[a-z0-9]+(-[a-z0-9]+)*$/;
+
+function optionalTrainingPath(r: FieldReader): { trainingPath?: string } {
+  const trainingPath = r.optionalString('trainingPath', { max: 32, pattern: TRAINING_PATH });
+  return trainingPath === undefined ? {} : { trainingPath };
+}
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 function modelRef(r: FieldReader): ModelRef {
@@ -377,6 +384,7 @@ const BODY_DECODERS: { [T in MessageType]: BodyDecoder<T> } = {
     metrics: r.numberRecord('metrics', { maxKeys: 32 }),
     update: payload(r, 'update', o),
     trainMs: r.number('trainMs', { min: 0 }),
+    ...optionalTrainingPath(r),
   }),
   'task-error': (r) => {
     const permanent = r.optionalBoolean('permanent');

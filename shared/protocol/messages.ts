@@ -198,6 +198,11 @@ export interface TrainResultBody {
   update: Uint8Array;
   /** Milliseconds the agent spent training (for the coordinator-overhead split). */
   trainMs: number;
+  /**
+   * What trained, e.g. `wasm-simd-fused` (the agent's fast path) or `tfjs-wasm` / `tfjs-node`
+   * (TensorFlow.js's model.fit on that backend). Agents that predate it leave it out.
+   */
+  trainingPath?: string;
 }
 
 export interface TaskErrorBody {

@@ -155,6 +155,8 @@ export async function startTestCluster(
     const dataPath = await writeData(agentDir);
     const agent = new EdgeAgent({
       inferencePort: 0,
+      // Many agents share the test machine's cores: one training thread each.
+      trainingThreads: 1,
       ...opts.agentOptions,
       dataDir: agentDir,
       dataPath,

@@ -5,6 +5,7 @@ import type { LocalDataset } from '../../edge-agent/data/index.ts';
 import { readMnist } from '../../edge-agent/data/index.ts';
 import { TrainingDataCache, trainLocally } from '../../edge-agent/training/index.ts';
 import { initCompute } from '../../shared/compute/index.ts';
+import { createLogger } from '../../shared/log/index.ts';
 import { initialWeights, type ModelArchitecture } from '../../shared/models/index.ts';
 
 const ARCH: ModelArchitecture = { kind: 'mlp', inputShape: [784], layers: [16, 10], activation: 'relu' };
@@ -109,6 +110,7 @@ describe('local training', () => {
           hyper: { epochs: 3, batchSize: 8, learningRate: 0.1 },
           signal: controller.signal,
           cache,
+          path: 'tfjs',
         }),
       ).rejects.toMatchObject({ code: 'LOOM_ERR_JOB_CANCELLED' });
       // The batch in progress when the cancel came finishes; no further one starts.
@@ -116,6 +118,57 @@ describe('local training', () => {
       expect(tf.memory().numTensors).toBe(before);
       cache.dispose();
     });
+  });
+
+  it('trains a dense model on the fast path and says so', async () => {
+    const { weights } = await initialWeights(ARCH);
+    const hyper = { epochs: 1, batchSize: 32, learningRate: 0.1 };
+    const fast = await trainLocally({ architecture: ARCH, global: weights, dataset, hyper });
+    expect(fast.trainingPath).toBe('wasm-simd-fused');
+    expect(fast.metrics.loss).toBeGreaterThan(0);
+    const tfjs = await trainLocally({ architecture: ARCH, global: weights, dataset, hyper, path: 'tfjs' });
+    expect(tfjs.trainingPath).toBe('tfjs-wasm');
+    expect(tfjs.update.map((u) => u.shape)).toEqual(fast.update.map((u) => u.shape));
+  });
+
+  it('trains a model the fast path lacks a kernel for with TensorFlow.js, with a log line saying why', async () => {
+    const arch: ModelArchitecture = { kind: 'mlp', inputShape: [784], layers: [16, 10], activation: 'tanh' };
+    const { weights } = await initialWeights(arch);
+    const lines: { msg: string; fields?: Record<string, unknown> }[] = [];
+    const log = createLogger({ write: () => {} });
+    vi.spyOn(log, 'info').mockImplementation((msg, fields) => {
+      lines.push({ msg, fields });
+    });
+    const result = await trainLocally({
+      architecture: arch,
+      global: weights,
+      dataset,
+      hyper: { epochs: 1, batchSize: 32, learningRate: 0.1 },
+      log,
+    });
+    expect(result.trainingPath).toBe('tfjs-wasm');
+    expect(result.update.every((u) => u.data.some((v) => v !== 0))).toBe(true);
+    expect(lines).toEqual([
+      {
+        msg: 'training with TensorFlow.js: the fast path does not support this model',
+        fields: { reason: 'the tanh activation (dense_0)', path: 'tfjs-wasm' },
+      },
+    ]);
+  });
+
+  it('stops a fast-path training at the cancel with LOOM_ERR_JOB_CANCELLED', async () => {
+    const { weights } = await initialWeights(ARCH);
+    const controller = new AbortController();
+    const training = trainLocally({
+      architecture: ARCH,
+      global: weights,
+      dataset,
+      hyper: { epochs: 10_000, batchSize: 1, learningRate: 0.01 },
+      signal: controller.signal,
+    });
+    // The fast path yields after every batch, so the abort below runs while it trains.
+    setImmediate(() => controller.abort());
+    await expect(training).rejects.toMatchObject({ code: 'LOOM_ERR_JOB_CANCELLED' });
   });
 
   it('refuses data that does not fit the model with LOOM_ERR_DATA', async () => {

@@ -155,6 +155,7 @@ const SAMPLES: { [T in MessageType]: MessageBodies[T] } = {
     metrics: { loss: 0.25, accuracy: 0.9375 },
     update: encodeTensorBytes(TENSORS.slice(0, 3)),
     trainMs: 1234.5,
+    trainingPath: 'wasm-simd-fused',
   },
   'task-error': {
     taskId: 'task-1',
@@ -521,6 +522,7 @@ describe('malformed frames', () => {
     'hello.runtime',
     'hello.training',
     'hello.dataFingerprint',
+    'train-result.trainingPath',
   ]);
 
   it.each(FIELD_CASES.filter(([type, field]) => !OPTIONAL_FIELDS.has(`${type}.${field}`)))(
@@ -594,6 +596,8 @@ describe('malformed frames', () => {
     ['train-result', 'body.numExamples', { numExamples: -1 }],
     ['train-result', 'body.trainMs', { trainMs: Number.NaN }],
     ['train-result', 'body.trainMs', { trainMs: Number.POSITIVE_INFINITY }],
+    ['train-result', 'body.trainingPath', { trainingPath: 'Fast Path' }],
+    ['train-result', 'body.trainingPath', { trainingPath: 'x'.repeat(33) }],
     ['deploy', 'body.sha256', { sha256: 'ABC' }],
     ['deploy', 'body.signature', { signature: 'not-bytes' }],
     ['deploy', 'body.signerCertificate', { signerCertificate: 42 }],

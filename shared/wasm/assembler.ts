@@ -1,4 +1,5 @@
-// A tiny WebAssembly binary writer: just enough to build the fold kernels at start-up, with no build step.
+// A tiny WebAssembly binary writer: just enough to build the aggregation and training kernels at
+// start-up, with no toolchain and no build step (the bytes are generated, so nothing committed can drift).
 
 /** Value types (binary codes). */
 export const I32 = 0x7f;
@@ -57,7 +58,13 @@ export const op = {
   tee: (local: number) => [0x22, ...uleb(local)],
   i32Const: (n: number) => [0x41, ...sleb(n)],
   i32Add: [0x6a],
+  i32Sub: [0x6b],
+  i32Mul: [0x6c],
   i32GeU: [0x4f],
+  i32LtU: [0x49],
+  i32Eqz: [0x45],
+  f32Load: (offset: number) => [0x2a, 2, ...uleb(offset)],
+  f32Store: (offset: number) => [0x38, 2, ...uleb(offset)],
   f64Add: [0xa0],
   /** Pushes a float64 constant (little-endian IEEE bits). */
   f64Const: (value: number) => {
@@ -67,6 +74,8 @@ export const op = {
   select: [0x1b],
   v128Load: (offset: number) => [0xfd, ...uleb(0x00), 4, ...uleb(offset)],
   v128Store: (offset: number) => [0xfd, ...uleb(0x0b), 4, ...uleb(offset)],
+  /** Loads one float32 and fills every lane with it. */
+  v128Load32Splat: (offset: number) => [0xfd, ...uleb(0x09), 2, ...uleb(offset)],
   v128Const0: [0xfd, ...uleb(0x0c), ...new Array<number>(16).fill(0)],
   /** Moves lanes 2 and 3 of an f32x4 to lanes 0 and 1 (both operands are the same vector). */
   shuffleHighToLow: [0xfd, ...uleb(0x0d), 8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15],
@@ -78,6 +87,7 @@ export const op = {
   f32x4Add: [0xfd, ...uleb(0xe4)],
   f32x4Sub: [0xfd, ...uleb(0xe5)],
   f32x4Mul: [0xfd, ...uleb(0xe6)],
+  f32x4Max: [0xfd, ...uleb(0xe9)],
   f64x2Add: [0xfd, ...uleb(0xf0)],
   f64x2Mul: [0xfd, ...uleb(0xf2)],
 } as const;
@@ -91,10 +101,21 @@ export interface FuncDef {
   body: readonly number[];
 }
 
+/** How the imported memory is declared: a plain one (default), or shared between threads up to `maximumPages`. */
+export interface MemoryImport {
+  shared?: boolean;
+  maximumPages?: number;
+}
+
 /** A module that imports its memory as `env.memory` and exports every function by name. */
-export function assembleModule(funcs: readonly FuncDef[]): Uint8Array {
+export function assembleModule(funcs: readonly FuncDef[], memory: MemoryImport = {}): Uint8Array {
   const types = funcs.map((f) => [0x60, ...vec(f.params.map((t) => [t])), ...vec(f.results.map((t) => [t]))]);
-  const memoryImport = [...name('env'), ...name('memory'), 0x02, 0x00, ...uleb(0)];
+  if (memory.shared && memory.maximumPages === undefined)
+    throw new TypeError('a shared memory needs maximumPages');
+  const limits = memory.shared
+    ? [0x03, ...uleb(0), ...uleb(memory.maximumPages as number)]
+    : [0x00, ...uleb(0)];
+  const memoryImport = [...name('env'), ...name('memory'), 0x02, ...limits];
   const exportsList = funcs.map((f, i) => [...name(f.name), 0x00, ...uleb(i)]);
   const codes = funcs.map((f) => {
     const body = [...vec(f.locals.map(([count, type]) => [...uleb(count), type])), ...f.body, ...op.end];

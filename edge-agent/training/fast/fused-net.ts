@@ -1,0 +1,323 @@
+// One model's training state in WebAssembly memory: weights, activations and gradients laid out
+// once, padded to the kernel's blocks, and a step that runs forward, softmax cross-entropy,
+// backward and the SGD update over them without leaving that memory.
+import type { WasmMemory } from '../../../shared/wasm/index.ts';
+import {
+  GEMM_COLS,
+  GEMM_ROWS,
+  type GemmFn,
+  type GemmShape,
+  instantiateGemms,
+  kernelMemory,
+} from './gemm-kernel.ts';
+import { type BatchLoss, softmaxCrossEntropy } from './loss.ts';
+import type { DenseLayerPlan, TrainingPlan } from './plan.ts';
+
+const padCols = (n: number): number => Math.ceil(n / GEMM_COLS) * GEMM_COLS;
+const padRows = (n: number): number => Math.ceil(n / GEMM_ROWS) * GEMM_ROWS;
+
+/** Where one dense layer's buffers live (float offsets) and the kernels that work on them. */
+interface DenseSlot {
+  plan: DenseLayerPlan;
+  inP: number;
+  outP: number;
+  /** kernel [inP, outP], bias [outP], the kernel transposed [outP, inP] (for the input gradient). */
+  w: number;
+  b: number;
+  wt: number;
+  /** This layer's input (the previous output) and output, [rows, inP] and [rows, outP]. */
+  x: number;
+  y: number;
+  /** dLoss/d(pre-activation output), [rows, outP]. */
+  dz: number;
+  forward: GemmFn;
+  update: GemmFn;
+  inputGrad?: GemmFn;
+}
+
+/**
+ * The training state of one model for batches of up to `batchSize` examples. Weights enter
+ * and leave in TensorFlow.js's layout (`kernel [inputs, units]`, `bias [units]`, layer by layer).
+ */
+export class FusedNet {
+  readonly memory: WasmMemory;
+  private readonly slots: DenseSlot[] = [];
+  private readonly rowsP: number;
+  /**
+   * The input gradient of a layer, [rows, dxStride], before the previous layer's activation
+   * mask. One row stride for every layer, so threads on different layers never overlap.
+   */
+  private readonly dx: number;
+  private readonly dxStride: number;
+  private readonly zeros: number;
+  private f32: Float32Array;
+
+  /** Bytes of WebAssembly memory the layout of `plan` at `batchSize` takes. */
+  static bytesFor(plan: TrainingPlan, batchSize: number): number {
+    return new FusedNet(plan, batchSize, 'measure').bytes;
+  }
+
+  /** Bytes of the layout (the memory may be larger). */
+  readonly bytes: number;
+
+  /**
+   * Lays the model out in `memory` (a fresh one when not given; threads that train together
+   * pass the same shared memory, and each gets the same layout).
+   */
+  constructor(
+    readonly plan: TrainingPlan,
+    readonly batchSize: number,
+    memory?: WasmMemory | 'measure',
+  ) {
+    if (!Number.isSafeInteger(batchSize) || batchSize < 1)
+      throw new TypeError('batchSize must be a positive integer');
+    this.rowsP = padRows(batchSize);
+    let next = 0;
+    const alloc = (floats: number): number => {
+      const at = next;
+      next += Math.ceil(floats / 4) * 4;
+      return at;
+    };
+    const layout = plan.layers.map((layer) => ({
+      layer,
+      inP: padCols(layer.inputs),
+      outP: padCols(layer.units),
+    }));
+    let x = alloc(this.rowsP * layout[0].inP);
+    const pending: Omit<DenseSlot, 'forward' | 'update' | 'inputGrad'>[] = [];
+    let widest = 0;
+    for (const { layer, inP, outP } of layout) {
+      const w = alloc(inP * outP);
+      const b = alloc(outP);
+      const wt = pending.length > 0 ? alloc(outP * inP) : -1;
+      const y = alloc(this.rowsP * outP);
+      const dz = alloc(this.rowsP * outP);
+      pending.push({ plan: layer, inP, outP, w, b, wt, x, y, dz });
+      widest = Math.max(widest, inP, outP);
+      x = y;
+    }
+    this.dxStride = widest;
+    this.dx = alloc(this.rowsP * widest);
+    this.zeros = alloc(widest);
+    this.bytes = next * 4;
+    if (memory === 'measure') {
+      this.memory = undefined as unknown as WasmMemory;
+      this.f32 = new Float32Array(0);
+      return;
+    }
+    this.memory = memory ?? kernelMemory(this.bytes);
+    if (this.memory.buffer.byteLength < this.bytes)
+      throw new TypeError('the memory is smaller than the layout');
+    const shapes: Record<string, GemmShape> = {};
+    pending.forEach((s, l) => {
+      shapes[`f${l}`] = {
+        saRow: s.inP * 4,
+        saCol: 4,
+        ldb: s.outP * 4,
+        ldc: s.outP * 4,
+        ldi: 0,
+        relu: s.plan.activation === 'relu',
+      };
+      shapes[`u${l}`] = {
+        saRow: 4,
+        saCol: s.inP * 4,
+        ldb: s.outP * 4,
+        ldc: s.outP * 4,
+        ldi: s.outP * 4,
+        relu: false,
+      };
+      if (l > 0)
+        shapes[`d${l}`] = {
+          saRow: s.outP * 4,
+          saCol: 4,
+          ldb: s.inP * 4,
+          ldc: widest * 4,
+          ldi: 0,
+          relu: false,
+        };
+    });
+    const kernels = instantiateGemms(shapes, this.memory);
+    pending.forEach((s, l) => {
+      this.slots.push({
+        ...s,
+        forward: kernels[`f${l}`],
+        update: kernels[`u${l}`],
+        inputGrad: kernels[`d${l}`],
+      });
+    });
+    this.f32 = new Float32Array(this.memory.buffer);
+  }
+
+  /** Copies weights in, in the model's order (kernel then bias per layer). Shapes are checked by the caller. */
+  setWeights(weights: readonly { data: Float32Array }[]): void {
+    const f = this.f32;
+    this.slots.forEach((s, l) => {
+      const kernel = weights[2 * l].data;
+      const { inputs, units } = s.plan;
+      for (let i = 0; i < inputs; i++) f.set(kernel.subarray(i * units, (i + 1) * units), s.w + i * s.outP);
+      f.set(weights[2 * l + 1].data, s.b);
+    });
+  }
+
+  /** The weights in the model's order: `[kernel, bias]` per layer, as fresh arrays. */
+  getWeights(): Float32Array[] {
+    const f = this.f32;
+    const out: Float32Array[] = [];
+    for (const s of this.slots) {
+      const { inputs, units } = s.plan;
+      const kernel = new Float32Array(inputs * units);
+      for (let i = 0; i < inputs; i++)
+        kernel.set(f.subarray(s.w + i * s.outP, s.w + i * s.outP + units), i * units);
+      out.push(kernel, f.slice(s.b, s.b + units));
+    }
+    return out;
+  }
+
+  /**
+   * One SGD step on the examples `order[from .. from + rows)` of `x` (flat, `plan.inputs` values
+   * each) with labels `labels`: forward, loss, backward and `w -= learningRate · grad` with the
+   * gradient of the batch-mean loss, as `model.fit` does for one batch.
+   */
+  step(
+    x: Float32Array,
+    labels: ArrayLike<number>,
+    order: ArrayLike<number>,
+    from: number,
+    rows: number,
+    learningRate: number,
+  ): BatchLoss {
+    this.checkRows(rows);
+    this.transposePart(0, 1);
+    const loss = this.rowsPart(0, 1, x, labels, order, from, rows);
+    this.updatePart(0, 1, rows, learningRate);
+    return loss;
+  }
+
+  private checkRows(rows: number): void {
+    if (!Number.isSafeInteger(rows) || rows < 1 || rows > this.batchSize)
+      throw new TypeError(`a batch holds 1 to ${this.batchSize} rows`);
+  }
+
+  /**
+   * Phase 1 of a step, part `part` of `parts`: copies the kernels the input gradients need
+   * (transposed) before the update changes them. Every part must end before phase 2.
+   */
+  transposePart(part: number, parts: number): void {
+    const f = this.f32;
+    for (let l = 1; l < this.slots.length; l++) {
+      const s = this.slots[l];
+      const { inputs: ins, units } = s.plan;
+      const [i0, i1] = share(ins, part, parts);
+      for (let i = i0; i < i1; i++) {
+        const row = s.w + i * s.outP;
+        for (let k = 0; k < units; k++) f[s.wt + k * s.inP + i] = f[row + k];
+      }
+    }
+  }
+
+  /**
+   * Phase 2, part `part` of `parts`: for this part's rows of the batch, forward, loss and the
+   * backward chain of activation gradients. Rows go by blocks of GEMM_ROWS, so parts never
+   * share a block. Every part must end before phase 3.
+   */
+  rowsPart(
+    part: number,
+    parts: number,
+    x: Float32Array,
+    labels: ArrayLike<number>,
+    order: ArrayLike<number>,
+    from: number,
+    rows: number,
+  ): BatchLoss {
+    const f = this.f32;
+    const rowsP = padRows(rows);
+    const [b0, b1] = share(rowsP / GEMM_ROWS, part, parts);
+    const r0 = b0 * GEMM_ROWS;
+    const r1 = b1 * GEMM_ROWS;
+    if (r0 === r1) return { lossSum: 0, correct: 0 };
+    const first = this.slots[0];
+    const { inputs } = this.plan;
+    const real = Math.max(0, Math.min(rows, r1) - r0);
+    const batchLabels = new Int32Array(real);
+    for (let r = 0; r < real; r++) {
+      const e = order[from + r0 + r];
+      f.set(x.subarray(e * inputs, (e + 1) * inputs), first.x + (r0 + r) * first.inP);
+      batchLabels[r] = labels[e];
+    }
+    // Padding rows take no part in the gradient (their dz is zero) but must not hold a NaN.
+    f.fill(0, first.x + (r0 + real) * first.inP, first.x + r1 * first.inP);
+    const m = r1 - r0;
+    const bytes = (floats: number): number => floats * 4;
+    for (const s of this.slots) {
+      s.forward(
+        bytes(s.x + r0 * s.inP),
+        bytes(s.w),
+        bytes(s.y + r0 * s.outP),
+        bytes(s.b),
+        m,
+        bytes(s.outP),
+        s.inP,
+        1,
+      );
+    }
+    const last = this.slots[this.slots.length - 1];
+    const logits = f.subarray(last.y + r0 * last.outP, last.y + r1 * last.outP);
+    const grad = f.subarray(last.dz + r0 * last.outP, last.dz + r1 * last.outP);
+    grad.fill(0, real * last.outP);
+    const loss = softmaxCrossEntropy(logits, grad, batchLabels, real, rows, this.plan.classes, last.outP);
+    for (let l = this.slots.length - 1; l > 0; l--) {
+      const s = this.slots[l];
+      const dx = this.dx + r0 * this.dxStride;
+      s.inputGrad?.(
+        bytes(s.dz + r0 * s.outP),
+        bytes(s.wt),
+        bytes(dx),
+        bytes(this.zeros),
+        m,
+        bytes(s.inP),
+        s.outP,
+        1,
+      );
+      const prev = this.slots[l - 1];
+      const relu = prev.plan.activation === 'relu';
+      const ins = s.plan.inputs;
+      for (let r = r0; r < r1; r++) {
+        const at = r * prev.outP;
+        const src = this.dx + r * this.dxStride;
+        for (let j = 0; j < ins; j++) {
+          const g = f[src + j];
+          f[prev.dz + at + j] = relu && f[prev.y + at + j] <= 0 ? 0 : g;
+        }
+      }
+    }
+    return loss;
+  }
+
+  /**
+   * Phase 3, part `part` of `parts`: the SGD step on this part's columns of every kernel and
+   * bias, from the whole batch's gradients. Every part must end before the next step.
+   */
+  updatePart(part: number, parts: number, rows: number, learningRate: number): void {
+    const f = this.f32;
+    const rowsP = padRows(rows);
+    const bytes = (floats: number): number => floats * 4;
+    for (const s of this.slots) {
+      const [c0, c1] = share(s.outP / GEMM_COLS, part, parts);
+      if (c0 === c1) continue;
+      const j0 = c0 * GEMM_COLS;
+      const j1 = c1 * GEMM_COLS;
+      const w = bytes(s.w + j0);
+      s.update(bytes(s.x), bytes(s.dz + j0), w, w, s.inP, bytes(j1 - j0), rowsP, -learningRate);
+      for (let j = j0; j < Math.min(j1, s.plan.units); j++) {
+        let sum = 0;
+        for (let r = 0; r < rowsP; r++) sum += f[s.dz + r * s.outP + j];
+        f[s.b + j] -= learningRate * sum;
+      }
+    }
+  }
+}
+
+/** Part `part` of `parts` of the range [0, n), as [start, end): contiguous, sizes within one. */
+function share(n: number, part: number, parts: number): [number, number] {
+  return [Math.floor((n * part) / parts), Math.floor((n * (part + 1)) / parts)];
+}

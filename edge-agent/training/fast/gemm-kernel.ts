@@ -1,0 +1,205 @@
+// The fast training path's one hot loop: a register-blocked float32 matrix product in WebAssembly
+// SIMD, generated at start-up by shared/wasm (no toolchain, no committed binary, no native download).
+import {
+  assembleModule,
+  compileModule,
+  createMemory,
+  F32,
+  type FuncDef,
+  I32,
+  instantiateWithMemory,
+  op,
+  V128,
+  type WasmMemory,
+  type WasmModule,
+} from '../../../shared/wasm/index.ts';
+
+/** Rows of C computed together (each row's A element is broadcast once per k). */
+export const GEMM_ROWS = 4;
+/** f32x4 vectors of C per row computed together. */
+const GEMM_VECTORS = 2;
+/** Columns of C computed together: N must be a multiple of this. */
+export const GEMM_COLS = 4 * GEMM_VECTORS;
+/** Steps of k per loop turn: K must be a multiple of this. */
+export const GEMM_UNROLL = 4;
+
+/** The byte strides of one product, fixed when its kernel is generated so loads take immediate offsets. */
+export interface GemmShape {
+  /** Bytes from A[i, k] to A[i + 1, k] and to A[i, k + 1]: a transposed A is just other strides. */
+  saRow: number;
+  saCol: number;
+  /** Row strides of B, C and INIT in bytes; an INIT stride of 0 broadcasts one row (a bias). */
+  ldb: number;
+  ldc: number;
+  ldi: number;
+  /** `max(·, 0)` on the result. */
+  relu: boolean;
+}
+
+// Parameters.
+const A = 0;
+const B = 1;
+const C = 2;
+const INIT = 3;
+const M = 4;
+const N = 5;
+const K = 6;
+const ALPHA = 7;
+// i32 locals.
+const I = 8;
+const J = 9;
+const KK = 10;
+const PB = 11;
+const PC = 12;
+const PI = 13;
+const PA = 14; // GEMM_ROWS of them
+const I32_LOCALS = 6 + GEMM_ROWS;
+// v128 locals.
+const ACC = PA + GEMM_ROWS; // GEMM_ROWS × GEMM_VECTORS
+const BV = ACC + GEMM_ROWS * GEMM_VECTORS; // GEMM_VECTORS
+const AV = BV + GEMM_VECTORS;
+const ALPHA_V = AV + 1;
+const V128_LOCALS = GEMM_ROWS * GEMM_VECTORS + GEMM_VECTORS + 2;
+
+const acc = (r: number, v: number): number => ACC + r * GEMM_VECTORS + v;
+
+/** GEMM_UNROLL steps of k at immediate offsets, then every pointer moves on by as many steps. */
+function kSteps(s: GemmShape): number[] {
+  const code: number[] = [];
+  for (let u = 0; u < GEMM_UNROLL; u++) {
+    for (let v = 0; v < GEMM_VECTORS; v++) {
+      code.push(...op.get(PB), ...op.v128Load(u * s.ldb + 16 * v), ...op.set(BV + v));
+    }
+    for (let r = 0; r < GEMM_ROWS; r++) {
+      code.push(...op.get(PA + r), ...op.v128Load32Splat(u * s.saCol), ...op.set(AV));
+      for (let v = 0; v < GEMM_VECTORS; v++) {
+        code.push(...op.get(acc(r, v)), ...op.get(AV), ...op.get(BV + v), ...op.f32x4Mul, ...op.f32x4Add);
+        code.push(...op.set(acc(r, v)));
+      }
+    }
+  }
+  for (let r = 0; r < GEMM_ROWS; r++) {
+    code.push(...op.get(PA + r), ...op.i32Const(GEMM_UNROLL * s.saCol), ...op.i32Add, ...op.set(PA + r));
+  }
+  code.push(...op.get(PB), ...op.i32Const(GEMM_UNROLL * s.ldb), ...op.i32Add, ...op.set(PB));
+  return code;
+}
+
+/**
+ * `C[i, j] = INIT[i, j] + alpha · Σk A[i, k] · B[k, j]` (then `max(·, 0)` when `relu`) for
+ * i < m, j < nBytes / 4, k < k. m, nBytes / 4 and k must be multiples of GEMM_ROWS,
+ * GEMM_COLS and GEMM_UNROLL.
+ */
+function gemmBody(s: GemmShape): number[] {
+  const code: number[] = [...op.get(ALPHA), ...op.f32x4Splat, ...op.set(ALPHA_V)];
+  code.push(...op.i32Const(0), ...op.set(I), ...op.block, ...op.loop);
+  code.push(...op.get(I), ...op.get(M), ...op.i32GeU, ...op.brIf(1));
+  code.push(...op.i32Const(0), ...op.set(J), ...op.block, ...op.loop);
+  code.push(...op.get(J), ...op.get(N), ...op.i32GeU, ...op.brIf(1));
+  for (let r = 0; r < GEMM_ROWS; r++) {
+    for (let v = 0; v < GEMM_VECTORS; v++) code.push(...op.v128Const0, ...op.set(acc(r, v)));
+  }
+  // PA[r] = A + (i + r)·saRow.
+  code.push(...op.get(A), ...op.get(I), ...op.i32Const(s.saRow), ...op.i32Mul, ...op.i32Add, ...op.set(PA));
+  for (let r = 1; r < GEMM_ROWS; r++) {
+    code.push(...op.get(PA + r - 1), ...op.i32Const(s.saRow), ...op.i32Add, ...op.set(PA + r));
+  }
+  code.push(...op.get(B), ...op.get(J), ...op.i32Add, ...op.set(PB));
+  code.push(...op.get(K), ...op.set(KK), ...op.block, ...op.loop);
+  code.push(...op.get(KK), ...op.i32Eqz, ...op.brIf(1));
+  code.push(...kSteps(s));
+  code.push(...op.get(KK), ...op.i32Const(GEMM_UNROLL), ...op.i32Sub, ...op.set(KK), ...op.br(0));
+  code.push(...op.end, ...op.end);
+  // Epilogue: PC = C + i·ldc + j, PI = INIT + i·ldi + j.
+  code.push(...op.get(C), ...op.get(I), ...op.i32Const(s.ldc), ...op.i32Mul, ...op.i32Add, ...op.get(J));
+  code.push(...op.i32Add, ...op.set(PC));
+  code.push(...op.get(INIT), ...op.get(I), ...op.i32Const(s.ldi), ...op.i32Mul, ...op.i32Add, ...op.get(J));
+  code.push(...op.i32Add, ...op.set(PI));
+  for (let r = 0; r < GEMM_ROWS; r++) {
+    for (let v = 0; v < GEMM_VECTORS; v++) {
+      code.push(...op.get(PC), ...op.get(PI), ...op.v128Load(r * s.ldi + 16 * v));
+      code.push(...op.get(ALPHA_V), ...op.get(acc(r, v)), ...op.f32x4Mul, ...op.f32x4Add);
+      if (s.relu) code.push(...op.v128Const0, ...op.f32x4Max);
+      code.push(...op.v128Store(r * s.ldc + 16 * v));
+    }
+  }
+  code.push(...op.get(J), ...op.i32Const(16 * GEMM_VECTORS), ...op.i32Add, ...op.set(J), ...op.br(0));
+  code.push(...op.end, ...op.end);
+  code.push(...op.get(I), ...op.i32Const(GEMM_ROWS), ...op.i32Add, ...op.set(I), ...op.br(0));
+  code.push(...op.end, ...op.end);
+  return code;
+}
+
+function gemmDef(name: string, shape: GemmShape): FuncDef {
+  for (const [key, value] of Object.entries(shape)) {
+    if (key !== 'relu' && (!Number.isSafeInteger(value) || value < 0 || value % 4 !== 0))
+      throw new TypeError(`GEMM stride ${key} must be a non-negative multiple of 4 bytes`);
+  }
+  return {
+    name,
+    params: [I32, I32, I32, I32, I32, I32, I32, F32],
+    results: [],
+    locals: [
+      [I32_LOCALS, I32],
+      [V128_LOCALS, V128],
+    ],
+    body: gemmBody(shape),
+  };
+}
+
+/** `(a, b, c, init, m, nBytes, k, alpha)`: byte pointers into the kernel's memory; see gemmBody. */
+export type GemmFn = (
+  a: number,
+  b: number,
+  c: number,
+  init: number,
+  m: number,
+  nBytes: number,
+  k: number,
+  alpha: number,
+) => void;
+
+const PAGE_BYTES = 65536;
+/** wasm32 memories end at 4 GiB; a shared memory must name its maximum up front. */
+export const MAX_KERNEL_PAGES = 65536;
+
+/** One module holding a kernel per named shape, importing its memory (shared between threads when asked). */
+export function gemmModuleBytes(shapes: Readonly<Record<string, GemmShape>>, shared: boolean): Uint8Array {
+  return assembleModule(
+    Object.entries(shapes).map(([name, shape]) => gemmDef(name, shape)),
+    shared ? { shared: true, maximumPages: MAX_KERNEL_PAGES } : {},
+  );
+}
+
+/**
+ * Modules compiled so far in this thread, by their shapes. V8 first runs a module's baseline code
+ * and optimises it in the background as it runs: a model trained again (the next round) reuses
+ * the optimised code instead of starting over. A few entries per model kind and batch size.
+ */
+const compiled = new Map<string, WasmModule>();
+const MAX_COMPILED = 32;
+
+/** Compiles (once per thread and shapes) and instantiates the kernels of `shapes` over `memory`. */
+export function instantiateGemms<Names extends string>(
+  shapes: Readonly<Record<Names, GemmShape>>,
+  memory: WasmMemory,
+): Record<Names, GemmFn> {
+  const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
+  const key = `${shared}|${JSON.stringify(shapes)}`;
+  let module = compiled.get(key);
+  if (!module) {
+    module = compileModule(gemmModuleBytes(shapes, shared));
+    if (compiled.size >= MAX_COMPILED) compiled.delete(compiled.keys().next().value as string);
+    compiled.set(key, module);
+  }
+  return instantiateWithMemory(module, memory) as unknown as Record<Names, GemmFn>;
+}
+
+/** A memory of at least `bytes` bytes, shared between threads when asked. */
+export function kernelMemory(bytes: number, shared = false): WasmMemory {
+  const initial = Math.max(1, Math.ceil(bytes / PAGE_BYTES));
+  if (initial > MAX_KERNEL_PAGES) throw new RangeError(`${bytes} bytes do not fit a wasm32 memory`);
+  return shared
+    ? createMemory({ initial, maximum: MAX_KERNEL_PAGES, shared: true })
+    : createMemory({ initial });
+}
