@@ -153,7 +153,16 @@ describe('a revoked agent', () => {
     await waitUntil(() => back.status().revoked, 20_000, 'the refused upgrade to tell it');
     expect(back.status()).toMatchObject({ revoked: true, serving: false, connected: false });
     expect((await infer(back)).json.code).toBe('LOOM_ERR_CERT_REVOKED');
-    await access(join(dataDir, 'revocation.json'));
+    // The status changes at once; the record is written to disk just after it.
+    await waitUntil(
+      () =>
+        access(join(dataDir, 'revocation.json')).then(
+          () => true,
+          () => false,
+        ),
+      20_000,
+      'the revocation record on disk',
+    );
   });
 
   it('keeps serving with a loud status when the site chose --serve-when-revoked', async () => {
