@@ -1,6 +1,6 @@
 // `loom agent api-key` and the inference flags of `loom agent start`, as a site admin runs them:
 // real processes, a real coordinator to enroll with, keys changed while the agent runs.
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -18,9 +18,23 @@ const INFER = JSON.stringify({
   inputs: [{ name: 'input', shape: [1, 4], datatype: 'FP32', data: [1, 2, 3, 4] }],
 });
 
-function loom(args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 60_000 });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+/**
+ * Runs the CLI without blocking this process: a blocked event loop would leave fetch a pooled
+ * keep-alive socket the agent has since closed.
+ */
+function loom(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], { timeout: 60_000 });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+    });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+    });
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
 }
 
 interface Started {
@@ -89,13 +103,13 @@ describe('loom agent api-key and the inference flags of loom agent start', () =>
     await cluster?.close();
   });
 
-  it('prints help for each api-key command', () => {
+  it('prints help for each api-key command', async () => {
     for (const sub of ['create', 'list', 'revoke']) {
-      const r = loom(['agent', 'api-key', sub, '--help']);
+      const r = await loom(['agent', 'api-key', sub, '--help']);
       expect(r.status, sub).toBe(0);
       expect(r.stdout).toContain(`loom agent api-key ${sub}`);
     }
-    expect(loom(['agent', 'api-key']).status).toBe(2);
+    expect((await loom(['agent', 'api-key'])).status).toBe(2);
   });
 
   it('warns beyond loopback without a key, and applies keys made and revoked while the agent runs', async () => {
@@ -106,22 +120,31 @@ describe('loom agent api-key and the inference flags of loom agent start', () =>
     await waitUntil(() => agent.stderr().includes('NEEDS NO API KEY'), 20_000, 'the warning');
     expect(await infer(base)).toBe(200);
 
-    const created = loom(['agent', 'api-key', 'create', '--data-dir', dataDir, '--name', 'app', '--json']);
+    const created = await loom([
+      'agent',
+      'api-key',
+      'create',
+      '--data-dir',
+      dataDir,
+      '--name',
+      'app',
+      '--json',
+    ]);
     expect(created.status).toBe(0);
     const { id, key } = JSON.parse(created.stdout) as { id: string; key: string };
     await waitUntil(async () => (await infer(base)) === 401, 20_000, 'the agent to require the key');
     expect(await infer(base, key)).toBe(200);
 
-    const listed = loom(['agent', 'api-key', 'list', '--data-dir', dataDir, '--json']);
+    const listed = await loom(['agent', 'api-key', 'list', '--data-dir', dataDir, '--json']);
     expect(listed.status).toBe(0);
     expect(JSON.parse(listed.stdout)).toEqual({
       keys: [{ id, name: 'app', createdAt: expect.any(String), revoked: false }],
     });
     expect(listed.stdout).not.toContain(key.split('_')[2]);
-    const table = loom(['agent', 'api-key', 'list', '--data-dir', dataDir]);
+    const table = await loom(['agent', 'api-key', 'list', '--data-dir', dataDir]);
     expect(table.stdout).toMatch(new RegExp(`^${id}\\s+app\\s+\\S+\\s+no$`, 'm'));
 
-    const revoked = loom(['agent', 'api-key', 'revoke', id, '--data-dir', dataDir]);
+    const revoked = await loom(['agent', 'api-key', 'revoke', id, '--data-dir', dataDir]);
     expect(revoked.status).toBe(0);
     await waitUntil(
       async () => (await infer(base, key)) === 401,
@@ -131,7 +154,7 @@ describe('loom agent api-key and the inference flags of loom agent start', () =>
     expect(await infer(base)).toBe(401);
     expect((await fetch(`${base}/v2/health/ready`)).status).toBe(200);
 
-    const unknown = loom(['agent', 'api-key', 'revoke', 'ffffffffffff', '--data-dir', dataDir]);
+    const unknown = await loom(['agent', 'api-key', 'revoke', 'ffffffffffff', '--data-dir', dataDir]);
     expect(unknown.status).toBe(1);
     expect(unknown.stderr.trim().split('\n')).toHaveLength(1);
     expect(unknown.stderr).toContain('LOOM_ERR_NOT_FOUND');
@@ -147,7 +170,7 @@ describe('loom agent api-key and the inference flags of loom agent start', () =>
     await writeFile(certPath, pair.certPem);
     await writeFile(keyPath, pair.keyPem);
 
-    const half = loom([
+    const half = await loom([
       'agent',
       'start',
       '--data-dir',
@@ -191,7 +214,7 @@ describe('loom agent api-key and the inference flags of loom agent start', () =>
     expect(ready.status).toBe(200);
 
     const { key } = JSON.parse(
-      loom(['agent', 'api-key', 'create', '--data-dir', dataDir, '--json']).stdout,
+      (await loom(['agent', 'api-key', 'create', '--data-dir', dataDir, '--json'])).stdout,
     ) as {
       key: string;
     };
