@@ -1,5 +1,6 @@
 // Federated evaluations as stored and as the API shows them, and validation of a request.
-import { FieldReader } from '../../shared/protocol/index.ts';
+import type { z } from 'zod';
+import { EvaluationBody, parseBody } from '../../shared/api-schemas/index.ts';
 import type { AgentEvaluation, EvaluationAggregate, EvaluationFailure } from '../rounds/index.ts';
 
 export type EvaluationState = 'running' | 'completed' | 'failed' | 'cancelled';
@@ -8,6 +9,8 @@ export type EvaluationState = 'running' | 'completed' | 'failed' | 'cancelled';
 export interface EvaluationRequest {
   /** Agents to ask; absent: every agent online while the evaluation runs. */
   agents?: string[];
+  /** Agents that carry every one of these labels (instead of `agents`). */
+  labels?: Record<string, string>;
   /** Fewest site reports that make the evaluation complete. */
   minClients: number;
   timeoutSec: number;
@@ -42,33 +45,19 @@ export interface EvaluationRecord {
 /** Defaults of an evaluation request. */
 export const EVALUATION_DEFAULTS = { minClients: 1, timeoutSec: 120 } as const;
 
-const REQUEST_FIELDS = ['agents', 'labels', 'minClients', 'timeoutSec'] as const;
-
-/**
- * Validates a `POST .../evaluations` body; throws LOOM_ERR_INVALID_ARGUMENT naming the field.
- * `labels` is refused: agents carry no labels yet.
- */
-export function parseEvaluationRequest(body: unknown): EvaluationRequest {
-  const r = FieldReader.of(body ?? {}, '', 'LOOM_ERR_INVALID_ARGUMENT').onlyKeys(REQUEST_FIELDS);
-  if (r.has('labels')) r.fail('labels', 'is not supported yet: agents carry no labels; name them in agents');
-  const request: EvaluationRequest = {
-    minClients: r.has('minClients')
-      ? r.integer('minClients', { min: 1, max: 100_000 })
-      : EVALUATION_DEFAULTS.minClients,
-    timeoutSec:
-      r.optionalNumber('timeoutSec', { min: 0, exclusiveMin: true, max: 86_400 }) ??
-      EVALUATION_DEFAULTS.timeoutSec,
+/** A checked evaluation request body as the service takes it, with the defaults filled in. */
+export function evaluationRequestOf(body: z.output<typeof EvaluationBody>): EvaluationRequest {
+  return {
+    ...(body.agents === undefined ? {} : { agents: [...new Set(body.agents)] }),
+    ...(body.labels === undefined ? {} : { labels: body.labels }),
+    minClients: body.minClients ?? EVALUATION_DEFAULTS.minClients,
+    timeoutSec: body.timeoutSec ?? EVALUATION_DEFAULTS.timeoutSec,
   };
-  if (r.has('agents')) {
-    const agents = [...new Set(r.stringArray('agents', { max: 10_000 }))];
-    if (agents.length === 0) r.fail('agents', 'must name at least one agent (or be left out for all)');
-    if (agents.some((a) => a.length === 0 || a.length > 128)) r.fail('agents', 'must hold agent ids');
-    if (request.minClients > agents.length) {
-      r.fail('minClients', `must be at most the number of agents named (${agents.length})`);
-    }
-    request.agents = agents;
-  }
-  return request;
+}
+
+/** Validates a `POST .../evaluations` body; throws LOOM_ERR_INVALID_ARGUMENT naming the field. */
+export function parseEvaluationRequest(body: unknown): EvaluationRequest {
+  return evaluationRequestOf(parseBody(EvaluationBody, body ?? {}));
 }
 
 /** One cell of the cross-site matrix: how a version did on one site's hold-out data, latest first. */

@@ -15,6 +15,12 @@ export type {
   RolloutWave,
   WaveState,
 } from './rollout-record.ts';
-export { assignWaves, parseRolloutRequest, parseWaves, ROLLOUT_DEFAULTS } from './rollout-record.ts';
+export {
+  assignWaves,
+  parseRolloutRequest,
+  parseWaves,
+  ROLLOUT_DEFAULTS,
+  rolloutRequestOf,
+} from './rollout-record.ts';
 export type { RolloutServiceOptions, RolloutView } from './rollout-service.ts';
 export { ROLLOUT_SERVICE_DEFAULTS, RolloutService } from './rollout-service.ts';

@@ -1,7 +1,13 @@
 // What a rollout is: its request (model, version, target, waves, health limits), its waves and
 // the state of every agent it reaches, as stored and shown. Requests are checked here.
-import { LoomError } from '../../shared/errors/index.ts';
-import { FieldReader, parseLabels } from '../../shared/protocol/index.ts';
+import type { z } from 'zod';
+import {
+  parseBody,
+  parseWith,
+  RolloutBody,
+  RolloutTarget as RolloutTargetBody,
+  Waves,
+} from '../../shared/api-schemas/index.ts';
 
 /** Which agents a rollout reaches: all, those with every given label, or the named ones. */
 export type RolloutTarget = { all: true } | { labels: Record<string, string> } | { agents: string[] };
@@ -104,81 +110,41 @@ export interface RolloutRequest {
   policy: RolloutPolicy;
 }
 
-function bad(field: string, message: string): never {
-  throw new LoomError('LOOM_ERR_INVALID_ARGUMENT', `${field} ${message}`, { details: { field } });
-}
-
 /** The target of a request: exactly one of `all: true`, `labels` or `agents`. */
 export function parseTarget(raw: unknown): RolloutTarget {
-  const r = FieldReader.of(raw, 'target', 'LOOM_ERR_INVALID_ARGUMENT').onlyKeys(['all', 'labels', 'agents']);
-  const given = ['all', 'labels', 'agents'].filter((k) => r.has(k));
-  if (given.length !== 1) bad('target', 'must have exactly one of all, labels or agents');
-  if (r.has('all')) {
-    if (r.raw('all') !== true) bad('target.all', 'must be true');
-    return { all: true };
-  }
-  if (r.has('labels')) {
-    const labels = parseLabels(r.raw('labels'), 'target.labels');
-    if (Object.keys(labels).length === 0) bad('target.labels', 'must name at least one label');
-    return { labels };
-  }
-  const agents = r.stringArray('agents', { max: 10_000 });
-  if (agents.length === 0) bad('target.agents', 'must name at least one agent');
-  for (const a of agents) if (a.length === 0 || a.length > 256) bad('target.agents', 'must hold agent ids');
-  return { agents: [...new Set(agents)] };
+  return targetOf(parseWith(RolloutTargetBody, raw, 'LOOM_ERR_INVALID_ARGUMENT', ['target']));
+}
+
+function targetOf(t: z.output<typeof RolloutTargetBody>): RolloutRequest['target'] {
+  if (t.all) return { all: true };
+  if (t.labels) return { labels: t.labels };
+  return { agents: [...new Set(t.agents ?? [])] };
 }
 
 /** Wave percentages: 1 to 10 whole numbers, increasing, the last 100. */
 export function parseWaves(raw: unknown): number[] {
-  if (!Array.isArray(raw) || raw.length < 1 || raw.length > 10)
-    bad('waves', 'must be an array of 1 to 10 percentages');
-  let last = 0;
-  for (const p of raw) {
-    if (!Number.isSafeInteger(p) || p < 1 || p > 100)
-      bad('waves', 'must hold whole percentages from 1 to 100');
-    if (p <= last) bad('waves', 'must increase');
-    last = p;
-  }
-  if (last !== 100) bad('waves', 'must end at 100');
-  return raw as number[];
+  return parseWith(Waves, raw, 'LOOM_ERR_INVALID_ARGUMENT', ['waves']) as number[];
 }
 
-const REQUEST_FIELDS = [
-  'model',
-  'version',
-  'target',
-  'waves',
-  'healthWindowSec',
-  'maxErrorRate',
-  'maxP99Ms',
-  'minRequests',
-];
+/** A checked `POST /v1/rollouts` body as a request, with the defaults filled in. */
+export function rolloutRequestOf(body: z.output<typeof RolloutBody>): RolloutRequest {
+  return {
+    model: body.model,
+    version: body.version,
+    target: targetOf(body.target),
+    waves: body.waves === undefined ? [...ROLLOUT_DEFAULTS.waves] : (body.waves as number[]),
+    policy: {
+      healthWindowSec: body.healthWindowSec ?? ROLLOUT_DEFAULTS.healthWindowSec,
+      maxErrorRate: body.maxErrorRate ?? ROLLOUT_DEFAULTS.maxErrorRate,
+      maxP99Ms: body.maxP99Ms ?? ROLLOUT_DEFAULTS.maxP99Ms,
+      minRequests: body.minRequests ?? ROLLOUT_DEFAULTS.minRequests,
+    },
+  };
+}
 
 /** Checks a `POST /v1/rollouts` body; LOOM_ERR_INVALID_ARGUMENT naming the field. */
 export function parseRolloutRequest(body: unknown): RolloutRequest {
-  const r = FieldReader.of(body, '', 'LOOM_ERR_INVALID_ARGUMENT').onlyKeys(REQUEST_FIELDS);
-  return {
-    model: r.string('model', { max: 128 }),
-    version: r.integer('version', { min: 1 }),
-    target: parseTarget(r.raw('target')),
-    waves: r.has('waves') ? parseWaves(r.raw('waves')) : [...ROLLOUT_DEFAULTS.waves],
-    policy: parsePolicy(r),
-  };
-}
-
-/** The health limits of a request, with their defaults. */
-export function parsePolicy(r: FieldReader): RolloutPolicy {
-  return {
-    healthWindowSec:
-      r.optionalNumber('healthWindowSec', { min: 0, max: 7 * 86_400 }) ?? ROLLOUT_DEFAULTS.healthWindowSec,
-    maxErrorRate: r.optionalNumber('maxErrorRate', { min: 0, max: 1 }) ?? ROLLOUT_DEFAULTS.maxErrorRate,
-    maxP99Ms:
-      r.optionalNumber('maxP99Ms', { min: 0, exclusiveMin: true, max: 3_600_000 }) ??
-      ROLLOUT_DEFAULTS.maxP99Ms,
-    minRequests: r.has('minRequests')
-      ? r.integer('minRequests', { min: 0, max: 1_000_000_000 })
-      : ROLLOUT_DEFAULTS.minRequests,
-  };
+  return rolloutRequestOf(parseBody(RolloutBody, body));
 }
 
 /**
