@@ -12,27 +12,41 @@ import { errorFromResponse } from './errors.ts';
 import { type JobEventStreamOptions, jobEventStream } from './event-stream.ts';
 import type {
   AgentView,
+  AliasRecord,
   ApiTokenView,
   AuditPage,
   CaInfo,
   CreatedApiToken,
   CreatedModel,
   EnrollmentToken,
+  EvaluationList,
+  EvaluationRecord,
+  EvaluationStartRequest,
   Health,
   JobRequest,
   JobState,
   JobStreamMessage,
   JobSummary,
   JobView,
+  LifecycleView,
   ModelDetail,
   ModelRecord,
   ModelRequest,
+  OpenApiDocument,
   PageOptions,
+  PromotionPolicy,
+  RetirementRecord,
+  RetireRequest,
   RevocationListJSON,
   RevokedAgent,
-  Role,
+  RolloutRequest,
+  RolloutView,
+  StageChangeView,
+  StageRequest,
   TfjsModelJson,
-  VersionRecord,
+  TokenRequest,
+  VersionPatch,
+  VersionView,
 } from './types.ts';
 
 type Query = Record<string, string | number | boolean | undefined>;
@@ -126,6 +140,11 @@ export class LoomClient {
     return this.call('GET', '/v1/revocations');
   }
 
+  /** `GET /v1/openapi.json`: the API as an OpenAPI 3.1 document, generated from its schemas. */
+  openApi(): Promise<OpenApiDocument> {
+    return this.call('GET', '/v1/openapi.json');
+  }
+
   // --- enrollment and agents ------------------------------------------------------------------
 
   /** `POST /v1/enrollment-tokens` (operator): a one-time token for `loom agent enroll`. */
@@ -133,9 +152,9 @@ export class LoomClient {
     return this.call('POST', '/v1/enrollment-tokens', { body: options });
   }
 
-  /** `GET /v1/agents`, one page, sorted by id. */
+  /** `GET /v1/agents`, one page, sorted by id; `label` is one `KEY=VALUE` the agents carry. */
   listAgents(
-    options: PageOptions & { online?: boolean; revoked?: boolean; name?: string } = {},
+    options: PageOptions & { online?: boolean; revoked?: boolean; name?: string; label?: string } = {},
   ): Promise<{ agents: AgentView[]; next?: string }> {
     return this.call('GET', '/v1/agents', { query: { ...options } });
   }
@@ -143,6 +162,16 @@ export class LoomClient {
   /** `GET /v1/agents/:id`. */
   getAgent(id: string): Promise<AgentView> {
     return this.call('GET', `/v1/agents/${seg(id)}`);
+  }
+
+  /** `PUT /v1/agents/:id/labels` (operator): replaces the agent's labels. */
+  setAgentLabels(id: string, labels: Record<string, string>): Promise<AgentView> {
+    return this.call('PUT', `/v1/agents/${seg(id)}/labels`, { body: { labels } });
+  }
+
+  /** `PATCH /v1/agents/:id/labels` (operator): merges `labels` into the agent's; a null value removes its key. */
+  patchAgentLabels(id: string, labels: Record<string, string | null>): Promise<AgentView> {
+    return this.call('PATCH', `/v1/agents/${seg(id)}/labels`, { body: { labels } });
   }
 
   /** `POST /v1/agents/:id/revoke` (operator): revokes the agent and disconnects it. */
@@ -167,16 +196,16 @@ export class LoomClient {
     return this.call('GET', `/v1/models/${seg(name)}`);
   }
 
-  /** `GET /v1/models/:name/versions`, one page, ascending. */
+  /** `GET /v1/models/:name/versions`, one page, ascending, each with its lifecycle. */
   listVersions(
     name: string,
-    options: PageOptions & { job?: string } = {},
-  ): Promise<{ versions: VersionRecord[]; next?: string }> {
+    options: PageOptions & { job?: string; stage?: LifecycleView['stage'] } = {},
+  ): Promise<{ versions: VersionView[]; next?: string }> {
     return this.call('GET', `/v1/models/${seg(name)}/versions`, { query: { ...options } });
   }
 
-  /** `GET /v1/models/:name/versions/:version`. */
-  getVersion(name: string, version: number): Promise<VersionRecord> {
+  /** `GET /v1/models/:name/versions/:version` (or an alias): the record and its lifecycle. */
+  getVersion(name: string, version: number | string): Promise<VersionView> {
     return this.call('GET', `/v1/models/${seg(name)}/versions/${seg(version)}`);
   }
 
@@ -190,6 +219,125 @@ export class LoomClient {
     return this.call('GET', `/v1/models/${seg(name)}/versions/${seg(version)}/artifact/weights.bin`, {
       raw: true,
     });
+  }
+
+  // --- lifecycle: stages, tags, aliases, policy, retirement -----------------------------------
+
+  /** `PATCH /v1/models/:name/versions/:version` (operator): description and tags (a null tag is removed). */
+  updateVersion(name: string, version: number | string, patch: VersionPatch): Promise<LifecycleView> {
+    return this.call('PATCH', `/v1/models/${seg(name)}/versions/${seg(version)}`, { body: patch });
+  }
+
+  /** Sets (or, with null, removes) tags of a version: `updateVersion` with tags only. */
+  setTags(
+    name: string,
+    version: number | string,
+    tags: Record<string, string | null>,
+  ): Promise<LifecycleView> {
+    return this.updateVersion(name, version, { tags });
+  }
+
+  /**
+   * `POST /v1/models/:name/versions/:version/stage` (operator; `force` needs admin and a reason).
+   * Production passes the model's gate or fails with LOOM_ERR_GATE naming the reasons.
+   */
+  setStage(name: string, version: number | string, request: StageRequest): Promise<StageChangeView> {
+    return this.call('POST', `/v1/models/${seg(name)}/versions/${seg(version)}/stage`, { body: request });
+  }
+
+  /** `GET /v1/models/:name/aliases`. */
+  listAliases(name: string): Promise<{ aliases: AliasRecord[] }> {
+    return this.call('GET', `/v1/models/${seg(name)}/aliases`);
+  }
+
+  /** `PUT /v1/models/:name/aliases/:alias` (operator): points the alias at `version`. */
+  setAlias(name: string, alias: string, version: number): Promise<AliasRecord> {
+    return this.call('PUT', `/v1/models/${seg(name)}/aliases/${seg(alias)}`, { body: { version } });
+  }
+
+  /** `DELETE /v1/models/:name/aliases/:alias` (operator). */
+  async deleteAlias(name: string, alias: string): Promise<void> {
+    await this.call('DELETE', `/v1/models/${seg(name)}/aliases/${seg(alias)}`);
+  }
+
+  /** `GET /v1/models/:name/policy`: the promotion policy (null: no gate). */
+  getPolicy(name: string): Promise<{ policy: PromotionPolicy | null }> {
+    return this.call('GET', `/v1/models/${seg(name)}/policy`);
+  }
+
+  /** `PUT /v1/models/:name/policy` (operator): replaces the promotion policy. */
+  setPolicy(name: string, policy: PromotionPolicy): Promise<{ policy: PromotionPolicy }> {
+    return this.call('PUT', `/v1/models/${seg(name)}/policy`, { body: policy });
+  }
+
+  /** `POST .../versions/:version/retire` (operator): deprecates it; a rollout moves its agents to `successor`. */
+  retireVersion(name: string, version: number, options: RetireRequest): Promise<RetirementRecord> {
+    return this.call('POST', `/v1/models/${seg(name)}/versions/${seg(version)}/retire`, { body: options });
+  }
+
+  /** `GET /v1/models/:name/retirements`. */
+  listRetirements(name: string): Promise<{ retirements: RetirementRecord[] }> {
+    return this.call('GET', `/v1/models/${seg(name)}/retirements`);
+  }
+
+  // --- evaluations ----------------------------------------------------------------------------
+
+  /** `POST .../versions/:version/evaluations` (operator): starts a federated evaluation (state running). */
+  startEvaluation(
+    name: string,
+    version: number | string,
+    request: EvaluationStartRequest = {},
+  ): Promise<EvaluationRecord> {
+    return this.call('POST', `/v1/models/${seg(name)}/versions/${seg(version)}/evaluations`, {
+      body: request,
+    });
+  }
+
+  /** `GET /v1/models/:name/evaluations/:id`: one evaluation with its per-site results. */
+  getEvaluation(name: string, id: string): Promise<EvaluationRecord> {
+    return this.call('GET', `/v1/models/${seg(name)}/evaluations/${seg(id)}`);
+  }
+
+  /** `GET /v1/models/:name/evaluations`: the cross-site matrix (version × agent) and a page of evaluations. */
+  listEvaluations(
+    name: string,
+    options: PageOptions & { state?: EvaluationRecord['state']; version?: number } = {},
+  ): Promise<EvaluationList> {
+    return this.call('GET', `/v1/models/${seg(name)}/evaluations`, { query: { ...options } });
+  }
+
+  // --- rollouts -------------------------------------------------------------------------------
+
+  /** `POST /v1/rollouts` (operator): starts a staged rollout. */
+  startRollout(request: RolloutRequest): Promise<RolloutView> {
+    return this.call('POST', '/v1/rollouts', { body: request });
+  }
+
+  /** `GET /v1/rollouts`. */
+  listRollouts(
+    options: { model?: string; state?: RolloutView['state']; limit?: number } = {},
+  ): Promise<{ rollouts: RolloutView[] }> {
+    return this.call('GET', '/v1/rollouts', { query: { ...options } });
+  }
+
+  /** `GET /v1/rollouts/:id`: each wave and each agent's state. */
+  getRollout(id: string): Promise<RolloutView> {
+    return this.call('GET', `/v1/rollouts/${seg(id)}`);
+  }
+
+  /** `POST /v1/rollouts/:id/pause` (operator). */
+  pauseRollout(id: string): Promise<RolloutView> {
+    return this.call('POST', `/v1/rollouts/${seg(id)}/pause`);
+  }
+
+  /** `POST /v1/rollouts/:id/resume` (operator). */
+  resumeRollout(id: string): Promise<RolloutView> {
+    return this.call('POST', `/v1/rollouts/${seg(id)}/resume`);
+  }
+
+  /** `POST /v1/rollouts/:id/rollback` (operator): every agent of the rollout back to its previous version. */
+  rollbackRollout(id: string): Promise<RolloutView> {
+    return this.call('POST', `/v1/rollouts/${seg(id)}/rollback`);
   }
 
   // --- jobs -----------------------------------------------------------------------------------
@@ -232,13 +380,13 @@ export class LoomClient {
   // --- API tokens (admin) ---------------------------------------------------------------------
 
   /** `POST /v1/tokens` (admin): the token is in this answer only. */
-  createToken(token: { name: string; role: Role }): Promise<CreatedApiToken> {
+  createToken(token: TokenRequest): Promise<CreatedApiToken> {
     return this.call('POST', '/v1/tokens', { body: token });
   }
 
   /** `GET /v1/tokens` (admin), sorted by id; never a secret. */
   listTokens(
-    options: PageOptions & { role?: Role; revoked?: boolean } = {},
+    options: PageOptions & { role?: ApiTokenView['role']; revoked?: boolean } = {},
   ): Promise<{ tokens: ApiTokenView[]; next?: string }> {
     return this.call('GET', '/v1/tokens', { query: { ...options } });
   }

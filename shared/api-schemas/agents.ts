@@ -15,7 +15,7 @@ const LABELS_JSON = {
 
 /** A label set given by an operator, checked as `parseLabels` checks it, errors naming `field`. */
 export function labelsInput(field: string) {
-  return checkedBy((raw) => parseLabels(raw, field), {
+  return checkedBy<Record<string, string>, Record<string, string>>((raw) => parseLabels(raw, field), {
     ...LABELS_JSON,
     description: `Labels (at most ${LABEL_LIMITS.labels}): key to a printable value.`,
   });
@@ -56,8 +56,8 @@ export const LabelsPutBody = strictBody({ labels: labelsInput('labels') });
 
 /** `PATCH /v1/agents/:id/labels`: labels to set, a null value removing its key. */
 export const LabelsPatchBody = strictBody({
-  labels: checkedBy(
-    (raw): Record<string, string | null> => {
+  labels: checkedBy<Record<string, string | null>, Record<string, string | null>>(
+    (raw) => {
       if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
         throw new LoomError('LOOM_ERR_INVALID_ARGUMENT', 'labels must be an object', {
           details: { field: 'labels' },

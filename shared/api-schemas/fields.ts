@@ -116,7 +116,10 @@ export function parseWith<S extends z.ZodType>(
  * A check written as code (a domain parser that throws LoomError) inside a schema: its error
  * becomes an issue that keeps the parser's code and message; its result is the parsed value.
  */
-export function checkedBy<T>(parse: (value: unknown) => T, meta: Record<string, unknown>) {
+export function checkedBy<T, I = unknown>(
+  parse: (value: unknown) => T,
+  meta: Record<string, unknown>,
+): z.ZodType<T, I> {
   return z
     .unknown()
     .transform((value, ctx) => {
@@ -129,7 +132,7 @@ export function checkedBy<T>(parse: (value: unknown) => T, meta: Record<string, 
         return z.NEVER;
       }
     })
-    .meta(meta);
+    .meta(meta) as unknown as z.ZodType<T, I>;
 }
 
 /** A JSON object without its null fields: in an API body, null means "not given". */

@@ -132,13 +132,22 @@ export const ModelDetail = ModelRecord.extend({
 
 export const CreatedModel = ModelRecord.extend({ version: VersionRecord }).meta({ id: 'CreatedModel' });
 
-/** A TensorFlow.js model.json. */
+/** A TensorFlow.js model.json whose weights are fetched from `artifact/weights.bin`. */
 export const ModelJson = z
-  .looseObject({
+  .object({
+    format: z.literal('layers-model'),
+    generatedBy: z.string(),
+    convertedBy: z.null(),
     modelTopology: z.record(z.string(), z.unknown()),
     weightsManifest: z.array(
-      z.object({ paths: z.array(z.string()), weights: z.array(z.record(z.string(), z.unknown())) }),
+      z.object({
+        paths: z.array(z.string()),
+        weights: z.array(
+          z.object({ name: z.string(), shape: z.array(z.int()), dtype: z.literal('float32') }),
+        ),
+      }),
     ),
+    userDefinedMetadata: z.record(z.string(), z.unknown()).optional(),
   })
   .meta({ id: 'ModelJson' });
 

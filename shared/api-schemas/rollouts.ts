@@ -114,25 +114,26 @@ export const RolloutRecord = z
         note: z.string().optional(),
       }),
     ),
-    agents: z.record(
-      z.string(),
-      z.object({
-        id: z.string(),
-        wave: z.int(),
-        previousVersion: z.int().nullable(),
-        state: z.enum([
-          'pending',
-          'transferring',
-          'verifying',
-          'active',
-          'failed',
-          'rolling-back',
-          'rolled-back',
-        ]),
-        reason: z.string().optional(),
-        updatedAt: z.string(),
-      }),
-    ),
+    agents: z
+      .array(
+        z.object({
+          id: z.string(),
+          wave: z.int(),
+          previousVersion: z.int().nullable(),
+          state: z.enum([
+            'pending',
+            'transferring',
+            'verifying',
+            'active',
+            'failed',
+            'rolling-back',
+            'rolled-back',
+          ]),
+          reason: z.string().optional(),
+          updatedAt: z.string(),
+        }),
+      )
+      .meta({ description: 'Every agent the rollout reaches, with its wave and state.' }),
     createdAt: z.string(),
     createdBy: z.string(),
     updatedAt: z.string(),
