@@ -75,7 +75,17 @@ export function strictBody<S extends z.core.$ZodLooseShape>(shape: S) {
 /** The field a zod issue is about, dotted (`target.labels.site`); `body` for the whole body. */
 function issueField(issue: z.core.$ZodIssue, prefix: readonly PropertyKey[]): string {
   const path = [...prefix, ...issue.path, ...(issue.code === 'unrecognized_keys' ? [issue.keys[0]] : [])];
-  return path.length === 0 ? 'body' : path.map(String).join('.');
+  // Keys come from the caller: cut long ones and blank control characters, which would otherwise
+  // reach terminals and logs through the message.
+  return path.length === 0
+    ? 'body'
+    : path
+        .map((p) =>
+          String(p)
+            .replace(/\p{Cc}/gu, '?')
+            .slice(0, 80),
+        )
+        .join('.');
 }
 
 /**

@@ -9,8 +9,9 @@ const TAG_KEY = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$/;
 export const VersionPatchBody = strictBody({
   description: text({ min: 0, max: 4096 }).optional(),
   tags: z
-    .record(z.string().regex(TAG_KEY, `key must match ${TAG_KEY}`), text({ min: 0, max: 256 }).nullable(), {
-      error: 'must be an object',
+    .record(z.string().regex(TAG_KEY), text({ min: 0, max: 256 }).nullable(), {
+      error: (issue) =>
+        issue.code === 'invalid_key' ? `is not a tag key (keys must match ${TAG_KEY})` : 'must be an object',
     })
     .refine((t) => Object.keys(t).length <= 64, 'must have at most 64 entries')
     .optional()

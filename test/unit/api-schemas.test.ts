@@ -60,6 +60,16 @@ describe('API schemas', () => {
     expect(refusal(() => parseBody(StageBody, {}))).toMatchObject({ message: 'stage must be a string' });
   });
 
+  it('name a caller-given key in a refusal without its control characters, and cut it short', () => {
+    const key = `${'k'.repeat(200)}\u001b[31m`;
+    const { message, field } = refusal(() => parseJobConfig({ model: 'm', [key]: 1 }));
+    expect(message).not.toMatch(/\p{Cc}/u);
+    expect(String(field)).toHaveLength(80);
+    expect(refusal(() => parseBody(StageBody, { stage: 'staging', ['a\nb']: 1 })).message).toMatch(
+      /^a\?b is not a known field/,
+    );
+  });
+
   it('take agents or labels for an evaluation, never both', () => {
     expect(parseEvaluationRequest({ labels: { tier: 'edge' } })).toEqual({
       labels: { tier: 'edge' },
