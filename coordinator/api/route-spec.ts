@@ -38,7 +38,11 @@ export interface RouteSpec<
   path: string;
   summary: string;
   tag: string;
-  /** Lowest role allowed (default viewer, which any valid token has); `public` needs no token. */
+  /**
+   * Lowest role allowed (default viewer, which any valid token has); `public` needs no token. The
+   * token itself is checked by the bearerAuth middleware of the router every non-public route is
+   * mounted under (`/v1`); this adds the role check and documents both.
+   */
   role?: Role | 'public';
   params?: P;
   /** Default 'none': any query parameter is refused. */

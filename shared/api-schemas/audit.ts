@@ -1,21 +1,6 @@
 // The audit log as `GET /v1/audit` pages it.
 import { z } from 'zod';
 
-export const AuditQuery = z.strictObject({
-  after: z
-    .string()
-    .regex(/^\d{1,15}$/)
-    .optional()
-    .meta({ description: 'Entries after this seq (default 0).' }),
-  limit: z
-    .string()
-    .regex(/^\d{1,15}$/)
-    .optional()
-    .meta({ description: 'Entries to scan: at least 1, lowered to 1000 (default 100).' }),
-  actor: z.string().min(1).max(256).optional(),
-  action: z.string().min(1).max(256).optional(),
-});
-
 export const AuditEntry = z
   .object({
     seq: z.int(),

@@ -57,9 +57,6 @@ export function listQuery(filters: Record<string, FilterSpec>, options: { cursor
   return z.strictObject(shape);
 }
 
-/** A route that takes no query parameter. */
-export const NoQuery = z.strictObject({});
-
 /** `:name`: a model name. */
 export const ModelParams = z.object({ name: z.string().meta({ description: 'Model name.' }) });
 
@@ -111,6 +108,3 @@ export const next = z
   .string()
   .optional()
   .meta({ description: 'Cursor of the next page, when there is one.' });
-
-/** A JSON value a record carries as it is (metrics, details). */
-export const Anything = z.unknown();

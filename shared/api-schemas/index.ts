@@ -13,7 +13,7 @@ export {
   labelsInput,
   RevokedAgent,
 } from './agents.ts';
-export { AuditEntry, AuditPage, AuditQuery, AuditVerification } from './audit.ts';
+export { AuditEntry, AuditPage, AuditVerification } from './audit.ts';
 export type { FilterSpec } from './common.ts';
 export {
   ErrorResponse,
@@ -21,7 +21,6 @@ export {
   LIST_DEFAULTS,
   listQuery,
   ModelParams,
-  NoQuery,
   VersionParams,
   VersionRefParams,
   versionOf,
