@@ -256,6 +256,7 @@ export async function startCoordinator(
     store: createLevelEvaluationStore(db),
     registry,
     pool: gateway,
+    directory: agents,
     log: log.child('evaluations'),
   });
   // The one place a promotion reaches the sites: at once, to every agent. A staged rollout of a
@@ -282,6 +283,7 @@ export async function startCoordinator(
         })
         .then((settled) => ({ version: job.latestVersion!, ...settled })),
     defaultEngine: config.engine,
+    directory: agents,
     log: log.child('jobs'),
   });
 

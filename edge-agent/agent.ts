@@ -28,9 +28,11 @@ import {
   type DataFormat,
   type DatasetSplit,
   dataProblemsError,
+  datasetManifest,
   datasetSeed,
   type LocalDataset,
   loadDataset,
+  manifestFingerprint,
   splitDataset,
   summarizeDataset,
 } from './data/index.ts';
@@ -144,6 +146,8 @@ export class EdgeAgent {
   private connection?: CoordinatorConnection;
   private dataset?: LocalDataset;
   private summary?: DatasetSummary;
+  /** SHA-256 of the local data's manifest, computed once at start (see datasetFingerprint). */
+  private dataFingerprint?: string;
   private backend?: BackendChoice;
   /** Tasks run one at a time: the data and the CPU are shared. */
   private queue: Promise<void> = Promise.resolve();
@@ -204,6 +208,10 @@ export class EdgeAgent {
       ...(this.opts.csvSeparator ? { separator: this.opts.csvSeparator } : {}),
     });
     this.summary = summarizeDataset(this.dataset);
+    // One pass over the data gives the split seed and the fingerprint that names it.
+    const manifest = await datasetManifest(this.dataset);
+    this.splitSeed = manifest.splitSeed;
+    this.dataFingerprint = manifestFingerprint(manifest);
     this.log.info('local data loaded', {
       source: this.dataset.source,
       examples: this.dataset.count,
@@ -309,6 +317,9 @@ export class EdgeAgent {
         backend: this.backend?.name ?? 'unknown',
         models: this.server?.list().map((m) => ({ name: m.name, version: m.version })) ?? [],
         dataset: this.summary!,
+        runtime: process.version,
+        training: `tfjs-${this.backend?.name ?? 'unknown'}`,
+        ...(this.dataFingerprint ? { dataFingerprint: this.dataFingerprint } : {}),
         ...(this.storedVersions.length > 0 ? { stored: this.storedVersions.slice(-4096) } : {}),
       }),
       log: this.log.child('link'),

@@ -2,6 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import type { JobRequest, JobState, JobView } from '../../shared/api-client/index.ts';
 import { LoomError } from '../../shared/errors/index.ts';
+import { parseLabelPair } from '../../shared/protocol/index.ts';
 import { stringFlag } from '../args.ts';
 import { apiCommand, collect, runOperator } from './command.ts';
 import { numberFlag } from './connection.ts';
@@ -52,6 +53,13 @@ export function jobsStart(argv: string[]): Promise<number> {
     }
     const excluded = flags['exclude-agent'];
     if (Array.isArray(excluded) && excluded.length > 0) body.excludeAgents = excluded;
+    const labels = flags.label;
+    if (Array.isArray(labels) && labels.length > 0) {
+      body.labels = {
+        ...(body.labels as Record<string, string> | undefined),
+        ...Object.fromEntries(labels.map((l) => parseLabelPair(String(l), '--label'))),
+      };
+    }
     if (flags['allow-concurrent']) body.allowConcurrent = true;
     const api = await client();
     const job = await api.createJob(body as JobRequest);

@@ -195,6 +195,11 @@ export const jobsStartSpec: CommandSpec = operatorSpec({
       Object.entries(JOB_OPTION_FLAGS).map(([k, { field: _f, kind: _k, ...f }]) => [k, f]),
     ),
     'exclude-agent': { type: 'string', multiple: true, description: 'agent id never sampled for this job' },
+    label: {
+      type: 'string',
+      multiple: true,
+      description: 'KEY=VALUE: only agents carrying every such label train for this job',
+    },
     'allow-concurrent': {
       type: 'boolean',
       description: 'run although another job of the model is running',
@@ -244,13 +249,14 @@ export const jobsCancelSpec: CommandSpec = operatorSpec({
 export const jobsCompareSpec: CommandSpec = operatorSpec({
   usage: 'loom jobs compare A B [--json]',
   summary:
-    'Shows two jobs side by side: their hyper-parameters (differences marked with *), outcome, and\n' +
-    'the training metrics, participants and time of each round.',
+    'Shows two jobs side by side: their hyper-parameters (differences marked with *), outcome, the\n' +
+    'agents of each with the software and data fingerprint they claimed (a fingerprint marked * changed\n' +
+    'during the job), and the training metrics, hold-out accuracy, participants and time of each round.',
   positionals: [
     { name: 'A', description: 'id of the first job' },
     { name: 'B', description: 'id of the second job' },
   ],
-  json: 'print one JSON object {jobs: [A, B], settings: [{name, a, b, differs}], rounds: [...]}',
+  json: 'print one JSON object {jobs: [A, B], settings: [{name, a, b, differs}], agents: [{agentId, a, b, differs}], rounds: [...]}',
 });
 
 // --- agents and tokens ------------------------------------------------------------------------

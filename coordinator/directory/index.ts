@@ -2,6 +2,7 @@
 
 export type { AgentDirectory, AgentPatch, AgentRecord } from './agent-directory.ts';
 export { assertEnrollmentTokenUsable, enrollmentTokenInvalid } from './enrollment-token-check.ts';
+export { selectByLabels } from './label-selection.ts';
 export { createLevelAgentDirectory } from './level-agent-directory.ts';
 export { createLevelTokenStore } from './level-token-store.ts';
 export { assertRecordId, MAX_ID_LENGTH } from './record-id.ts';

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { LoomError } from '../../shared/errors/index.ts';
 import type { Logger } from '../../shared/log/index.ts';
 import type { ModelArchitecture } from '../../shared/models/index.ts';
+import { type AgentDirectory, selectByLabels } from '../directory/index.ts';
 import { holdoutFractionOf, type ModelRegistry } from '../registry/index.ts';
 import { type AgentPool, EvaluationRound } from '../rounds/index.ts';
 import type { EvaluationRecord, EvaluationRequest } from './evaluation-record.ts';
@@ -15,6 +16,8 @@ export interface EvaluationServiceOptions {
   store: EvaluationStore;
   registry: ModelRegistry;
   pool: AgentPool;
+  /** Enrolled agents, for requests that select agents by labels (refused without one). */
+  directory?: Pick<AgentDirectory, 'list'>;
   log: Logger;
 }
 
@@ -131,6 +134,7 @@ export class EvaluationService {
         { details: { model: modelName } },
       );
     }
+    const selected = request.labels ? await this.selectByLabels(request.labels) : undefined;
     const record: EvaluationRecord = {
       id: newEvaluationId(),
       model: modelName,
@@ -158,18 +162,40 @@ export class EvaluationService {
     const controller = new AbortController();
     origin.signal?.addEventListener('abort', () => controller.abort(), { once: true });
     if (origin.signal?.aborted) controller.abort();
-    const done = this.run(record, model.classes, model.architecture, origin, controller.signal).finally(() =>
-      this.running.delete(record.id),
-    );
+    const done = this.run(
+      record,
+      model.classes,
+      model.architecture,
+      { ...origin, ...(selected ? { selected } : {}) },
+      controller.signal,
+    ).finally(() => this.running.delete(record.id));
     this.running.set(record.id, { controller, done });
     return { record: { ...record }, done };
+  }
+
+  /**
+   * The ids of the enrolled agents that are not revoked and carry every label of `labels`;
+   * LOOM_ERR_NO_TARGETS when there is none.
+   */
+  private async selectByLabels(labels: Record<string, string>): Promise<ReadonlySet<string>> {
+    const agents = this.opts.directory ? selectByLabels(await this.opts.directory.list(), labels) : [];
+    if (agents.length === 0) {
+      throw new LoomError(
+        'LOOM_ERR_NO_TARGETS',
+        'labels: no enrolled agent that is not revoked carries them',
+        {
+          details: { field: 'labels' },
+        },
+      );
+    }
+    return new Set(agents.map((a) => a.id));
   }
 
   private async run(
     record: EvaluationRecord,
     classes: number,
     architecture: ModelArchitecture,
-    origin: EvaluationOrigin,
+    origin: EvaluationOrigin & { selected?: ReadonlySet<string> },
     signal: AbortSignal,
   ): Promise<EvaluationRecord> {
     let final: EvaluationRecord;
@@ -185,6 +211,7 @@ export class EvaluationService {
           holdoutFraction: record.holdoutFraction,
           ...(record.request.agents ? { agents: record.request.agents } : {}),
           ...(origin.excluded ? { excluded: new Set(origin.excluded) } : {}),
+          ...(origin.selected ? { onlyAgents: origin.selected } : {}),
           minClients: record.request.minClients,
           timeoutMs: record.request.timeoutSec * 1000,
         },

@@ -22,7 +22,14 @@ import {
   REFUSAL_CODE_HEADER,
   type ServingHealthBody,
 } from '../../shared/protocol/index.ts';
-import type { AgentPool, EvaluateOutcome, EvaluateTask, TrainOutcome, TrainTask } from '../rounds/index.ts';
+import type {
+  AgentClaims,
+  AgentPool,
+  EvaluateOutcome,
+  EvaluateTask,
+  TrainOutcome,
+  TrainTask,
+} from '../rounds/index.ts';
 import { AgentSession, type AgentSessionInfo } from './agent-session.ts';
 
 /**
@@ -210,6 +217,19 @@ export class AgentGateway extends EventEmitter<GatewayEvents> implements AgentPo
     return this.sessions.get(agentId)?.info.dataset;
   }
 
+  claimsOf(agentId: string): AgentClaims | undefined {
+    const info = this.sessions.get(agentId)?.info;
+    if (!info) return undefined;
+    return {
+      software: {
+        loom: info.agentVersion,
+        ...(info.runtime === undefined ? {} : { node: info.runtime }),
+        ...(info.training === undefined ? {} : { training: info.training }),
+      },
+      ...(info.dataFingerprint === undefined ? {} : { dataFingerprint: info.dataFingerprint }),
+    };
+  }
+
   runTrainTask(agentId: string, task: TrainTask): Promise<TrainOutcome> {
     const session = this.sessions.get(agentId);
     if (!session) {
@@ -378,6 +398,9 @@ export class AgentGateway extends EventEmitter<GatewayEvents> implements AgentPo
         certSerial: identity.certSerial,
         backend: msg.body.backend,
         agentVersion: msg.body.agentVersion,
+        ...(msg.body.runtime === undefined ? {} : { runtime: msg.body.runtime }),
+        ...(msg.body.training === undefined ? {} : { training: msg.body.training }),
+        ...(msg.body.dataFingerprint === undefined ? {} : { dataFingerprint: msg.body.dataFingerprint }),
         connectedAt: new Date(),
         remoteAddress: identity.remoteAddress,
         claimedModels: new Map(msg.body.models.map((m) => [m.name, m.version])),

@@ -46,6 +46,11 @@ export interface AgentSessionInfo {
   certSerial: string;
   backend: string;
   agentVersion: string;
+  /** Node.js version and training path the agent claimed in its hello, if it did. */
+  runtime?: string;
+  training?: string;
+  /** SHA-256 of its dataset manifest, as claimed in its hello. */
+  dataFingerprint?: string;
   connectedAt: Date;
   remoteAddress: string;
   /** Model versions the agent says it holds (in its hello): a claim, never shown as fact. */

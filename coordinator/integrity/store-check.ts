@@ -1,7 +1,7 @@
 // The coordinator store's consistency check, run at every start and by `loom coordinator check`:
 // LevelDB's own recovery complaints, commits lost against the durable head, every job's versions
 // and rounds, the registry's lineage and blobs, the audit chain against its durable head, and the
-// enrollment records. It reads only; what to do about a finding is the caller's decision.
+// enrollment records, and the lifecycle records (lifecycle-check.ts). It reads only; what to do about a finding is the caller's decision.
 import type { DataKey } from '../../shared/crypto/index.ts';
 import { isSealed, sealedKeyId } from '../../shared/crypto/index.ts';
 import { isLoomError } from '../../shared/errors/index.ts';
@@ -11,6 +11,7 @@ import type { AgentDirectory, TokenStore } from '../directory/index.ts';
 import type { JobStore } from '../jobs/index.ts';
 import type { ModelRegistry, VersionRecord } from '../registry/index.ts';
 import { binarySublevel, type CoordinatorDb, jsonSublevel, numericKey, SUBLEVEL } from '../store/index.ts';
+import { checkLifecycleRecords } from './lifecycle-check.ts';
 
 /** What the check found and what it looked at. */
 export interface StoreReport {
@@ -26,6 +27,8 @@ export interface StoreReport {
     rounds: number;
     agents: number;
     auditEntries: number;
+    /** Evaluations, stages, aliases, policies, deployment targets, rollouts and retirements. */
+    lifecycleRecords: number;
   };
 }
 
@@ -58,7 +61,15 @@ export async function checkStore(
 ): Promise<StoreReport> {
   const { db, registry } = deps;
   const problems: StoreProblem[] = [...db.openProblems, ...headProblems(db.headAtOpen, db.commitSeq())];
-  const counts = { models: 0, versions: 0, jobs: 0, rounds: 0, agents: 0, auditEntries: 0 };
+  const counts = {
+    models: 0,
+    versions: 0,
+    jobs: 0,
+    rounds: 0,
+    agents: 0,
+    auditEntries: 0,
+    lifecycleRecords: 0,
+  };
   const add = (kind: string, message: string, job?: string): void => {
     problems.push({ kind, message, ...(job ? { job } : {}) });
   };
@@ -71,6 +82,8 @@ export async function checkStore(
   };
 
   const versionsByModel = new Map<string, VersionRecord[]>();
+  // Without the registry every lifecycle reference would look dangling: the unreadable registry is the finding.
+  let registryRead = false;
   const blobs = binarySublevel(db.root, SUBLEVEL.weights);
   await guard('reading the registry', async () => {
     const models = await registry.listModels();
@@ -130,6 +143,15 @@ export async function checkStore(
         }
       }
     }
+    registryRead = true;
+  });
+
+  await guard('reading the lifecycle records', async () => {
+    if (!registryRead) return;
+    const { records } = await checkLifecycleRecords(db, versionsByModel, (kind, message, record) =>
+      problems.push({ kind, message, record }),
+    );
+    counts.lifecycleRecords = records;
   });
 
   await guard('reading the jobs', async () => {
@@ -272,7 +294,7 @@ export function formatStoreReport(report: StoreReport): string {
   }
   const c = report.counts;
   lines.push(
-    `checked ${c.models} model(s), ${c.versions} version(s), ${c.jobs} job(s) with ${c.rounds} round(s), ${c.agents} agent(s), ${c.auditEntries} audit entr${c.auditEntries === 1 ? 'y' : 'ies'}`,
+    `checked ${c.models} model(s), ${c.versions} version(s), ${c.jobs} job(s) with ${c.rounds} round(s), ${c.agents} agent(s), ${c.auditEntries} audit entr${c.auditEntries === 1 ? 'y' : 'ies'}, ${c.lifecycleRecords} lifecycle record(s)`,
   );
   return lines.join('\n');
 }

@@ -2,6 +2,14 @@
 
 export { dataMismatches, SCALE_RATIO_LIMIT } from './data-check.ts';
 export type {
+  ClaimSpan,
+  Experiment,
+  ExperimentAgent,
+  ExperimentHyperParameters,
+  ExperimentRound,
+} from './experiment.ts';
+export { MAX_CLAIM_SPANS, recordExperimentRound } from './experiment.ts';
+export type {
   JobConfig,
   JobEvaluation,
   JobPromotion,

@@ -4,6 +4,7 @@ import { JobCreateBody, parseBody } from '../../shared/api-schemas/index.ts';
 import { LoomError } from '../../shared/errors/index.ts';
 import type { EngineName } from '../aggregation/index.ts';
 import { ROBUSTNESS_DEFAULTS, type RoundProgress, type RoundResult } from '../rounds/index.ts';
+import type { Experiment } from './experiment.ts';
 
 export type JobState = 'pending' | 'running' | 'completed' | 'failed' | 'cancelled';
 
@@ -31,6 +32,8 @@ export interface JobConfig {
   clipFactor: number;
   /** Agents never sampled for this job. */
   excludeAgents?: string[];
+  /** Only agents carrying every one of these labels train (and evaluate) for the job; absent: any. */
+  labels?: Record<string, string>;
   /** Allow this job while another job of the same model is running. */
   allowConcurrent?: boolean;
   engine?: EngineName;
@@ -44,8 +47,6 @@ export interface JobConfig {
    * model's gate (which deploys it). Default: it stays a candidate.
    */
   promote?: 'if-better';
-  /** Sample only agents that carry every one of these labels. */
-  labels?: Record<string, string>;
 }
 
 /** A checked `POST /v1/jobs` body, before the defaults are filled in. */
@@ -114,6 +115,11 @@ export interface JobRecord {
   evaluations?: JobEvaluation[];
   /** The final version's stage and, with `promote`, whether it was promoted. */
   promotion?: JobPromotion;
+  /**
+   * Hyper-parameters, the agents that took part (their claimed software and dataset
+   * fingerprint, their labels) and every round's metrics. Absent from jobs made before it existed.
+   */
+  experiment?: Experiment;
 }
 
 /** A job as `GET /v1/jobs/:id` shows it: the record, every round so far, and the round in progress. */

@@ -9,6 +9,7 @@ import type { Logger } from '../../shared/log/index.ts';
 import type { ModelRef } from '../../shared/protocol/index.ts';
 import type { WeightTensor } from '../../shared/tensors/index.ts';
 import { createAggregationEngine, type EngineName } from '../aggregation/index.ts';
+import { type AgentDirectory, type AgentRecord, selectByLabels } from '../directory/index.ts';
 import { holdoutFractionOf, type ModelRegistry } from '../registry/index.ts';
 import {
   type AgentPool,
@@ -19,6 +20,12 @@ import {
 } from '../rounds/index.ts';
 import { type AuditEvent, KeyedMutex } from '../store/index.ts';
 import { dataMismatches } from './data-check.ts';
+import {
+  experimentHyperParameters,
+  rebuildExperiment,
+  recordExperimentEvaluation,
+  recordExperimentRound,
+} from './experiment.ts';
 import type {
   JobConfig,
   JobEvaluation,
@@ -34,7 +41,7 @@ export interface JobEvaluator {
   evaluate(
     model: string,
     version: number,
-    request: { minClients: number; timeoutSec: number },
+    request: { minClients: number; timeoutSec: number; labels?: Record<string, string> },
     origin: { actor: string; jobId: string; round: number; excluded: string[]; signal: AbortSignal },
   ): Promise<{
     id: string;
@@ -62,6 +69,8 @@ export interface JobServiceOptions {
   promoter?: JobPromoter;
   /** Aggregation engine for jobs that do not name one (default `typed-array`). */
   defaultEngine?: EngineName;
+  /** Enrolled agents: their labels go into experiment records. Without one, labels are not recorded. */
+  directory?: Pick<AgentDirectory, 'list'>;
   log: Logger;
 }
 
@@ -162,6 +171,20 @@ export class JobService extends EventEmitter<JobEvents> {
         );
       }
     }
+    if (config.labels) {
+      const matching = this.opts.directory
+        ? selectByLabels(await this.opts.directory.list(), config.labels)
+        : [];
+      if (matching.length === 0) {
+        throw new LoomError(
+          'LOOM_ERR_NO_TARGETS',
+          'labels: no enrolled agent that is not revoked carries them',
+          {
+            details: { field: 'labels' },
+          },
+        );
+      }
+    }
     const job: JobRecord = {
       id: newJobId(),
       config,
@@ -172,6 +195,16 @@ export class JobService extends EventEmitter<JobEvents> {
       baseVersion,
       excludedAgents: {},
       warnings: [],
+      experiment: {
+        hyperParameters: experimentHyperParameters(config, {
+          baseVersion,
+          holdoutFraction: holdoutFractionOf(model),
+          engine: this.opts.defaultEngine ?? 'typed-array',
+        }),
+        ...(config.labels ? { labels: config.labels } : {}),
+        agents: {},
+        rounds: [],
+      },
     };
     await this.opts.store.put(job, {
       audit: { actor: createdBy, action: 'job.create', target: job.id, details: { ...config } },
@@ -230,6 +263,13 @@ export class JobService extends EventEmitter<JobEvents> {
       const lastSaved = rounds.findLast((r) => r.version !== undefined)?.round ?? 0;
       await this.opts.store.dropRoundsAfter(job.id, lastSaved);
       job.currentRound = lastSaved;
+      if (job.experiment) {
+        job.experiment = rebuildExperiment(
+          job.experiment,
+          rounds.filter((r) => r.round <= lastSaved),
+          job.evaluations ?? [],
+        );
+      }
       this.log.info('resuming job', { job: job.id, fromRound: job.currentRound + 1 });
       this.start(job);
       resumed.push(job.id);
@@ -321,6 +361,16 @@ export class JobService extends EventEmitter<JobEvents> {
       let version = job.latestVersion ?? job.baseVersion;
       let global: WeightTensor[] = await registry.getWeights(model.name, version);
       const engine = createAggregationEngine(config.engine ?? this.opts.defaultEngine ?? 'typed-array');
+      job.experiment ??= {
+        hyperParameters: experimentHyperParameters(config, {
+          baseVersion: job.baseVersion,
+          holdoutFraction: holdoutFractionOf(model),
+          engine: config.engine ?? this.opts.defaultEngine ?? 'typed-array',
+        }),
+        agents: {},
+        rounds: [],
+      };
+      const experiment = job.experiment;
       job.state = 'running';
       job.startedAt ??= new Date().toISOString();
       await store.put(job);
@@ -329,8 +379,16 @@ export class JobService extends EventEmitter<JobEvents> {
       for (let round = job.currentRound + 1; round <= config.rounds; round++) {
         const ref: ModelRef = { name: model.name, version, architecture: model.architecture };
         job.currentRound = round;
+        const directory = await this.enrolledAgents();
+        const labelsOf = (id: string): Record<string, string> | undefined => directory?.get(id)?.labels;
         const excluded = new Set([...(config.excludeAgents ?? []), ...Object.keys(job.excludedAgents)]);
-        const eligible = pool.onlineAgentIds().filter((id) => !excluded.has(id));
+        // With labels, only the agents they select now train (and count toward the quorum).
+        const selected = config.labels
+          ? new Set(selectByLabels([...(directory?.values() ?? [])], config.labels).map((a) => a.id))
+          : undefined;
+        const eligible = pool
+          .onlineAgentIds()
+          .filter((id) => !excluded.has(id) && (selected === undefined || selected.has(id)));
         this.checkData(job, eligible);
         control.round = new Round(
           pool,
@@ -347,6 +405,7 @@ export class JobService extends EventEmitter<JobEvents> {
             serverLearningRate: config.serverLearningRate,
             robustness: { weightCapRatio: config.weightCapRatio, clipFactor: config.clipFactor },
             excluded,
+            ...(selected ? { onlyAgents: selected } : {}),
             holdoutFraction: holdoutFractionOf(model),
             ...(config.maxUpdateNorm ? { maxUpdateNorm: config.maxUpdateNorm } : {}),
           },
@@ -365,6 +424,7 @@ export class JobService extends EventEmitter<JobEvents> {
             message: 'the round ended without weights',
           };
           finalRound = record;
+          recordExperimentRound(experiment, record, labelsOf);
           break;
         }
         global = weights;
@@ -395,6 +455,7 @@ export class JobService extends EventEmitter<JobEvents> {
               alongside: (v) => {
                 saved.version = v.version;
                 job.latestVersion = v.version;
+                recordExperimentRound(experiment, saved, labelsOf);
                 finish();
                 return store.roundOps(job, saved);
               },
@@ -407,6 +468,7 @@ export class JobService extends EventEmitter<JobEvents> {
             if (this.closed) return;
           }
         } else {
+          recordExperimentRound(experiment, saved, labelsOf);
           finish();
           await store.saveRound(job, saved);
         }
@@ -505,7 +567,11 @@ export class JobService extends EventEmitter<JobEvents> {
         job.config.model,
         version,
         // One site's report is an evaluation; the record says how many sites took part.
-        { minClients: 1, timeoutSec: job.config.roundTimeoutSec },
+        {
+          minClients: 1,
+          timeoutSec: job.config.roundTimeoutSec,
+          ...(job.config.labels ? { labels: job.config.labels } : {}),
+        },
         { actor: job.createdBy, jobId: job.id, round, excluded, signal },
       );
       entry = {
@@ -526,6 +592,7 @@ export class JobService extends EventEmitter<JobEvents> {
     }
     if (this.closed) return;
     job.evaluations = [...(job.evaluations ?? []), entry];
+    if (job.experiment) recordExperimentEvaluation(job.experiment, entry);
     await this.opts.store.put(job);
     this.log.info('job version evaluated', {
       job: job.id,
@@ -544,6 +611,13 @@ export class JobService extends EventEmitter<JobEvents> {
       ...(entry.accuracy === undefined ? {} : { accuracy: entry.accuracy }),
       ...(entry.loss === undefined ? {} : { loss: entry.loss }),
     });
+  }
+
+  /** The enrolled agents by id, when the service has a directory; a store failure fails the job. */
+  private async enrolledAgents(): Promise<Map<string, AgentRecord> | undefined> {
+    const directory = this.opts.directory;
+    if (!directory) return undefined;
+    return new Map((await directory.list()).map((a) => [a.id, a]));
   }
 
   /** Agents that declined a task for good are not asked again in this job. */

@@ -5,4 +5,4 @@ export { ALIAS_PATTERN, IF_BETTER_POLICY, LifecycleService } from './lifecycle-s
 export type { AliasRecord, LifecycleStore, Stage, VersionLifecycle } from './lifecycle-store.ts';
 export { createLevelLifecycleStore, DEFAULT_LIFECYCLE, STAGES } from './lifecycle-store.ts';
 export type { GateEvaluation, PromotionPolicy } from './promotion-gate.ts';
-export { gateReasons, parsePromotionPolicy } from './promotion-gate.ts';
+export { gateFigure, gateReasons, parsePromotionPolicy } from './promotion-gate.ts';

@@ -22,8 +22,31 @@ export interface PromotionPolicy {
 export interface GateEvaluation {
   id: string;
   version: number;
-  results: { agentId: string; numExamples: number; loss: number; accuracy: number }[];
-  aggregate?: { numExamples: number; loss: number; accuracy: number };
+  /** `weight`: the site's capped weight in the aggregate (absent from older records: numExamples). */
+  results: { agentId: string; numExamples: number; weight?: number; loss: number; accuracy: number }[];
+  /** `median`: per metric over the sites (absent from older records). */
+  aggregate?: {
+    numExamples: number;
+    loss: number;
+    accuracy: number;
+    median?: { loss: number; accuracy: number };
+  };
+}
+
+/**
+ * The figure the gate judges a version by: the worse of the capped weighted aggregate and the
+ * median across sites (the lower accuracy, the higher loss). One lying site moves the first by at
+ * most its capped share and, among three or more sites, cannot move the second past an honest
+ * site's value; a version must pass on both.
+ */
+export function gateFigure(
+  aggregate: NonNullable<GateEvaluation['aggregate']>,
+  metric: 'accuracy' | 'loss',
+): number {
+  const weighted = aggregate[metric];
+  const middle = aggregate.median?.[metric];
+  if (middle === undefined || !Number.isFinite(middle)) return weighted;
+  return metric === 'accuracy' ? Math.min(weighted, middle) : Math.max(weighted, middle);
 }
 
 /** Validates a `PUT /v1/models/:name/policy` body; LOOM_ERR_INVALID_ARGUMENT naming the field. */
@@ -38,7 +61,7 @@ export function parsePromotionPolicy(body: unknown): PromotionPolicy {
   };
 }
 
-/** Example-weighted loss and accuracy of an evaluation's results over `agents` only. */
+/** Loss and accuracy of an evaluation's results over `agents` only, each weighed as in its aggregate. */
 function over(
   e: GateEvaluation,
   agents: ReadonlySet<string>,
@@ -48,9 +71,10 @@ function over(
   let accuracy = 0;
   for (const r of e.results) {
     if (!agents.has(r.agentId)) continue;
-    n += r.numExamples;
-    loss += r.loss * r.numExamples;
-    accuracy += r.accuracy * r.numExamples;
+    const w = r.weight ?? r.numExamples;
+    n += w;
+    loss += r.loss * w;
+    accuracy += r.accuracy * w;
   }
   return { loss: loss / n, accuracy: accuracy / n, examples: n };
 }
@@ -71,13 +95,14 @@ export function gateReasons(
   }
   const reasons: string[] = [];
   const { metric } = policy;
-  const value = candidate.aggregate[metric];
+  const value = gateFigure(candidate.aggregate, metric);
+  const figure = value === candidate.aggregate[metric] ? '' : ' (the median across sites)';
   const where = `(evaluation ${candidate.id}, ${candidate.aggregate.numExamples} hold-out examples)`;
   if (metric === 'accuracy' && policy.min !== undefined && value < policy.min) {
-    reasons.push(`accuracy ${fmt(value)} is below the policy's min ${fmt(policy.min)} ${where}`);
+    reasons.push(`accuracy ${fmt(value)}${figure} is below the policy's min ${fmt(policy.min)} ${where}`);
   }
   if (metric === 'loss' && policy.max !== undefined && value > policy.max) {
-    reasons.push(`loss ${fmt(value)} is above the policy's max ${fmt(policy.max)} ${where}`);
+    reasons.push(`loss ${fmt(value)}${figure} is above the policy's max ${fmt(policy.max)} ${where}`);
   }
   if (policy.maxRegression !== undefined && production) {
     const base = production.evaluation;

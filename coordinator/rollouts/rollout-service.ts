@@ -8,9 +8,9 @@
 import { randomBytes } from 'node:crypto';
 import { LoomError } from '../../shared/errors/index.ts';
 import type { Logger } from '../../shared/log/index.ts';
-import { matchesLabels, type ServingHealthBody } from '../../shared/protocol/index.ts';
+import type { ServingHealthBody } from '../../shared/protocol/index.ts';
 import type { DeploymentService } from '../deployments/index.ts';
-import type { AgentDirectory, AgentRecord } from '../directory/index.ts';
+import { type AgentDirectory, type AgentRecord, selectByLabels } from '../directory/index.ts';
 import type { AgentGateway } from '../gateway/index.ts';
 import type { ModelRegistry } from '../registry/index.ts';
 import {
@@ -259,8 +259,7 @@ export class RolloutService {
       }
       chosen = req.target.agents.map((id) => byId.get(id)!).filter((a) => !a.revoked);
     } else if ('labels' in req.target) {
-      const selector = req.target.labels;
-      chosen = all.filter((a) => !a.revoked && matchesLabels(a.labels, selector));
+      chosen = selectByLabels(all, req.target.labels);
     } else {
       chosen = all.filter((a) => !a.revoked);
     }

@@ -38,11 +38,30 @@ export interface AgentTasks {
 
 export type TaskKind = keyof AgentTasks;
 
+/** The software an agent says it runs (its hello): a claim for the record, never a decision. */
+export interface AgentSoftware {
+  /** Loom version. */
+  loom: string;
+  /** Node.js version. Absent from agents that do not say. */
+  node?: string;
+  /** Training path (`tfjs-wasm`, ...). Absent from agents that do not say. */
+  training?: string;
+}
+
+/** What an agent claims about itself when it connects: recorded in experiments, never trusted. */
+export interface AgentClaims {
+  software: AgentSoftware;
+  /** SHA-256 (hex) of its dataset manifest; absent from agents that do not say. */
+  dataFingerprint?: string;
+}
+
 export interface AgentPool {
   /** Ids of agents connected and ready for tasks. */
   onlineAgentIds(): string[];
   /** What a connected agent declared about its local data when it connected. */
   datasetOf(agentId: string): DatasetSummary | undefined;
+  /** What a connected agent claimed about its software and data when it connected (pools that know). */
+  claimsOf?(agentId: string): AgentClaims | undefined;
   /**
    * Sends a task and resolves with its result. Rejects with a LoomError when the agent
    * disconnects (LOOM_ERR_AGENT_DISCONNECTED), reports a failure (LOOM_ERR_TASK_FAILED, with

@@ -4,6 +4,7 @@
 import { LoomError } from '../../shared/errors/index.ts';
 import { holdoutCount } from '../../shared/protocol/index.ts';
 import type { EvaluateOutcome } from './agent-pool.ts';
+import { median } from './contribution.ts';
 
 /** What a report is checked against. */
 export interface EvaluationBounds {
@@ -88,33 +89,72 @@ export function checkEvaluation(outcome: EvaluateOutcome, bounds: EvaluationBoun
   return { numExamples, loss, accuracy: recomputed, confusion: confusion.map((row) => [...row]) };
 }
 
-/** The example-weighted figures of several sites' reports. */
-export interface EvaluationAggregate {
-  numExamples: number;
-  /** Σ examples × loss / Σ examples. */
-  loss: number;
-  /** Σ correct / Σ examples (the summed matrix's diagonal over its total). */
-  accuracy: number;
-  /** Element-wise sum of the sites' matrices. */
-  confusion: number[][];
+/**
+ * Default of an evaluation's weight cap: one site weighs at most 1.5× the lower median of the
+ * hold-out sizes the asked sites' declared datasets imply (as a training round caps its weights).
+ */
+export const EVALUATION_WEIGHT_CAP_RATIO = 1.5;
+
+/** The weight of one site's report in the aggregate: its example count, capped. */
+export function evaluationWeight(numExamples: number, cap: number): number {
+  return Math.min(numExamples, cap);
 }
 
-/** Aggregates checked reports of one model (all classes × classes); undefined for none. */
-export function aggregateEvaluations(reports: readonly CheckedEvaluation[]): EvaluationAggregate | undefined {
+/** The weighted figures of several sites' reports, and their median. */
+export interface EvaluationAggregate {
+  /** Hold-out examples of all reports (uncapped). */
+  numExamples: number;
+  /** Σ weight × loss / Σ weight, each site's weight its example count capped at `weightCap`. */
+  loss: number;
+  /** Σ weight × accuracy / Σ weight: with no site above the cap, the summed matrix's diagonal over its total. */
+  accuracy: number;
+  /** Element-wise sum of the sites' matrices (raw counts, uncapped). */
+  confusion: number[][];
+  /** The largest weight one site could have; absent when no cap applied. */
+  weightCap?: number;
+  /** Per metric, the median over sites, each site counting once: what one site cannot drag (n ≥ 3). */
+  median: { loss: number; accuracy: number };
+  /** Sites aggregated. */
+  sites: number;
+}
+
+/**
+ * Aggregates checked reports of one model (all classes × classes); undefined for none. Each site
+ * weighs its example count, at most `weightCap` (default: no cap).
+ */
+export function aggregateEvaluations(
+  reports: readonly CheckedEvaluation[],
+  weightCap = Number.POSITIVE_INFINITY,
+): EvaluationAggregate | undefined {
   if (reports.length === 0) return undefined;
   const classes = reports[0].confusion.length;
   const confusion = Array.from({ length: classes }, () => new Array<number>(classes).fill(0));
   let numExamples = 0;
+  let weights = 0;
   let lossSum = 0;
+  let correctSum = 0;
   for (const r of reports) {
+    const w = evaluationWeight(r.numExamples, weightCap);
     numExamples += r.numExamples;
-    lossSum += r.loss * r.numExamples;
+    weights += w;
+    lossSum += r.loss * w;
     r.confusion.forEach((row, t) => {
       row.forEach((n, p) => {
         confusion[t][p] += n;
       });
     });
+    // The diagonal over the example count, scaled to the weight: exact when nothing is capped.
+    correctSum += (r.confusion.reduce((n, row, i) => n + row[i], 0) / r.numExamples) * w;
   }
+  const capped = reports.some((r) => r.numExamples > weightCap);
   const correct = confusion.reduce((n, row, i) => n + row[i], 0);
-  return { numExamples, loss: lossSum / numExamples, accuracy: correct / numExamples, confusion };
+  return {
+    numExamples,
+    loss: lossSum / weights,
+    accuracy: capped ? correctSum / weights : correct / numExamples,
+    confusion,
+    ...(Number.isFinite(weightCap) ? { weightCap } : {}),
+    median: { loss: median(reports.map((r) => r.loss)), accuracy: median(reports.map((r) => r.accuracy)) },
+    sites: reports.length,
+  };
 }

@@ -4,14 +4,17 @@
 import { isLoomError, LoomError } from '../../shared/errors/index.ts';
 import type { Logger } from '../../shared/log/index.ts';
 import type { ModelRef } from '../../shared/protocol/index.ts';
-import { encodeTensorBytes } from '../../shared/protocol/index.ts';
+import { encodeTensorBytes, holdoutCount } from '../../shared/protocol/index.ts';
 import type { WeightTensor } from '../../shared/tensors/index.ts';
 import type { AgentPool, EvaluateOutcome } from './agent-pool.ts';
+import { weightCap } from './contribution.ts';
 import {
   aggregateEvaluations,
   type CheckedEvaluation,
   checkEvaluation,
+  EVALUATION_WEIGHT_CAP_RATIO,
   type EvaluationAggregate,
+  evaluationWeight,
 } from './evaluation-check.ts';
 import { errorOf } from './task-failure.ts';
 
@@ -31,14 +34,23 @@ export interface EvaluationPlan {
   agents?: readonly string[];
   /** Agents never to ask (with `agents` absent). */
   excluded?: ReadonlySet<string>;
+  /** With `agents` absent: the only agents that may be asked (those a label selector picks). */
+  onlyAgents?: ReadonlySet<string>;
   /** Fewest checked reports that make the evaluation complete. */
   minClients: number;
+  /**
+   * A site weighs at most this many times the lower median of the hold-out sizes the asked sites'
+   * declared datasets imply; 0 turns the cap off. Default EVALUATION_WEIGHT_CAP_RATIO (1.5).
+   */
+  weightCapRatio?: number;
   timeoutMs: number;
 }
 
 /** One site's checked report. */
 export interface AgentEvaluation extends CheckedEvaluation {
   agentId: string;
+  /** Its weight in the aggregate: numExamples, capped (see EvaluationPlan.weightCapRatio). */
+  weight: number;
   evalMs: number;
   /** From sending the task to receiving its result, as the coordinator saw it. */
   roundTripMs: number;
@@ -75,6 +87,8 @@ export class EvaluationRound {
   private readonly started = Date.now();
   private weightBytes?: Buffer;
   private readonly asked: string[] = [];
+  /** Hold-out size each asked agent's declared dataset implies (the weight cap is set from them). */
+  private readonly declaredHoldout: number[] = [];
   private readonly inFlight = new Map<string, { taskId: string; sentAt: number }>();
   private readonly results: AgentEvaluation[] = [];
   private readonly failures: EvaluationFailure[] = [];
@@ -132,6 +146,7 @@ export class EvaluationRound {
 
   private wanted(agentId: string): boolean {
     if (this.plan.agents) return this.plan.agents.includes(agentId);
+    if (this.plan.onlyAgents && !this.plan.onlyAgents.has(agentId)) return false;
     return !this.plan.excluded?.has(agentId);
   }
 
@@ -139,6 +154,8 @@ export class EvaluationRound {
   private ask(agentId: string): void {
     if (this.state !== 'collecting' || !this.wanted(agentId) || this.asked.includes(agentId)) return;
     this.asked.push(agentId);
+    const declared = this.pool.datasetOf(agentId)?.examples;
+    if (declared !== undefined) this.declaredHoldout.push(holdoutCount(declared, this.plan.holdoutFraction));
     const taskId = `${this.plan.evaluationId}.t${++this.taskSeq}`;
     const sentAt = Date.now();
     this.inFlight.set(agentId, { taskId, sentAt });
@@ -165,7 +182,13 @@ export class EvaluationRound {
         declaredExamples: this.pool.datasetOf(agentId)?.examples,
         holdoutFraction: this.plan.holdoutFraction,
       });
-      this.results.push({ agentId, ...checked, evalMs: outcome.evalMs, roundTripMs: Date.now() - sentAt });
+      this.results.push({
+        agentId,
+        ...checked,
+        weight: checked.numExamples,
+        evalMs: outcome.evalMs,
+        roundTripMs: Date.now() - sentAt,
+      });
     } catch (err) {
       this.recordFailure(agentId, err);
     }
@@ -242,7 +265,9 @@ export class EvaluationRound {
     this.unsubscribe?.();
     for (const [agentId, t] of this.inFlight) this.pool.cancelTask(agentId, t.taskId);
     this.inFlight.clear();
-    const aggregate = aggregateEvaluations(this.results);
+    const cap = weightCap(this.declaredHoldout, this.plan.weightCapRatio ?? EVALUATION_WEIGHT_CAP_RATIO);
+    for (const r of this.results) r.weight = evaluationWeight(r.numExamples, cap);
+    const aggregate = aggregateEvaluations(this.results, cap);
     this.settle?.({
       state,
       ...(error ? { error: { code: error.code, message: error.message } } : {}),

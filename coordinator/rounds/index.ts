@@ -1,7 +1,9 @@
 // Public door of coordinator/rounds.
 
 export type {
+  AgentClaims,
   AgentPool,
+  AgentSoftware,
   AgentTasks,
   EvaluateOutcome,
   EvaluateTask,
@@ -19,7 +21,12 @@ export {
   weightCap,
 } from './contribution.ts';
 export type { CheckedEvaluation, EvaluationAggregate, EvaluationBounds } from './evaluation-check.ts';
-export { aggregateEvaluations, checkEvaluation } from './evaluation-check.ts';
+export {
+  aggregateEvaluations,
+  checkEvaluation,
+  EVALUATION_WEIGHT_CAP_RATIO,
+  evaluationWeight,
+} from './evaluation-check.ts';
 export type {
   AgentEvaluation,
   EvaluationFailure,

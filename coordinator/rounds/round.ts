@@ -8,7 +8,7 @@ import type { ModelRef, TrainHyperParameters } from '../../shared/protocol/index
 import { encodeTensorBytes } from '../../shared/protocol/index.ts';
 import { specsOf, type WeightTensor } from '../../shared/tensors/index.ts';
 import { type AggregationEngine, type Aggregator, applyAverageDelta } from '../aggregation/index.ts';
-import type { AgentPool, TrainOutcome } from './agent-pool.ts';
+import type { AgentClaims, AgentPool, TrainOutcome } from './agent-pool.ts';
 import {
   clipNormFrom,
   medianMetrics,
@@ -40,6 +40,8 @@ export interface RoundPlan {
   robustness?: Partial<RobustnessSettings>;
   /** Agents never to sample (they declined the job for good, or the operator excluded them). */
   excluded?: ReadonlySet<string>;
+  /** The only agents that may be sampled (those a job's labels select); absent: any online agent. */
+  onlyAgents?: ReadonlySet<string>;
   /** Source of randomness for sampling (default Math.random). */
   random?: () => number;
   /** Share of each site's data it holds out and never trains on (default: the agent's, 0.1). */
@@ -61,6 +63,8 @@ export interface RoundParticipant {
   trainMs: number;
   /** From sending the task to receiving its result, as the coordinator saw it. */
   roundTripMs: number;
+  /** Software and dataset fingerprint the agent claimed on the connection its result came over. */
+  claims?: AgentClaims;
 }
 
 export interface RoundFailure {
@@ -255,6 +259,7 @@ export class Round {
   private eligible(agentId: string): boolean {
     return (
       !this.plan.excluded?.has(agentId) &&
+      (this.plan.onlyAgents === undefined || this.plan.onlyAgents.has(agentId)) &&
       !this.reported.has(agentId) &&
       !this.inFlight.has(agentId) &&
       (this.attempts.get(agentId) ?? 0) < this.maxAttempts
@@ -361,6 +366,7 @@ export class Round {
           { details: { reason: 'examples' } },
         );
       }
+      const claims = this.pool.claimsOf?.(agentId);
       const participant: RoundParticipant = {
         agentId,
         numExamples: outcome.numExamples,
@@ -370,6 +376,7 @@ export class Round {
         metrics: outcome.metrics,
         trainMs: outcome.trainMs,
         roundTripMs: Date.now() - sentAt,
+        ...(claims ? { claims } : {}),
       };
       if (this.clipDecided || this.settings.clipFactor <= 0) {
         this.fold(participant, outcome.update);

@@ -140,5 +140,6 @@ export async function loadCsv(file: string, opts: CsvOptions): Promise<LocalData
     count: labels.length,
     featureShape: [header.length - 1],
     source: file,
+    files: [file],
   };
 }

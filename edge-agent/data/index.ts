@@ -2,6 +2,8 @@
 
 export type { DataProblem } from './check.ts';
 export { assertDatasetFits, checkDataset, dataProblemsError } from './check.ts';
+export type { DatasetManifest } from './fingerprint.ts';
+export { datasetFingerprint, datasetManifest, manifestFingerprint } from './fingerprint.ts';
 export type { DatasetSplit } from './holdout.ts';
 export { datasetSeed, splitDataset } from './holdout.ts';
 export { writeIdx } from './idx.ts';

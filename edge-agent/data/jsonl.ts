@@ -87,5 +87,6 @@ export async function loadJsonl(file: string, opts: JsonlOptions): Promise<Local
     count: labels.length,
     featureShape,
     source: file,
+    files: [file],
   };
 }

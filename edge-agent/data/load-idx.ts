@@ -79,5 +79,6 @@ export async function loadIdx(path: string, opts: IdxOptions): Promise<LocalData
     count: images.count,
     featureShape: images.dims.slice(1),
     source: files.images,
+    files: [files.images, files.labels],
   };
 }

@@ -15,6 +15,8 @@ export interface LocalDataset {
   featureShape: number[];
   /** The path the data was read from, used in error messages. */
   source: string;
+  /** Every file the examples were read from (for the dataset fingerprint). Absent for data made in memory. */
+  files?: string[];
 }
 
 /** Options of `loadDataset`. */

@@ -29,6 +29,8 @@ export type {
   EvaluationList,
   EvaluationRecord,
   EvaluationStartRequest,
+  Experiment,
+  ExperimentAgent,
   Health,
   JobConfig,
   JobEvent,

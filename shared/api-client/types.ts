@@ -5,7 +5,15 @@
 // coordinator is loaded by the client).
 import type { z } from 'zod';
 import type { RevocationListJSON } from '../../certs/index.ts';
-import type { JobConfig, JobEvent, JobState, JobView, RoundRecord } from '../../coordinator/jobs/index.ts';
+import type {
+  Experiment,
+  ExperimentAgent,
+  JobConfig,
+  JobEvent,
+  JobState,
+  JobView,
+  RoundRecord,
+} from '../../coordinator/jobs/index.ts';
 import type { RoundProgress } from '../../coordinator/rounds/index.ts';
 import type {
   AgentView as AgentViewSchema,
@@ -43,6 +51,8 @@ import type {
 import type { ModelArchitecture, TfjsModelJson } from '../models/index.ts';
 
 export type {
+  Experiment,
+  ExperimentAgent,
   JobConfig,
   JobEvent,
   JobState,

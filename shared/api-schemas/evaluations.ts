@@ -23,14 +23,21 @@ export const EvaluationBody = strictBody({
     .min(1, 'must name at least one agent (or be left out for all)')
     .max(10_000, 'must have at most 10000 items')
     .optional(),
-  labels: labelsInput('labels').optional(),
+  labels: labelsInput('labels')
+    .refine((l) => Object.keys(l).length > 0, 'must name at least one label (or be left out)')
+    .optional()
+    .meta({ description: 'Ask only agents that carry every one of these labels (instead of agents).' }),
   minClients: integer({ min: 1, max: 100_000 }).optional().meta({ description: 'Default 1.' }),
   timeoutSec: finite({ min: 0, exclusiveMin: true, max: 86_400 })
     .optional()
     .meta({ description: 'Default 120.' }),
 }).superRefine((body, ctx) => {
   if (body.agents !== undefined && body.labels !== undefined) {
-    ctx.addIssue({ code: 'custom', path: ['labels'], message: 'cannot be given together with agents' });
+    ctx.addIssue({
+      code: 'custom',
+      path: ['labels'],
+      message: 'cannot be given together with agents: name the agents, or select them by labels',
+    });
   }
   const named = body.agents === undefined ? undefined : new Set(body.agents).size;
   if (named !== undefined && body.minClients !== undefined && body.minClients > named) {
@@ -48,12 +55,21 @@ const Aggregate = z
     loss: z.number(),
     accuracy: z.number(),
     confusion: z.array(z.array(z.number())),
+    weightCap: z
+      .number()
+      .optional()
+      .meta({ description: 'The largest weight one site could have, when capped.' }),
+    median: z
+      .object({ loss: z.number(), accuracy: z.number() })
+      .meta({ description: 'Per metric, the median over sites, each site counting once.' }),
+    sites: z.int(),
   })
   .meta({ id: 'EvaluationAggregate' });
 
 const AgentResult = z.looseObject({
   agentId: z.string(),
   numExamples: z.number(),
+  weight: z.number().optional().meta({ description: "The site's capped weight in the aggregate." }),
   loss: z.number(),
   accuracy: z.number(),
   confusion: z.array(z.array(z.number())),

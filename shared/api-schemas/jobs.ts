@@ -62,8 +62,11 @@ export const JobCreateBody = strictBody({
     .meta({ description: 'Evaluate every N rounds (0 or absent: the final version only).' }),
   promote: oneOf(['if-better'], 'must be "if-better" (or left out)').optional(),
   labels: labelsInput('labels')
+    .refine((l) => Object.keys(l).length > 0, 'must name at least one label (or be left out)')
     .optional()
-    .meta({ description: 'Sample only agents that carry every given label.' }),
+    .meta({
+      description: 'Only agents carrying every one of these labels train (and evaluate) for the job.',
+    }),
 });
 
 /** A job's configuration with the defaults filled in. */
@@ -155,6 +158,10 @@ export const JobSummary = z
       .array(z.looseObject({ round: z.int(), version: z.int(), evaluationId: z.string() }))
       .optional(),
     promotion: z.looseObject({ version: z.int(), stage: z.string() }).optional(),
+    experiment: z.record(z.string(), z.unknown()).optional().meta({
+      description:
+        "Experiment record: hyper-parameters, each agent's software and data fingerprint, per-round metrics.",
+    }),
   })
   .meta({ id: 'JobSummary' });
 

@@ -55,7 +55,8 @@ export const ERROR_CODES = {
     'The model already has a rollout in progress (running, paused or rolling back); finish, roll back or wait for it first.',
   LOOM_ERR_ROLLOUT_STATE:
     'The rollout is not in a state that allows the call (pausing a finished rollout, resuming a running one).',
-  LOOM_ERR_NO_TARGETS: 'A rollout or retirement target matches no enrolled agent that is not revoked.',
+  LOOM_ERR_NO_TARGETS:
+    'A rollout, retirement, job or evaluation target (labels) matches no enrolled agent that is not revoked.',
   LOOM_ERR_MODEL_OUTPUT:
     'A model version produced non-finite outputs (NaN or Infinity) for a request; the request failed and counts as a serving error.',
   LOOM_ERR_VERSION_RETIRED:

@@ -259,6 +259,19 @@ function versionHealth(r: FieldReader): MessageBodies['serving-health']['version
   };
 }
 
+/** A short software name or version an agent claims (`v20.11.1`, `tfjs-wasm`): printable, no spaces. */
+const SOFTWARE_TEXT = /^[A-Za-z0-9][A-Za-z0-9._+:@/-]{0,63}$/;
+
+/** An optional string an agent claims about itself, bounded by `pattern`; `{}` when absent. */
+function optionalClaim<K extends string>(
+  r: FieldReader,
+  key: K,
+  pattern: RegExp,
+): Partial<Record<K, string>> {
+  const value = r.optionalString(key, { max: 64, pattern });
+  return (value === undefined ? {} : { [key]: value }) as Partial<Record<K, string>>;
+}
+
 /** An ISO 8601 time as `Date.toISOString` writes it. */
 const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,3})?Z$/;
 
@@ -282,6 +295,9 @@ const BODY_DECODERS: { [T in MessageType]: BodyDecoder<T> } = {
       return { name: mr.string('name', { pattern: NAME }), version: mr.integer('version', { min: 1 }) };
     }),
     dataset: datasetSummary(r.object('dataset')),
+    ...optionalClaim(r, 'runtime', SOFTWARE_TEXT),
+    ...optionalClaim(r, 'training', SOFTWARE_TEXT),
+    ...optionalClaim(r, 'dataFingerprint', SHA256_HEX),
     ...(r.has('partial')
       ? {
           partial: r.array('partial', { max: 4 }).map((raw, i) => {

@@ -100,6 +100,16 @@ export interface HelloBody {
   models: { name: string; version: number }[];
   /** Its local training data, summarised. */
   dataset: DatasetSummary;
+  /** Node.js version the agent runs on (`v20.11.1`). Absent from older agents. */
+  runtime?: string;
+  /** How it trains: `tfjs-<backend>` (`tfjs-wasm`, `tfjs-tensorflow`, `tfjs-cpu`). Absent from older agents. */
+  training?: string;
+  /**
+   * SHA-256 (hex) of the canonical manifest of its local data: file names and sizes, example count,
+   * feature shape, label histogram and hold-out split seed. Computed once at start; never the data.
+   * Absent from older agents.
+   */
+  dataFingerprint?: string;
   /**
    * Payloads (model weights) it received part of before its last connection dropped, with a
    * bitmap of the chunks it holds: the coordinator sends only the rest. Absent when none.

@@ -22,6 +22,8 @@ export interface StoreProblem {
   message: string;
   /** The job the problem concerns, when it concerns one. */
   job?: string;
+  /** The record the problem concerns, when it is one record: its sublevel and key. */
+  record?: { sublevel: string; key: string };
 }
 
 /** Files kept beside the LevelDB files of a store, inside its folder (LevelDB ignores names it did not make). */

@@ -238,6 +238,13 @@ describe('federated evaluation', () => {
       'LOOM_ERR_INVALID_ARGUMENT',
       /labels\.site/,
     ],
+    [
+      'labels no agent carries',
+      { body: { labels: { site: 'nowhere' } } },
+      409,
+      'LOOM_ERR_NO_TARGETS',
+      /labels/,
+    ],
     ['agents that is not a list', { body: { agents: 'site-a' } }, 400, 'LOOM_ERR_INVALID_ARGUMENT', /agents/],
     ['an empty agent list', { body: { agents: [] } }, 400, 'LOOM_ERR_INVALID_ARGUMENT', /agents/],
     ['minClients 0', { body: { minClients: 0 } }, 400, 'LOOM_ERR_INVALID_ARGUMENT', /minClients/],
@@ -358,6 +365,57 @@ describe('federated evaluation', () => {
         await call<{ matrix: EvaluationMatrix }>(cluster, 'GET', '/v1/models/digits/evaluations')
       ).body.matrix;
       expect(matrix.agents).toEqual([...ids].sort());
+    });
+
+    it('caps a hostile site that reports a perfect accuracy: the aggregate moves by at most its capped share', async () => {
+      // Declares 5,000 examples (1,000 hold-out) and reports a consistent, perfect evaluation of them.
+      const inflater = await startRogueAgent(cluster, 'inflater', {
+        declared: 5_000,
+        answer: () => undefined,
+        evaluation: () => ({
+          numExamples: 1_000,
+          loss: 0,
+          accuracy: 1,
+          confusion: Array.from({ length: 10 }, (_, i) =>
+            Array.from({ length: 10 }, (_, j) => (i === j ? 100 : 0)),
+          ),
+          evalMs: 1,
+        }),
+      });
+      try {
+        const started = await call<EvaluationRecord>(
+          cluster,
+          'POST',
+          '/v1/models/digits/versions/4/evaluations',
+          { body: { agents: [...ids, inflater.agentId], minClients: 3, timeoutSec: 60 } },
+        );
+        expect(started.status).toBe(202);
+        const record = await waitForEvaluation(cluster, 'digits', started.body.id);
+        expect(record.state).toBe('completed');
+        const honest = record.results.filter((r) => r.agentId !== inflater.agentId);
+        const hostile = record.results.find((r) => r.agentId === inflater.agentId)!;
+        expect(honest).toHaveLength(2);
+        const n = holdoutCount(EXAMPLES, HOLDOUT);
+        // 1.5 × the lower median of the declared hold-out sizes [80, 80, 1000].
+        const cap = Math.floor(1.5 * n);
+        expect(record.aggregate!.weightCap).toBe(cap);
+        expect(hostile).toMatchObject({ numExamples: 1_000, weight: cap, accuracy: 1 });
+        for (const r of honest) expect(r.weight).toBe(n);
+        const fair = honest.reduce((s, r) => s + r.accuracy * r.numExamples, 0) / (2 * n);
+        const moved = record.aggregate!.accuracy - fair;
+        expect(moved).toBeGreaterThan(0);
+        expect(moved).toBeLessThanOrEqual((cap / (2 * n + cap)) * (1 - fair) + 1e-9);
+        // Uncapped, it would have held 1000 of 1160 examples' weight.
+        const uncapped = (fair * 2 * n + 1_000) / (2 * n + 1_000);
+        expect(record.aggregate!.accuracy).toBeLessThan(uncapped);
+        // The median across sites stays an honest site's value, and the gate takes the worse figure.
+        expect(record.aggregate!.median.accuracy).toBeLessThanOrEqual(
+          Math.max(...honest.map((r) => r.accuracy)),
+        );
+        expect(record.aggregate!.numExamples).toBe(2 * n + 1_000);
+      } finally {
+        await inflater.stop();
+      }
     });
 
     it('marks an evaluation that was running when the coordinator stopped as failed, with the reason', async () => {

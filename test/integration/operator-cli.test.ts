@@ -247,10 +247,18 @@ describe('loom operator commands', () => {
     expect(compare.stdout).toMatch(/^\* +batchSize +32 +16$/m);
     expect(compare.stdout).toMatch(/^ +epochs +1 +1$/m);
     expect(compare.stdout).toMatch(/ROUND +LOSS A +LOSS B +B-A/);
+    // The same two sites in both jobs, with the software and data fingerprint each claimed.
+    expect(compare.stdout).toMatch(/^ +AGENT +ROUNDS A +ROUNDS B +SOFTWARE A +SOFTWARE B +DATA A +DATA B$/m);
+    expect(compare.stdout).toMatch(
+      /^ +agent-\S+ +2 +1 +\S+ node v\S+ tfjs-\S+ +\S+ node v\S+ tfjs-\S+ +[0-9a-f]{12} +[0-9a-f]{12}$/m,
+    );
     const cmp = parsed<{
       settings: { name: string; differs: boolean }[];
+      agents: { agentId: string; differs?: { software: boolean; dataFingerprint: boolean } }[];
       rounds: { round: number; b?: unknown }[];
     }>(compareJson);
+    expect(cmp.agents).toHaveLength(2);
+    for (const a of cmp.agents) expect(a.differs).toEqual({ software: false, dataFingerprint: false });
     expect(cmp.settings.find((s) => s.name === 'rounds')?.differs).toBe(true);
     expect(cmp.rounds.map((r) => [r.round, r.b !== undefined])).toEqual([
       [1, true],

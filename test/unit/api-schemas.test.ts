@@ -80,7 +80,7 @@ describe('API schemas', () => {
     expect(
       refusal(() => parseBody(EvaluationBody, { agents: ['a'], labels: { tier: 'edge' } })),
     ).toMatchObject({
-      message: 'labels cannot be given together with agents',
+      message: 'labels cannot be given together with agents: name the agents, or select them by labels',
       field: 'labels',
     });
     expect(refusal(() => parseBody(EvaluationBody, { agents: ['a'], minClients: 2 }))).toMatchObject({

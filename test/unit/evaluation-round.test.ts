@@ -163,6 +163,25 @@ describe('checkEvaluation', () => {
       [0, 0],
     ]);
     expect(aggregateEvaluations([])).toBeUndefined();
+    expect(agg.median).toEqual({ accuracy: (0.9 + 0.5) / 2, loss: (0.1 + 0.5) / 2 });
+    expect(agg.weightCap).toBeUndefined();
+  });
+
+  it('caps one site’s weight, so a perfect report moves the aggregate by at most its capped share', () => {
+    const honest = [0, 1].map(() => checkEvaluation(report(10, 6), bounds));
+    const perfect = checkEvaluation(report(1000, 1000), { ...bounds, declaredExamples: 10_000 });
+    const fair = aggregateEvaluations(honest)!;
+    const uncapped = aggregateEvaluations([...honest, perfect])!;
+    const capped = aggregateEvaluations([...honest, perfect], 15)!;
+    expect(fair.accuracy).toBeCloseTo(0.6, 12);
+    expect(uncapped.accuracy).toBeGreaterThan(0.99);
+    // 15 of 35 weight at accuracy 1: 0.6 + 15/35 × 0.4.
+    expect(capped.accuracy).toBeCloseTo((20 * 0.6 + 15) / 35, 12);
+    expect(capped.accuracy - fair.accuracy).toBeLessThanOrEqual((15 / 35) * (1 - fair.accuracy) + 1e-12);
+    expect(capped.weightCap).toBe(15);
+    expect(capped.numExamples).toBe(1020);
+    // The median stays an honest site's value.
+    expect(capped.median.accuracy).toBeCloseTo(0.6, 12);
   });
 });
 

@@ -1,7 +1,12 @@
 // The promotion gate on its own: bounds on the latest evaluation, and the regression against
 // production recomputed over the agents both evaluations share.
 import { describe, expect, it } from 'vitest';
-import { type GateEvaluation, gateReasons, parsePromotionPolicy } from '../../coordinator/lifecycle/index.ts';
+import {
+  type GateEvaluation,
+  gateFigure,
+  gateReasons,
+  parsePromotionPolicy,
+} from '../../coordinator/lifecycle/index.ts';
 
 function evaluation(id: string, version: number, sites: [string, number, number, number][]): GateEvaluation {
   const results = sites.map(([agentId, numExamples, accuracy, loss]) => ({
@@ -33,6 +38,23 @@ describe('gateReasons', () => {
     expect(gateReasons({ metric: 'loss', max: 0.2 }, e)[0]).toMatch(
       /loss 0\.3000 is above the policy's max 0\.2000/,
     );
+  });
+
+  it('judges by the worse of the capped weighted aggregate and the median across sites', () => {
+    const e = evaluation('e2', 5, [
+      ['a', 100, 0.7, 0.5],
+      ['b', 100, 0.7, 0.5],
+      ['liar', 150, 1, 0],
+    ]);
+    e.aggregate!.median = { accuracy: 0.7, loss: 0.5 };
+    // The weighted figure (0.83) passes 0.8; the median (0.7) does not, and the reason says so.
+    expect(e.aggregate!.accuracy).toBeGreaterThan(0.8);
+    expect(gateFigure(e.aggregate!, 'accuracy')).toBe(0.7);
+    expect(gateFigure(e.aggregate!, 'loss')).toBe(0.5);
+    expect(gateReasons({ metric: 'accuracy', min: 0.8 }, e)).toEqual([
+      "accuracy 0.7000 (the median across sites) is below the policy's min 0.8000 (evaluation e2, 350 hold-out examples)",
+    ]);
+    expect(gateReasons({ metric: 'accuracy', min: 0.65 }, e)).toEqual([]);
   });
 
   it('refuses a version without a completed evaluation', () => {

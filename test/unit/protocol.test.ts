@@ -91,6 +91,9 @@ const SAMPLES: { [T in MessageType]: MessageBodies[T] } = {
     protocolVersions: [2, 1],
     agentVersion: '0.1.0',
     backend: 'wasm',
+    runtime: 'v20.11.1',
+    training: 'tfjs-wasm',
+    dataFingerprint: 'ab'.repeat(32),
     models: [
       { name: 'mnist', version: 3 },
       { name: 'fashion.v2', version: 1 },
@@ -511,7 +514,14 @@ describe('malformed frames', () => {
     ]),
   ) as [MessageType, string, unknown][];
 
-  const OPTIONAL_FIELDS = new Set(['deploy-ack.error', 'task-error.permanent', 'train.holdoutFraction']);
+  const OPTIONAL_FIELDS = new Set([
+    'deploy-ack.error',
+    'task-error.permanent',
+    'train.holdoutFraction',
+    'hello.runtime',
+    'hello.training',
+    'hello.dataFingerprint',
+  ]);
 
   it.each(FIELD_CASES.filter(([type, field]) => !OPTIONAL_FIELDS.has(`${type}.${field}`)))(
     'fail with LOOM_ERR_PROTOCOL naming the field when a %s body lacks %s',
@@ -548,6 +558,10 @@ describe('malformed frames', () => {
     ],
     ['hello', 'body.models.0.version', { models: [{ name: 'a', version: 0 }] }],
     ['hello', 'body.models.0', { models: ['a'] }],
+    ['hello', 'body.dataFingerprint', { dataFingerprint: 'AB'.repeat(32) }],
+    ['hello', 'body.dataFingerprint', { dataFingerprint: 'ab'.repeat(33) }],
+    ['hello', 'body.runtime', { runtime: 'v20\n<script>' }],
+    ['hello', 'body.training', { training: 'x'.repeat(65) }],
     ['welcome', 'body.heartbeatIntervalMs', { heartbeatIntervalMs: 1 }],
     ['welcome', 'body.agentId', { agentId: 'no spaces allowed' }],
     ['train', 'body.round', { round: 0 }],
