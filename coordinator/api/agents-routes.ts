@@ -1,23 +1,33 @@
 // /v1/agents and /v1/enrollment-tokens: the fleet as operators see it, revocation, and tokens
 // for enrolling new sites.
-import { Hono } from 'hono';
+import {
+  AgentList,
+  AgentView,
+  CaResponse,
+  EnrollBody,
+  EnrollmentTokenBody,
+  EnrollmentTokenResponse,
+  EnrollResponse,
+  ErrorResponse,
+  IdParams,
+  LabelsPatchBody,
+  LabelsPutBody,
+  RevocationsResponse,
+  RevokedAgent,
+} from '../../shared/api-schemas/index.ts';
 import { LoomError } from '../../shared/errors/index.ts';
-import { readBodyText } from '../../shared/http/index.ts';
 import {
   assertLabelValue,
   CLOSE_CODES,
-  FieldReader,
   LABEL_LIMITS,
   matchesLabels,
   parseLabelPair,
-  parseLabels,
 } from '../../shared/protocol/index.ts';
 import type { AgentRecord } from '../directory/index.ts';
 import type { AgentSessionInfo } from '../gateway/index.ts';
-import { requireRole } from './auth.ts';
-import { type ApiDeps, type ApiEnv, remoteAddress } from './context.ts';
-import { readJsonBody } from './errors.ts';
-import { page, readListQuery, refuseQuery } from './list-query.ts';
+import { type ApiDeps, remoteAddress } from './context.ts';
+import { page } from './list-query.ts';
+import { type ApiRouter, apiRouter, defineRoute } from './route-spec.ts';
 
 /**
  * An agent as operators see it, the same in the list and alone: its record, whether it is
@@ -45,72 +55,124 @@ export function agentView(a: AgentRecord, s: AgentSessionInfo | undefined): Reco
 }
 
 const AGENT_FILTERS = { online: 'boolean', revoked: 'boolean', name: 'string', label: 'string' } as const;
+const TAG = 'agents';
 
-export function agentsRoutes(deps: ApiDeps): Hono<ApiEnv> {
-  const app = new Hono<ApiEnv>();
+export function agentsRoutes(deps: ApiDeps): ApiRouter {
+  const app = apiRouter();
 
-  app.get('/', async (c) => {
-    const query = readListQuery(c, AGENT_FILTERS);
-    const { online, revoked, name, label } = query.filters;
-    const selector = label === undefined ? undefined : Object.fromEntries([parseLabelPair(label)]);
-    const sessions = new Map(deps.gateway.sessionInfos().map((s) => [s.agentId, s]));
-    const matching = (await deps.agents.list())
-      .filter(
-        (a) =>
-          (online === undefined || sessions.has(a.id) === online) &&
-          (revoked === undefined || a.revoked === revoked) &&
-          (name === undefined || a.name === name) &&
-          (selector === undefined || matchesLabels(a.labels, selector)),
-      )
-      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-    const { items, next } = page(matching, query, (a) => a.id);
-    return c.json({ agents: items.map((a) => agentView(a, sessions.get(a.id))), ...(next ? { next } : {}) });
-  });
+  defineRoute(
+    app,
+    {
+      method: 'get',
+      path: '/',
+      summary: 'List agents, sorted by id (filters: online, revoked, name, label=k=v)',
+      tag: TAG,
+      query: { filters: AGENT_FILTERS },
+      responses: { 200: { description: 'One page of agents', schema: AgentList } },
+    },
+    async (c, { query }) => {
+      const { online, revoked, name, label } = query.filters;
+      const selector = label === undefined ? undefined : Object.fromEntries([parseLabelPair(label)]);
+      const sessions = new Map(deps.gateway.sessionInfos().map((s) => [s.agentId, s]));
+      const matching = (await deps.agents.list())
+        .filter(
+          (a) =>
+            (online === undefined || sessions.has(a.id) === online) &&
+            (revoked === undefined || a.revoked === revoked) &&
+            (name === undefined || a.name === name) &&
+            (selector === undefined || matchesLabels(a.labels, selector)),
+        )
+        .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+      const { items, next } = page(matching, query, (a) => a.id);
+      return c.json({
+        agents: items.map((a) => agentView(a, sessions.get(a.id))),
+        ...(next ? { next } : {}),
+      });
+    },
+  );
 
-  app.get('/:id', async (c) => {
-    refuseQuery(c);
-    const a = await deps.agents.get(c.req.param('id'));
-    return c.json(agentView(a, deps.gateway.session(a.id)?.info));
-  });
+  defineRoute(
+    app,
+    {
+      method: 'get',
+      path: '/:id',
+      summary: 'One agent',
+      tag: TAG,
+      params: IdParams,
+      responses: { 200: { description: 'The agent', schema: AgentView } },
+    },
+    async (c, { params }) => {
+      const a = await deps.agents.get(params.id);
+      return c.json(agentView(a, deps.gateway.session(a.id)?.info));
+    },
+  );
 
   // PUT replaces the labels; PATCH merges them, a null value removing its key.
-  app.put('/:id/labels', requireRole('operator'), async (c) => {
-    refuseQuery(c);
-    const id = c.req.param('id');
-    const r = FieldReader.of(await readJsonBody(c), '', 'LOOM_ERR_INVALID_ARGUMENT').onlyKeys(['labels']);
-    const labels = parseLabels(r.raw('labels'));
-    return c.json(await saveLabels(deps, c.get('caller').name, id, () => labels));
-  });
-  app.patch('/:id/labels', requireRole('operator'), async (c) => {
-    refuseQuery(c);
-    const id = c.req.param('id');
-    const r = FieldReader.of(await readJsonBody(c), '', 'LOOM_ERR_INVALID_ARGUMENT').onlyKeys(['labels']);
-    const raw = r.raw('labels');
-    if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) r.fail('labels', 'must be an object');
-    const changes = Object.entries(raw as Record<string, unknown>);
-    const removed = changes.filter(([, v]) => v === null).map(([k]) => k);
-    const set = parseLabels(Object.fromEntries(changes.filter(([, v]) => v !== null)));
-    return c.json(
-      await saveLabels(deps, c.get('caller').name, id, (current) => {
-        const next = { ...current, ...set };
-        for (const k of removed) delete next[k];
-        return next;
-      }),
-    );
-  });
+  defineRoute(
+    app,
+    {
+      method: 'put',
+      path: '/:id/labels',
+      summary: "Replace an agent's labels",
+      tag: TAG,
+      role: 'operator',
+      params: IdParams,
+      body: LabelsPutBody,
+      responses: { 200: { description: 'The agent with its new labels', schema: AgentView } },
+    },
+    async (c, { params, body }) =>
+      c.json(await saveLabels(deps, c.get('caller').name, params.id, () => body.labels)),
+  );
+  defineRoute(
+    app,
+    {
+      method: 'patch',
+      path: '/:id/labels',
+      summary: "Merge into an agent's labels (a null value removes the label)",
+      tag: TAG,
+      role: 'operator',
+      params: IdParams,
+      body: LabelsPatchBody,
+      responses: { 200: { description: 'The agent with its new labels', schema: AgentView } },
+    },
+    async (c, { params, body }) =>
+      c.json(
+        await saveLabels(deps, c.get('caller').name, params.id, (current) => {
+          const next: Record<string, string> = { ...current };
+          for (const [k, v] of Object.entries(body.labels)) {
+            if (v === null) delete next[k];
+            else next[k] = v;
+          }
+          return next;
+        }),
+      ),
+  );
 
-  app.post('/:id/revoke', requireRole('operator'), async (c) => {
-    const id = c.req.param('id');
-    const online = deps.gateway.session(id) !== undefined;
-    const agent = await deps.agents.revoke(id, new Date(), {
-      audit: { actor: c.get('caller').name, action: 'agent.revoke', target: id, details: { online } },
-    });
-    deps.revocations.revokeAgent(id, new Date(agent.revokedAt ?? Date.now()));
-    deps.revocations.revokeSerial(agent.certSerial);
-    const disconnected = deps.gateway.disconnect(id, CLOSE_CODES.REVOKED, 'certificate revoked');
-    deps.log.warn('agent revoked', { agent: id, disconnected, by: c.get('caller').name });
-    return c.json({ ...agentView(agent, undefined), disconnected });
-  });
+  defineRoute(
+    app,
+    {
+      method: 'post',
+      path: '/:id/revoke',
+      summary: 'Revoke an agent and disconnect it',
+      tag: TAG,
+      role: 'operator',
+      params: IdParams,
+      query: 'ignored',
+      responses: { 200: { description: 'The revoked agent', schema: RevokedAgent } },
+    },
+    async (c, { params }) => {
+      const id = params.id;
+      const online = deps.gateway.session(id) !== undefined;
+      const agent = await deps.agents.revoke(id, new Date(), {
+        audit: { actor: c.get('caller').name, action: 'agent.revoke', target: id, details: { online } },
+      });
+      deps.revocations.revokeAgent(id, new Date(agent.revokedAt ?? Date.now()));
+      deps.revocations.revokeSerial(agent.certSerial);
+      const disconnected = deps.gateway.disconnect(id, CLOSE_CODES.REVOKED, 'certificate revoked');
+      deps.log.warn('agent revoked', { agent: id, disconnected, by: c.get('caller').name });
+      return c.json({ ...agentView(agent, undefined), disconnected });
+    },
+  );
 
   return app;
 }
@@ -141,55 +203,93 @@ async function saveLabels(
 }
 
 /** The revocation list the gateway enforces: revoked agent ids and certificate serials. */
-export function revocationRoutes(deps: ApiDeps): Hono<ApiEnv> {
-  const app = new Hono<ApiEnv>();
-  app.get('/', (c) => {
-    refuseQuery(c);
-    return c.json(deps.revocations.toJSON());
-  });
+export function revocationRoutes(deps: ApiDeps): ApiRouter {
+  const app = apiRouter();
+  defineRoute(
+    app,
+    {
+      method: 'get',
+      path: '/',
+      summary: 'The revocation list: revoked agent ids and certificate serials',
+      tag: TAG,
+      responses: { 200: { description: 'The revocation list', schema: RevocationsResponse } },
+    },
+    (c) => c.json(deps.revocations.toJSON()),
+  );
   return app;
 }
 
-export function enrollmentTokenRoutes(deps: ApiDeps): Hono<ApiEnv> {
-  const app = new Hono<ApiEnv>();
-  app.post('/', requireRole('operator'), async (c) => {
-    const body = (await readBodyText(c)).trim() ? await readJsonBody(c) : {};
-    const r = FieldReader.of(body, '', 'LOOM_ERR_INVALID_ARGUMENT').onlyKeys(['ttlSec']);
-    const ttl = r.has('ttlSec') ? r.integer('ttlSec', { min: 1, max: 30 * 86_400 }) : undefined;
-    const caller = c.get('caller');
-    const t = await deps.enrollment.createToken(caller.name, ttl);
-    return c.json({ token: t.token, expiresAt: t.expiresAt }, 201);
-  });
+export function enrollmentTokenRoutes(deps: ApiDeps): ApiRouter {
+  const app = apiRouter();
+  defineRoute(
+    app,
+    {
+      method: 'post',
+      path: '/',
+      summary: 'Create a one-time enrollment token for a new site',
+      tag: 'enrollment',
+      role: 'operator',
+      query: 'ignored',
+      body: EnrollmentTokenBody,
+      bodyOptional: true,
+      responses: { 201: { description: 'The token (shown once)', schema: EnrollmentTokenResponse } },
+    },
+    async (c, { body }) => {
+      const t = await deps.enrollment.createToken(c.get('caller').name, body.ttlSec);
+      return c.json({ token: t.token, expiresAt: t.expiresAt }, 201);
+    },
+  );
   return app;
 }
 
 /** Unauthenticated: the CA (for pinning) and token + CSR → certificate. */
-export function enrollRoutes(deps: ApiDeps): Hono<ApiEnv> {
-  const app = new Hono<ApiEnv>();
-  app.get('/ca', (c) => c.json({ caCertificate: deps.caCertPem, fingerprint: deps.caFingerprint }));
-  app.post('/enroll', async (c) => {
-    const r = FieldReader.of(await readJsonBody(c), '', 'LOOM_ERR_INVALID_ARGUMENT').onlyKeys([
-      'token',
-      'csr',
-      'name',
-      'labels',
-    ]);
-    const token = r.string('token', { max: 512 });
-    const csr = r.string('csr', { max: 16_384 });
-    // Control characters would make the audit log, the fleet view and CLI output misleading.
-    const name = r.optionalString('name', { max: 64, pattern: /^\P{Cc}+$/u }) ?? 'agent';
-    const labels = r.has('labels') ? parseLabels(r.raw('labels')) : {};
-    const result = await deps.enrollment.enroll(token, csr, name, { remote: remoteAddress(c), labels });
-    deps.log.info('agent enrolled', { agent: result.agent.id, name });
-    return c.json(
-      {
-        agentId: result.agent.id,
-        certificate: result.certificate,
-        caCertificate: result.caCertificate,
-        agentPort: deps.agentPort(),
+export function enrollRoutes(deps: ApiDeps): ApiRouter {
+  const app = apiRouter();
+  defineRoute(
+    app,
+    {
+      method: 'get',
+      path: '/ca',
+      summary: 'The Loom CA certificate and its fingerprint, for pinning',
+      tag: 'enrollment',
+      role: 'public',
+      query: 'ignored',
+      responses: { 200: { description: 'The CA', schema: CaResponse } },
+    },
+    (c) => c.json({ caCertificate: deps.caCertPem, fingerprint: deps.caFingerprint }),
+  );
+  defineRoute(
+    app,
+    {
+      method: 'post',
+      path: '/enroll',
+      summary: 'Enroll a site: an enrollment token and a CSR for its client certificate',
+      tag: 'enrollment',
+      role: 'public',
+      query: 'ignored',
+      body: EnrollBody,
+      responses: {
+        201: { description: 'The certificate and where to connect', schema: EnrollResponse },
+        429: { description: 'Too many enrollment calls from this address', schema: ErrorResponse },
       },
-      201,
-    );
-  });
+    },
+    async (c, { body }) => {
+      const name = body.name ?? 'agent';
+      const result = await deps.enrollment.enroll(body.token, body.csr, name, {
+        remote: remoteAddress(c),
+        labels: body.labels ?? {},
+      });
+      deps.log.info('agent enrolled', { agent: result.agent.id, name });
+      return c.json(
+        {
+          agentId: result.agent.id,
+          certificate: result.certificate,
+          caCertificate: result.caCertificate,
+          agentPort: deps.agentPort(),
+        },
+        201,
+      );
+    },
+  );
   return app;
 }

@@ -1,6 +1,6 @@
 // The operator API as a Hono app (no server), so tests can call `app.request()` directly.
 import type { Context } from 'hono';
-import { Hono } from 'hono';
+import { AuditPage, HealthResponse, OpenApiResponse } from '../../shared/api-schemas/index.ts';
 import { LoomError } from '../../shared/errors/index.ts';
 import { bodyLimit } from '../../shared/http/index.ts';
 import { agentsRoutes, enrollmentTokenRoutes, enrollRoutes, revocationRoutes } from './agents-routes.ts';
@@ -10,8 +10,8 @@ import { errorResponse, handleApiError } from './errors.ts';
 import { evaluationsRoutes } from './evaluations-routes.ts';
 import { jobsRoutes } from './jobs-routes.ts';
 import { lifecycleRoutes } from './lifecycle-routes.ts';
-import { readListQuery } from './list-query.ts';
 import { modelsRoutes } from './models-routes.ts';
+import { openApiDocument } from './openapi.ts';
 import {
   FixedWindowRateLimiter,
   RATE_LIMIT_DEFAULTS,
@@ -19,6 +19,7 @@ import {
   rateLimit,
 } from './rate-limit.ts';
 import { retirementRoutes, rolloutsRoutes } from './rollouts-routes.ts';
+import { type ApiRouter, apiRouter, defineRoute } from './route-spec.ts';
 import { tokensRoutes } from './tokens-routes.ts';
 
 /** Options of `createApiApp`; every one has a default in `API_DEFAULTS`. */
@@ -70,7 +71,7 @@ function queryInteger(c: Context<ApiEnv>, name: string, fallback: number, min: n
  * @param options.maxModelBodyBytes default 268435456
  * @param options.enrollRateLimit default 20 requests per address per minute
  */
-export function createApiApp(deps: ApiDeps, options: ApiOptions = {}): Hono<ApiEnv> {
+export function createApiApp(deps: ApiDeps, options: ApiOptions = {}): ApiRouter {
   const maxBodyBytes = options.maxBodyBytes ?? API_DEFAULTS.maxBodyBytes;
   const maxModelBodyBytes = options.maxModelBodyBytes ?? API_DEFAULTS.maxModelBodyBytes;
   for (const [name, value] of Object.entries({ maxBodyBytes, maxModelBodyBytes })) {
@@ -78,7 +79,7 @@ export function createApiApp(deps: ApiDeps, options: ApiOptions = {}): Hono<ApiE
   }
   const enrollLimit = options.enrollRateLimit ?? API_DEFAULTS.enrollRateLimit;
 
-  const app = new Hono<ApiEnv>();
+  const app = apiRouter();
   app.onError((err, c) => handleApiError(err, c, deps.log));
   app.notFound((c) => errorResponse(c, 404, 'LOOM_ERR_NOT_FOUND', `no route ${c.req.method} ${c.req.path}`));
   // Only a model upload may be large; every other body, and above all the unauthenticated
@@ -97,17 +98,28 @@ export function createApiApp(deps: ApiDeps, options: ApiOptions = {}): Hono<ApiE
     app.post('/v1/enroll', rateLimit(new FixedWindowRateLimiter(enrollLimit)));
   }
 
-  app.get('/healthz', (c) =>
-    c.json({
-      status: 'ok',
-      backend: deps.backend(),
-      agentsConnected: deps.gateway.onlineAgentIds().length,
-      agentPort: deps.agentPort(),
-    }),
+  defineRoute(
+    app,
+    {
+      method: 'get',
+      path: '/healthz',
+      summary: 'Whether the coordinator runs, its backend and how many agents are connected',
+      tag: 'service',
+      role: 'public',
+      query: 'ignored',
+      responses: { 200: { description: 'Healthy', schema: HealthResponse } },
+    },
+    (c) =>
+      c.json({
+        status: 'ok',
+        backend: deps.backend(),
+        agentsConnected: deps.gateway.onlineAgentIds().length,
+        agentPort: deps.agentPort(),
+      }),
   );
   app.route('/v1', enrollRoutes(deps));
 
-  const v1 = new Hono<ApiEnv>();
+  const v1 = apiRouter();
   v1.use('*', bearerAuth(deps.tokens));
   v1.route('/enrollment-tokens', enrollmentTokenRoutes(deps));
   v1.route('/agents', agentsRoutes(deps));
@@ -119,22 +131,50 @@ export function createApiApp(deps: ApiDeps, options: ApiOptions = {}): Hono<ApiE
   v1.route('/models', lifecycleRoutes(deps));
   v1.route('/jobs', jobsRoutes(deps));
   v1.route('/tokens', tokensRoutes(deps));
-  v1.get('/audit', async (c) => {
-    const { actor, action } = readListQuery(c, { actor: 'string', action: 'string' }).filters;
-    const after = queryInteger(c, 'after', 0, 0);
-    const limit = Math.min(
-      queryInteger(c, 'limit', API_DEFAULTS.defaultAuditPage, 1),
-      API_DEFAULTS.maxAuditPage,
-    );
-    // Filters apply within the page of `limit` entries after `after`, so paging stays by seq:
-    // `next` is the last seq scanned whenever the page was full.
-    const scanned = await deps.audit.list({ after, limit });
-    const entries = scanned.filter(
-      (e) => (actor === undefined || e.actor === actor) && (action === undefined || e.action === action),
-    );
-    const next = scanned.length === limit ? String(scanned[scanned.length - 1].seq) : undefined;
-    return c.json({ entries, ...(next ? { next } : {}), chain: await deps.audit.verify() });
-  });
+  defineRoute(
+    v1,
+    {
+      method: 'get',
+      path: '/audit',
+      summary: 'Audit entries after seq `after`, and the check of the whole hash chain',
+      tag: 'audit',
+      query: { filters: { actor: 'string', action: 'string' } },
+      responses: { 200: { description: 'One page of entries', schema: AuditPage } },
+    },
+    async (c, { query }) => {
+      const { actor, action } = query.filters;
+      const after = queryInteger(c, 'after', 0, 0);
+      const limit = Math.min(
+        queryInteger(c, 'limit', API_DEFAULTS.defaultAuditPage, 1),
+        API_DEFAULTS.maxAuditPage,
+      );
+      // Filters apply within the page of `limit` entries after `after`, so paging stays by seq:
+      // `next` is the last seq scanned whenever the page was full.
+      const scanned = await deps.audit.list({ after, limit });
+      const entries = scanned.filter(
+        (e) => (actor === undefined || e.actor === actor) && (action === undefined || e.action === action),
+      );
+      const next = scanned.length === limit ? String(scanned[scanned.length - 1].seq) : undefined;
+      return c.json({ entries, ...(next ? { next } : {}), chain: await deps.audit.verify() });
+    },
+  );
+  // The document describes every route above, generated from their declarations. Any valid token
+  // may read it: it tells a caller what the API accepts, nothing about the data behind it.
+  let document: Record<string, unknown> | undefined;
+  defineRoute(
+    v1,
+    {
+      method: 'get',
+      path: '/openapi.json',
+      summary: 'This API as an OpenAPI 3.1 document, generated from its schemas',
+      tag: 'service',
+      responses: { 200: { description: 'The OpenAPI document', schema: OpenApiResponse } },
+    },
+    (c) => {
+      document ??= openApiDocument(app);
+      return c.json(document);
+    },
+  );
   app.route('/v1', v1);
   return app;
 }

@@ -1,112 +1,182 @@
 // /v1/models/:name/…: a version's stage, tags and description, and the model's aliases. Viewers
 // read, operators change, admins force. A `:version` may be an alias (`.../versions/champion`).
-import { Hono } from 'hono';
+import {
+  AliasBody,
+  AliasList,
+  AliasParams,
+  AliasRecord,
+  LifecycleView,
+  ModelParams,
+  PolicyBody,
+  PolicyResponse,
+  StageBody,
+  StageChange,
+  VersionPatchBody,
+  VersionRefParams,
+} from '../../shared/api-schemas/index.ts';
 import { LoomError } from '../../shared/errors/index.ts';
-import { FieldReader } from '../../shared/protocol/index.ts';
-import { parsePromotionPolicy, STAGES, type Stage } from '../lifecycle/index.ts';
+import { parsePromotionPolicy } from '../lifecycle/index.ts';
 import { parseRolloutPlan } from '../rollouts/index.ts';
-import { requireRole } from './auth.ts';
-import type { ApiDeps, ApiEnv } from './context.ts';
-import { readJsonBody } from './errors.ts';
-import { refuseQuery } from './list-query.ts';
+import type { ApiDeps } from './context.ts';
+import { type ApiRouter, apiRouter, defineRoute } from './route-spec.ts';
 
-const TAG_KEY = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$/;
+const TAG = 'lifecycle';
 
-export function lifecycleRoutes(deps: ApiDeps): Hono<ApiEnv> {
-  const app = new Hono<ApiEnv>();
+export function lifecycleRoutes(deps: ApiDeps): ApiRouter {
+  const app = apiRouter();
 
-  app.patch('/:name/versions/:version', requireRole('operator'), async (c) => {
-    refuseQuery(c);
-    const name = c.req.param('name');
-    const version = await deps.lifecycle.resolve(name, c.req.param('version'));
-    const r = FieldReader.of(await readJsonBody(c), '', 'LOOM_ERR_INVALID_ARGUMENT').onlyKeys([
-      'description',
-      'tags',
-    ]);
-    const patch: { description?: string; tags?: Record<string, string | null> } = {};
-    if (r.has('description')) patch.description = r.string('description', { max: 4096, min: 0 });
-    if (r.has('tags')) {
-      const t = r.object('tags');
-      const raw = r.raw('tags') as Record<string, unknown>;
-      const keys = Object.keys(raw);
-      if (keys.length > 64) r.fail('tags', 'must have at most 64 entries');
-      patch.tags = {};
-      for (const k of keys) {
-        if (!TAG_KEY.test(k)) r.fail('tags', `key "${k.slice(0, 80)}" must match ${TAG_KEY}`);
-        patch.tags[k] = raw[k] === null ? null : t.string(k, { max: 256, min: 0 });
+  defineRoute(
+    app,
+    {
+      method: 'patch',
+      path: '/:name/versions/:version',
+      summary: "Set a version's description and tags (a null tag removes it)",
+      tag: TAG,
+      role: 'operator',
+      params: VersionRefParams,
+      body: VersionPatchBody,
+      responses: { 200: { description: "The version's lifecycle", schema: LifecycleView } },
+    },
+    async (c, { params, body }) => {
+      const version = await deps.lifecycle.resolve(params.name, params.version);
+      const patch = {
+        ...(body.description === undefined ? {} : { description: body.description }),
+        ...(body.tags === undefined ? {} : { tags: body.tags }),
+      };
+      return c.json(await deps.lifecycle.update(params.name, version, patch, c.get('caller').name));
+    },
+  );
+
+  defineRoute(
+    app,
+    {
+      method: 'post',
+      path: '/:name/versions/:version/stage',
+      summary: 'Move a version to a stage; production goes through the validation gate',
+      tag: TAG,
+      role: 'operator',
+      params: VersionRefParams,
+      body: StageBody,
+      responses: {
+        200: {
+          description: "The version's lifecycle, and the rollout a promotion started",
+          schema: StageChange,
+        },
+        409: { description: 'Refused by the gate (LOOM_ERR_GATE), the stage rules or a rollout in progress' },
+      },
+    },
+    async (c, { params, body }) => {
+      const version = await deps.lifecycle.resolve(params.name, params.version);
+      const force = body.force ?? false;
+      const caller = c.get('caller');
+      if (force && caller.role !== 'admin') {
+        throw new LoomError('LOOM_ERR_FORBIDDEN', `force needs the admin role; the token has ${caller.role}`);
       }
-    }
-    if (patch.description === undefined && patch.tags === undefined) {
-      r.fail('body', 'must set description or tags');
-    }
-    return c.json(await deps.lifecycle.update(name, version, patch, c.get('caller').name));
-  });
+      if (force && !body.reason) {
+        throw new LoomError(
+          'LOOM_ERR_INVALID_ARGUMENT',
+          'reason is required with force: the audit log records why',
+          {
+            details: { field: 'reason' },
+          },
+        );
+      }
+      const rollout = body.rollout === undefined ? undefined : parseRolloutPlan(body.rollout, 'rollout');
+      if (rollout && body.stage !== 'production') {
+        throw new LoomError('LOOM_ERR_INVALID_ARGUMENT', 'rollout is for a promotion to production', {
+          details: { field: 'rollout' },
+        });
+      }
+      return c.json(
+        await deps.lifecycle.setStage(params.name, version, body.stage, {
+          actor: caller.name,
+          force,
+          ...(body.reason ? { reason: body.reason } : {}),
+          ...(rollout ? { rollout } : {}),
+        }),
+      );
+    },
+  );
 
-  app.post('/:name/versions/:version/stage', requireRole('operator'), async (c) => {
-    refuseQuery(c);
-    const name = c.req.param('name');
-    const version = await deps.lifecycle.resolve(name, c.req.param('version'));
-    const r = FieldReader.of(await readJsonBody(c), '', 'LOOM_ERR_INVALID_ARGUMENT').onlyKeys([
-      'stage',
-      'force',
-      'reason',
-      'rollout',
-    ]);
-    const stage = r.string('stage', { max: 32 });
-    if (!STAGES.includes(stage as Stage)) r.fail('stage', `must be one of ${STAGES.join(', ')}`);
-    const force = r.optionalBoolean('force') ?? false;
-    const reason = r.optionalString('reason', { max: 1024 });
-    const caller = c.get('caller');
-    if (force && caller.role !== 'admin') {
-      throw new LoomError('LOOM_ERR_FORBIDDEN', `force needs the admin role; the token has ${caller.role}`);
-    }
-    if (force && !reason) r.fail('reason', 'is required with force: the audit log records why');
-    const rollout = r.has('rollout') ? parseRolloutPlan(r.raw('rollout'), 'rollout') : undefined;
-    if (rollout && stage !== 'production') r.fail('rollout', 'is for a promotion to production');
-    return c.json(
-      await deps.lifecycle.setStage(name, version, stage as Stage, {
-        actor: caller.name,
-        force,
-        ...(reason ? { reason } : {}),
-        ...(rollout ? { rollout } : {}),
+  defineRoute(
+    app,
+    {
+      method: 'get',
+      path: '/:name/policy',
+      summary: "A model's promotion policy (null: none)",
+      tag: TAG,
+      params: ModelParams,
+      responses: { 200: { description: 'The policy', schema: PolicyResponse } },
+    },
+    async (c, { params }) => c.json({ policy: (await deps.lifecycle.policy(params.name)) ?? null }),
+  );
+
+  defineRoute(
+    app,
+    {
+      method: 'put',
+      path: '/:name/policy',
+      summary: "Set a model's promotion policy: metric, bound, largest regression",
+      tag: TAG,
+      role: 'operator',
+      params: ModelParams,
+      body: PolicyBody,
+      responses: { 200: { description: 'The policy', schema: PolicyResponse } },
+    },
+    async (c, { params, body }) =>
+      c.json({
+        policy: await deps.lifecycle.setPolicy(params.name, parsePromotionPolicy(body), c.get('caller').name),
       }),
-    );
-  });
+  );
 
-  app.get('/:name/policy', async (c) => {
-    refuseQuery(c);
-    const policy = await deps.lifecycle.policy(c.req.param('name'));
-    return c.json({ policy: policy ?? null });
-  });
+  defineRoute(
+    app,
+    {
+      method: 'get',
+      path: '/:name/aliases',
+      summary: "A model's aliases",
+      tag: TAG,
+      params: ModelParams,
+      responses: { 200: { description: 'The aliases', schema: AliasList } },
+    },
+    async (c, { params }) => {
+      await deps.registry.getModel(params.name);
+      return c.json({ aliases: await deps.lifecycle.aliases(params.name) });
+    },
+  );
 
-  app.put('/:name/policy', requireRole('operator'), async (c) => {
-    refuseQuery(c);
-    const policy = parsePromotionPolicy(await readJsonBody(c));
-    return c.json({
-      policy: await deps.lifecycle.setPolicy(c.req.param('name'), policy, c.get('caller').name),
-    });
-  });
+  defineRoute(
+    app,
+    {
+      method: 'put',
+      path: '/:name/aliases/:alias',
+      summary: 'Point an alias at a version',
+      tag: TAG,
+      role: 'operator',
+      params: AliasParams,
+      body: AliasBody,
+      responses: { 200: { description: 'The alias', schema: AliasRecord } },
+    },
+    async (c, { params, body }) =>
+      c.json(await deps.lifecycle.setAlias(params.name, params.alias, body.version, c.get('caller').name)),
+  );
 
-  app.get('/:name/aliases', async (c) => {
-    refuseQuery(c);
-    const name = c.req.param('name');
-    await deps.registry.getModel(name);
-    return c.json({ aliases: await deps.lifecycle.aliases(name) });
-  });
-
-  app.put('/:name/aliases/:alias', requireRole('operator'), async (c) => {
-    refuseQuery(c);
-    const name = c.req.param('name');
-    const r = FieldReader.of(await readJsonBody(c), '', 'LOOM_ERR_INVALID_ARGUMENT').onlyKeys(['version']);
-    const version = r.integer('version', { min: 1 });
-    return c.json(await deps.lifecycle.setAlias(name, c.req.param('alias'), version, c.get('caller').name));
-  });
-
-  app.delete('/:name/aliases/:alias', requireRole('operator'), async (c) => {
-    refuseQuery(c);
-    await deps.lifecycle.deleteAlias(c.req.param('name'), c.req.param('alias'), c.get('caller').name);
-    return c.body(null, 204);
-  });
+  defineRoute(
+    app,
+    {
+      method: 'delete',
+      path: '/:name/aliases/:alias',
+      summary: 'Delete an alias',
+      tag: TAG,
+      role: 'operator',
+      params: AliasParams,
+      responses: { 204: { description: 'Deleted' } },
+    },
+    async (c, { params }) => {
+      await deps.lifecycle.deleteAlias(params.name, params.alias, c.get('caller').name);
+      return c.body(null, 204);
+    },
+  );
 
   return app;
 }

@@ -1,13 +1,16 @@
 // Paging and filters of the list routes, read one way everywhere: `limit` (default 100, at most
 // 1000), a cursor `after`, a few named filters per route, and any other query parameter refused.
 import type { Context } from 'hono';
+import { type FilterSpec, LIST_DEFAULTS, listQuery } from '../../shared/api-schemas/index.ts';
 import { LoomError } from '../../shared/errors/index.ts';
 
-/** Defaults of every list route. */
-export const LIST_DEFAULTS = { limit: 100, maxLimit: 1000 } as const;
+export type { FilterSpec };
+export { LIST_DEFAULTS };
 
-/** A filter a route accepts: free text, a boolean, or one of some values. */
-export type FilterSpec = 'string' | 'boolean' | readonly string[];
+/** The schema of a list route's query, for its OpenAPI description (the reader below checks it). */
+export function listQuerySchema(filters: Record<string, FilterSpec>, options: { cursor?: boolean } = {}) {
+  return listQuery(filters, options);
+}
 
 export interface ListQuery<F extends Record<string, FilterSpec>> {
   limit: number;

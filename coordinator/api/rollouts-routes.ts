@@ -1,99 +1,138 @@
 // /v1/rollouts: staged, health-gated rollouts of a model version to the edge, and
 // /v1/models/:name/versions/:version/retire: retirement of a version in favour of a successor.
-import { Hono } from 'hono';
-import { readBodyText } from '../../shared/http/index.ts';
-import { FieldReader } from '../../shared/protocol/index.ts';
-import { parseRolloutRequest, RETIREMENT_DEFAULTS } from '../rollouts/index.ts';
-import { requireRole } from './auth.ts';
-import type { ApiDeps, ApiEnv } from './context.ts';
-import { readJsonBody } from './errors.ts';
-import { readListQuery, refuseQuery } from './list-query.ts';
+import {
+  EmptyBody,
+  IdParams,
+  ModelParams,
+  RetireBody,
+  RetirementList,
+  RetirementRecord,
+  RolloutBody,
+  RolloutList,
+  RolloutRecord,
+  rolloutListFilters,
+  VersionParams,
+} from '../../shared/api-schemas/index.ts';
+import { rolloutRequestOf } from '../rollouts/index.ts';
+import type { ApiDeps } from './context.ts';
+import { type ApiRouter, apiRouter, defineRoute } from './route-spec.ts';
 
-const ROLLOUT_FILTERS = {
-  model: 'string',
-  state: ['running', 'paused', 'completed', 'rolled-back'],
-} as const;
+const TAG = 'rollouts';
 
-/** An action on a rollout takes no body (an empty one, or `{}`). */
-async function noBody(c: Parameters<typeof readBodyText>[0]): Promise<void> {
-  const text = (await readBodyText(c)).trim();
-  if (text === '') return;
-  FieldReader.of(await readJsonBody(c), '', 'LOOM_ERR_INVALID_ARGUMENT').onlyKeys([]);
-}
+export function rolloutsRoutes(deps: ApiDeps): ApiRouter {
+  const app = apiRouter();
 
-export function rolloutsRoutes(deps: ApiDeps): Hono<ApiEnv> {
-  const app = new Hono<ApiEnv>();
+  defineRoute(
+    app,
+    {
+      method: 'post',
+      path: '/',
+      summary: 'Start a staged rollout of a version to the agents, in health-gated waves',
+      tag: TAG,
+      role: 'operator',
+      body: RolloutBody,
+      responses: { 201: { description: 'The rollout', schema: RolloutRecord } },
+    },
+    async (c, { body }) =>
+      c.json(await deps.rollouts.create(rolloutRequestOf(body), c.get('caller').name), 201),
+  );
 
-  app.post('/', requireRole('operator'), async (c) => {
-    refuseQuery(c);
-    const req = parseRolloutRequest(await readJsonBody(c));
-    return c.json(await deps.rollouts.create(req, c.get('caller').name), 201);
-  });
+  defineRoute(
+    app,
+    {
+      method: 'get',
+      path: '/',
+      summary: 'List rollouts (filters: model, state)',
+      tag: TAG,
+      query: { filters: rolloutListFilters, cursor: false },
+      responses: { 200: { description: 'The rollouts', schema: RolloutList } },
+    },
+    async (c, { query }) => {
+      const { model, state } = query.filters;
+      const all = (await deps.rollouts.list()).filter(
+        (r) => (model === undefined || r.model === model) && (state === undefined || r.state === state),
+      );
+      return c.json({ rollouts: all.slice(0, query.limit) });
+    },
+  );
 
-  app.get('/', async (c) => {
-    const query = readListQuery(c, ROLLOUT_FILTERS, { cursor: false });
-    const { model, state } = query.filters;
-    const all = (await deps.rollouts.list()).filter(
-      (r) => (model === undefined || r.model === model) && (state === undefined || r.state === state),
+  defineRoute(
+    app,
+    {
+      method: 'get',
+      path: '/:id',
+      summary: 'One rollout: each wave and the state of each agent',
+      tag: TAG,
+      params: IdParams,
+      responses: { 200: { description: 'The rollout', schema: RolloutRecord } },
+    },
+    async (c, { params }) => c.json(await deps.rollouts.get(params.id)),
+  );
+
+  const actions = {
+    pause: 'Pause a rollout before its next wave',
+    resume: 'Resume a paused rollout',
+    rollback: 'Roll every agent of a rollout back to the version it ran before',
+  } as const;
+  for (const [action, summary] of Object.entries(actions) as [keyof typeof actions, string][]) {
+    defineRoute(
+      app,
+      {
+        method: 'post',
+        path: `/:id/${action}`,
+        summary,
+        tag: TAG,
+        role: 'operator',
+        params: IdParams,
+        body: EmptyBody,
+        bodyOptional: true,
+        responses: { 200: { description: 'The rollout', schema: RolloutRecord } },
+      },
+      async (c, { params }) => c.json(await deps.rollouts[action](params.id, c.get('caller').name)),
     );
-    return c.json({ rollouts: all.slice(0, query.limit) });
-  });
-
-  app.get('/:id', async (c) => {
-    refuseQuery(c);
-    return c.json(await deps.rollouts.get(c.req.param('id')));
-  });
-
-  for (const action of ['pause', 'resume', 'rollback'] as const) {
-    app.post(`/:id/${action}`, requireRole('operator'), async (c) => {
-      refuseQuery(c);
-      await noBody(c);
-      const id = c.req.param('id');
-      const caller = c.get('caller').name;
-      return c.json(await deps.rollouts[action](id, caller));
-    });
   }
   return app;
 }
 
 /** Mounted under /v1/models beside the model routes. */
-export function retirementRoutes(deps: ApiDeps): Hono<ApiEnv> {
-  const app = new Hono<ApiEnv>();
-  app.post('/:name/versions/:version/retire', requireRole('operator'), async (c) => {
-    refuseQuery(c);
-    const r = FieldReader.of(await readJsonBody(c), '', 'LOOM_ERR_INVALID_ARGUMENT').onlyKeys([
-      'successor',
-      'graceSec',
-    ]);
-    const successor = r.integer('successor', { min: 1 });
-    const graceSec = r.has('graceSec')
-      ? r.integer('graceSec', { min: 0, max: RETIREMENT_DEFAULTS.maxGraceSec })
-      : undefined;
-    const version = versionParam(c.req.param('version'));
-    const record = await deps.retirements.retire(
-      c.req.param('name'),
-      version,
-      { successor, ...(graceSec === undefined ? {} : { graceSec }) },
-      c.get('caller').name,
-    );
-    return c.json(record, 201);
-  });
-  app.get('/:name/retirements', async (c) => {
-    refuseQuery(c);
-    const name = c.req.param('name');
-    await deps.registry.getModel(name);
-    return c.json({ retirements: (await deps.retirements.list()).filter((r) => r.model === name) });
-  });
+export function retirementRoutes(deps: ApiDeps): ApiRouter {
+  const app = apiRouter();
+  defineRoute(
+    app,
+    {
+      method: 'post',
+      path: '/:name/versions/:version/retire',
+      summary: 'Retire a version in favour of a successor, which a rollout brings to its agents',
+      tag: TAG,
+      role: 'operator',
+      params: VersionParams,
+      body: RetireBody,
+      responses: { 201: { description: 'The retirement', schema: RetirementRecord } },
+    },
+    async (c, { params, body }) => {
+      const record = await deps.retirements.retire(
+        params.name,
+        params.version,
+        { successor: body.successor, ...(body.graceSec === undefined ? {} : { graceSec: body.graceSec }) },
+        c.get('caller').name,
+      );
+      return c.json(record, 201);
+    },
+  );
+  defineRoute(
+    app,
+    {
+      method: 'get',
+      path: '/:name/retirements',
+      summary: "A model's retired versions",
+      tag: TAG,
+      params: ModelParams,
+      responses: { 200: { description: 'The retirements', schema: RetirementList } },
+    },
+    async (c, { params }) => {
+      await deps.registry.getModel(params.name);
+      return c.json({ retirements: (await deps.retirements.list()).filter((r) => r.model === params.name) });
+    },
+  );
   return app;
-}
-
-function versionParam(raw: string): number {
-  const n = /^\d{1,15}$/.test(raw) ? Number(raw) : Number.NaN;
-  if (!Number.isSafeInteger(n) || n < 1) {
-    FieldReader.of({}, '', 'LOOM_ERR_INVALID_ARGUMENT').fail(
-      'version',
-      `"${raw.slice(0, 40)}" is not a positive integer`,
-    );
-  }
-  return n;
 }

@@ -1,5 +1,6 @@
 // Federated evaluations as stored and as the API shows them, and validation of a request.
-import { FieldReader, parseLabels } from '../../shared/protocol/index.ts';
+import type { z } from 'zod';
+import { EvaluationBody, parseBody } from '../../shared/api-schemas/index.ts';
 import type { AgentEvaluation, EvaluationAggregate, EvaluationFailure } from '../rounds/index.ts';
 
 export type EvaluationState = 'running' | 'completed' | 'failed' | 'cancelled';
@@ -8,7 +9,7 @@ export type EvaluationState = 'running' | 'completed' | 'failed' | 'cancelled';
 export interface EvaluationRequest {
   /** Agents to ask; absent: every agent online while the evaluation runs. */
   agents?: string[];
-  /** Ask only agents carrying every one of these labels (instead of naming `agents`). */
+  /** Agents that carry every one of these labels (instead of `agents`). */
   labels?: Record<string, string>;
   /** Fewest site reports that make the evaluation complete. */
   minClients: number;
@@ -44,40 +45,19 @@ export interface EvaluationRecord {
 /** Defaults of an evaluation request. */
 export const EVALUATION_DEFAULTS = { minClients: 1, timeoutSec: 120 } as const;
 
-const REQUEST_FIELDS = ['agents', 'labels', 'minClients', 'timeoutSec'] as const;
-
-/**
- * Validates a `POST .../evaluations` body; throws LOOM_ERR_INVALID_ARGUMENT naming the field.
- * `agents` and `labels` exclude each other.
- */
-export function parseEvaluationRequest(body: unknown): EvaluationRequest {
-  const r = FieldReader.of(body ?? {}, '', 'LOOM_ERR_INVALID_ARGUMENT').onlyKeys(REQUEST_FIELDS);
-  if (r.has('labels') && r.has('agents')) {
-    r.fail('labels', 'cannot be given together with agents: name the agents, or select them by labels');
-  }
-  const request: EvaluationRequest = {
-    minClients: r.has('minClients')
-      ? r.integer('minClients', { min: 1, max: 100_000 })
-      : EVALUATION_DEFAULTS.minClients,
-    timeoutSec:
-      r.optionalNumber('timeoutSec', { min: 0, exclusiveMin: true, max: 86_400 }) ??
-      EVALUATION_DEFAULTS.timeoutSec,
+/** A checked evaluation request body as the service takes it, with the defaults filled in. */
+export function evaluationRequestOf(body: z.output<typeof EvaluationBody>): EvaluationRequest {
+  return {
+    ...(body.agents === undefined ? {} : { agents: [...new Set(body.agents)] }),
+    ...(body.labels === undefined ? {} : { labels: body.labels }),
+    minClients: body.minClients ?? EVALUATION_DEFAULTS.minClients,
+    timeoutSec: body.timeoutSec ?? EVALUATION_DEFAULTS.timeoutSec,
   };
-  if (r.has('agents')) {
-    const agents = [...new Set(r.stringArray('agents', { max: 10_000 }))];
-    if (agents.length === 0) r.fail('agents', 'must name at least one agent (or be left out for all)');
-    if (agents.some((a) => a.length === 0 || a.length > 128)) r.fail('agents', 'must hold agent ids');
-    if (request.minClients > agents.length) {
-      r.fail('minClients', `must be at most the number of agents named (${agents.length})`);
-    }
-    request.agents = agents;
-  }
-  if (r.has('labels')) {
-    const labels = parseLabels(r.raw('labels'), 'labels');
-    if (Object.keys(labels).length === 0) r.fail('labels', 'must name at least one label (or be left out)');
-    request.labels = labels;
-  }
-  return request;
+}
+
+/** Validates a `POST .../evaluations` body; throws LOOM_ERR_INVALID_ARGUMENT naming the field. */
+export function parseEvaluationRequest(body: unknown): EvaluationRequest {
+  return evaluationRequestOf(parseBody(EvaluationBody, body ?? {}));
 }
 
 /** One cell of the cross-site matrix: how a version did on one site's hold-out data, latest first. */

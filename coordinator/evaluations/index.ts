@@ -7,7 +7,12 @@ export type {
   EvaluationState,
   MatrixCell,
 } from './evaluation-record.ts';
-export { EVALUATION_DEFAULTS, evaluationMatrix, parseEvaluationRequest } from './evaluation-record.ts';
+export {
+  EVALUATION_DEFAULTS,
+  evaluationMatrix,
+  evaluationRequestOf,
+  parseEvaluationRequest,
+} from './evaluation-record.ts';
 export type { EvaluationOrigin, EvaluationServiceOptions } from './evaluation-service.ts';
 export { EvaluationService } from './evaluation-service.ts';
 export type { EvaluationStore } from './evaluation-store.ts';

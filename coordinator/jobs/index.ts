@@ -19,7 +19,7 @@ export type {
   JobWarning,
   RoundRecord,
 } from './job-record.ts';
-export { JOB_DEFAULTS, parseJobConfig } from './job-record.ts';
+export { JOB_DEFAULTS, jobConfigOf, parseJobConfig } from './job-record.ts';
 export type { JobEvaluator, JobEvent, JobEvents, JobPromoter, JobServiceOptions } from './job-service.ts';
 export { JobService, targetClients } from './job-service.ts';
 export type { JobQuery, JobStore } from './job-store.ts';

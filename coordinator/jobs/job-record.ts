@@ -1,6 +1,8 @@
 // Jobs as stored and as the API returns them, and validation of a new job's configuration.
-import { FieldReader, parseLabels } from '../../shared/protocol/index.ts';
-import { ENGINE_NAMES, type EngineName } from '../aggregation/index.ts';
+import type { z } from 'zod';
+import { JobCreateBody, parseBody } from '../../shared/api-schemas/index.ts';
+import { LoomError } from '../../shared/errors/index.ts';
+import type { EngineName } from '../aggregation/index.ts';
 import { parseRolloutPlan, type RolloutPlan } from '../rollouts/index.ts';
 import { ROBUSTNESS_DEFAULTS, type RoundProgress, type RoundResult } from '../rounds/index.ts';
 import type { Experiment } from './experiment.ts';
@@ -49,6 +51,9 @@ export interface JobConfig {
   /** With `promote: "if-better"`: how the promotion rolls out (fields left out: the model's policy, then defaults). */
   rollout?: RolloutPlan;
 }
+
+/** A checked `POST /v1/jobs` body, before the defaults are filled in. */
+export type JobCreateRequest = z.output<typeof JobCreateBody>;
 
 /** What became of a job's final version. */
 export interface JobPromotion {
@@ -141,95 +146,55 @@ export const JOB_DEFAULTS = {
   clipFactor: ROBUSTNESS_DEFAULTS.clipFactor,
 } as const;
 
-const JOB_FIELDS = [
-  'model',
-  'baseVersion',
-  'rounds',
-  'clientsPerRound',
-  'fraction',
-  'minClients',
-  'roundTimeoutSec',
-  'epochs',
-  'batchSize',
-  'learningRate',
-  'versionEvery',
-  'serverLearningRate',
-  'maxUpdateNorm',
-  'weightCapRatio',
-  'clipFactor',
-  'excludeAgents',
-  'labels',
-  'allowConcurrent',
-  'engine',
-  'evaluateEvery',
-  'promote',
-  'rollout',
-] as const;
+/**
+ * A checked `POST /v1/jobs` body as a job's configuration: the defaults filled in, and the rules
+ * that span fields checked (LOOM_ERR_INVALID_ARGUMENT naming the field).
+ */
+export function jobConfigOf(body: JobCreateRequest): JobConfig {
+  const config: JobConfig = {
+    model: body.model,
+    rounds: body.rounds ?? JOB_DEFAULTS.rounds,
+    minClients: body.minClients ?? JOB_DEFAULTS.minClients,
+    roundTimeoutSec: body.roundTimeoutSec ?? JOB_DEFAULTS.roundTimeoutSec,
+    epochs: body.epochs ?? JOB_DEFAULTS.epochs,
+    batchSize: body.batchSize ?? JOB_DEFAULTS.batchSize,
+    learningRate: body.learningRate ?? JOB_DEFAULTS.learningRate,
+    versionEvery: body.versionEvery ?? JOB_DEFAULTS.versionEvery,
+    serverLearningRate: body.serverLearningRate ?? JOB_DEFAULTS.serverLearningRate,
+    weightCapRatio: body.weightCapRatio ?? JOB_DEFAULTS.weightCapRatio,
+    clipFactor: body.clipFactor ?? JOB_DEFAULTS.clipFactor,
+  };
+  if (config.weightCapRatio > 0 && config.weightCapRatio < 1) {
+    fail('weightCapRatio', 'must be 0 (no cap) or at least 1');
+  }
+  if (body.excludeAgents !== undefined) config.excludeAgents = [...new Set(body.excludeAgents)];
+  if (body.allowConcurrent !== undefined) config.allowConcurrent = body.allowConcurrent;
+  if (body.baseVersion !== undefined) config.baseVersion = body.baseVersion;
+  if (body.clientsPerRound !== undefined) config.clientsPerRound = body.clientsPerRound;
+  if (body.fraction !== undefined) config.fraction = body.fraction;
+  if (config.clientsPerRound !== undefined && config.fraction !== undefined) {
+    fail('fraction', 'cannot be given together with clientsPerRound');
+  }
+  if (config.clientsPerRound !== undefined && config.clientsPerRound < config.minClients) {
+    fail('clientsPerRound', `must be at least minClients (${config.minClients})`);
+  }
+  if (body.evaluateEvery !== undefined && body.evaluateEvery > 0) config.evaluateEvery = body.evaluateEvery;
+  if (body.promote !== undefined) config.promote = body.promote;
+  if (body.maxUpdateNorm !== undefined) config.maxUpdateNorm = body.maxUpdateNorm;
+  if (body.engine !== undefined) config.engine = body.engine;
+  if (body.labels !== undefined) config.labels = body.labels;
+  if (body.rollout !== undefined) {
+    if (config.promote !== 'if-better') fail('rollout', 'is for promote: "if-better"');
+    config.rollout = parseRolloutPlan(body.rollout, 'rollout');
+  }
+  return config;
+}
 
 /** Validates a `POST /v1/jobs` body; throws LOOM_ERR_INVALID_ARGUMENT naming the field. */
 export function parseJobConfig(body: unknown): JobConfig {
-  const r = FieldReader.of(body, '', 'LOOM_ERR_INVALID_ARGUMENT').onlyKeys(JOB_FIELDS);
-  const config: JobConfig = {
-    model: r.string('model', { max: 128 }),
-    rounds: r.has('rounds') ? r.integer('rounds', { min: 1, max: 100_000 }) : JOB_DEFAULTS.rounds,
-    minClients: r.has('minClients')
-      ? r.integer('minClients', { min: 1, max: 100_000 })
-      : JOB_DEFAULTS.minClients,
-    roundTimeoutSec:
-      r.optionalNumber('roundTimeoutSec', { min: 0, exclusiveMin: true, max: 7 * 86_400 }) ??
-      JOB_DEFAULTS.roundTimeoutSec,
-    epochs: r.has('epochs') ? r.integer('epochs', { min: 1, max: 1000 }) : JOB_DEFAULTS.epochs,
-    batchSize: r.has('batchSize') ? r.integer('batchSize', { min: 1, max: 65_536 }) : JOB_DEFAULTS.batchSize,
-    learningRate:
-      r.optionalNumber('learningRate', { min: 0, exclusiveMin: true, max: 100 }) ?? JOB_DEFAULTS.learningRate,
-    versionEvery: r.has('versionEvery') ? r.integer('versionEvery', { min: 1 }) : JOB_DEFAULTS.versionEvery,
-    serverLearningRate:
-      r.optionalNumber('serverLearningRate', { min: 0, exclusiveMin: true, max: 100 }) ??
-      JOB_DEFAULTS.serverLearningRate,
-    weightCapRatio: r.optionalNumber('weightCapRatio', { min: 0, max: 1000 }) ?? JOB_DEFAULTS.weightCapRatio,
-    clipFactor: r.optionalNumber('clipFactor', { min: 0, max: 1000 }) ?? JOB_DEFAULTS.clipFactor,
-  };
-  if (config.weightCapRatio > 0 && config.weightCapRatio < 1) {
-    r.fail('weightCapRatio', 'must be 0 (no cap) or at least 1');
-  }
-  if (r.has('excludeAgents'))
-    config.excludeAgents = [...new Set(r.stringArray('excludeAgents', { max: 10_000 }))];
-  if (r.has('labels')) {
-    const labels = parseLabels(r.raw('labels'), 'labels');
-    if (Object.keys(labels).length === 0) r.fail('labels', 'must name at least one label (or be left out)');
-    config.labels = labels;
-  }
-  if (r.has('allowConcurrent')) config.allowConcurrent = r.boolean('allowConcurrent');
-  if (r.has('baseVersion')) config.baseVersion = r.integer('baseVersion', { min: 1 });
-  if (r.has('clientsPerRound'))
-    config.clientsPerRound = r.integer('clientsPerRound', { min: 1, max: 100_000 });
-  if (r.has('fraction')) config.fraction = r.number('fraction', { min: 0, exclusiveMin: true, max: 1 });
-  if (config.clientsPerRound !== undefined && config.fraction !== undefined) {
-    r.fail('fraction', 'cannot be given together with clientsPerRound');
-  }
-  if (config.clientsPerRound !== undefined && config.clientsPerRound < config.minClients) {
-    r.fail('clientsPerRound', `must be at least minClients (${config.minClients})`);
-  }
-  if (r.has('evaluateEvery')) {
-    const every = r.integer('evaluateEvery', { min: 0, max: 100_000 });
-    if (every > 0) config.evaluateEvery = every;
-  }
-  if (r.has('promote')) {
-    const promote = r.string('promote', { max: 32 });
-    if (promote !== 'if-better') r.fail('promote', 'must be "if-better" (or left out)');
-    config.promote = 'if-better';
-  }
-  if (r.has('rollout')) {
-    if (config.promote !== 'if-better') r.fail('rollout', 'is for promote: "if-better"');
-    config.rollout = parseRolloutPlan(r.raw('rollout'), 'rollout');
-  }
-  if (r.has('maxUpdateNorm'))
-    config.maxUpdateNorm = r.number('maxUpdateNorm', { min: 0, exclusiveMin: true });
-  if (r.has('engine')) {
-    const engine = r.string('engine');
-    if (!ENGINE_NAMES.includes(engine as EngineName))
-      r.fail('engine', `must be one of ${ENGINE_NAMES.join(', ')}`);
-    config.engine = engine as EngineName;
-  }
-  return config;
+  return jobConfigOf(parseBody(JobCreateBody, body));
+}
+
+function fail(field: string, message: string): never {
+  throw new LoomError('LOOM_ERR_INVALID_ARGUMENT', `${field} ${message}`, { details: { field } });
 }

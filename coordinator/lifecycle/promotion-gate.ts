@@ -1,7 +1,7 @@
 // The validation gate in front of production: a model's promotion policy, checked against the
 // version's latest completed federated evaluation and, for the regression bound, against the
 // current production version on the same agents' hold-out data.
-import { FieldReader } from '../../shared/protocol/index.ts';
+import { PolicyBody, parseBody } from '../../shared/api-schemas/index.ts';
 import { parseRolloutPlan, type RolloutPlan } from '../rollouts/index.ts';
 
 export interface PromotionPolicy {
@@ -54,35 +54,14 @@ export function gateFigure(
 
 /** Validates a `PUT /v1/models/:name/policy` body; LOOM_ERR_INVALID_ARGUMENT naming the field. */
 export function parsePromotionPolicy(body: unknown): PromotionPolicy {
-  const r = FieldReader.of(body, '', 'LOOM_ERR_INVALID_ARGUMENT').onlyKeys([
-    'metric',
-    'min',
-    'max',
-    'maxRegression',
-    'stageOnComplete',
-    'rollout',
-  ]);
-  const metric = r.string('metric', { max: 16 });
-  if (metric !== 'accuracy' && metric !== 'loss') r.fail('metric', 'must be accuracy or loss');
-  const policy: PromotionPolicy = { metric: metric as PromotionPolicy['metric'] };
-  if (metric === 'accuracy') {
-    if (r.has('max')) r.fail('max', 'is for loss; an accuracy policy sets min');
-    const min = r.optionalNumber('min', { min: 0, max: 1 });
-    if (min !== undefined) policy.min = min;
-  } else {
-    if (r.has('min')) r.fail('min', 'is for accuracy; a loss policy sets max');
-    const max = r.optionalNumber('max', { min: 0 });
-    if (max !== undefined) policy.max = max;
-  }
-  const regression = r.optionalNumber('maxRegression', { min: 0 });
-  if (regression !== undefined) policy.maxRegression = regression;
-  if (r.has('stageOnComplete')) {
-    const stage = r.string('stageOnComplete', { max: 16 });
-    if (stage !== 'none' && stage !== 'staging') r.fail('stageOnComplete', 'must be none or staging');
-    policy.stageOnComplete = stage as PromotionPolicy['stageOnComplete'];
-  }
-  if (r.has('rollout')) policy.rollout = parseRolloutPlan(r.raw('rollout'), 'rollout');
-  return policy;
+  const p = parseBody(PolicyBody, body);
+  return {
+    metric: p.metric,
+    ...(p.metric === 'accuracy' && p.min !== undefined ? { min: p.min } : {}),
+    ...(p.metric === 'loss' && p.max !== undefined ? { max: p.max } : {}),
+    ...(p.maxRegression === undefined ? {} : { maxRegression: p.maxRegression }),
+    ...(p.stageOnComplete === undefined ? {} : { stageOnComplete: p.stageOnComplete }),
+  };
 }
 
 /** Loss and accuracy of an evaluation's results over `agents` only, each weighed as in its aggregate. */

@@ -25,6 +25,7 @@ export {
   parseWaves,
   ROLLOUT_DEFAULTS,
   resolveRolloutPlan,
+  rolloutRequestOf,
 } from './rollout-record.ts';
 export type { RolloutServiceOptions, RolloutView } from './rollout-service.ts';
 export { ROLLOUT_SERVICE_DEFAULTS, RolloutService } from './rollout-service.ts';

@@ -1,7 +1,15 @@
 // What a rollout is: its request (model, version, target, waves, health limits), its waves and
 // the state of every agent it reaches, as stored and shown. Requests are checked here.
-import { LoomError } from '../../shared/errors/index.ts';
-import { FieldReader, parseLabels } from '../../shared/protocol/index.ts';
+import type { z } from 'zod';
+import {
+  parseBody,
+  parseWith,
+  RolloutBody,
+  RolloutPlanBody,
+  RolloutTarget as RolloutTargetBody,
+  Waves,
+  withoutNulls,
+} from '../../shared/api-schemas/index.ts';
 
 /** Which agents a rollout reaches: all, those with every given label, or the named ones. */
 export type RolloutTarget = { all: true } | { labels: Record<string, string> } | { agents: string[] };
@@ -136,48 +144,21 @@ export interface RolloutRequest {
   policy: RolloutPolicy;
 }
 
-function bad(field: string, message: string): never {
-  throw new LoomError('LOOM_ERR_INVALID_ARGUMENT', `${field} ${message}`, { details: { field } });
-}
-
 /** The target of a request: exactly one of `all: true`, `labels` or `agents`. */
 export function parseTarget(raw: unknown, field = 'target'): RolloutTarget {
-  const r = FieldReader.of(raw, field, 'LOOM_ERR_INVALID_ARGUMENT').onlyKeys(['all', 'labels', 'agents']);
-  const given = ['all', 'labels', 'agents'].filter((k) => r.has(k));
-  if (given.length !== 1) bad(field, 'must have exactly one of all, labels or agents');
-  if (r.has('all')) {
-    if (r.raw('all') !== true) bad(`${field}.all`, 'must be true');
-    return { all: true };
-  }
-  if (r.has('labels')) {
-    const labels = parseLabels(r.raw('labels'), `${field}.labels`);
-    if (Object.keys(labels).length === 0) bad(`${field}.labels`, 'must name at least one label');
-    return { labels };
-  }
-  const agents = r.stringArray('agents', { max: 10_000 });
-  if (agents.length === 0) bad(`${field}.agents`, 'must name at least one agent');
-  for (const a of agents) if (a.length === 0 || a.length > 256) bad(`${field}.agents`, 'must hold agent ids');
-  return { agents: [...new Set(agents)] };
+  return targetOf(parseWith(RolloutTargetBody, raw, 'LOOM_ERR_INVALID_ARGUMENT', field.split('.')));
+}
+
+function targetOf(t: z.output<typeof RolloutTargetBody>): RolloutTarget {
+  if (t.all) return { all: true };
+  if (t.labels) return { labels: t.labels };
+  return { agents: [...new Set(t.agents ?? [])] };
 }
 
 /** Wave percentages: 1 to 10 whole numbers, increasing, the last 100. */
 export function parseWaves(raw: unknown, field = 'waves'): number[] {
-  if (!Array.isArray(raw) || raw.length < 1 || raw.length > 10)
-    bad(field, 'must be an array of 1 to 10 percentages');
-  let last = 0;
-  for (const p of raw) {
-    if (!Number.isSafeInteger(p) || p < 1 || p > 100) bad(field, 'must hold whole percentages from 1 to 100');
-    if (p <= last) bad(field, 'must increase');
-    last = p;
-  }
-  if (last !== 100) bad(field, 'must end at 100');
-  return [...raw] as number[];
+  return parseWith(Waves, raw, 'LOOM_ERR_INVALID_ARGUMENT', field.split('.')) as number[];
 }
-
-/** The health limits a request may set (every one optional). */
-const POLICY_FIELDS = ['healthWindowSec', 'maxErrorRate', 'maxP99Ms', 'minRequests', 'failQuorum'] as const;
-
-const REQUEST_FIELDS = ['model', 'version', 'target', 'waves', ...POLICY_FIELDS];
 
 /**
  * How a promotion rolls its version out: the fields of a `POST /v1/rollouts` body other than
@@ -215,17 +196,14 @@ export const PROMOTION_ROLLOUT_DEFAULTS: Readonly<{
 
 /** Checks a rollout plan (`field` names it in errors); the same rules as `POST /v1/rollouts`. */
 export function parseRolloutPlan(raw: unknown, field = 'rollout'): RolloutPlan {
-  const r = FieldReader.of(raw, field, 'LOOM_ERR_INVALID_ARGUMENT').onlyKeys([
-    'target',
-    'waves',
-    ...POLICY_FIELDS,
-  ]);
-  const plan: RolloutPlan = {};
-  if (r.has('target')) plan.target = parseTarget(r.raw('target'), `${field}.target`);
-  if (r.has('waves')) plan.waves = parseWaves(r.raw('waves'), `${field}.waves`);
-  const policy = parsePolicyFields(r);
-  for (const key of POLICY_FIELDS) if (policy[key] !== undefined) plan[key] = policy[key];
-  return plan;
+  const plan = parseWith(RolloutPlanBody, withoutNulls(raw), 'LOOM_ERR_INVALID_ARGUMENT', field.split('.'));
+  const out: RolloutPlan = {};
+  if (plan.target) out.target = targetOf(plan.target);
+  if (plan.waves) out.waves = plan.waves as number[];
+  for (const key of ['healthWindowSec', 'maxErrorRate', 'maxP99Ms', 'minRequests', 'failQuorum'] as const) {
+    if (plan[key] !== undefined) out[key] = plan[key];
+  }
+  return out;
 }
 
 /**
@@ -257,39 +235,26 @@ export function resolveRolloutPlan(
   };
 }
 
+/** A checked `POST /v1/rollouts` body as a request, with the defaults filled in. */
+export function rolloutRequestOf(body: z.output<typeof RolloutBody>): RolloutRequest {
+  return {
+    model: body.model,
+    version: body.version,
+    target: targetOf(body.target),
+    waves: body.waves === undefined ? [...ROLLOUT_DEFAULTS.waves] : (body.waves as number[]),
+    policy: {
+      healthWindowSec: body.healthWindowSec ?? ROLLOUT_DEFAULTS.healthWindowSec,
+      maxErrorRate: body.maxErrorRate ?? ROLLOUT_DEFAULTS.maxErrorRate,
+      maxP99Ms: body.maxP99Ms ?? ROLLOUT_DEFAULTS.maxP99Ms,
+      minRequests: body.minRequests ?? ROLLOUT_DEFAULTS.minRequests,
+      failQuorum: body.failQuorum ?? ROLLOUT_DEFAULTS.failQuorum,
+    },
+  };
+}
+
 /** Checks a `POST /v1/rollouts` body; LOOM_ERR_INVALID_ARGUMENT naming the field. */
 export function parseRolloutRequest(body: unknown): RolloutRequest {
-  const r = FieldReader.of(body, '', 'LOOM_ERR_INVALID_ARGUMENT').onlyKeys(REQUEST_FIELDS);
-  return {
-    model: r.string('model', { max: 128 }),
-    version: r.integer('version', { min: 1 }),
-    target: parseTarget(r.raw('target')),
-    waves: r.has('waves') ? parseWaves(r.raw('waves')) : [...ROLLOUT_DEFAULTS.waves],
-    policy: parsePolicy(r),
-  };
-}
-
-/** The health limits a request sets (undefined: not given). */
-function parsePolicyFields(r: FieldReader): Partial<RolloutPolicy> {
-  return {
-    healthWindowSec: r.optionalNumber('healthWindowSec', { min: 0, max: 7 * 86_400 }),
-    maxErrorRate: r.optionalNumber('maxErrorRate', { min: 0, max: 1 }),
-    maxP99Ms: r.optionalNumber('maxP99Ms', { min: 0, exclusiveMin: true, max: 3_600_000 }),
-    minRequests: r.has('minRequests') ? r.integer('minRequests', { min: 0, max: 1_000_000_000 }) : undefined,
-    failQuorum: r.optionalNumber('failQuorum', { min: 0, max: 1 }),
-  };
-}
-
-/** The health limits of a request, with their defaults. */
-export function parsePolicy(r: FieldReader): RolloutPolicy {
-  const given = parsePolicyFields(r);
-  return {
-    healthWindowSec: given.healthWindowSec ?? ROLLOUT_DEFAULTS.healthWindowSec,
-    maxErrorRate: given.maxErrorRate ?? ROLLOUT_DEFAULTS.maxErrorRate,
-    maxP99Ms: given.maxP99Ms ?? ROLLOUT_DEFAULTS.maxP99Ms,
-    minRequests: given.minRequests ?? ROLLOUT_DEFAULTS.minRequests,
-    failQuorum: given.failQuorum ?? ROLLOUT_DEFAULTS.failQuorum,
-  };
+  return rolloutRequestOf(parseBody(RolloutBody, body));
 }
 
 /**

@@ -28,21 +28,24 @@ import type {
   JobStreamMessage,
   JobSummary,
   JobView,
+  LifecycleView,
   ModelDetail,
   ModelRecord,
   ModelRequest,
+  OpenApiDocument,
   PageOptions,
   PromotionPolicy,
   RetirementRecord,
+  RetireRequest,
   RevocationListJSON,
   RevokedAgent,
-  Role,
   RolloutRequest,
   RolloutView,
   StageChangeView,
   StageRequest,
   TfjsModelJson,
-  VersionRecord,
+  TokenRequest,
+  VersionPatch,
   VersionView,
 } from './types.ts';
 
@@ -137,6 +140,11 @@ export class LoomClient {
     return this.call('GET', '/v1/revocations');
   }
 
+  /** `GET /v1/openapi.json`: the API as an OpenAPI 3.1 document, generated from its schemas. */
+  openApi(): Promise<OpenApiDocument> {
+    return this.call('GET', '/v1/openapi.json');
+  }
+
   // --- enrollment and agents ------------------------------------------------------------------
 
   /** `POST /v1/enrollment-tokens` (operator): a one-time token for `loom agent enroll`. */
@@ -188,11 +196,11 @@ export class LoomClient {
     return this.call('GET', `/v1/models/${seg(name)}`);
   }
 
-  /** `GET /v1/models/:name/versions`, one page, ascending. */
+  /** `GET /v1/models/:name/versions`, one page, ascending, each with its lifecycle. */
   listVersions(
     name: string,
-    options: PageOptions & { job?: string } = {},
-  ): Promise<{ versions: VersionRecord[]; next?: string }> {
+    options: PageOptions & { job?: string; stage?: LifecycleView['stage'] } = {},
+  ): Promise<{ versions: VersionView[]; next?: string }> {
     return this.call('GET', `/v1/models/${seg(name)}/versions`, { query: { ...options } });
   }
 
@@ -213,15 +221,33 @@ export class LoomClient {
     });
   }
 
-  // --- lifecycle: stages, aliases, policy, retirement ---------------------------------------------
+  // --- lifecycle: stages, tags, aliases, policy, retirement -----------------------------------
+
+  /** `PATCH /v1/models/:name/versions/:version` (operator): description and tags (a null tag is removed). */
+  updateVersion(name: string, version: number | string, patch: VersionPatch): Promise<LifecycleView> {
+    return this.call('PATCH', `/v1/models/${seg(name)}/versions/${seg(version)}`, { body: patch });
+  }
+
+  /** Sets (or, with null, removes) tags of a version: `updateVersion` with tags only. */
+  setTags(
+    name: string,
+    version: number | string,
+    tags: Record<string, string | null>,
+  ): Promise<LifecycleView> {
+    return this.updateVersion(name, version, { tags });
+  }
 
   /**
    * `POST /v1/models/:name/versions/:version/stage` (operator; `force` needs admin and a reason).
-   * Production passes the model's gate or fails with LOOM_ERR_GATE naming the reasons, and starts a
-   * rollout whose id the answer names (`rollout`, null when no agent was targeted).
+   * Production passes the model's gate or fails with LOOM_ERR_GATE naming the reasons.
    */
   setStage(name: string, version: number | string, request: StageRequest): Promise<StageChangeView> {
     return this.call('POST', `/v1/models/${seg(name)}/versions/${seg(version)}/stage`, { body: request });
+  }
+
+  /** `GET /v1/models/:name/aliases`. */
+  listAliases(name: string): Promise<{ aliases: AliasRecord[] }> {
+    return this.call('GET', `/v1/models/${seg(name)}/aliases`);
   }
 
   /** `PUT /v1/models/:name/aliases/:alias` (operator): points the alias at `version`. */
@@ -245,12 +271,13 @@ export class LoomClient {
   }
 
   /** `POST .../versions/:version/retire` (operator): deprecates it; a rollout moves its agents to `successor`. */
-  retireVersion(
-    name: string,
-    version: number,
-    options: { successor: number; graceSec?: number },
-  ): Promise<RetirementRecord> {
+  retireVersion(name: string, version: number, options: RetireRequest): Promise<RetirementRecord> {
     return this.call('POST', `/v1/models/${seg(name)}/versions/${seg(version)}/retire`, { body: options });
+  }
+
+  /** `GET /v1/models/:name/retirements`. */
+  listRetirements(name: string): Promise<{ retirements: RetirementRecord[] }> {
+    return this.call('GET', `/v1/models/${seg(name)}/retirements`);
   }
 
   // --- evaluations ----------------------------------------------------------------------------
@@ -274,19 +301,19 @@ export class LoomClient {
   /** `GET /v1/models/:name/evaluations`: the cross-site matrix (version × agent) and a page of evaluations. */
   listEvaluations(
     name: string,
-    options: PageOptions & { state?: string; version?: number } = {},
+    options: PageOptions & { state?: EvaluationRecord['state']; version?: number } = {},
   ): Promise<EvaluationList> {
     return this.call('GET', `/v1/models/${seg(name)}/evaluations`, { query: { ...options } });
   }
 
   // --- rollouts -------------------------------------------------------------------------------
 
-  /** `POST /v1/rollouts` (operator): starts a staged rollout; LOOM_ERR_ROLLOUT_ACTIVE while another runs. */
+  /** `POST /v1/rollouts` (operator): starts a staged rollout. */
   startRollout(request: RolloutRequest): Promise<RolloutView> {
     return this.call('POST', '/v1/rollouts', { body: request });
   }
 
-  /** `GET /v1/rollouts`, newest first. */
+  /** `GET /v1/rollouts`. */
   listRollouts(
     options: { model?: string; state?: RolloutView['state']; limit?: number } = {},
   ): Promise<{ rollouts: RolloutView[] }> {
@@ -353,13 +380,13 @@ export class LoomClient {
   // --- API tokens (admin) ---------------------------------------------------------------------
 
   /** `POST /v1/tokens` (admin): the token is in this answer only. */
-  createToken(token: { name: string; role: Role }): Promise<CreatedApiToken> {
+  createToken(token: TokenRequest): Promise<CreatedApiToken> {
     return this.call('POST', '/v1/tokens', { body: token });
   }
 
   /** `GET /v1/tokens` (admin), sorted by id; never a secret. */
   listTokens(
-    options: PageOptions & { role?: Role; revoked?: boolean } = {},
+    options: PageOptions & { role?: ApiTokenView['role']; revoked?: boolean } = {},
   ): Promise<{ tokens: ApiTokenView[]; next?: string }> {
     return this.call('GET', '/v1/tokens', { query: { ...options } });
   }

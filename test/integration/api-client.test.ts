@@ -6,6 +6,7 @@ import { connect, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import {
   type AgentView,
   type ApiTokenView,
@@ -16,8 +17,9 @@ import {
   parseServerSentEvents,
   resolveConnection,
 } from '../../shared/api-client/index.ts';
+import * as schemas from '../../shared/api-schemas/index.ts';
 import { isLoomError } from '../../shared/errors/index.ts';
-import { startTestCluster, type TestCluster } from '../helpers/cluster.ts';
+import { startTestCluster, type TestCluster, waitUntil } from '../helpers/cluster.ts';
 
 /** Every field the client's types declare, tied to the types: a field added to one must be listed. */
 const AGENT_FIELDS = {
@@ -47,6 +49,22 @@ const HEALTH_FIELDS = {
   agentsConnected: true,
   agentPort: true,
 } satisfies Record<keyof Health, true>;
+
+/**
+ * `value` as the response schema declares it: it parses, and (for an object schema) has no field
+ * the schema does not name, so the published document says what the server really answers.
+ */
+function expectConforms(schema: z.ZodType, value: unknown, what: string): void {
+  const result = schema.safeParse(value);
+  expect(result.success, `${what}: ${JSON.stringify(result.error?.issues.slice(0, 3))}`).toBe(true);
+  if (schema instanceof z.ZodObject && value && typeof value === 'object') {
+    const known = Object.keys(schema.shape);
+    expect(
+      Object.keys(value).filter((k) => !known.includes(k)),
+      what,
+    ).toEqual([]);
+  }
+}
 
 async function codeOf(p: Promise<unknown>): Promise<string> {
   try {
@@ -213,6 +231,100 @@ describe('LoomClient', () => {
       code: 'LOOM_ERR_CONFLICT',
     });
   });
+  it('calls the lifecycle, evaluation, rollout, retirement and label routes, and reads the OpenAPI document', async () => {
+    // The job of the test before wrote version 2.
+    const doc = await client.openApi();
+    expect(doc.openapi).toBe('3.1.0');
+    expect(Object.keys(doc.paths)).toEqual(
+      expect.arrayContaining(['/v1/rollouts', '/v1/models/{name}/policy']),
+    );
+
+    const [agent] = (await client.listAgents()).agents;
+    expect((await client.setAgentLabels(agent.id, { site: 'a', tier: 'edge' })).labels).toEqual({
+      site: 'a',
+      tier: 'edge',
+    });
+    expect((await client.patchAgentLabels(agent.id, { tier: null, region: 'eu' })).labels).toEqual({
+      site: 'a',
+      region: 'eu',
+    });
+    expect((await client.listAgents({ label: 'region=eu' })).agents.map((a) => a.id)).toEqual([agent.id]);
+
+    expect((await client.updateVersion('digits', 2, { description: 'first round' })).description).toBe(
+      'first round',
+    );
+    expect((await client.setTags('digits', 2, { data: 'mnist' })).tags).toEqual({ data: 'mnist' });
+    expect(await client.setPolicy('digits', { metric: 'accuracy', min: 0 })).toEqual({
+      policy: { metric: 'accuracy', min: 0 },
+    });
+    expect((await client.getPolicy('digits')).policy).toEqual({ metric: 'accuracy', min: 0 });
+    expect(await client.setAlias('digits', 'champion', 2)).toMatchObject({ alias: 'champion', version: 2 });
+    expect((await client.listAliases('digits')).aliases.map((a) => a.alias)).toEqual(['champion']);
+    expect((await client.getVersion('digits', 'champion')).version).toBe(2);
+    await client.deleteAlias('digits', 'champion');
+    expect((await client.listAliases('digits')).aliases).toEqual([]);
+
+    const started = await client.startEvaluation('digits', 2, { agents: [agent.id], timeoutSec: 60 });
+    expect(started.state).toBe('running');
+    await waitUntil(
+      async () => (await client.getEvaluation('digits', started.id)).state !== 'running',
+      30_000,
+      'the evaluation to end',
+    );
+    const evaluation = await client.getEvaluation('digits', started.id);
+    expect(evaluation).toMatchObject({ state: 'completed', results: [{ agentId: agent.id }] });
+    const evaluations = await client.listEvaluations('digits', { version: 2 });
+    // Newest first: this one, then the one the job ran on its final version.
+    expect(evaluations.evaluations[0].id).toBe(started.id);
+    expect(evaluations.matrix.versions.map((v) => v.version)).toEqual([2]);
+    expect((await client.setStage('digits', 2, { stage: 'staging' })).stage).toBe('staging');
+
+    // A health window of an hour keeps the first wave running while the actions are tried.
+    const rollout = await client.startRollout({
+      model: 'digits',
+      version: 2,
+      target: { labels: { site: 'a' } },
+      healthWindowSec: 3600,
+    });
+    expect(rollout).toMatchObject({ model: 'digits', version: 2, state: 'running' });
+    expect((await client.getRollout(rollout.id)).id).toBe(rollout.id);
+    expect((await client.listRollouts({ model: 'digits' })).rollouts.map((r) => r.id)).toEqual([rollout.id]);
+    expect((await client.pauseRollout(rollout.id)).state).toBe('paused');
+    expect((await client.resumeRollout(rollout.id)).state).toBe('running');
+    expect((await client.rollbackRollout(rollout.id)).state).toBe('rolled-back');
+
+    const retired = await client.retireVersion('digits', 1, { successor: 2, graceSec: 60 });
+    expect(retired).toMatchObject({ model: 'digits', version: 1, successor: 2, graceSec: 60 });
+    expect((await client.listRetirements('digits')).retirements.map((r) => r.version)).toEqual([1]);
+
+    // Every answer is what its response schema (and so the OpenAPI document) declares.
+    const answers: [z.ZodType, unknown, string][] = [
+      [schemas.HealthResponse, await client.health(), 'health'],
+      [schemas.CaResponse, await client.ca(), 'ca'],
+      [schemas.RevocationsResponse, await client.revocations(), 'revocations'],
+      [schemas.AgentList, await client.listAgents(), 'agents'],
+      [schemas.AgentView, await client.getAgent(agent.id), 'agent'],
+      [schemas.ModelList, await client.listModels(), 'models'],
+      [schemas.ModelDetail, await client.getModel('digits'), 'model'],
+      [schemas.VersionList, await client.listVersions('digits'), 'versions'],
+      [schemas.VersionView, await client.getVersion('digits', 2), 'version'],
+      [schemas.ModelJson, await client.getArtifact('digits', 2), 'artifact'],
+      [schemas.JobList, await client.listJobs(), 'jobs'],
+      [schemas.JobView, await client.getJob((await client.listJobs()).jobs[0].id), 'job'],
+      [schemas.TokenList, await client.listTokens(), 'tokens'],
+      [schemas.AuditPage, await client.audit(), 'audit'],
+      [schemas.EvaluationRecord, evaluation, 'evaluation'],
+      [schemas.EvaluationList, await client.listEvaluations('digits'), 'evaluations'],
+      [schemas.PolicyResponse, await client.getPolicy('digits'), 'policy'],
+      [schemas.AliasList, await client.listAliases('digits'), 'aliases'],
+      [schemas.RolloutRecord, await client.getRollout(rollout.id), 'rollout'],
+      [schemas.RolloutList, await client.listRollouts(), 'rollouts'],
+      [schemas.RetirementRecord, retired, 'retirement'],
+      [schemas.RetirementList, await client.listRetirements('digits'), 'retirements'],
+    ];
+    for (const [schema, value, what] of answers) expectConforms(schema, value, what);
+  });
+
   it('opens a dropped event stream again from the last event it delivered', async () => {
     // A TCP relay in front of the API (TLS passes through it untouched) whose connections are cut.
     const sockets = new Set<Socket>();

@@ -232,6 +232,13 @@ describe('federated evaluation', () => {
       /^labels cannot be given together with agents/,
     ],
     [
+      'a label that is not a string',
+      { body: { labels: { site: 1 } } },
+      400,
+      'LOOM_ERR_INVALID_ARGUMENT',
+      /labels\.site/,
+    ],
+    [
       'labels no agent carries',
       { body: { labels: { site: 'nowhere' } } },
       409,
