@@ -66,6 +66,8 @@ describe('federated training end to end', () => {
       batchSize: 16,
       learningRate: 0.1,
       promote: 'if-better',
+      // The promotion's rollout: one wave, passed as soon as every agent runs the version.
+      rollout: { healthWindowSec: 0 },
     });
     const job = await cluster.waitForJob(created.id);
     expect(job.state).toBe('completed');
@@ -153,11 +155,18 @@ describe('federated training end to end', () => {
   });
 
   it('sends the deployed version to an agent that connects later', async () => {
-    // The job before this one left its version a candidate: version 4 is still what is deployed.
-    const { deployedVersion, latestVersion } = await cluster.api<{
-      deployedVersion: number;
-      latestVersion: number;
-    }>('/v1/models/digits');
+    // The job before this one left its version a candidate: version 4 is still what is deployed
+    // (the fleet-wide target once the promotion's rollout completed).
+    let model = { deployedVersion: 0, latestVersion: 0 };
+    await waitUntil(
+      async () => {
+        model = await cluster.api<{ deployedVersion: number; latestVersion: number }>('/v1/models/digits');
+        return model.deployedVersion === 4;
+      },
+      20_000,
+      'the fleet-wide target',
+    );
+    const { deployedVersion, latestVersion } = model;
     expect(deployedVersion).toBe(4);
     expect(latestVersion).toBe(5);
     expect((await cluster.api<{ stage: string }>('/v1/models/digits/versions/5')).stage).toBe('none');
