@@ -7,7 +7,7 @@ import { countFlag, numberFlag } from './connection.ts';
 import { duration, fields, num, out, outJson, table, time } from './format.ts';
 import { agentNames } from './rollouts-commands.ts';
 import { evaluationsShowSpec, evaluationsStartSpec } from './specs.ts';
-import { agentsFlag, agentsWithLabels, labelsFlag } from './targets.ts';
+import { agentsFlag, labelsFlag } from './targets.ts';
 
 /** How often `--wait` looks at a running evaluation, ms. */
 const WAIT_POLL_MS = 250;
@@ -125,33 +125,31 @@ export function evaluationsStart(argv: string[]): Promise<number> {
   return runOperator(evaluationsStartSpec, argv, async ({ flags, positionals, json, client }) => {
     const [name, version] = positionals;
     const labels = labelsFlag(flags);
-    let agents = agentsFlag(flags);
+    const agents = agentsFlag(flags);
     if (labels && agents)
       throw new LoomError('LOOM_ERR_INVALID_ARGUMENT', 'give --label or --agents, not both');
     const minClients = countFlag(flags, 'min-clients', 1);
     const timeoutSec = numberFlag(flags, 'timeout');
     const api = await client();
-    if (labels) {
-      agents = await agentsWithLabels(api, labels);
-      if (agents.length === 0) {
-        throw new LoomError(
-          'LOOM_ERR_NO_TARGETS',
-          `no enrolled agent has the labels ${Object.entries(labels)
-            .map(([k, v]) => `${k}=${v}`)
-            .join(', ')}`,
-        );
-      }
-    }
+    // The coordinator picks the agents carrying the labels (409 LOOM_ERR_NO_TARGETS when none does).
     const started = await api.startEvaluation(name, version, {
       ...(agents ? { agents } : {}),
+      ...(labels ? { labels } : {}),
       ...(minClients === undefined ? {} : { minClients }),
       ...(timeoutSec === undefined ? {} : { timeoutSec }),
     });
+    const on = agents
+      ? `${agents.length} agent(s)`
+      : labels
+        ? `the agents labelled ${Object.entries(labels)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(', ')}`
+        : 'every online agent';
     if (!flags.wait) {
       if (json) outJson(started);
       else
         out(
-          `Started evaluation ${started.id} of ${name} v${started.version} on ${agents ? `${agents.length} agent(s)` : 'every online agent'}; ` +
+          `Started evaluation ${started.id} of ${name} v${started.version} on ${on}; ` +
             `see it with: loom evaluations show ${name} ${started.id}`,
         );
       return 0;

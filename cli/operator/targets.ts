@@ -1,8 +1,8 @@
 // The flags that choose agents (`--label KEY=VALUE ...`, `--agents ID,...`) and those of a rollout's
 // waves and health limits, read once for `rollouts start`, `models promote` and `evaluations start`.
-import type { LoomClient, RolloutPolicy, RolloutTarget } from '../../shared/api-client/index.ts';
+import type { RolloutPolicy, RolloutTarget } from '../../shared/api-client/index.ts';
 import { LoomError } from '../../shared/errors/index.ts';
-import { matchesLabels, parseLabelPair } from '../../shared/protocol/index.ts';
+import { parseLabelPair } from '../../shared/protocol/index.ts';
 import { type ParsedFlags, stringFlag } from '../args.ts';
 import { countFlag, numberFlag } from './connection.ts';
 
@@ -34,26 +34,6 @@ export function targetFromFlags(flags: ParsedFlags): RolloutTarget {
   if (labels) return { labels };
   if (agents) return { agents };
   return { all: true };
-}
-
-/** The ids of the enrolled, unrevoked agents that carry every label of `selector`. */
-export async function agentsWithLabels(api: LoomClient, selector: Record<string, string>): Promise<string[]> {
-  const [first] = Object.entries(selector);
-  const ids: string[] = [];
-  // The API filters by one label; the others are checked here.
-  for await (const a of api.pages(
-    (after) =>
-      api.listAgents({
-        limit: 1000,
-        revoked: false,
-        label: `${first[0]}=${first[1]}`,
-        ...(after ? { after } : {}),
-      }),
-    (p) => p.agents,
-  )) {
-    if (matchesLabels(a.labels, selector)) ids.push(a.id);
-  }
-  return ids;
 }
 
 /** `--waves 10,50,100` as percentages (the server checks the rules); undefined when absent. */

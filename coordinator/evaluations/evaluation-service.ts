@@ -182,7 +182,9 @@ export class EvaluationService {
     if (agents.length === 0) {
       throw new LoomError(
         'LOOM_ERR_NO_TARGETS',
-        'labels: no enrolled agent that is not revoked carries them',
+        `labels: no enrolled agent that is not revoked carries ${Object.entries(labels)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(', ')}`,
         {
           details: { field: 'labels' },
         },

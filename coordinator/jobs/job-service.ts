@@ -178,7 +178,9 @@ export class JobService extends EventEmitter<JobEvents> {
       if (matching.length === 0) {
         throw new LoomError(
           'LOOM_ERR_NO_TARGETS',
-          'labels: no enrolled agent that is not revoked carries them',
+          `labels: no enrolled agent that is not revoked carries ${Object.entries(config.labels)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(', ')}`,
           {
             details: { field: 'labels' },
           },
