@@ -61,6 +61,7 @@ export function parsePromotionPolicy(body: unknown): PromotionPolicy {
     ...(p.metric === 'loss' && p.max !== undefined ? { max: p.max } : {}),
     ...(p.maxRegression === undefined ? {} : { maxRegression: p.maxRegression }),
     ...(p.stageOnComplete === undefined ? {} : { stageOnComplete: p.stageOnComplete }),
+    ...(p.rollout === undefined ? {} : { rollout: parseRolloutPlan(p.rollout, 'rollout') }),
   };
 }
 
