@@ -11,6 +11,7 @@ const BENCHES: Record<string, () => Promise<BenchModule>> = {
   fleet: () => import('./fleet.ts'),
   rollout: () => import('./rollout.ts'),
   round: () => import('./round.ts'),
+  serve: () => import('./serve.ts'),
 };
 
 function usage(): string {
