@@ -160,3 +160,22 @@ export function parseInferRequest(body: unknown, inputShape: readonly number[]):
   }
   return { ...(req.id === undefined ? {} : { id: req.id as string }), inputs, batch, outputs };
 }
+
+const utf8 = new TextDecoder();
+
+/**
+ * Parses and checks a JSON infer request body as read from the wire (UTF-8; invalid sequences
+ * become U+FFFD). Throws LOOM_ERR_INFERENCE_INPUT for a body that is not JSON or does not fit.
+ */
+export function decodeInferBody(bytes: Uint8Array, inputShape: readonly number[]): InferRequest {
+  let body: unknown;
+  try {
+    body = JSON.parse(utf8.decode(bytes));
+  } catch (err) {
+    throw new LoomError(
+      'LOOM_ERR_INFERENCE_INPUT',
+      `request body is not valid JSON: ${(err as Error).message}`,
+    );
+  }
+  return parseInferRequest(body, inputShape);
+}

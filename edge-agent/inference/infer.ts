@@ -1,0 +1,80 @@
+// One infer call from body bytes to the response body, shared by the Hono app and the Node fast
+// path: the checks in the order the protocol answers them, the prediction, the serving stats.
+import { isLoomError, LoomError } from '../../shared/errors/index.ts';
+import type { ModelServer } from './model-server.ts';
+import { decodeInferBody } from './request.ts';
+import { encodeInferResponse } from './response.ts';
+import type { RetirementBook } from './retirements.ts';
+import { applyRetirement, assertServing, type ServingRevocation } from './serving-rules.ts';
+import type { ServingStats } from './serving-stats.ts';
+import { runInTurn } from './turns.ts';
+
+/**
+ * Bodies up to this size are parsed in the turn that read them; larger ones take a turn of their
+ * own (a 16 MiB body is a few hundred ms of parsing), so concurrent large requests parse one
+ * after another with the event loop between them.
+ */
+export const INLINE_PARSE_BYTES = 256 * 1024;
+
+/** What an infer call needs from the server around it. */
+export interface InferContext {
+  revocation: () => ServingRevocation | undefined;
+  serveWhenRevoked: boolean;
+  stats?: ServingStats;
+  retirements?: RetirementBook;
+}
+
+/** One infer call: the model named in the path, how to read the body, where headers go. */
+export interface InferCall {
+  name: string;
+  version: number | undefined;
+  /** Reads the whole body (under the size limit); called once the model is resolved. */
+  body: () => Promise<Uint8Array>;
+  setHeader: (name: string, value: string) => void;
+}
+
+/** The answer of an infer call: the body and its content type. */
+export interface InferAnswer {
+  contentType: string;
+  body: string | Uint8Array;
+}
+
+/**
+ * The infer handler over `server`: resolves the model first (an unknown model is a 404 whatever
+ * the body holds; a stored version not loaded is loaded now), checks the body against it, and
+ * predicts against the version resolved (a swap meanwhile does not change the answer's shape).
+ */
+export function createInferHandler(
+  server: ModelServer,
+  ctx: InferContext,
+): (call: InferCall) => Promise<InferAnswer> {
+  return async ({ name, version, body, setHeader }) => {
+    assertServing(ctx.revocation() !== undefined, ctx.serveWhenRevoked);
+    if (version !== undefined) applyRetirement(setHeader, ctx.retirements, name, version);
+    const served = await server.find(name, version);
+    if (version === undefined) applyRetirement(setHeader, ctx.retirements, name, served.version);
+    const bytes = await body();
+    const req =
+      bytes.byteLength > INLINE_PARSE_BYTES
+        ? await runInTurn(() => decodeInferBody(bytes, served.inputShape))
+        : decodeInferBody(bytes, served.inputShape);
+    const began = performance.now();
+    let result: Awaited<ReturnType<ModelServer['predict']>>;
+    try {
+      result = await server.predict(name, served.version, req.inputs, req.batch);
+    } catch (err) {
+      // A failure of the version itself counts against its health; the caller's bad input does not.
+      const serverSide = !isLoomError(err) || err.httpStatus >= 500;
+      if (serverSide) ctx.stats?.record(name, served.version, performance.now() - began, true);
+      throw err;
+    }
+    ctx.stats?.record(name, result.version, performance.now() - began, false);
+    if (result.classes.length !== req.batch) {
+      throw new LoomError('LOOM_ERR_INTERNAL', `model "${name}" answered ${result.classes.length} rows`);
+    }
+    return {
+      contentType: 'application/json',
+      body: encodeInferResponse(req, name, served.classes, result),
+    };
+  };
+}
