@@ -1,6 +1,6 @@
 // `loom agent enroll` and `loom agent start`.
 import { readFile, stat } from 'node:fs/promises';
-import { EdgeAgent, type ExistingIdentity, enrollAgent } from '../edge-agent/index.ts';
+import { BATCHING_DEFAULTS, EdgeAgent, type ExistingIdentity, enrollAgent } from '../edge-agent/index.ts';
 import { openLocalModelStore } from '../edge-agent/store/index.ts';
 import {
   DATA_KEY_ENV,
@@ -195,6 +195,10 @@ export async function agentStart(argv: string[]): Promise<number> {
     ...(tlsCert && tlsKey ? { inferenceTls: { certPath: tlsCert, keyPath: tlsKey } } : {}),
     healthIntervalMs: intFlag(flags, 'health-interval', 10, 1, 86_400) * 1000,
     keepVersions: intFlag(flags, 'keep-versions', 3, 1, 1000),
+    inferenceBatching: {
+      maxBatchSize: intFlag(flags, 'max-batch-size', BATCHING_DEFAULTS.maxBatchSize, 1, 4096),
+      maxQueueDelayMs: intFlag(flags, 'max-queue-delay-ms', BATCHING_DEFAULTS.maxQueueDelayMs, 0, 60_000),
+    },
     log,
   });
   try {

@@ -134,7 +134,7 @@ export const agentStartSpec: CommandSpec = {
     '                        [--label-column C] [--csv-separator S] [--inference-port P] [--json]\n' +
     '                        [--inference-host ADDR] [--require-api-key] [--inference-tls-cert PEM --inference-tls-key PEM]\n' +
     '                        [--serve-when-revoked] [--data-key-file PATH] [--health-interval SEC]\n' +
-    '                        [--keep-versions N]',
+    '                        [--keep-versions N] [--max-batch-size N] [--max-queue-delay-ms MS]',
   summary:
     'Runs the edge agent: serves local models over the Open Inference Protocol v2 (also offline), connects\n' +
     'to the coordinator with mutual TLS, trains on the local data when asked and sends back only updates.\n' +
@@ -207,6 +207,17 @@ export const agentStartSpec: CommandSpec = {
       type: 'string',
       description: 'versions of each model kept in the local store, for rollbacks without a download',
       default: '3',
+    },
+    'max-batch-size': {
+      type: 'string',
+      description: 'most examples stacked into one prediction from concurrent inference requests',
+      default: '64',
+    },
+    'max-queue-delay-ms': {
+      type: 'string',
+      description:
+        'longest an inference request waits for others to join its batch (0: only those already waiting)',
+      default: '0',
     },
   },
 };

@@ -42,7 +42,13 @@ import {
   saveIdentity,
   saveRevocationRecord,
 } from './identity/index.ts';
-import { ModelServer, RetirementBook, ServingStats, startInferenceServer } from './inference/index.ts';
+import {
+  type BatchingOptions,
+  ModelServer,
+  RetirementBook,
+  ServingStats,
+  startInferenceServer,
+} from './inference/index.ts';
 import { type LocalModelStore, openLocalModelStore } from './store/index.ts';
 import { evaluateLocally, TrainingDataCache, trainLocally } from './training/index.ts';
 
@@ -85,6 +91,10 @@ export interface EdgeAgentOptions {
   healthIntervalMs?: number;
   /** Versions of each model kept in the local store (the active one included), for rollbacks. Default 3. */
   keepVersions?: number;
+  /** Dynamic batching of inference requests, for every model. Default `BATCHING_DEFAULTS`. */
+  inferenceBatching?: BatchingOptions;
+  /** Dynamic batching of particular models by name, over `inferenceBatching`. Default: none. */
+  modelBatching?: Record<string, BatchingOptions>;
   log: Logger;
 }
 
@@ -226,7 +236,11 @@ export class EdgeAgent {
         removed: removed.join(', ') || 'nothing',
       });
     }
-    this.server = new ModelServer(this.store, { log: this.log.child('models') });
+    this.server = new ModelServer(this.store, {
+      log: this.log.child('models'),
+      ...(this.opts.inferenceBatching ? { batching: this.opts.inferenceBatching } : {}),
+      ...(this.opts.modelBatching ? { modelBatching: this.opts.modelBatching } : {}),
+    });
     // A damaged model is logged and skipped: the others still serve, and the coordinator can
     // send a good copy once connected.
     await this.server.loadActive();

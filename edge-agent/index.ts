@@ -7,3 +7,5 @@ export type { EnrollOptions, ExistingIdentity } from './enrollment/index.ts';
 export { enrollAgent } from './enrollment/index.ts';
 export type { AgentIdentity } from './identity/index.ts';
 export { loadIdentity } from './identity/index.ts';
+export type { BatchingOptions } from './inference/index.ts';
+export { BATCHING_DEFAULTS } from './inference/index.ts';
