@@ -43,6 +43,8 @@ interface Measured {
   p99Ms: number;
   errors: number;
   peakRssMiB: number;
+  /** Server CPU time per answered request, in µs: steadier than rates on a shared machine. */
+  cpuUsPerRequest: number;
 }
 
 /** Resident set size of `pid` in MiB, from /proc (0 where /proc is not there). */
@@ -51,6 +53,18 @@ async function rssMiB(pid: number | undefined): Promise<number> {
     const status = await readFile(`/proc/${pid}/status`, 'utf8');
     const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
     return Math.round((kb / 1024) * 10) / 10;
+  } catch {
+    return 0;
+  }
+}
+
+/** CPU time (user + system) `pid` has used so far, in ms, from /proc (0 where it is not there). */
+async function cpuMs(pid: number | undefined): Promise<number> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces), from field 3 on: utime is 14, stime 15.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
   } catch {
     return 0;
   }
@@ -110,7 +124,9 @@ async function measure(
   const sampler = setInterval(async () => {
     peak = Math.max(peak, await rssMiB(t.child.pid));
   }, 250);
+  const cpuBefore = await cpuMs(t.child.pid);
   const r = await load(t.url, body, connections, seconds);
+  const cpuUsed = (await cpuMs(t.child.pid)) - cpuBefore;
   clearInterval(sampler);
   peak = Math.max(peak, await rssMiB(t.child.pid));
   return {
@@ -123,6 +139,7 @@ async function measure(
     p99Ms: r.latency.p99,
     errors: r.errors + r.non2xx + r.timeouts,
     peakRssMiB: peak,
+    cpuUsPerRequest: Math.round((cpuUsed * 1000) / Math.max(1, r.requests.total)),
   };
 }
 
@@ -267,7 +284,7 @@ export async function run(argv: string[]): Promise<void> {
             results.push(m);
             if (!values.json) {
               console.error(
-                `pass ${pass + 1} ${batch}x784 c=${connections} ${t.name}: ${m.requestsPerSec.toFixed(0)} req/s p50 ${m.p50Ms} ms p99 ${m.p99Ms} ms errors ${m.errors}`,
+                `pass ${pass + 1} ${batch}x784 c=${connections} ${t.name}: ${m.requestsPerSec.toFixed(0)} req/s p50 ${m.p50Ms} ms p99 ${m.p99Ms} ms errors ${m.errors}, ${m.cpuUsPerRequest} µs CPU a request`,
               );
             }
           }
@@ -290,6 +307,7 @@ interface Row {
   p50Ms: number;
   p99Ms: number;
   errors: number;
+  cpuUsPerRequest: number;
   rpsRatio?: number;
   p99Ratio?: number;
 }
@@ -318,6 +336,7 @@ function report(
           p50Ms: median(mine.map((m) => m.p50Ms)),
           p99Ms: median(mine.map((m) => m.p99Ms)),
           errors: mine.reduce((n, m) => n + m.errors, 0),
+          cpuUsPerRequest: Math.round(median(mine.map((m) => m.cpuUsPerRequest))),
         };
         if (t.name !== 'plain') {
           // Ratios per pass (the two ran back to back), then their median: load on the shared
@@ -339,10 +358,12 @@ function report(
     return;
   }
   console.log(`serve: ${run.passes} passes of ${run.seconds} s after ${run.warmup} s of warm-up, medians`);
-  console.log('request  conns  target         req/s    p50 ms   p99 ms  errors  req/s ratio  p99 ratio');
+  console.log(
+    'request  conns  target         req/s    p50 ms   p99 ms  errors  cpu µs/req  req/s ratio  p99 ratio',
+  );
   for (const r of rows) {
     console.log(
-      `${`${r.batch}x784`.padEnd(8)} ${String(r.connections).padStart(5)}  ${r.target.padEnd(13)} ${String(r.requestsPerSec).padStart(6)} ${r.p50Ms.toFixed(2).padStart(9)} ${r.p99Ms.toFixed(2).padStart(8)} ${String(r.errors).padStart(7)}  ${r.rpsRatio === undefined ? '' : r.rpsRatio.toFixed(2).padStart(11)}  ${r.p99Ratio === undefined ? '' : r.p99Ratio.toFixed(2).padStart(9)}`,
+      `${`${r.batch}x784`.padEnd(8)} ${String(r.connections).padStart(5)}  ${r.target.padEnd(13)} ${String(r.requestsPerSec).padStart(6)} ${r.p50Ms.toFixed(2).padStart(9)} ${r.p99Ms.toFixed(2).padStart(8)} ${String(r.errors).padStart(7)}  ${String(r.cpuUsPerRequest).padStart(10)}  ${r.rpsRatio === undefined ? '' : r.rpsRatio.toFixed(2).padStart(11)}  ${r.p99Ratio === undefined ? '' : r.p99Ratio.toFixed(2).padStart(9)}`,
     );
   }
   for (const m of memory)
