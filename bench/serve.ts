@@ -5,7 +5,8 @@
 // order from pass to pass, and requests/s, p50, p99, errors and RSS (idle and peak under load)
 // are reported with the ratios to the plain server. `--compare DIR` adds the agent of another
 // Loom checkout (DIR with its node_modules) as a third target; `--soak S` instead keeps one load
-// for S seconds and reports RSS over time.
+// for S seconds and reports RSS over time; `--binary` adds the agent driven with the binary
+// tensor data extension (raw FP32 in, raw outputs back).
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -31,6 +32,8 @@ interface Target {
   url: string;
   child: ChildProcess;
   idleRssMiB: number;
+  /** Sends the binary tensor data form (raw FP32 in, raw outputs back) instead of JSON. */
+  binary?: boolean;
 }
 
 interface Measured {
@@ -99,12 +102,46 @@ function inferBody(batch: number): string {
   return JSON.stringify({ inputs: [{ name: 'input', shape: [batch, 784], datatype: 'FP32', data }] });
 }
 
-function load(url: string, body: string, connections: number, seconds: number): Promise<autocannon.Result> {
+/** The same rows as `inferBody` in the binary tensor data form, all outputs asked as binary. */
+function binaryBody(batch: number): { body: Buffer; headerLength: number } {
+  const parsed = JSON.parse(inferBody(batch)) as { inputs: { data: number[] }[] };
+  const x = Float32Array.from(parsed.inputs[0].data);
+  const header = Buffer.from(
+    JSON.stringify({
+      inputs: [
+        {
+          name: 'input',
+          shape: [batch, 784],
+          datatype: 'FP32',
+          parameters: { binary_data_size: x.byteLength },
+        },
+      ],
+      parameters: { binary_data_output: true },
+    }),
+  );
+  return { body: Buffer.concat([header, Buffer.from(x.buffer)]), headerLength: header.byteLength };
+}
+
+interface Payload {
+  json: string;
+  binary: { body: Buffer; headerLength: number };
+}
+
+function payload(batch: number): Payload {
+  return { json: inferBody(batch), binary: binaryBody(batch) };
+}
+
+function load(t: Target, p: Payload, connections: number, seconds: number): Promise<autocannon.Result> {
   return autocannon({
-    url: `${url}/v2/models/${MODEL}/infer`,
+    url: `${t.url}/v2/models/${MODEL}/infer`,
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body,
+    headers: t.binary
+      ? {
+          'content-type': 'application/octet-stream',
+          'inference-header-content-length': String(p.binary.headerLength),
+        }
+      : { 'content-type': 'application/json' },
+    body: t.binary ? p.binary.body : p.json,
     connections,
     duration: seconds,
   });
@@ -112,20 +149,20 @@ function load(url: string, body: string, connections: number, seconds: number): 
 
 async function measure(
   t: Target,
-  body: string,
+  body: Payload,
   batch: number,
   connections: number,
   pass: number,
   seconds: number,
   warmup: number,
 ): Promise<Measured> {
-  if (warmup > 0) await load(t.url, body, connections, warmup);
+  if (warmup > 0) await load(t, body, connections, warmup);
   let peak = 0;
   const sampler = setInterval(async () => {
     peak = Math.max(peak, await rssMiB(t.child.pid));
   }, 250);
   const cpuBefore = await cpuMs(t.child.pid);
-  const r = await load(t.url, body, connections, seconds);
+  const r = await load(t, body, connections, seconds);
   const cpuUsed = (await cpuMs(t.child.pid)) - cpuBefore;
   clearInterval(sampler);
   peak = Math.max(peak, await rssMiB(t.child.pid));
@@ -163,6 +200,7 @@ export async function run(argv: string[]): Promise<void> {
       passes: { type: 'string', default: '2' },
       compare: { type: 'string' },
       soak: { type: 'string', default: '0' },
+      binary: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
     },
   });
@@ -273,10 +311,15 @@ export async function run(argv: string[]): Promise<void> {
       return;
     }
 
+    // The binary form goes to the same agent processes as the JSON one.
+    if (values.binary) {
+      for (const t of targets.filter((t) => t.name !== 'plain'))
+        targets.push({ ...t, name: `${t.name} binary`, binary: true });
+    }
     const results: Measured[] = [];
     for (let pass = 0; pass < passes; pass++) {
       for (const batch of batches) {
-        const body = inferBody(batch);
+        const body = payload(batch);
         for (const connections of connectionsList) {
           const order = pass % 2 === 0 ? targets : [...targets].reverse();
           for (const t of order) {
@@ -293,7 +336,7 @@ export async function run(argv: string[]): Promise<void> {
     }
     report(targets, results, batches, connectionsList, { seconds, warmup, passes }, values.json);
   } finally {
-    await Promise.all(targets.map((t) => stopProcess(t.child)));
+    await Promise.all([...new Set(targets.map((t) => t.child))].map((child) => stopProcess(child)));
     await coordinator.stop();
     await rm(dir, { recursive: true, force: true });
   }
@@ -380,13 +423,13 @@ async function runSoak(
   batch: number,
   json: boolean,
 ): Promise<void> {
-  const body = inferBody(batch);
+  const body = payload(batch);
   const out: { target: string; idleRssMiB: number; rssMiB: number[]; requests: number; errors: number }[] =
     [];
   for (const t of targets) {
     const samples: number[] = [];
     const sampler = setInterval(async () => samples.push(await rssMiB(t.child.pid)), 1000);
-    const r = await load(t.url, body, connections, seconds);
+    const r = await load(t, body, connections, seconds);
     clearInterval(sampler);
     out.push({
       target: t.name,

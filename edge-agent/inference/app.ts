@@ -101,7 +101,7 @@ export function createInferenceApp(server: ModelServer, opts: InferenceAppOption
     c.json({
       name: 'loom-edge',
       version: LOOM_VERSION,
-      extensions: [],
+      extensions: ['binary_tensor_data'],
       ...(opts.agentName ? { agent: opts.agentName } : {}),
     }),
   );
@@ -153,9 +153,10 @@ export function createInferenceApp(server: ModelServer, opts: InferenceAppOption
       version,
       // Read only once the model is resolved: an unknown model is a 404 whatever the body holds.
       body: () => readBody(c),
+      headerLength: c.req.header('inference-header-content-length'),
       setHeader: (k, v) => c.header(k, v),
     });
-    return c.body(out.body as string, 200, { 'content-type': out.contentType });
+    return c.body(out.body as string, 200, { ...out.headers, 'content-type': out.contentType });
   };
 
   app.post('/v2/models/:name/infer', limit, (c) => answer(c, c.req.param('name'), undefined));

@@ -3,7 +3,7 @@
 import { isLoomError, LoomError } from '../../shared/errors/index.ts';
 import type { ModelServer } from './model-server.ts';
 import { decodeInferBody } from './request.ts';
-import { encodeInferResponse } from './response.ts';
+import { type EncodedResponse, encodeInferResponse } from './response.ts';
 import type { RetirementBook } from './retirements.ts';
 import { applyRetirement, assertServing, type ServingRevocation } from './serving-rules.ts';
 import type { ServingStats } from './serving-stats.ts';
@@ -30,14 +30,13 @@ export interface InferCall {
   version: number | undefined;
   /** Reads the whole body (under the size limit); called once the model is resolved. */
   body: () => Promise<Uint8Array>;
+  /** The `Inference-Header-Content-Length` request header, if sent (binary tensor data). */
+  headerLength: string | undefined;
   setHeader: (name: string, value: string) => void;
 }
 
-/** The answer of an infer call: the body and its content type. */
-export interface InferAnswer {
-  contentType: string;
-  body: string | Uint8Array;
-}
+/** The answer of an infer call: the body, its content type and extra headers. */
+export type InferAnswer = EncodedResponse;
 
 /**
  * The infer handler over `server`: resolves the model first (an unknown model is a 404 whatever
@@ -48,7 +47,7 @@ export function createInferHandler(
   server: ModelServer,
   ctx: InferContext,
 ): (call: InferCall) => Promise<InferAnswer> {
-  return async ({ name, version, body, setHeader }) => {
+  return async ({ name, version, body, headerLength, setHeader }) => {
     assertServing(ctx.revocation() !== undefined, ctx.serveWhenRevoked);
     if (version !== undefined) applyRetirement(setHeader, ctx.retirements, name, version);
     const served = await server.find(name, version);
@@ -56,8 +55,8 @@ export function createInferHandler(
     const bytes = await body();
     const req =
       bytes.byteLength > INLINE_PARSE_BYTES
-        ? await runInTurn(() => decodeInferBody(bytes, served.inputShape))
-        : decodeInferBody(bytes, served.inputShape);
+        ? await runInTurn(() => decodeInferBody(bytes, served.inputShape, headerLength))
+        : decodeInferBody(bytes, served.inputShape, headerLength);
     const began = performance.now();
     let result: Awaited<ReturnType<ModelServer['predict']>>;
     try {
@@ -72,9 +71,6 @@ export function createInferHandler(
     if (result.classes.length !== req.batch) {
       throw new LoomError('LOOM_ERR_INTERNAL', `model "${name}" answered ${result.classes.length} rows`);
     }
-    return {
-      contentType: 'application/json',
-      body: encodeInferResponse(req, name, served.classes, result),
-    };
+    return encodeInferResponse(req, name, served.classes, result);
   };
 }

@@ -19,6 +19,11 @@ import {
   parseVersion,
 } from './serving-rules.ts';
 
+/** A request header's value; a repeated header is a list, which no number parses from. */
+function headerValue(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v.join(',') : v;
+}
+
 /** Answers a request and returns true, or returns false (untouched) for the Hono app to serve. */
 export type NodeRoutes = (req: IncomingMessage, res: ServerResponse) => boolean;
 
@@ -130,11 +135,12 @@ export function createNodeRoutes(server: ModelServer, opts: InferenceAppOptions,
       name,
       version,
       body: () => readNodeBody(req, res, { maxBytes: MAX_BODY_BYTES }),
+      headerLength: headerValue(req.headers['inference-header-content-length']),
       setHeader: (k, v) => {
         headers[k] = v;
       },
     });
-    send(res, 200, headers, out.contentType, out.body);
+    send(res, 200, { ...headers, ...out.headers }, out.contentType, out.body);
   };
 
   return (req, res) => {
