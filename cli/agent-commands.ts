@@ -195,6 +195,7 @@ export async function agentStart(argv: string[]): Promise<number> {
     ...(tlsCert && tlsKey ? { inferenceTls: { certPath: tlsCert, keyPath: tlsKey } } : {}),
     healthIntervalMs: intFlag(flags, 'health-interval', 10, 1, 86_400) * 1000,
     keepVersions: intFlag(flags, 'keep-versions', 3, 1, 1000),
+    ...(flags['grpc-port'] === undefined ? {} : { grpcPort: intFlag(flags, 'grpc-port', 0) }),
     inferenceBatching: {
       maxBatchSize: intFlag(flags, 'max-batch-size', BATCHING_DEFAULTS.maxBatchSize, 1, 4096),
       maxQueueDelayMs: intFlag(flags, 'max-queue-delay-ms', BATCHING_DEFAULTS.maxQueueDelayMs, 0, 60_000),

@@ -134,7 +134,7 @@ export const agentStartSpec: CommandSpec = {
     '                        [--label-column C] [--csv-separator S] [--inference-port P] [--json]\n' +
     '                        [--inference-host ADDR] [--require-api-key] [--inference-tls-cert PEM --inference-tls-key PEM]\n' +
     '                        [--serve-when-revoked] [--data-key-file PATH] [--health-interval SEC]\n' +
-    '                        [--keep-versions N] [--max-batch-size N] [--max-queue-delay-ms MS]',
+    '                        [--keep-versions N] [--max-batch-size N] [--max-queue-delay-ms MS] [--grpc-port P]',
   summary:
     'Runs the edge agent: serves local models over the Open Inference Protocol v2 (also offline), connects\n' +
     'to the coordinator with mutual TLS, trains on the local data when asked and sends back only updates.\n' +
@@ -207,6 +207,12 @@ export const agentStartSpec: CommandSpec = {
       type: 'string',
       description: 'versions of each model kept in the local store, for rollbacks without a download',
       default: '3',
+    },
+    'grpc-port': {
+      type: 'string',
+      description:
+        'also serve the inference API over gRPC (OIP v2 GRPCInferenceService) on this port (0: any free port)',
+      default: 'off',
     },
     'max-batch-size': {
       type: 'string',

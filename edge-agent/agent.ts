@@ -46,7 +46,9 @@ import {
   type BatchingOptions,
   ModelServer,
   RetirementBook,
+  type RunningGrpcInferenceServer,
   ServingStats,
+  startGrpcInferenceServer,
   startInferenceServer,
 } from './inference/index.ts';
 import { type LocalModelStore, openLocalModelStore } from './store/index.ts';
@@ -87,6 +89,11 @@ export interface EdgeAgentOptions {
   requireApiKey?: boolean;
   /** Serve the inference API over HTTPS with this certificate and key. Default: plain HTTP. */
   inferenceTls?: { certPath: string; keyPath: string };
+  /**
+   * Also serve the gRPC form of the inference API (inference.GRPCInferenceService) on this port
+   * of `inferenceHost` (0: any free port), over TLS with `inferenceTls` when given. Default: off.
+   */
+  grpcPort?: number;
   /** How often serving health (requests, errors, latency per version) is reported, in ms. Default 10 000. */
   healthIntervalMs?: number;
   /** Versions of each model kept in the local store (the active one included), for rollbacks. Default 3. */
@@ -151,6 +158,7 @@ export class EdgeAgent {
   private store?: LocalModelStore;
   private server?: ModelServer;
   private inference?: { port: number; url: string; close(): Promise<void> };
+  private grpc?: RunningGrpcInferenceServer;
   private connection?: CoordinatorConnection;
   private dataset?: LocalDataset;
   private summary?: DatasetSummary;
@@ -289,6 +297,34 @@ export class EdgeAgent {
       url: this.inference.url,
       apiKey: apiKeys.required ? 'required' : 'not required',
     });
+    if (this.opts.grpcPort !== undefined) {
+      try {
+        this.grpc = await startGrpcInferenceServer(this.server, {
+          host,
+          port: this.opts.grpcPort,
+          revocation: () => this.revocation,
+          serveWhenRevoked,
+          authorize: (header) => apiKeys.authorize(header),
+          stats: this.stats,
+          retirements: this.retirements,
+          ...(this.opts.inferenceTls ? { tls: this.opts.inferenceTls } : {}),
+          log: this.log.child('inference'),
+        });
+      } catch (err) {
+        throw listenError(err, {
+          service: 'the gRPC inference server',
+          host,
+          port: this.opts.grpcPort,
+          portOption: '--grpc-port',
+          hostOption: '--inference-host',
+          likelyHolder: 'another agent',
+        });
+      }
+      this.log.info('gRPC inference server listening', {
+        address: this.grpc.address,
+        tls: !!this.opts.inferenceTls,
+      });
+    }
     if (!isLoopback(host) && !apiKeys.required) {
       this.log.warn(
         `THE INFERENCE API ON ${host} NEEDS NO API KEY: anyone who can reach this port can use the models. ` +
@@ -425,6 +461,7 @@ export class EdgeAgent {
     this.abortTrainings();
     await this.queue.catch(() => undefined);
     await this.inference?.close();
+    await this.grpc?.close();
     this.apiKeys?.close();
     this.server?.dispose();
     this.trainingData.dispose();

@@ -4,6 +4,8 @@ export type { InferenceAppOptions, InferenceAuthorizer, ServingRevocation } from
 export { AGENT_STATUS_HEADER, createInferenceApp } from './app.ts';
 export type { BatchCounts, BatchingOptions } from './batcher.ts';
 export { BATCHING_DEFAULTS } from './batcher.ts';
+export type { GrpcInferenceServerOptions, RunningGrpcInferenceServer } from './grpc-server.ts';
+export { GRPC_LOADER_OPTIONS, GRPC_PROTO_PATH, startGrpcInferenceServer } from './grpc-server.ts';
 export type { ModelServerOptions } from './model-server.ts';
 export { MODEL_SERVER_DEFAULTS, ModelServer } from './model-server.ts';
 export { RetirementBook, retirementsFile } from './retirements.ts';

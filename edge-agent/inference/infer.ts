@@ -2,12 +2,13 @@
 // path: the checks in the order the protocol answers them, the prediction, the serving stats.
 import { isLoomError, LoomError } from '../../shared/errors/index.ts';
 import type { ModelServer } from './model-server.ts';
-import { decodeInferBody } from './request.ts';
+import { decodeInferBody, type InferRequest } from './request.ts';
 import { type EncodedResponse, encodeInferResponse } from './response.ts';
 import type { RetirementBook } from './retirements.ts';
 import { applyRetirement, assertServing, type ServingRevocation } from './serving-rules.ts';
 import type { ServingStats } from './serving-stats.ts';
 import { runInTurn } from './turns.ts';
+import type { Prediction } from './types.ts';
 
 /**
  * Bodies up to this size are parsed in the turn that read them; larger ones take a turn of their
@@ -38,27 +39,41 @@ export interface InferCall {
 /** The answer of an infer call: the body, its content type and extra headers. */
 export type InferAnswer = EncodedResponse;
 
+/** What one infer call resolved to: the checked request and the prediction that answers it. */
+export interface InferOutcome {
+  req: InferRequest;
+  result: Prediction;
+  /** Classes of the version that answered (the width of `probabilities`). */
+  classes: number;
+}
+
+/** One infer call whatever its transport: the model, how to get its request, where headers go. */
+export interface CoreCall {
+  name: string;
+  version: number | undefined;
+  /** Reads and checks the request against the resolved model's input shape. */
+  parse: (inputShape: readonly number[]) => InferRequest | Promise<InferRequest>;
+  setHeader: (name: string, value: string) => void;
+}
+
 /**
- * The infer handler over `server`: resolves the model first (an unknown model is a 404 whatever
- * the body holds; a stored version not loaded is loaded now), checks the body against it, and
- * predicts against the version resolved (a swap meanwhile does not change the answer's shape).
+ * The transport-free infer call over `server`: refuses a revoked agent and retired versions,
+ * resolves the model first (an unknown model is a 404 whatever the body holds; a stored version
+ * not loaded is loaded now), checks the request against it, and predicts against the version
+ * resolved (a swap meanwhile does not change the answer's shape), counting serving stats.
  */
-export function createInferHandler(
+export function createInferCore(
   server: ModelServer,
   ctx: InferContext,
-): (call: InferCall) => Promise<InferAnswer> {
-  return async ({ name, version, body, headerLength, setHeader }) => {
+): (call: CoreCall) => Promise<InferOutcome> {
+  return async ({ name, version, parse, setHeader }) => {
     assertServing(ctx.revocation() !== undefined, ctx.serveWhenRevoked);
     if (version !== undefined) applyRetirement(setHeader, ctx.retirements, name, version);
     const served = await server.find(name, version);
     if (version === undefined) applyRetirement(setHeader, ctx.retirements, name, served.version);
-    const bytes = await body();
-    const req =
-      bytes.byteLength > INLINE_PARSE_BYTES
-        ? await runInTurn(() => decodeInferBody(bytes, served.inputShape, headerLength))
-        : decodeInferBody(bytes, served.inputShape, headerLength);
+    const req = await parse(served.inputShape);
     const began = performance.now();
-    let result: Awaited<ReturnType<ModelServer['predict']>>;
+    let result: Prediction;
     try {
       result = await server.predict(name, served.version, req.inputs, req.batch);
     } catch (err) {
@@ -71,6 +86,28 @@ export function createInferHandler(
     if (result.classes.length !== req.batch) {
       throw new LoomError('LOOM_ERR_INTERNAL', `model "${name}" answered ${result.classes.length} rows`);
     }
-    return encodeInferResponse(req, name, served.classes, result);
+    return { req, result, classes: served.classes };
+  };
+}
+
+/** The REST infer handler over `server`: `createInferCore` with the body read, parsed and answered as OIP v2 JSON or binary. */
+export function createInferHandler(
+  server: ModelServer,
+  ctx: InferContext,
+): (call: InferCall) => Promise<InferAnswer> {
+  const core = createInferCore(server, ctx);
+  return async ({ name, version, body, headerLength, setHeader }) => {
+    const { req, result, classes } = await core({
+      name,
+      version,
+      setHeader,
+      parse: async (inputShape) => {
+        const bytes = await body();
+        return bytes.byteLength > INLINE_PARSE_BYTES
+          ? runInTurn(() => decodeInferBody(bytes, inputShape, headerLength))
+          : decodeInferBody(bytes, inputShape, headerLength);
+      },
+    });
+    return encodeInferResponse(req, name, classes, result);
   };
 }

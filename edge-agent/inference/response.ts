@@ -15,7 +15,7 @@ export interface EncodedResponse {
 }
 
 /** The raw little-endian bytes of `out`: FP32 probabilities or INT64 classes. */
-function outputBytes(out: OutputName, result: Prediction): Buffer {
+export function outputBytes(out: OutputName, result: Prediction): Buffer {
   if (out === 'probabilities') {
     const p = result.probabilities;
     const b = Buffer.allocUnsafe(p.length * 4);

@@ -41,7 +41,7 @@ export interface InferenceServerOptions extends InferenceAppOptions {
 const TLS_POLL_MS = 5000;
 
 /** Reads and checks a certificate and key pair; LOOM_ERR_INVALID_CONFIG when they cannot be used. */
-async function readTlsPair(files: InferenceTlsFiles): Promise<{ cert: string; key: string }> {
+export async function readTlsPair(files: InferenceTlsFiles): Promise<{ cert: string; key: string }> {
   const read = async (path: string, what: string): Promise<string> => {
     try {
       return await readFile(path, 'utf8');
