@@ -5,7 +5,7 @@
 // order from pass to pass, and requests/s, p50, p99, errors and RSS (idle and peak under load)
 // are reported with the ratios to the plain server. `--compare DIR` adds the agent of another
 // Loom checkout (DIR with its node_modules) as a third target; `--soak S` instead keeps one load
-// for S seconds and reports RSS over time; `--binary` adds the agent driven with the binary
+// for S seconds and reports RSS over time; `--binary` adds this checkout's agent driven with the binary
 // tensor data extension (raw FP32 in, raw outputs back).
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
@@ -313,7 +313,7 @@ export async function run(argv: string[]): Promise<void> {
 
     // The binary form goes to the same agent processes as the JSON one.
     if (values.binary) {
-      for (const t of targets.filter((t) => t.name !== 'plain'))
+      for (const t of targets.filter((t) => t.name === 'loom'))
         targets.push({ ...t, name: `${t.name} binary`, binary: true });
     }
     const results: Measured[] = [];

@@ -1,12 +1,12 @@
 // The gRPC form of the Open Inference Protocol v2 (`inference.GRPCInferenceService`) beside the
 // REST API, with @grpc/grpc-js: the same model server, checks and errors (mapped to gRPC status
 // codes), plain or over TLS with the REST API's certificate.
-import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { isLoomError, LoomError } from '../../shared/errors/index.ts';
 import { createLogger, type Logger } from '../../shared/log/index.ts';
 import type { InferenceAppOptions } from './app.ts';
+import { GRPC_LOADER_OPTIONS, GRPC_PROTO_PATH } from './grpc-proto.ts';
 import { createInferCore } from './infer.ts';
 import { modelMetadata } from './metadata.ts';
 import type { ModelServer } from './model-server.ts';
@@ -21,18 +21,6 @@ import {
   loadedVersions,
   parseVersion,
 } from './serving-rules.ts';
-
-/** The published OIP v2 gRPC definition, shipped beside this file. */
-export const GRPC_PROTO_PATH = fileURLToPath(new URL('./grpc_predict_v2.proto', import.meta.url));
-
-/** How proto-loader maps the messages: field names as in the .proto, int64 as JS numbers. */
-export const GRPC_LOADER_OPTIONS: protoLoader.Options = {
-  keepCase: true,
-  longs: Number,
-  enums: String,
-  defaults: true,
-  oneofs: true,
-};
 
 /** Options of `startGrpcInferenceServer`. */
 export interface GrpcInferenceServerOptions extends InferenceAppOptions {
