@@ -6,7 +6,8 @@
 // are reported with the ratios to the plain server. `--compare DIR` adds the agent of another
 // Loom checkout (DIR with its node_modules) as a third target; `--soak S` instead keeps one load
 // for S seconds and reports RSS over time; `--binary` adds this checkout's agent driven with the binary
-// tensor data extension (raw FP32 in, raw outputs back).
+// tensor data extension (raw FP32 in, raw outputs back), `--grpc` the same agent over gRPC
+// (ModelInfer with raw_input_contents, callers on one HTTP/2 channel).
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -34,6 +35,16 @@ interface Target {
   idleRssMiB: number;
   /** Sends the binary tensor data form (raw FP32 in, raw outputs back) instead of JSON. */
   binary?: boolean;
+  /** Drives the gRPC API at this `host:port` (ModelInfer with raw_input_contents) instead of REST. */
+  grpc?: string;
+}
+
+/** What one load run measured. */
+interface LoadResult {
+  total: number;
+  p50Ms: number;
+  p99Ms: number;
+  errors: number;
 }
 
 interface Measured {
@@ -131,8 +142,9 @@ function payload(batch: number): Payload {
   return { json: inferBody(batch), binary: binaryBody(batch) };
 }
 
-function load(t: Target, p: Payload, connections: number, seconds: number): Promise<autocannon.Result> {
-  return autocannon({
+async function load(t: Target, p: Payload, connections: number, seconds: number): Promise<LoadResult> {
+  if (t.grpc) return grpcLoad(t.grpc, p, connections, seconds);
+  const r = await autocannon({
     url: `${t.url}/v2/models/${MODEL}/infer`,
     method: 'POST',
     headers: t.binary
@@ -145,6 +157,61 @@ function load(t: Target, p: Payload, connections: number, seconds: number): Prom
     connections,
     duration: seconds,
   });
+  return {
+    total: r.requests.total,
+    p50Ms: r.latency.p50,
+    p99Ms: r.latency.p99,
+    errors: r.errors + r.non2xx + r.timeouts,
+  };
+}
+
+/** `connections` callers of ModelInfer (raw FP32 in) on one HTTP/2 channel, each one call at a time. */
+async function grpcLoad(
+  address: string,
+  p: Payload,
+  connections: number,
+  seconds: number,
+): Promise<LoadResult> {
+  const grpc = await import('@grpc/grpc-js');
+  const protoLoader = await import('@grpc/proto-loader');
+  const { GRPC_LOADER_OPTIONS, GRPC_PROTO_PATH } = await import('../edge-agent/inference/index.ts');
+  const Service = (
+    grpc.loadPackageDefinition(protoLoader.loadSync(GRPC_PROTO_PATH, GRPC_LOADER_OPTIONS)) as unknown as {
+      inference: {
+        GRPCInferenceService: new (
+          a: string,
+          c: import('@grpc/grpc-js').ChannelCredentials,
+        ) => import('@grpc/grpc-js').Client & {
+          ModelInfer(req: unknown, cb: (err: Error | null) => void): void;
+        };
+      };
+    }
+  ).inference.GRPCInferenceService;
+  const client = new Service(address, grpc.credentials.createInsecure());
+  const raw = p.binary.body.subarray(p.binary.headerLength);
+  const rows = raw.byteLength / (784 * 4);
+  const req = {
+    model_name: MODEL,
+    inputs: [{ name: 'input', datatype: 'FP32', shape: [rows, 784] }],
+    raw_input_contents: [raw],
+  };
+  const latencies: number[] = [];
+  let errors = 0;
+  const end = performance.now() + seconds * 1000;
+  const caller = async (): Promise<void> => {
+    while (performance.now() < end) {
+      const t0 = performance.now();
+      const ok = await new Promise<boolean>((res) => client.ModelInfer(req, (err) => res(!err)));
+      if (ok) latencies.push(performance.now() - t0);
+      else errors++;
+    }
+  };
+  await Promise.all(Array.from({ length: connections }, caller));
+  client.close();
+  latencies.sort((a, b) => a - b);
+  const at = (q: number) =>
+    latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? Number.NaN;
+  return { total: latencies.length, p50Ms: round2(at(0.5)), p99Ms: round2(at(0.99)), errors };
 }
 
 async function measure(
@@ -171,12 +238,12 @@ async function measure(
     batch,
     connections,
     pass,
-    requestsPerSec: r.requests.total / seconds,
-    p50Ms: r.latency.p50,
-    p99Ms: r.latency.p99,
-    errors: r.errors + r.non2xx + r.timeouts,
+    requestsPerSec: r.total / seconds,
+    p50Ms: r.p50Ms,
+    p99Ms: r.p99Ms,
+    errors: r.errors,
     peakRssMiB: peak,
-    cpuUsPerRequest: Math.round((cpuUsed * 1000) / Math.max(1, r.requests.total)),
+    cpuUsPerRequest: Math.round((cpuUsed * 1000) / Math.max(1, r.total)),
   };
 }
 
@@ -201,6 +268,7 @@ export async function run(argv: string[]): Promise<void> {
       compare: { type: 'string' },
       soak: { type: 'string', default: '0' },
       binary: { type: 'boolean', default: false },
+      grpc: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
     },
   });
@@ -241,6 +309,7 @@ export async function run(argv: string[]): Promise<void> {
 
     const [part] = await writeSitePartitions(join(dir, 'data'), 1, 'iid', 64);
     const agents: { name: string; root: string }[] = [{ name: 'loom', root: ROOT }];
+    let grpcAddress: string | undefined;
     if (values.compare) agents.push({ name: 'loom@compare', root: resolve(values.compare) });
     for (const [i, a] of agents.entries()) {
       const t = await coordinator.enrollment.createToken('bench');
@@ -257,12 +326,14 @@ export async function run(argv: string[]): Promise<void> {
           part.imagesPath,
           '--inference-port',
           '0',
+          ...(values.grpc && a.name === 'loom' ? ['--grpc-port', '0'] : []),
           '--json',
         ],
         join(dir, `agent${i}.log`),
       );
-      targets.push({ name: a.name, url: '', child: p.child, idleRssMiB: 0 });
-      targets[targets.length - 1].url = String((await p.ready).inferenceUrl);
+      const status = await p.ready;
+      targets.push({ name: a.name, url: String(status.inferenceUrl), child: p.child, idleRssMiB: 0 });
+      if (typeof status.grpcAddress === 'string') grpcAddress = status.grpcAddress;
     }
     while (coordinator.gateway.onlineAgentIds().length < agents.length)
       await new Promise((r) => setTimeout(r, 50));
@@ -313,8 +384,12 @@ export async function run(argv: string[]): Promise<void> {
 
     // The binary form goes to the same agent processes as the JSON one.
     if (values.binary) {
-      for (const t of targets.filter((t) => t.name === 'loom'))
+      for (const t of targets.filter((t) => t.name === 'loom' && !t.grpc))
         targets.push({ ...t, name: `${t.name} binary`, binary: true });
+    }
+    if (values.grpc && grpcAddress) {
+      const loom = targets.find((t) => t.name === 'loom')!;
+      targets.push({ ...loom, name: 'loom grpc', grpc: grpcAddress });
     }
     const results: Measured[] = [];
     for (let pass = 0; pass < passes; pass++) {
@@ -435,8 +510,8 @@ async function runSoak(
       target: t.name,
       idleRssMiB: t.idleRssMiB,
       rssMiB: samples,
-      requests: r.requests.total,
-      errors: r.errors + r.non2xx + r.timeouts,
+      requests: r.total,
+      errors: r.errors,
     });
   }
   if (json) {

@@ -214,7 +214,7 @@ export async function agentStart(argv: string[]): Promise<number> {
   if (flags.json) {
     const s = agent.status();
     process.stdout.write(
-      `${JSON.stringify({ agentId: s.agentId, name: s.name, inferenceUrl: s.inferenceUrl, examples: s.examples, backend: s.backend })}\n`,
+      `${JSON.stringify({ agentId: s.agentId, name: s.name, inferenceUrl: s.inferenceUrl, ...(s.grpcAddress ? { grpcAddress: s.grpcAddress } : {}), examples: s.examples, backend: s.backend })}\n`,
     );
   }
   const signal = await stopSignal;

@@ -122,6 +122,8 @@ export interface EdgeAgentStatus {
   backend: string;
   examples: number;
   inferenceUrl: string;
+  /** `host:port` of the gRPC inference API, when it is served. */
+  grpcAddress?: string;
   models: { name: string; version: number }[];
   tasksCompleted: number;
   /** What the start-up check found wrong with the model store (empty when it was whole). */
@@ -425,6 +427,7 @@ export class EdgeAgent {
       backend: this.backend?.name ?? 'unknown',
       examples: this.dataset?.count ?? 0,
       inferenceUrl: this.inference?.url ?? '',
+      ...(this.grpc ? { grpcAddress: this.grpc.address } : {}),
       models: this.server?.list().map((m) => ({ name: m.name, version: m.version })) ?? [],
       tasksCompleted: this.tasksCompleted,
       storeProblems: [...this.storeProblems],
