@@ -13,6 +13,7 @@ const BENCHES: Record<string, () => Promise<BenchModule>> = {
   rollout: () => import('./rollout.ts'),
   'rollout-large': () => import('./rollout-large.ts'),
   round: () => import('./round.ts'),
+  serve: () => import('./serve.ts'),
   train: () => import('./train.ts'),
 };
 

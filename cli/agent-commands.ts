@@ -1,6 +1,7 @@
 // `loom agent enroll` and `loom agent start`.
 import { readFile, stat } from 'node:fs/promises';
 import {
+  BATCHING_DEFAULTS,
   DEFAULT_TRAINING_THREADS,
   EdgeAgent,
   type ExistingIdentity,
@@ -201,6 +202,11 @@ export async function agentStart(argv: string[]): Promise<number> {
     healthIntervalMs: intFlag(flags, 'health-interval', 10, 1, 86_400) * 1000,
     keepVersions: intFlag(flags, 'keep-versions', 3, 1, 1000),
     trainingThreads: intFlag(flags, 'threads', DEFAULT_TRAINING_THREADS, 1, 1024),
+    ...(flags['grpc-port'] === undefined ? {} : { grpcPort: intFlag(flags, 'grpc-port', 0) }),
+    inferenceBatching: {
+      maxBatchSize: intFlag(flags, 'max-batch-size', BATCHING_DEFAULTS.maxBatchSize, 1, 4096),
+      maxQueueDelayMs: intFlag(flags, 'max-queue-delay-ms', BATCHING_DEFAULTS.maxQueueDelayMs, 0, 60_000),
+    },
     log,
   });
   try {
@@ -215,7 +221,7 @@ export async function agentStart(argv: string[]): Promise<number> {
   if (flags.json) {
     const s = agent.status();
     process.stdout.write(
-      `${JSON.stringify({ agentId: s.agentId, name: s.name, inferenceUrl: s.inferenceUrl, examples: s.examples, backend: s.backend, trainingPath: s.trainingPath, trainingThreads: s.trainingThreads })}\n`,
+      `${JSON.stringify({ agentId: s.agentId, name: s.name, inferenceUrl: s.inferenceUrl, ...(s.grpcAddress ? { grpcAddress: s.grpcAddress } : {}), examples: s.examples, backend: s.backend, trainingPath: s.trainingPath, trainingThreads: s.trainingThreads })}\n`,
     );
   }
   const signal = await stopSignal;

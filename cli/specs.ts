@@ -134,7 +134,8 @@ export const agentStartSpec: CommandSpec = {
     '                        [--label-column C] [--csv-separator S] [--inference-port P] [--json]\n' +
     '                        [--inference-host ADDR] [--require-api-key] [--inference-tls-cert PEM --inference-tls-key PEM]\n' +
     '                        [--serve-when-revoked] [--data-key-file PATH] [--health-interval SEC]\n' +
-    '                        [--keep-versions N] [--threads N]',
+    '                        [--keep-versions N] [--threads N] [--max-batch-size N] [--max-queue-delay-ms MS]\n' +
+    '                        [--grpc-port P]',
   summary:
     'Runs the edge agent: serves local models over the Open Inference Protocol v2 (also offline), connects\n' +
     'to the coordinator with mutual TLS, trains on the local data when asked and sends back only updates.\n' +
@@ -211,6 +212,23 @@ export const agentStartSpec: CommandSpec = {
     threads: {
       type: 'string',
       description: 'worker threads local training runs on (the fast path); default one per core',
+    },
+    'grpc-port': {
+      type: 'string',
+      description:
+        'also serve the inference API over gRPC (OIP v2 GRPCInferenceService) on this port (0: any free port)',
+      default: 'off',
+    },
+    'max-batch-size': {
+      type: 'string',
+      description: 'most examples stacked into one prediction from concurrent inference requests',
+      default: '64',
+    },
+    'max-queue-delay-ms': {
+      type: 'string',
+      description:
+        'longest an inference request waits for others to join its batch (0: only those already waiting)',
+      default: '0',
     },
   },
 };

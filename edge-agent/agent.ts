@@ -45,7 +45,15 @@ import {
   saveIdentity,
   saveRevocationRecord,
 } from './identity/index.ts';
-import { ModelServer, RetirementBook, ServingStats, startInferenceServer } from './inference/index.ts';
+import {
+  type BatchingOptions,
+  ModelServer,
+  RetirementBook,
+  type RunningGrpcInferenceServer,
+  ServingStats,
+  startGrpcInferenceServer,
+  startInferenceServer,
+} from './inference/index.ts';
 import { type LocalModelStore, openLocalModelStore } from './store/index.ts';
 import {
   DEFAULT_TRAINING_THREADS,
@@ -92,6 +100,11 @@ export interface EdgeAgentOptions {
   requireApiKey?: boolean;
   /** Serve the inference API over HTTPS with this certificate and key. Default: plain HTTP. */
   inferenceTls?: { certPath: string; keyPath: string };
+  /**
+   * Also serve the gRPC form of the inference API (inference.GRPCInferenceService) on this port
+   * of `inferenceHost` (0: any free port), over TLS with `inferenceTls` when given. Default: off.
+   */
+  grpcPort?: number;
   /** How often serving health (requests, errors, latency per version) is reported, in ms. Default 10 000. */
   healthIntervalMs?: number;
   /** Versions of each model kept in the local store (the active one included), for rollbacks. Default 3. */
@@ -102,6 +115,10 @@ export interface EdgeAgentOptions {
    * agent's own thread either way.
    */
   trainingThreads?: number;
+  /** Dynamic batching of inference requests, for every model. Default `BATCHING_DEFAULTS`. */
+  inferenceBatching?: BatchingOptions;
+  /** Dynamic batching of particular models by name, over `inferenceBatching`. Default: none. */
+  modelBatching?: Record<string, BatchingOptions>;
   log: Logger;
 }
 
@@ -122,6 +139,8 @@ export interface EdgeAgentStatus {
   backend: string;
   examples: number;
   inferenceUrl: string;
+  /** `host:port` of the gRPC inference API, when it is served. */
+  grpcAddress?: string;
   models: { name: string; version: number }[];
   tasksCompleted: number;
   /** What the start-up check found wrong with the model store (empty when it was whole). */
@@ -165,6 +184,7 @@ export class EdgeAgent {
   private store?: LocalModelStore;
   private server?: ModelServer;
   private inference?: { port: number; url: string; close(): Promise<void> };
+  private grpc?: RunningGrpcInferenceServer;
   private connection?: CoordinatorConnection;
   private dataset?: LocalDataset;
   private summary?: DatasetSummary;
@@ -259,7 +279,11 @@ export class EdgeAgent {
         removed: removed.join(', ') || 'nothing',
       });
     }
-    this.server = new ModelServer(this.store, { log: this.log.child('models') });
+    this.server = new ModelServer(this.store, {
+      log: this.log.child('models'),
+      ...(this.opts.inferenceBatching ? { batching: this.opts.inferenceBatching } : {}),
+      ...(this.opts.modelBatching ? { modelBatching: this.opts.modelBatching } : {}),
+    });
     // A damaged model is logged and skipped: the others still serve, and the coordinator can
     // send a good copy once connected.
     await this.server.loadActive();
@@ -308,6 +332,34 @@ export class EdgeAgent {
       url: this.inference.url,
       apiKey: apiKeys.required ? 'required' : 'not required',
     });
+    if (this.opts.grpcPort !== undefined) {
+      try {
+        this.grpc = await startGrpcInferenceServer(this.server, {
+          host,
+          port: this.opts.grpcPort,
+          revocation: () => this.revocation,
+          serveWhenRevoked,
+          authorize: (header) => apiKeys.authorize(header),
+          stats: this.stats,
+          retirements: this.retirements,
+          ...(this.opts.inferenceTls ? { tls: this.opts.inferenceTls } : {}),
+          log: this.log.child('inference'),
+        });
+      } catch (err) {
+        throw listenError(err, {
+          service: 'the gRPC inference server',
+          host,
+          port: this.opts.grpcPort,
+          portOption: '--grpc-port',
+          hostOption: '--inference-host',
+          likelyHolder: 'another agent',
+        });
+      }
+      this.log.info('gRPC inference server listening', {
+        address: this.grpc.address,
+        tls: !!this.opts.inferenceTls,
+      });
+    }
     if (!isLoopback(host) && !apiKeys.required) {
       this.log.warn(
         `THE INFERENCE API ON ${host} NEEDS NO API KEY: anyone who can reach this port can use the models. ` +
@@ -411,6 +463,7 @@ export class EdgeAgent {
       backend: this.backend?.name ?? 'unknown',
       examples: this.dataset?.count ?? 0,
       inferenceUrl: this.inference?.url ?? '',
+      ...(this.grpc ? { grpcAddress: this.grpc.address } : {}),
       models: this.server?.list().map((m) => ({ name: m.name, version: m.version })) ?? [],
       tasksCompleted: this.tasksCompleted,
       storeProblems: [...this.storeProblems],
@@ -449,6 +502,7 @@ export class EdgeAgent {
     this.abortTrainings();
     await this.queue.catch(() => undefined);
     await this.inference?.close();
+    await this.grpc?.close();
     this.apiKeys?.close();
     this.server?.dispose();
     this.trainingData.dispose();

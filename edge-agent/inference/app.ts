@@ -1,24 +1,28 @@
 // The Open Inference Protocol v2 REST routes (the KServe/Triton predict protocol) as a Hono app.
-import { createRequire } from 'node:module';
 import type { Context } from 'hono';
 import { Hono } from 'hono';
-import { isLoomError, LoomError } from '../../shared/errors/index.ts';
-import { bodyLimit, readBodyText } from '../../shared/http/index.ts';
+import { LoomError } from '../../shared/errors/index.ts';
+import { bodyLimit, readBody } from '../../shared/http/index.ts';
 import { createLogger, type Logger } from '../../shared/log/index.ts';
 import { errorResponse } from './errors.ts';
+import { createInferHandler } from './infer.ts';
 import { modelMetadata } from './metadata.ts';
 import type { ModelServer } from './model-server.ts';
-import { MAX_BODY_BYTES, parseInferRequest } from './request.ts';
+import { MAX_BODY_BYTES } from './request.ts';
 import type { RetirementBook } from './retirements.ts';
+import {
+  AGENT_STATUS_HEADER,
+  assertServing as assertServingFor,
+  findLoaded,
+  LOOM_VERSION,
+  loadedVersions,
+  parseVersion,
+  type ServingRevocation,
+} from './serving-rules.ts';
 import type { ServingStats } from './serving-stats.ts';
-import { runInTurn } from './turns.ts';
-import type { ServedModel } from './types.ts';
 
-/** The agent's revocation as the inference API reports it. */
-export interface ServingRevocation {
-  /** When the agent learnt of it (ISO 8601). */
-  revokedAt: string;
-}
+export type { ServingRevocation } from './serving-rules.ts';
+export { AGENT_STATUS_HEADER } from './serving-rules.ts';
 
 /** Checks a request's credentials; throws LOOM_ERR_UNAUTHORIZED when they do not pass. */
 export type InferenceAuthorizer = (authorization: string | undefined) => void;
@@ -51,61 +55,6 @@ export interface InferenceAppOptions {
    * successor during the grace period, and answers 410 after it. Default: none retired.
    */
   retirements?: RetirementBook;
-}
-
-/** The path of a model version on this API, as a `Link` names the successor. */
-function versionPath(name: string, version: number): string {
-  return `/v2/models/${encodeURIComponent(name)}/versions/${version}`;
-}
-
-/**
- * Refuses a retired version past its sunset (410, naming the successor), and marks one still in
- * its grace period with the RFC 9745 / RFC 8594 headers and a link to the successor.
- */
-function applyRetirement(c: Context, book: RetirementBook | undefined, name: string, version: number): void {
-  const r = book?.get(name, version);
-  if (!r) return;
-  const link = `<${versionPath(name, r.successor)}>; rel="successor-version"`;
-  c.header('Link', link);
-  if (Date.now() >= Date.parse(r.sunsetAt)) {
-    throw new LoomError(
-      'LOOM_ERR_VERSION_RETIRED',
-      `model "${name}" version ${version} was retired on ${r.sunsetAt}; use version ${r.successor} (${versionPath(name, r.successor)})`,
-      { details: { successor: r.successor } },
-    );
-  }
-  c.header('Deprecation', `@${Math.floor(Date.parse(r.deprecatedAt) / 1000)}`);
-  c.header('Sunset', new Date(r.sunsetAt).toUTCString());
-}
-
-/** Response header present on every answer of a revoked agent. */
-export const AGENT_STATUS_HEADER = 'Loom-Agent-Status';
-
-const LOOM_VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
-
-/** A version path segment; anything but a plain integer names no version. */
-function parseVersion(name: string, text: string): number {
-  const v = /^\d{1,15}$/.test(text) ? Number(text) : Number.NaN;
-  if (!Number.isSafeInteger(v))
-    throw new LoomError('LOOM_ERR_NOT_FOUND', `model "${name}" has no version "${text}"`);
-  return v;
-}
-
-/** The loaded model `name`@`version`, without loading anything; errors as a prediction gives. */
-function findLoaded(server: ModelServer, name: string, version?: number): ServedModel {
-  const served = server.get(name, version);
-  if (served) return served;
-  if (server.list().length === 0) throw new LoomError('LOOM_ERR_MODEL_UNAVAILABLE', 'no model is loaded yet');
-  if (!server.get(name)) throw new LoomError('LOOM_ERR_NOT_FOUND', `model "${name}" is not loaded`);
-  throw new LoomError('LOOM_ERR_NOT_FOUND', `model "${name}" version ${version} is not loaded`);
-}
-
-function loadedVersions(server: ModelServer, name: string): number[] {
-  return server
-    .list()
-    .filter((m) => m.name === name)
-    .map((m) => m.version)
-    .sort((a, b) => a - b);
 }
 
 /**
@@ -146,20 +95,13 @@ export function createInferenceApp(server: ModelServer, opts: InferenceAppOption
     });
   }
   /** Throws when a revoked agent must not serve; the error answers 503. */
-  const assertServing = (): void => {
-    if (revocation() && !serveWhenRevoked) {
-      throw new LoomError(
-        'LOOM_ERR_CERT_REVOKED',
-        'this agent has been revoked by its coordinator and no longer serves predictions',
-      );
-    }
-  };
+  const assertServing = (): void => assertServingFor(revocation() !== undefined, serveWhenRevoked);
 
   app.get('/v2', (c) =>
     c.json({
       name: 'loom-edge',
       version: LOOM_VERSION,
-      extensions: [],
+      extensions: ['binary_tensor_data'],
       ...(opts.agentName ? { agent: opts.agentName } : {}),
     }),
   );
@@ -199,70 +141,28 @@ export function createInferenceApp(server: ModelServer, opts: InferenceAppOption
   // Read by the handler after the model is resolved, whether sent with a Content-Length or chunked.
   const limit = bodyLimit({ maxBytes: MAX_BODY_BYTES });
 
-  const infer = async (
-    c: Context,
-    name: string,
-    version: number | undefined,
-    readText: () => Promise<string>,
-  ) => {
-    assertServing();
-    if (version !== undefined) applyRetirement(c, opts.retirements, name, version);
-    // Resolve first: an unknown model is a 404 whatever the body holds. A version the local
-    // store holds but that is not loaded is loaded now.
-    const served = await server.find(name, version);
-    if (version === undefined) applyRetirement(c, opts.retirements, name, served.version);
-    const text = await readText();
-    // Parsing takes a turn of its own: a 16 MiB body is a few hundred ms of JSON.parse at most,
-    // and concurrent requests then parse one after another with the event loop between them.
-    const req = await runInTurn(() => {
-      let body: unknown;
-      try {
-        body = JSON.parse(text);
-      } catch (err) {
-        throw new LoomError(
-          'LOOM_ERR_INFERENCE_INPUT',
-          `request body is not valid JSON: ${(err as Error).message}`,
-        );
-      }
-      return parseInferRequest(body, served.inputShape);
+  const infer = createInferHandler(server, {
+    revocation,
+    serveWhenRevoked,
+    ...(opts.stats ? { stats: opts.stats } : {}),
+    ...(opts.retirements ? { retirements: opts.retirements } : {}),
+  });
+  const answer = async (c: Context, name: string, version: number | undefined): Promise<Response> => {
+    const out = await infer({
+      name,
+      version,
+      // Read only once the model is resolved: an unknown model is a 404 whatever the body holds.
+      body: () => readBody(c),
+      headerLength: c.req.header('inference-header-content-length'),
+      setHeader: (k, v) => c.header(k, v),
     });
-    // Predict against the version resolved above; a swap meanwhile does not change the answer's shape.
-    const began = performance.now();
-    let result: Awaited<ReturnType<ModelServer['predict']>>;
-    try {
-      result = await server.predict(name, served.version, req.inputs, req.batch);
-    } catch (err) {
-      // A failure of the version itself counts against its health; the caller's bad input does not.
-      const serverSide = !isLoomError(err) || err.httpStatus >= 500;
-      if (serverSide) opts.stats?.record(name, served.version, performance.now() - began, true);
-      throw err;
-    }
-    opts.stats?.record(name, result.version, performance.now() - began, false);
-    const outputs = req.outputs.map((out) =>
-      out === 'probabilities'
-        ? {
-            name: out,
-            shape: [req.batch, served.classes],
-            datatype: 'FP32',
-            data: Array.from(result.probabilities),
-          }
-        : { name: out, shape: [req.batch, 1], datatype: 'INT64', data: Array.from(result.classes) },
-    );
-    return {
-      ...(req.id === undefined ? {} : { id: req.id }),
-      model_name: name,
-      model_version: String(result.version),
-      outputs,
-    };
+    return c.body(out.body as string, 200, { ...out.headers, 'content-type': out.contentType });
   };
 
-  app.post('/v2/models/:name/infer', limit, async (c) => {
+  app.post('/v2/models/:name/infer', limit, (c) => answer(c, c.req.param('name'), undefined));
+  app.post('/v2/models/:name/versions/:version/infer', limit, (c) => {
     const name = c.req.param('name');
-    return c.json(await infer(c, name, undefined, () => readBodyText(c)));
-  });
-  app.post('/v2/models/:name/versions/:version/infer', limit, async (c) => {
-    const name = c.req.param('name');
-    return c.json(await infer(c, name, parseVersion(name, c.req.param('version')), () => readBodyText(c)));
+    return answer(c, name, parseVersion(name, c.req.param('version')));
   });
 
   return app;

@@ -5,6 +5,14 @@ import type { Logger } from '../../shared/log/index.ts';
 import { buildModel, modelSignature, writeWeights } from '../../shared/models/index.ts';
 import { sizeOf } from '../../shared/tensors/index.ts';
 import type { LocalModelStore } from '../store/index.ts';
+import {
+  BATCHING_DEFAULTS,
+  type BatchCounts,
+  type BatchingOptions,
+  DynamicBatcher,
+  type RowsResult,
+  resolveBatching,
+} from './batcher.ts';
 import { runInTurn } from './turns.ts';
 import type { Prediction, ServedModel } from './types.ts';
 
@@ -26,15 +34,28 @@ export interface ModelServerOptions {
   stepMs?: number;
   /** Most examples in one prediction step, whatever the timing says. Default 256. */
   maxStepRows?: number;
+  /**
+   * Dynamic batching of every model: concurrent requests for one version stacked into one
+   * prediction. Default `{maxBatchSize: 64, maxQueueDelayMs: 0}` (`BATCHING_DEFAULTS`).
+   */
+  batching?: BatchingOptions;
+  /** Batching of particular models by name, over `batching`. Default: none. */
+  modelBatching?: Record<string, BatchingOptions>;
 }
 
-export const MODEL_SERVER_DEFAULTS = { maxLoadedVersions: 2, stepMs: 20, maxStepRows: 256 } as const;
+export const MODEL_SERVER_DEFAULTS = {
+  maxLoadedVersions: 2,
+  stepMs: 20,
+  maxStepRows: 256,
+  batching: BATCHING_DEFAULTS,
+} as const;
 
 /** Examples in the first step of a model whose speed is not known yet. */
 const FIRST_STEP_ROWS = 8;
 
 interface Slot {
   served: ServedModel;
+  batcher: DynamicBatcher;
   inFlight: number;
   retired: boolean;
   /** Milliseconds per example measured on this model's last step; undefined before the first. */
@@ -73,6 +94,8 @@ export class ModelServer {
   private readonly stepMs: number;
   private readonly maxStepRows: number;
   private readonly log?: Logger;
+  private readonly batching: Required<BatchingOptions>;
+  private readonly modelBatching = new Map<string, Required<BatchingOptions>>();
   private disposed = false;
 
   constructor(
@@ -91,6 +114,10 @@ export class ModelServer {
       throw new TypeError(`maxStepRows must be a positive integer, got ${this.maxStepRows}`);
     }
     this.log = opts.log;
+    this.batching = resolveBatching(opts.batching);
+    for (const [name, b] of Object.entries(opts.modelBatching ?? {})) {
+      this.modelBatching.set(name, resolveBatching(b, this.batching));
+    }
   }
 
   /**
@@ -166,9 +193,10 @@ export class ModelServer {
   /**
    * Runs a batch of `batch` examples (`inputs` row-major, `batch * sizeOf(inputShape)`
    * values) through `name`@`version` (default version when undefined), loading a stored
-   * version on demand. The batch runs in steps of about `stepMs` each (at most `maxStepRows`
-   * examples), one per event-loop turn (`runInTurn`); the answer equals one prediction of the
-   * whole batch. Throws LOOM_ERR_MODEL_UNAVAILABLE when no version is named and nothing
+   * version on demand. Concurrent calls for the same version are stacked into one prediction
+   * (dynamic batching, per the model's batching options) and each gets its own rows back. A
+   * prediction runs in steps of about `stepMs` each (at most `maxStepRows` examples), one per
+   * event-loop turn (`runInTurn`); the answer equals one prediction of the whole batch. Throws LOOM_ERR_MODEL_UNAVAILABLE when no version is named and nothing
    * is loaded, LOOM_ERR_NOT_FOUND for a name not loaded or a version not stored, and
    * LOOM_ERR_INFERENCE_INPUT for a wrong input length.
    */
@@ -182,8 +210,7 @@ export class ModelServer {
     // or loaded it), so neither a swap nor an eviction can dispose the model under this request.
     const slot = await this.acquire(name, version, true);
     try {
-      const { model, inputShape, classes } = slot.served;
-      const size = sizeOf(inputShape);
+      const size = sizeOf(slot.served.inputShape);
       if (!Number.isSafeInteger(batch) || batch < 1) {
         throw new LoomError('LOOM_ERR_INFERENCE_INPUT', 'batch size must be a positive integer');
       }
@@ -193,47 +220,69 @@ export class ModelServer {
           `expected ${batch} x ${size} = ${batch * size} input values, got ${inputs?.length ?? 0}`,
         );
       }
-      const probabilities = new Float32Array(batch * classes);
-      const predicted = new Int32Array(batch);
-      // Rows are independent through the model, so steps of any size give the one-batch answer.
-      for (let start = 0; start < batch; ) {
-        const rows = Math.min(batch - start, this.stepRows(slot));
-        const from = start;
-        await runInTurn(async () => {
-          const began = performance.now();
-          const [probs, cls] = tf.tidy(() => {
-            const x = tf.tensor(inputs.subarray(from * size, (from + rows) * size), [rows, ...inputShape]);
-            const y = model.predict(x) as tf.Tensor;
-            return [y, y.argMax(-1)];
-          });
-          try {
-            const [p, c] = await Promise.all([probs.data(), cls.data()]);
-            if (p.length !== rows * classes) {
-              throw new LoomError('LOOM_ERR_INTERNAL', `model "${name}" returned ${p.length} values`);
-            }
-            // A diverged version (NaN weights, say) answers nothing a caller could use.
-            for (const value of p) {
-              if (!Number.isFinite(value)) {
-                throw new LoomError(
-                  'LOOM_ERR_MODEL_OUTPUT',
-                  `model "${name}" version ${slot.served.version} produced non-finite outputs`,
-                );
-              }
-            }
-            probabilities.set(p, from * classes);
-            predicted.set(c, from);
-          } finally {
-            tf.dispose([probs, cls]);
-          }
-          slot.msPerRow = (performance.now() - began) / rows;
-        });
-        start += rows;
+      const rows = await slot.batcher.submit(inputs, batch);
+      // A diverged version (NaN weights, say) answers nothing a caller could use; checked per
+      // request, so one request's rows never fail another's.
+      for (const value of rows.probabilities) {
+        if (!Number.isFinite(value)) {
+          throw new LoomError(
+            'LOOM_ERR_MODEL_OUTPUT',
+            `model "${name}" version ${slot.served.version} produced non-finite outputs`,
+          );
+        }
       }
-      return { version: slot.served.version, probabilities, classes: predicted };
+      return { version: slot.served.version, probabilities: rows.probabilities, classes: rows.classes };
     } finally {
       slot.inFlight--;
       release(slot);
     }
+  }
+
+  /**
+   * What dynamic batching has done for `name`@`version` (default version when omitted) since
+   * it was loaded, or undefined when that version is not loaded.
+   */
+  batchCounts(name: string, version?: number): BatchCounts | undefined {
+    const entry = this.entries.get(name);
+    const v = version ?? entry?.current;
+    return v === undefined ? undefined : entry?.slots.get(v)?.batcher.counts();
+  }
+
+  /**
+   * Predicts `batch` stacked examples on `slot` in steps of about `stepMs` each (at most
+   * `maxStepRows`), one per event-loop turn; rows are independent through the model, so steps
+   * of any size give the one-batch answer.
+   */
+  private async runSteps(slot: Slot, inputs: Float32Array, batch: number): Promise<RowsResult> {
+    const { model, inputShape, classes, name } = slot.served;
+    const size = sizeOf(inputShape);
+    const probabilities = new Float32Array(batch * classes);
+    const predicted = new Int32Array(batch);
+    for (let start = 0; start < batch; ) {
+      const rows = Math.min(batch - start, this.stepRows(slot));
+      const from = start;
+      await runInTurn(async () => {
+        const began = performance.now();
+        const [probs, cls] = tf.tidy(() => {
+          const x = tf.tensor(inputs.subarray(from * size, (from + rows) * size), [rows, ...inputShape]);
+          const y = model.predict(x) as tf.Tensor;
+          return [y, y.argMax(-1)];
+        });
+        try {
+          const [p, c] = await Promise.all([probs.data(), cls.data()]);
+          if (p.length !== rows * classes) {
+            throw new LoomError('LOOM_ERR_INTERNAL', `model "${name}" returned ${p.length} values`);
+          }
+          probabilities.set(p, from * classes);
+          predicted.set(c, from);
+        } finally {
+          tf.dispose([probs, cls]);
+        }
+        slot.msPerRow = (performance.now() - began) / rows;
+      });
+      start += rows;
+    }
+    return { probabilities, classes: predicted };
   }
 
   /** Examples in the next step on `slot`: about `stepMs` of work at the speed last measured. */
@@ -336,7 +385,18 @@ export class ModelServer {
         model.dispose();
         throw new LoomError('LOOM_ERR_MODEL_UNAVAILABLE', 'the model server is shut down');
       }
-      slot = { served, inFlight: 0, retired: false };
+      const batching = this.modelBatching.get(name) ?? this.batching;
+      const made: Slot = {
+        served,
+        inFlight: 0,
+        retired: false,
+        // Set just below; the batcher runs its batches on this very slot.
+        batcher: undefined as unknown as DynamicBatcher,
+      };
+      made.batcher = new DynamicBatcher(sizeOf(served.inputShape), served.classes, batching, (x, rows) =>
+        this.runSteps(made, x, rows),
+      );
+      slot = made;
     }
     // From here to the return is one synchronous step: the swap is a single reference change,
     // and a pinned slot is counted before anything can evict it.

@@ -2,15 +2,21 @@
 // HTTPS with a certificate of the site's choosing that can be replaced while it runs.
 import { type Stats, unwatchFile, watchFile } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import type { Server } from 'node:http';
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { createSecureContext } from 'node:tls';
-import { serve } from '@hono/node-server';
+import { getRequestListener } from '@hono/node-server';
 import { LoomError } from '../../shared/errors/index.ts';
-import type { Logger } from '../../shared/log/index.ts';
+import { createLogger, type Logger } from '../../shared/log/index.ts';
 import { createInferenceApp, type InferenceAppOptions } from './app.ts';
 import type { ModelServer } from './model-server.ts';
+import { createNodeRoutes } from './node-routes.ts';
 
 /** The certificate and key files of an HTTPS inference server. */
 export interface InferenceTlsFiles {
@@ -35,7 +41,7 @@ export interface InferenceServerOptions extends InferenceAppOptions {
 const TLS_POLL_MS = 5000;
 
 /** Reads and checks a certificate and key pair; LOOM_ERR_INVALID_CONFIG when they cannot be used. */
-async function readTlsPair(files: InferenceTlsFiles): Promise<{ cert: string; key: string }> {
+export async function readTlsPair(files: InferenceTlsFiles): Promise<{ cert: string; key: string }> {
   const read = async (path: string, what: string): Promise<string> => {
     try {
       return await readFile(path, 'utf8');
@@ -124,15 +130,20 @@ export async function startInferenceServer(
     throw new LoomError('LOOM_ERR_INVALID_CONFIG', `inference port ${port} is not a valid port`);
   }
   const pair = opts.tls ? await readTlsPair(opts.tls) : undefined;
-  const app = createInferenceApp(server, opts);
-  // overrideGlobalObjects off: the agent shares the process and must keep the standard fetch classes.
-  const http = serve({
-    fetch: app.fetch,
-    hostname: host,
-    port,
-    overrideGlobalObjects: false,
-    ...(pair ? { createServer: createHttpsServer, serverOptions: { ...pair, minVersion: 'TLSv1.2' } } : {}),
-  }) as Server;
+  const log = opts.log ?? createLogger({ component: 'inference' });
+  const app = createInferenceApp(server, { ...opts, log });
+  // The hot routes are answered from Node's own request and response; the rest goes through
+  // Hono. overrideGlobalObjects off: the agent shares the process and must keep the standard
+  // fetch classes.
+  const fast = createNodeRoutes(server, opts, log);
+  const slow = getRequestListener(app.fetch, { hostname: host, overrideGlobalObjects: false });
+  const listener = (req: IncomingMessage, res: ServerResponse): void => {
+    if (!fast(req, res)) void slow(req, res);
+  };
+  const http: Server = pair
+    ? (createHttpsServer({ ...pair, minVersion: 'TLSv1.2' }, listener) as unknown as Server)
+    : createHttpServer(listener);
+  http.listen(port, host);
   await new Promise<void>((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException): void => {
       http.off('listening', onListening);

@@ -38,7 +38,12 @@ function tooLarge(maxBytes: number): LoomError {
 }
 
 /** The Node request and response behind `c` when @hono/node-server serves it, else undefined. */
-function nodeBindings(c: Context): { incoming: IncomingMessage; outgoing?: ServerResponse } | undefined {
+interface NodeBindings {
+  incoming: IncomingMessage;
+  outgoing?: ServerResponse;
+}
+
+function nodeBindings(c: Context): NodeBindings | undefined {
   const env = c.env as { incoming?: unknown; outgoing?: unknown } | undefined;
   // Tests pass hand-made objects as `env.incoming`; only a real stream is read from.
   if (!(env?.incoming instanceof Readable)) return undefined;
@@ -77,7 +82,7 @@ export function bodyLimit(options: BodyLimitOptions): MiddlewareHandler {
     // With Transfer-Encoding the Content-Length means nothing (RFC 9112 §6.3); the count decides.
     if (length !== undefined && c.req.header('transfer-encoding') === undefined) {
       if (Number(length) > maxBytes) {
-        dropRest(c, state);
+        dropRest(nodeBindings(c), state);
         throw tooLarge(maxBytes);
       }
     }
@@ -103,9 +108,39 @@ export async function readBodyText(c: Context): Promise<string> {
   return new TextDecoder().decode(await readBody(c));
 }
 
+/**
+ * The same limit as `bodyLimit` + `readBody` for a handler on Node's own request and response
+ * (no Hono context): a Content-Length over `maxBytes` is refused unread, a chunked body as soon
+ * as it passes the limit, and the rest of a refused body is drained after the answer as
+ * `bodyLimit` does. Rejects with LOOM_ERR_FRAME_TOO_LARGE (413) or LOOM_ERR_INVALID_ARGUMENT
+ * (the body ended early).
+ * @param options.drainBytes default 1 MiB
+ * @param options.drainMs default 500 ms
+ */
+export function readNodeBody(
+  incoming: IncomingMessage,
+  outgoing: ServerResponse,
+  options: BodyLimitOptions,
+): Promise<Uint8Array> {
+  const state: BodyState = {
+    maxBytes: options.maxBytes,
+    drainBytes: options.drainBytes ?? BODY_LIMIT_DEFAULTS.drainBytes,
+    drainMs: options.drainMs ?? BODY_LIMIT_DEFAULTS.drainMs,
+  };
+  const node = { incoming, outgoing };
+  const length = incoming.headers['content-length'];
+  if (length !== undefined && incoming.headers['transfer-encoding'] === undefined) {
+    if (Number(length) > state.maxBytes) {
+      dropRest(node, state);
+      return Promise.reject(tooLarge(state.maxBytes));
+    }
+  }
+  return readIncoming(node, state);
+}
+
 function readLimited(c: Context, state: BodyState): Promise<Uint8Array> {
   const node = nodeBindings(c);
-  if (node) return readIncoming(c, node.incoming, state);
+  if (node) return readIncoming(node, state);
   const stream = c.req.raw.body;
   return stream ? readStream(stream, state.maxBytes) : Promise.resolve(new Uint8Array(0));
 }
@@ -117,7 +152,8 @@ function bodyEndedEarly(cause?: unknown): LoomError {
 }
 
 /** Reads the Node request directly: fewer copies than a web stream, and it can be drained after. */
-function readIncoming(c: Context, incoming: IncomingMessage, state: BodyState): Promise<Uint8Array> {
+function readIncoming(node: NodeBindings, state: BodyState): Promise<Uint8Array> {
+  const incoming = node.incoming;
   if (incoming.readableEnded) return Promise.resolve(new Uint8Array(0));
   return new Promise<Uint8Array>((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -133,7 +169,7 @@ function readIncoming(c: Context, incoming: IncomingMessage, state: BodyState): 
       if (size > state.maxBytes) {
         stop();
         chunks.length = 0;
-        dropRest(c, state);
+        dropRest(node, state);
         reject(tooLarge(state.maxBytes));
         return;
       }
@@ -185,8 +221,7 @@ async function readStream(stream: ReadableStream<Uint8Array>, maxBytes: number):
  * the connection lingers, after the response went out, for `drainMs` or `drainBytes`, whichever
  * comes first. A body that ends in that time leaves the connection usable (keep-alive).
  */
-function dropRest(c: Context, state: BodyState): void {
-  const node = nodeBindings(c);
+function dropRest(node: NodeBindings | undefined, state: BodyState): void {
   if (!node || node.incoming.readableEnded || node.incoming.destroyed) return;
   const { incoming, outgoing } = node;
   let dropped = 0;

@@ -104,7 +104,7 @@ describe('the inference server', () => {
   it('describes itself and the model in OIP v2 metadata', async () => {
     const meta = await request('/v2');
     expect(meta.status).toBe(200);
-    expect(meta.json).toMatchObject({ name: 'loom-edge', extensions: [] });
+    expect(meta.json).toMatchObject({ name: 'loom-edge', extensions: ['binary_tensor_data'] });
     expect(typeof meta.json.version).toBe('string');
 
     const model = await request('/v2/models/mnist');
