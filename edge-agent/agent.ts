@@ -395,7 +395,7 @@ export class EdgeAgent {
         models: this.server?.list().map((m) => ({ name: m.name, version: m.version })) ?? [],
         dataset: this.summary!,
         runtime: process.version,
-        training: `tfjs-${this.backend?.name ?? 'unknown'}`,
+        training: this.lastTrainingPath ?? defaultTrainingPath(),
         ...(this.dataFingerprint ? { dataFingerprint: this.dataFingerprint } : {}),
         ...(this.storedVersions.length > 0 ? { stored: this.storedVersions.slice(-4096) } : {}),
       }),

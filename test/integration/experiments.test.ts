@@ -1,10 +1,12 @@
 // Experiment records of jobs through a real coordinator and real agents (mTLS, LevelDB, MNIST
 // subsets): the hyper-parameters, each agent's claimed software and dataset fingerprint, per-round
 // metrics, listing a model's jobs, and jobs and evaluations that target agents by labels.
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EvaluationRecord } from '../../coordinator/evaluations/index.ts';
 import type { JobRecord, JobView } from '../../coordinator/jobs/index.ts';
 import type { EdgeAgent } from '../../edge-agent/index.ts';
+import { defaultTrainingPath } from '../../edge-agent/training/index.ts';
 import { httpRequestRaw } from '../../shared/http/index.ts';
 import type { ModelArchitecture } from '../../shared/models/index.ts';
 import { LOOM_VERSION } from '../../shared/version/index.ts';
@@ -88,10 +90,11 @@ describe('experiment records', () => {
       holdoutFraction: 0.1,
     });
     expect(Object.keys(e.agents).sort()).toEqual([...ids].sort());
-    const backend = cluster.coordinator.backend.name;
+    // The MLP trains on the fast path unless a native TensorFlow package is installed.
+    const training = defaultTrainingPath();
     for (const id of ids) {
       expect(e.agents[id]).toMatchObject({
-        software: { loom: LOOM_VERSION, node: process.version, training: `tfjs-${backend}` },
+        software: { loom: LOOM_VERSION, node: process.version, training },
         firstRound: 1,
         lastRound: 2,
         rounds: 2,
