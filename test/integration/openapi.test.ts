@@ -11,6 +11,7 @@ import { startTestCluster, type TestCluster } from '../helpers/cluster.ts';
 
 interface Operation {
   summary?: string;
+  description?: string;
   security?: unknown[];
   parameters?: { name: string; in: string; required?: boolean }[];
   requestBody?: { required?: boolean; content: Record<string, { schema: unknown }> };
@@ -105,6 +106,35 @@ describe('GET /v1/openapi.json', () => {
         }
       }
     }
+  });
+
+  it("refuses a token below each route's role, and lets each role reach the routes at its level", async () => {
+    const operator = await addToken(cluster, 'operator');
+    const tokens: Record<Role, string> = { viewer, operator, admin: cluster.adminToken };
+    const below: Record<Role, Role[]> = { viewer: [], operator: ['viewer'], admin: ['viewer', 'operator'] };
+    let checked = 0;
+    for (const [path, item] of Object.entries(doc.paths)) {
+      for (const [method, op] of Object.entries(item)) {
+        const role = /Needs the (viewer|operator|admin) role/.exec(op.description ?? '')?.[1] as
+          | Role
+          | undefined;
+        if (!role) continue;
+        // Nothing a viewer may call changes anything.
+        if (method !== 'get') expect(role, `${method} ${path}`).not.toBe('viewer');
+        // Path parameters that name nothing: the role is checked before anything is looked up.
+        const url = path.replace(/\{[^}]+\}/g, 'nothing-here');
+        const body = ['post', 'put', 'patch'].includes(method) ? {} : undefined;
+        for (const lower of below[role]) {
+          const res = await call(method.toUpperCase(), url, body, tokens[lower]);
+          expect(res.status, `${lower} → ${method} ${path}`).toBe(403);
+          expect((res.body.error as { code: string }).code).toBe('LOOM_ERR_FORBIDDEN');
+        }
+        const allowed = await call(method.toUpperCase(), url, body, tokens[role]);
+        expect([401, 403], `${role} → ${method} ${path}`).not.toContain(allowed.status);
+        checked += 1;
+      }
+    }
+    expect(checked).toBeGreaterThan(30);
   });
 
   it('describes every route the API registers, and no route it does not', () => {
