@@ -1,24 +1,20 @@
-// `npm run bench -- rollout --agents 20 [--waves 100] [--load]`: N edge agents (separate
+// `npm run bench -- rollout --agents 20 [--waves 100] [--load [--connections N]]`: N edge agents (separate
 // processes) on loopback; a version of the 784-200-200-10 MLP (0.8 MB of weights) is rolled out
 // to all of them through a rollout (signed deployment, verification, store, activation, ack per
 // agent), and the time from the request to the last agent's activation is reported. With
-// `--load`, a client keeps predicting at the first agent (4 requests at a time) meanwhile, and
-// its p50/p99 latency and failed requests are reported too.
+// `--load`, autocannon keeps predicting at the first agent (`--connections`, default 10) from a
+// second before the version switch to a second after it, and its requests, failures and p50/p99
+// latency are reported too.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import autocannon from 'autocannon';
 import { type AgentProcess, stopProcess } from '../cli/agent-process.ts';
 import { initCoordinator, resolveCoordinatorConfig, startCoordinator } from '../coordinator/index.ts';
 import { parseWaves } from '../coordinator/rollouts/index.ts';
 import { createLogger } from '../shared/log/index.ts';
 import { startSites } from './sites.ts';
-
-function percentile(sorted: number[], p: number): number {
-  return sorted.length === 0
-    ? Number.NaN
-    : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
-}
 
 export async function run(argv: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -27,6 +23,7 @@ export async function run(argv: string[]): Promise<void> {
       agents: { type: 'string', default: '20' },
       waves: { type: 'string', default: '100' },
       load: { type: 'boolean', default: false },
+      connections: { type: 'string', default: '10' },
       json: { type: 'boolean', default: false },
     },
   });
@@ -90,36 +87,36 @@ export async function run(argv: string[]): Promise<void> {
     // The first rollout brings every agent a version to serve; the second is the one measured
     // under load (an agent switches from one version to the next while it answers).
     const firstMs = await rollOut(1);
-    const latencies: number[] = [];
-    let failed = 0;
-    let loading = values.load;
+    // The load: autocannon (10 connections) predicting at the first agent from a second before
+    // the switch until a second after it.
     const body = JSON.stringify({
       inputs: [{ name: 'input', shape: [1, 784], datatype: 'FP32', data: new Array(784).fill(0.5) }],
     });
-    const client = async (): Promise<void> => {
-      while (loading) {
-        const t = performance.now();
-        try {
-          const res = await fetch(`${ready[0].inferenceUrl}/v2/models/2nn/infer`, {
+    let loadResult: Promise<autocannon.Result> | undefined;
+    let loader: autocannon.Instance | undefined;
+    if (values.load) {
+      loadResult = new Promise((resolve, reject) => {
+        loader = autocannon(
+          {
+            url: `${ready[0].inferenceUrl}/v2/models/2nn/infer`,
             method: 'POST',
             headers: { 'content-type': 'application/json' },
             body,
-          });
-          await res.arrayBuffer();
-          if (res.status !== 200) failed++;
-        } catch {
-          failed++;
-        }
-        latencies.push(performance.now() - t);
-      }
-    };
-    const clients = values.load ? Array.from({ length: 4 }, client) : [];
-    if (values.load) await new Promise((res) => setTimeout(res, 1000));
+            connections: Number(values.connections),
+            duration: 3600,
+          },
+          (err, r) => (err ? reject(err) : resolve(r)),
+        );
+      });
+      await new Promise((res) => setTimeout(res, 1000));
+    }
     const secondMs = await rollOut((await addVersion()).version);
-    if (values.load) await new Promise((res) => setTimeout(res, 1000));
-    loading = false;
-    await Promise.all(clients);
-    const sorted = [...latencies].sort((a, b) => a - b);
+    let load: autocannon.Result | undefined;
+    if (loader && loadResult) {
+      await new Promise((res) => setTimeout(res, 1000));
+      loader.stop();
+      load = await loadResult;
+    }
     const result = {
       bench: 'rollout',
       agents,
@@ -127,12 +124,13 @@ export async function run(argv: string[]): Promise<void> {
       weightBytes: first.weights.reduce((n, w) => n + w.data.byteLength, 0),
       firstRolloutMs: Math.round(firstMs),
       secondRolloutMs: Math.round(secondMs),
-      ...(values.load
+      ...(load
         ? {
-            requests: latencies.length,
-            failed,
-            p50Ms: Number(percentile(sorted, 50).toFixed(2)),
-            p99Ms: Number(percentile(sorted, 99).toFixed(2)),
+            connections: Number(values.connections),
+            requests: load.requests.total,
+            failed: load.errors + load.non2xx + load.timeouts,
+            p50Ms: load.latency.p50,
+            p99Ms: load.latency.p99,
           }
         : {}),
     };
@@ -142,9 +140,10 @@ export async function run(argv: string[]): Promise<void> {
         `rollout of a ${(result.weightBytes / 1e6).toFixed(2)} MB version to ${agents} agents in waves [${waves}]: ` +
           `${result.firstRolloutMs} ms (first), ${result.secondRolloutMs} ms (second, a version switch)`,
       );
-      if (values.load)
+      if (load)
         console.log(
-          `inference at one agent during the switch: ${result.requests} requests, ${failed} failed, p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms`,
+          `inference at one agent during the switch (autocannon, ${result.connections} connections): ` +
+            `${result.requests} requests, ${result.failed} failed, p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms`,
         );
     }
   } finally {
