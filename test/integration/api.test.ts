@@ -383,7 +383,7 @@ describe('models', () => {
       [
         { body: { name: 'cnn', architecture: { kind: 'cnn', inputShape: [4] } } },
         'LOOM_ERR_MODEL_SPEC',
-        /^architecture\.kind: must be "mlp", "logistic" or "tfjs"/,
+        /^architecture\.kind: must be "mlp", "logistic", "cnn" or "tfjs"/,
       ],
       [
         { body: { name: 'neg', architecture: { ...MLP, layers: [8, -3] } } },
