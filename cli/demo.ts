@@ -21,9 +21,10 @@ import { requestJson } from '../shared/http/index.ts';
 import { createLogger } from '../shared/log/index.ts';
 import {
   buildModel,
+  type CnnArchitecture,
   describeArchitecture,
   evaluateClassifier,
-  type ModelArchitecture,
+  type MlpArchitecture,
   modelWeightSpecs,
   writeWeights,
 } from '../shared/models/index.ts';
@@ -44,13 +45,13 @@ import {
 import { plainScreen, type Screen } from './operator/index.ts';
 import { demoSpec } from './specs.ts';
 
-const MODEL_NAME = 'mnist-mlp';
-const ARCHITECTURE: ModelArchitecture = {
-  kind: 'mlp',
-  inputShape: [784],
-  layers: [200, 200, 10],
-  activation: 'relu',
+/** The models the demo trains (`--model`): the 784-200-200-10 MLP, or the FedAvg paper's CNN. */
+const ARCHITECTURES: Record<'mlp' | 'cnn', MlpArchitecture | CnnArchitecture> = {
+  mlp: { kind: 'mlp', inputShape: [784], layers: [200, 200, 10], activation: 'relu' },
+  cnn: { kind: 'cnn', inputShape: [28, 28, 1], classes: 10 },
 };
+/** Each site's examples for the CNN when --examples-per-agent is not given: it trains far slower per example. */
+const CNN_EXAMPLES_PER_AGENT = 1000;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
@@ -65,9 +66,17 @@ export async function demo(argv: string[]): Promise<number> {
   if (partition !== 'iid' && partition !== 'shards') {
     throw new LoomError('LOOM_ERR_INVALID_ARGUMENT', '--partition must be iid or shards');
   }
+  const modelKind = stringFlag(flags, 'model') ?? 'mlp';
+  if (modelKind !== 'mlp' && modelKind !== 'cnn') {
+    throw new LoomError('LOOM_ERR_INVALID_ARGUMENT', '--model must be mlp or cnn');
+  }
+  const architecture = ARCHITECTURES[modelKind];
+  const modelName = `mnist-${modelKind}`;
   const perAgent =
     flags['examples-per-agent'] === undefined
-      ? undefined
+      ? modelKind === 'cnn'
+        ? CNN_EXAMPLES_PER_AGENT
+        : undefined
       : intFlag(flags, 'examples-per-agent', 0, 1, 60_000);
   const learningRate = Number(stringFlag(flags, 'learning-rate') ?? '0.1');
   if (!(learningRate > 0 && learningRate < 10)) {
@@ -155,10 +164,10 @@ export async function demo(argv: string[]): Promise<number> {
     }));
     say(`• ${agents} agents connected over mutual TLS`);
 
-    const model = await api.createModel({ name: MODEL_NAME, architecture: ARCHITECTURE });
+    const model = await api.createModel({ name: modelName, architecture: architecture });
     // The job trains only: its final version is a candidate, taken to the sites by the lifecycle below.
     const job = await api.createJob({
-      model: MODEL_NAME,
+      model: modelName,
       rounds,
       clientsPerRound: agents,
       minClients: agents,
@@ -168,7 +177,7 @@ export async function demo(argv: string[]): Promise<number> {
       learningRate,
     });
     say(
-      `• model ${MODEL_NAME}: ${describeArchitecture(ARCHITECTURE)}, ${model.paramCount.toLocaleString('en-US')} parameters`,
+      `• model ${modelName}: ${describeArchitecture(architecture)}, ${model.paramCount.toLocaleString('en-US')} parameters`,
     );
     say(
       `• job ${job.id}: FedAvg, ${agents} agents per round, 1 local epoch, batch 32, learning rate ${learningRate}`,
@@ -180,11 +189,11 @@ export async function demo(argv: string[]): Promise<number> {
     const test = await readMnist('test');
     const testX = new Float32Array(test.images.length);
     for (let i = 0; i < testX.length; i++) testX[i] = test.images[i] / 255;
-    const evalModel = await buildModel(ARCHITECTURE);
+    const evalModel = await buildModel(architecture);
     const specs = modelWeightSpecs(evalModel);
     const evaluateVersion = async (version: number): Promise<number> => {
-      writeWeights(evalModel, splitWeightData(specs, await api.getWeights(MODEL_NAME, version)));
-      return evaluateClassifier(evalModel, testX, test.labels, [784]).accuracy;
+      writeWeights(evalModel, splitWeightData(specs, await api.getWeights(modelName, version)));
+      return evaluateClassifier(evalModel, testX, test.labels, architecture.inputShape).accuracy;
     };
 
     let shown = 0;
@@ -220,12 +229,12 @@ export async function demo(argv: string[]): Promise<number> {
     }
     evalModel.dispose();
     say(
-      `   final model ${MODEL_NAME} v${finalVersion}: test accuracy ${finalAccuracy.toFixed(4)} on 10,000 MNIST test images`,
+      `   final model ${modelName} v${finalVersion}: test accuracy ${finalAccuracy.toFixed(4)} on 10,000 MNIST test images`,
     );
 
     say('');
     say(`2. evaluate v${finalVersion} federatedly on each site's hold-out data (it never leaves the site)`);
-    const evaluation = await evaluateOnSites(api, MODEL_NAME, finalVersion, sites);
+    const evaluation = await evaluateOnSites(api, modelName, finalVersion, sites);
     for (const site of evaluation.sites) {
       say(
         `   ${site.name.padEnd(8)} accuracy ${site.accuracy.toFixed(4)}  loss ${site.loss.toFixed(4)}  ${site.numExamples} examples`,
@@ -244,12 +253,12 @@ export async function demo(argv: string[]): Promise<number> {
     const sample = 0;
     const image = Array.from(test.images.subarray(sample * 784, (sample + 1) * 784), (v) => v / 255);
     // Predictions flow to every site from before the promotion: the rollout's health windows see them.
-    const traffic = inferenceTraffic(sites, MODEL_NAME, image);
+    const traffic = inferenceTraffic(sites, modelName, image);
     let predictionsSent = 0;
     let rollout: Omit<RolloutFigures, 'predictionsSent'>;
     let gate: GateVerdict;
     try {
-      const promotion = await promoteThroughGate(api, MODEL_NAME, finalVersion);
+      const promotion = await promoteThroughGate(api, modelName, finalVersion);
       gate = promotion.gate;
       emit({ gate });
       if (!gate.passed) {
@@ -277,7 +286,7 @@ export async function demo(argv: string[]): Promise<number> {
 
     say('');
     const site = ready[0];
-    const inferUrl = `${site.inferenceUrl}/v2/models/${MODEL_NAME}/infer`;
+    const inferUrl = `${site.inferenceUrl}/v2/models/${modelName}/infer`;
     say('5. infer at the edge');
     const res = await requestJson<{ model_version: string; outputs: { name: string; data: number[] }[] }>(
       inferUrl,

@@ -279,13 +279,18 @@ export const agentApiKeyRevokeSpec: CommandSpec = {
 };
 
 export const demoSpec: CommandSpec = {
-  usage: 'loom demo [--agents 4] [--rounds 5] [--partition iid|shards] [--json]',
+  usage: 'loom demo [--model mlp|cnn] [--agents 4] [--rounds 5] [--partition iid|shards] [--json]',
   summary:
     'Runs a real federation on this machine through the model lifecycle: a coordinator and several edge\n' +
     'agents, each training on its own MNIST partition over mutual TLS; a federated evaluation of the final\n' +
     "version on the sites' hold-out data; promotion through the validation gate; a rollout in two\n" +
     'health-gated waves while predictions flow; then a prediction from one agent over its local inference API.',
   flags: {
+    model: {
+      type: 'string',
+      description: 'mlp (784-200-200-10) or cnn (the FedAvg paper CNN, 1,000 examples per site by default)',
+      default: 'mlp',
+    },
     agents: { type: 'string', description: 'number of edge agents', default: '4' },
     rounds: { type: 'string', description: 'federated rounds', default: '5' },
     partition: {

@@ -57,6 +57,8 @@ function describeArchitecture(a: ModelArchitecture): string {
   if (a.kind === 'mlp')
     return `mlp ${shape(a.inputShape)} → ${a.layers.join(' → ')} (${a.activation ?? 'relu'})`;
   if (a.kind === 'logistic') return `logistic ${shape(a.inputShape)} → ${a.classes} classes`;
+  if (a.kind === 'cnn')
+    return `cnn ${shape(a.inputShape)} → conv 5×5×32, pool, conv 5×5×64, pool, 512 → ${a.classes} classes`;
   return 'tfjs (TensorFlow.js topology)';
 }
 
@@ -119,12 +121,12 @@ async function readJsonFile(path: string, what: string): Promise<unknown> {
 
 export function modelsCreate(argv: string[]): Promise<number> {
   return runOperator(modelsCreateSpec, argv, async ({ flags, positionals, json, client }) => {
-    const given = ['mlp', 'logistic', 'architecture-file'].filter((f) => flags[f] !== undefined);
+    const given = ['mlp', 'logistic', 'cnn', 'architecture-file'].filter((f) => flags[f] !== undefined);
     if (given.length !== 1) {
       throw new LoomError(
         'LOOM_ERR_INVALID_ARGUMENT',
         given.length === 0
-          ? 'give the architecture: --mlp, --logistic or --architecture-file (see --help)'
+          ? 'give the architecture: --mlp, --logistic, --cnn or --architecture-file (see --help)'
           : `give one of ${given.map((f) => `--${f}`).join(', ')}, not several`,
       );
     }
@@ -144,6 +146,8 @@ export function modelsCreate(argv: string[]): Promise<number> {
       if (rest.length !== 1)
         throw new LoomError('LOOM_ERR_INVALID_ARGUMENT', '--logistic must be INPUT:CLASSES (e.g. 4:3)');
       architecture = { kind: 'logistic', inputShape, classes: rest[0] };
+    } else if (flags.cnn !== undefined) {
+      architecture = { kind: 'cnn' };
     } else {
       const file = await readJsonFile(stringFlag(flags, 'architecture-file')!, 'the architecture file');
       // A TensorFlow.js model.json carries its topology; an architecture names its kind.

@@ -25,11 +25,12 @@ export const modelsShowSpec: CommandSpec = operatorSpec({
 
 export const modelsCreateSpec: CommandSpec = operatorSpec({
   usage:
-    'loom models create NAME (--mlp INPUT:UNITS,...,CLASSES | --logistic INPUT:CLASSES |\n' +
+    'loom models create NAME (--mlp INPUT:UNITS,...,CLASSES | --logistic INPUT:CLASSES | --cnn |\n' +
     '                         --architecture-file FILE [--weights-file weights.bin]) [--description TEXT] [--json]',
   summary:
     'Registers a model with its initial weights as version 1. --mlp 784:200,200,10 is a multi-layer\n' +
     'perceptron on 784 inputs (the last number is the classes), --logistic 4:3 a logistic regression;\n' +
+    '--cnn the convolutional network of the FedAvg paper on 28×28×1 images with 10 classes;\n' +
     '--architecture-file takes an architecture as JSON ({"kind": ...}) or a TensorFlow.js model.json,\n' +
     'with its weights.bin from --weights-file (without it, the weights are initialised).',
   flags: {
@@ -38,10 +39,14 @@ export const modelsCreateSpec: CommandSpec = operatorSpec({
       description: 'multi-layer perceptron: INPUT:UNITS,...,CLASSES (e.g. 784:200,200,10)',
     },
     logistic: { type: 'string', description: 'logistic regression: INPUT:CLASSES (e.g. 4:3)' },
+    cnn: {
+      type: 'boolean',
+      description: 'the FedAvg paper CNN (28×28×1, 10 classes; other shapes via --architecture-file)',
+    },
     'architecture-file': {
       type: 'string',
       description:
-        'JSON architecture {"kind": "mlp" | "logistic" | "tfjs", ...}, or a TensorFlow.js model.json',
+        'JSON architecture {"kind": "mlp" | "logistic" | "cnn" | "tfjs", ...}, or a TensorFlow.js model.json',
     },
     'weights-file': { type: 'string', description: 'weights.bin of the model.json of --architecture-file' },
     description: { type: 'string', description: 'what the model is for' },

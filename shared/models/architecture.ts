@@ -21,15 +21,31 @@ export interface LogisticArchitecture {
   classes: number;
 }
 
+/**
+ * The convolutional network of the FedAvg paper: two 5×5 'same' convolutions (32 and 64
+ * channels, ReLU), each followed by 2×2 max pooling, a dense layer of 512 (ReLU) and a softmax.
+ * `inputShape` is `[height, width, channels]` (default 28×28×1), `classes` default 10.
+ */
+export interface CnnArchitecture {
+  kind: 'cnn';
+  inputShape: number[];
+  classes: number;
+}
+
 /** A TensorFlow.js layers model topology (the `modelTopology` of a model.json). */
 export interface TfjsArchitecture {
   kind: 'tfjs';
   topology: Record<string, unknown>;
 }
 
-export type ModelArchitecture = MlpArchitecture | LogisticArchitecture | TfjsArchitecture;
+export type ModelArchitecture = MlpArchitecture | LogisticArchitecture | CnnArchitecture | TfjsArchitecture;
 
 const MAX_UNITS = 65_536;
+/** Default input and classes of the built-in CNN (MNIST). */
+export const CNN_DEFAULTS = { inputShape: [28, 28, 1], classes: 10 } as const;
+/** The largest image side and channel count the built-in CNN takes. */
+const MAX_CNN_SIDE = 4096;
+const MAX_CNN_CHANNELS = 64;
 const MAX_LAYERS = 64;
 /** The largest dimension a topology that cannot be counted from its JSON may name. */
 const MAX_DIMENSION = 1 << 24;
@@ -51,7 +67,8 @@ function positiveInts(value: unknown, field: string, max: number): number[] {
 /**
  * Validates an architecture from the API or a file. `mlp` takes `inputShape` (or `inputs`, a
  * number), `layers` and `activation` (default relu); `logistic` takes `inputShape`/`inputs` and
- * `classes`; `tfjs` takes `topology` (a model.json, or its `modelTopology`).
+ * `classes`; `cnn` takes `inputShape` ([height, width, channels], default 28×28×1) and `classes`
+ * (default 10); `tfjs` takes `topology` (a model.json, or its `modelTopology`).
  */
 export function parseArchitecture(input: unknown, field = 'architecture'): ModelArchitecture {
   if (input === null || typeof input !== 'object' || Array.isArray(input)) fail(field, 'must be an object');
@@ -79,6 +96,21 @@ export function parseArchitecture(input: unknown, field = 'architecture'): Model
       }
       return { kind: 'logistic', inputShape: inputShape(), classes: classes as number };
     }
+    case 'cnn': {
+      const shape =
+        a.inputShape === undefined
+          ? [...CNN_DEFAULTS.inputShape]
+          : positiveInts(a.inputShape, `${field}.inputShape`, MAX_CNN_SIDE);
+      if (shape.length !== 3) fail(`${field}.inputShape`, 'must be [height, width, channels]');
+      if (shape[0] < 4 || shape[1] < 4)
+        fail(`${field}.inputShape`, 'height and width must be at least 4 (two 2×2 poolings)');
+      if (shape[2] > MAX_CNN_CHANNELS) fail(`${field}.inputShape`, `at most ${MAX_CNN_CHANNELS} channels`);
+      const classes = a.classes ?? CNN_DEFAULTS.classes;
+      if (!Number.isSafeInteger(classes) || (classes as number) < 2 || (classes as number) > MAX_UNITS) {
+        fail(`${field}.classes`, 'must be an integer of at least 2');
+      }
+      return { kind: 'cnn', inputShape: shape, classes: classes as number };
+    }
     case 'tfjs': {
       let topology = a.topology;
       if (topology && typeof topology === 'object' && 'modelTopology' in topology) {
@@ -98,7 +130,7 @@ export function parseArchitecture(input: unknown, field = 'architecture'): Model
       return { kind: 'tfjs', topology: t };
     }
     default:
-      return fail(`${field}.kind`, 'must be "mlp", "logistic" or "tfjs"');
+      return fail(`${field}.kind`, 'must be "mlp", "logistic", "cnn" or "tfjs"');
   }
 }
 
@@ -195,6 +227,8 @@ export function describeArchitecture(arch: ModelArchitecture): string {
       return `mlp ${[arch.inputShape.join('x'), ...arch.layers].join('-')} ${arch.activation}`;
     case 'logistic':
       return `logistic ${arch.inputShape.join('x')}-${arch.classes}`;
+    case 'cnn':
+      return `cnn ${arch.inputShape.join('x')}-${arch.classes}`;
     case 'tfjs':
       return `tfjs ${String(arch.topology.class_name)}`;
   }
@@ -208,6 +242,7 @@ export function describeArchitecture(arch: ModelArchitecture): string {
  */
 export function architectureParamCount(arch: ModelArchitecture): number | undefined {
   if (arch.kind === 'tfjs') return topologyParamCount(arch.topology);
+  if (arch.kind === 'cnn') return cnnParamCount(arch);
   let inputs = arch.inputShape.reduce((a, b) => a * b, 1);
   let total = 0;
   for (const units of arch.kind === 'mlp' ? arch.layers : [arch.classes]) {
@@ -215,4 +250,20 @@ export function architectureParamCount(arch: ModelArchitecture): number | undefi
     inputs = units;
   }
   return total;
+}
+
+/** The built-in CNN's layers (shared by the builder and the count). */
+export const CNN_LAYERS = { conv: [32, 64], kernel: 5, pool: 2, dense: 512 } as const;
+
+function cnnParamCount(arch: CnnArchitecture): number {
+  let [h, w, channels] = arch.inputShape;
+  let total = 0;
+  for (const filters of CNN_LAYERS.conv) {
+    total += CNN_LAYERS.kernel * CNN_LAYERS.kernel * channels * filters + filters;
+    channels = filters;
+    h = Math.floor(h / CNN_LAYERS.pool);
+    w = Math.floor(w / CNN_LAYERS.pool);
+  }
+  const flat = h * w * channels;
+  return total + flat * CNN_LAYERS.dense + CNN_LAYERS.dense + CNN_LAYERS.dense * arch.classes + arch.classes;
 }

@@ -2,7 +2,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { LoomError } from '../errors/index.ts';
 import { assertMatchesSpecs, type WeightSpec, type WeightTensor } from '../tensors/index.ts';
-import type { ModelArchitecture } from './architecture.ts';
+import { CNN_LAYERS, type ModelArchitecture } from './architecture.ts';
 
 /**
  * Builds a fresh, uncompiled model with newly initialised weights. A model too large for memory
@@ -57,6 +57,31 @@ async function buildModelNow(arch: ModelArchitecture): Promise<tf.LayersModel> {
       if (arch.inputShape.length > 1)
         layers.unshift(tf.layers.flatten({ name: 'flatten', inputShape: arch.inputShape }));
       return tf.sequential({ layers });
+    }
+    case 'cnn': {
+      const [conv1, conv2] = CNN_LAYERS.conv;
+      const conv = (name: string, filters: number, extra: Record<string, unknown> = {}) =>
+        tf.layers.conv2d({
+          name,
+          filters,
+          kernelSize: CNN_LAYERS.kernel,
+          padding: 'same',
+          activation: 'relu',
+          ...extra,
+        });
+      const pool = (name: string) =>
+        tf.layers.maxPooling2d({ name, poolSize: CNN_LAYERS.pool, strides: CNN_LAYERS.pool });
+      return tf.sequential({
+        layers: [
+          conv('conv2d_0', conv1, { inputShape: arch.inputShape }),
+          pool('max_pooling2d_0'),
+          conv('conv2d_1', conv2),
+          pool('max_pooling2d_1'),
+          tf.layers.flatten({ name: 'flatten' }),
+          tf.layers.dense({ name: 'dense_0', units: CNN_LAYERS.dense, activation: 'relu' }),
+          tf.layers.dense({ name: 'dense_1', units: arch.classes, activation: 'softmax' }),
+        ],
+      });
     }
     case 'tfjs': {
       // A topology that fails half way leaves the weights of the layers built so far registered

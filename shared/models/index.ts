@@ -2,6 +2,7 @@
 
 export type {
   Activation,
+  CnnArchitecture,
   LogisticArchitecture,
   MlpArchitecture,
   ModelArchitecture,

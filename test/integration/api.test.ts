@@ -381,9 +381,14 @@ describe('models', () => {
       ],
       [{ body: { name: 'no-arch' } }, 'LOOM_ERR_MODEL_SPEC', /^architecture: must be an object/],
       [
+        { body: { name: 'rnn', architecture: { kind: 'rnn', inputShape: [4] } } },
+        'LOOM_ERR_MODEL_SPEC',
+        /^architecture\.kind: must be "mlp", "logistic", "cnn" or "tfjs"/,
+      ],
+      [
         { body: { name: 'cnn', architecture: { kind: 'cnn', inputShape: [4] } } },
         'LOOM_ERR_MODEL_SPEC',
-        /^architecture\.kind: must be "mlp", "logistic" or "tfjs"/,
+        /^architecture\.inputShape: must be \[height, width, channels\]/,
       ],
       [
         { body: { name: 'neg', architecture: { ...MLP, layers: [8, -3] } } },

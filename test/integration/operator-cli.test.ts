@@ -104,7 +104,11 @@ describe('loom operator commands', () => {
     expect(shown.stdout).toMatch(/^deployed version: +none$/m);
     expect(parsed<{ versions: { version: number }[] }>(versions).versions).toHaveLength(1);
     expectOneLineError(duplicate, 'LOOM_ERR_CONFLICT');
-    expectOneLineError(noArch, 'LOOM_ERR_INVALID_ARGUMENT', /--mlp, --logistic or --architecture-file/);
+    expectOneLineError(
+      noArch,
+      'LOOM_ERR_INVALID_ARGUMENT',
+      /--mlp, --logistic, --cnn or --architecture-file/,
+    );
 
     const dir = join(work, 'download');
     const download = parsed<{ bytes: number; sha256: string }>(

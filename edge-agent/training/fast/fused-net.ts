@@ -2,6 +2,7 @@
 // once, padded to the kernel's blocks, and a step that runs forward, softmax cross-entropy,
 // backward and the SGD update over them without leaving that memory.
 import type { WasmMemory } from '../../../shared/wasm/index.ts';
+import { ConvStage } from './conv-stage.ts';
 import {
   GEMM_COLS,
   GEMM_ROWS,
@@ -42,6 +43,13 @@ interface DenseSlot {
 export class FusedNet {
   readonly memory: WasmMemory;
   private readonly slots: DenseSlot[] = [];
+  /** The convolutions (each with its pooling, if any) before the dense layers. */
+  private readonly stages: ConvStage[] = [];
+  /** For each stage but the first, the gradient of its input (the previous stage's output). */
+  private readonly stageGrads: number[] = [];
+  /** Where the examples are copied in: the first stage's input, or the first dense layer's. */
+  private input = 0;
+  private inputStride = 0;
   private readonly rowsP: number;
   /**
    * The input gradient of a layer, [rows, dxStride], before the previous layer's activation
@@ -78,18 +86,51 @@ export class FusedNet {
       next += Math.ceil(floats / 4) * 4;
       return at;
     };
-    const layout = plan.layers.map((layer) => ({
+    const dense = plan.layers.filter((l): l is DenseLayerPlan => l.kind === 'dense');
+    let widest = 0;
+    let x = -1;
+    let stride = padCols(plan.inputs);
+    plan.layers.forEach((layer, i) => {
+      if (layer.kind !== 'conv2d') return;
+      const pool = plan.layers[i + 1]?.kind === 'maxpool2d';
+      const prev = this.stages[this.stages.length - 1];
+      const input = prev ? prev.output : alloc(this.rowsP * plan.inputs);
+      const inStride = prev ? prev.outputStride : plan.inputs;
+      if (!prev) {
+        this.input = input;
+        this.inputStride = plan.inputs;
+      } else this.stageGrads.push(alloc(this.rowsP * inStride));
+      const stage = new ConvStage(
+        layer,
+        pool,
+        input,
+        inStride,
+        prev ? prev.outP : layer.channels,
+        !!prev,
+        this.rowsP,
+        alloc,
+      );
+      this.stages.push(stage);
+      widest = Math.max(widest, stage.kP);
+      x = stage.output;
+      stride = stage.outputStride;
+    });
+    const layout = dense.map((layer, i) => ({
       layer,
-      inP: padCols(layer.inputs),
+      inP: i === 0 ? stride : padCols(layer.inputs),
       outP: padCols(layer.units),
     }));
-    let x = alloc(this.rowsP * layout[0].inP);
+    const front = this.stages.length > 0;
+    if (!front) {
+      x = alloc(this.rowsP * layout[0].inP);
+      this.input = x;
+      this.inputStride = layout[0].inP;
+    }
     const pending: Omit<DenseSlot, 'forward' | 'update' | 'inputGrad'>[] = [];
-    let widest = 0;
     for (const { layer, inP, outP } of layout) {
       const w = alloc(inP * outP);
       const b = alloc(outP);
-      const wt = pending.length > 0 ? alloc(outP * inP) : -1;
+      const wt = pending.length > 0 || front ? alloc(outP * inP) : -1;
       const y = alloc(this.rowsP * outP);
       const dz = alloc(this.rowsP * outP);
       pending.push({ plan: layer, inP, outP, w, b, wt, x, y, dz });
@@ -109,6 +150,7 @@ export class FusedNet {
     if (this.memory.buffer.byteLength < this.bytes)
       throw new TypeError('the memory is smaller than the layout');
     const shapes: Record<string, GemmShape> = {};
+    for (const [i, stage] of this.stages.entries()) Object.assign(shapes, stage.shapes(`c${i}`));
     pending.forEach((s, l) => {
       shapes[`f${l}`] = {
         saRow: s.inP * 4,
@@ -126,7 +168,7 @@ export class FusedNet {
         ldi: s.outP * 4,
         relu: false,
       };
-      if (l > 0)
+      if (l > 0 || front)
         shapes[`d${l}`] = {
           saRow: s.outP * 4,
           saCol: 4,
@@ -146,16 +188,33 @@ export class FusedNet {
       });
     });
     this.f32 = new Float32Array(this.memory.buffer);
+    for (const [i, stage] of this.stages.entries()) stage.attach(`c${i}`, kernels, this.f32);
+  }
+
+  /**
+   * Where row `i` of the first dense kernel goes: after convolutions its inputs are pixels of
+   * padded channels (`[h, w, c]` flattened with c padded to the last stage's outP).
+   */
+  private denseRow(l: number, i: number): number {
+    const last = this.stages[this.stages.length - 1];
+    if (l > 0 || !last) return i;
+    const { filters } = last.plan;
+    return Math.floor(i / filters) * last.outP + (i % filters);
   }
 
   /** Copies weights in, in the model's order (kernel then bias per layer). Shapes are checked by the caller. */
   setWeights(weights: readonly { data: Float32Array }[]): void {
     const f = this.f32;
+    for (const [i, stage] of this.stages.entries())
+      stage.setWeights(weights[2 * i].data, weights[2 * i + 1].data);
+    const at = 2 * this.stages.length;
     this.slots.forEach((s, l) => {
-      const kernel = weights[2 * l].data;
+      const kernel = weights[at + 2 * l].data;
       const { inputs, units } = s.plan;
-      for (let i = 0; i < inputs; i++) f.set(kernel.subarray(i * units, (i + 1) * units), s.w + i * s.outP);
-      f.set(weights[2 * l + 1].data, s.b);
+      f.fill(0, s.w, s.w + s.inP * s.outP);
+      for (let i = 0; i < inputs; i++)
+        f.set(kernel.subarray(i * units, (i + 1) * units), s.w + this.denseRow(l, i) * s.outP);
+      f.set(weights[at + 2 * l + 1].data, s.b);
     });
   }
 
@@ -163,13 +222,16 @@ export class FusedNet {
   getWeights(): Float32Array[] {
     const f = this.f32;
     const out: Float32Array[] = [];
-    for (const s of this.slots) {
+    for (const stage of this.stages) out.push(...stage.getWeights());
+    this.slots.forEach((s, l) => {
       const { inputs, units } = s.plan;
       const kernel = new Float32Array(inputs * units);
-      for (let i = 0; i < inputs; i++)
-        kernel.set(f.subarray(s.w + i * s.outP, s.w + i * s.outP + units), i * units);
+      for (let i = 0; i < inputs; i++) {
+        const row = s.w + this.denseRow(l, i) * s.outP;
+        kernel.set(f.subarray(row, row + units), i * units);
+      }
       out.push(kernel, f.slice(s.b, s.b + units));
-    }
+    });
     return out;
   }
 
@@ -204,9 +266,15 @@ export class FusedNet {
    */
   transposePart(part: number, parts: number): void {
     const f = this.f32;
-    for (let l = 1; l < this.slots.length; l++) {
+    for (let i = 1; i < this.stages.length; i++) {
+      const [k0, k1] = share(this.stages[i].kP, part, parts);
+      this.stages[i].transpose(k0, k1);
+    }
+    for (let l = this.stages.length > 0 ? 0 : 1; l < this.slots.length; l++) {
       const s = this.slots[l];
-      const { inputs: ins, units } = s.plan;
+      // After convolutions the first layer's rows are padded pixels: all of them are copied.
+      const ins = l === 0 ? s.inP : s.plan.inputs;
+      const { units } = s.plan;
       const [i0, i1] = share(ins, part, parts);
       for (let i = i0; i < i1; i++) {
         const row = s.w + i * s.outP;
@@ -235,17 +303,19 @@ export class FusedNet {
     const r0 = b0 * GEMM_ROWS;
     const r1 = b1 * GEMM_ROWS;
     if (r0 === r1) return { lossSum: 0, correct: 0 };
-    const first = this.slots[0];
     const { inputs } = this.plan;
     const real = Math.max(0, Math.min(rows, r1) - r0);
     const batchLabels = new Int32Array(real);
+    const into = this.input;
+    const stride = this.inputStride;
     for (let r = 0; r < real; r++) {
       const e = order[from + r0 + r];
-      f.set(x.subarray(e * inputs, (e + 1) * inputs), first.x + (r0 + r) * first.inP);
+      f.set(x.subarray(e * inputs, (e + 1) * inputs), into + (r0 + r) * stride);
       batchLabels[r] = labels[e];
     }
     // Padding rows take no part in the gradient (their dz is zero) but must not hold a NaN.
-    f.fill(0, first.x + (r0 + real) * first.inP, first.x + r1 * first.inP);
+    f.fill(0, into + (r0 + real) * stride, into + r1 * stride);
+    for (const stage of this.stages) stage.forward(r0, r1);
     const m = r1 - r0;
     const bytes = (floats: number): number => floats * 4;
     for (const s of this.slots) {
@@ -265,9 +335,10 @@ export class FusedNet {
     const grad = f.subarray(last.dz + r0 * last.outP, last.dz + r1 * last.outP);
     grad.fill(0, real * last.outP);
     const loss = softmaxCrossEntropy(logits, grad, batchLabels, real, rows, this.plan.classes, last.outP);
-    for (let l = this.slots.length - 1; l > 0; l--) {
+    for (let l = this.slots.length - 1; l >= 0; l--) {
       const s = this.slots[l];
       const dx = this.dx + r0 * this.dxStride;
+      if (l === 0 && !s.inputGrad) break;
       s.inputGrad?.(
         bytes(s.dz + r0 * s.outP),
         bytes(s.wt),
@@ -278,6 +349,7 @@ export class FusedNet {
         s.outP,
         1,
       );
+      if (l === 0) break;
       const prev = this.slots[l - 1];
       const relu = prev.plan.activation === 'relu';
       const ins = s.plan.inputs;
@@ -290,6 +362,12 @@ export class FusedNet {
         }
       }
     }
+    for (let i = this.stages.length - 1; i >= 0; i--) {
+      const last = i === this.stages.length - 1;
+      const grad = last ? this.dx : this.stageGrads[i];
+      const gradStride = last ? this.dxStride : this.stages[i].outputStride;
+      this.stages[i].backward(r0, r1, grad, gradStride, i > 0 ? this.stageGrads[i - 1] : -1, this.zeros);
+    }
     return loss;
   }
 
@@ -301,6 +379,10 @@ export class FusedNet {
     const f = this.f32;
     const rowsP = padRows(rows);
     const bytes = (floats: number): number => floats * 4;
+    for (const stage of this.stages) {
+      const [c0, c1] = share(stage.outP / GEMM_COLS, part, parts);
+      stage.update(c0, c1, rowsP, learningRate);
+    }
     for (const s of this.slots) {
       const [c0, c1] = share(s.outP / GEMM_COLS, part, parts);
       if (c0 === c1) continue;

@@ -1,0 +1,303 @@
+// One convolution of the fused training loop, with the 2×2 max pooling that may follow it: im2col
+// and the GEMM kernel forward (bias and ReLU fused), pooling with its argmax kept, and backward the
+// pooling scatter, the ReLU mask, the input gradient (GEMM then col2im) and the weight gradient
+// (transposed-A GEMM) folded into the SGD step.
+import { GEMM_COLS, type GemmFn, type GemmShape } from './gemm-kernel.ts';
+import type { ConvLayerPlan } from './plan.ts';
+
+const padCols = (n: number): number => Math.ceil(n / GEMM_COLS) * GEMM_COLS;
+
+/**
+ * Buffers (float offsets into the shared memory) of one convolution over a batch of `rowsP`
+ * samples. Rows of `cols`, `y` and `dz` are output pixels, sample after sample (`hw` per sample),
+ * so a part of the batch's samples is a contiguous block of rows.
+ */
+export class ConvStage {
+  /** Output pixels per sample, im2col columns (padded), filters (padded). */
+  readonly hw: number;
+  readonly kP: number;
+  readonly outP: number;
+  readonly cols: number;
+  readonly w: number;
+  readonly b: number;
+  /** The kernel transposed, [outP, kP], when the input gradient is needed. */
+  readonly wt: number;
+  readonly y: number;
+  readonly dz: number;
+  /** dLoss/dcols, [rowsP·hw, kP], when the input gradient is needed. */
+  readonly dcols: number;
+  /** The pooled output, [rowsP, pooledHw·outP], or -1 without pooling. */
+  readonly pooled: number;
+  readonly pooledH: number;
+  readonly pooledW: number;
+  /** Per pooled value, the float offset in `y` of the maximum. */
+  private argmax = new Int32Array(0);
+  private forwardGemm!: GemmFn;
+  private updateGemm!: GemmFn;
+  private inputGemm?: GemmFn;
+  private f32: Float32Array = new Float32Array(0);
+
+  /**
+   * `input` is this stage's input buffer, `inputStride` floats per sample with pixels `inC`
+   * floats apart (the previous stage's padded channels).
+   */
+  constructor(
+    readonly plan: ConvLayerPlan,
+    readonly pool: boolean,
+    readonly input: number,
+    readonly inputStride: number,
+    readonly inC: number,
+    readonly inputGrad: boolean,
+    readonly rowsP: number,
+    alloc: (floats: number) => number,
+  ) {
+    const { height, width, channels, size, filters } = plan;
+    this.hw = height * width;
+    this.kP = padCols(size * size * channels);
+    this.outP = padCols(filters);
+    const rows = rowsP * this.hw;
+    this.cols = alloc(rows * this.kP);
+    this.w = alloc(this.kP * this.outP);
+    this.b = alloc(this.outP);
+    this.wt = inputGrad ? alloc(this.outP * this.kP) : -1;
+    this.y = alloc(rows * this.outP);
+    this.dz = alloc(rows * this.outP);
+    this.dcols = inputGrad ? alloc(rows * this.kP) : -1;
+    this.pooledH = pool ? Math.floor(height / 2) : height;
+    this.pooledW = pool ? Math.floor(width / 2) : width;
+    this.pooled = pool ? alloc(rowsP * this.pooledH * this.pooledW * this.outP) : -1;
+  }
+
+  /** The output buffer and its floats per sample (pixels `outP` apart). */
+  get output(): number {
+    return this.pool ? this.pooled : this.y;
+  }
+  get outputStride(): number {
+    return this.pooledH * this.pooledW * this.outP;
+  }
+
+  /** The GEMM shapes this stage needs, by name. */
+  shapes(name: string): Record<string, GemmShape> {
+    const shapes: Record<string, GemmShape> = {
+      [`${name}f`]: {
+        saRow: this.kP * 4,
+        saCol: 4,
+        ldb: this.outP * 4,
+        ldc: this.outP * 4,
+        ldi: 0,
+        relu: this.plan.activation === 'relu',
+      },
+      [`${name}u`]: {
+        saRow: 4,
+        saCol: this.kP * 4,
+        ldb: this.outP * 4,
+        ldc: this.outP * 4,
+        ldi: this.outP * 4,
+        relu: false,
+      },
+    };
+    if (this.inputGrad)
+      shapes[`${name}d`] = {
+        saRow: this.outP * 4,
+        saCol: 4,
+        ldb: this.kP * 4,
+        ldc: this.kP * 4,
+        ldi: 0,
+        relu: false,
+      };
+    return shapes;
+  }
+
+  attach(name: string, kernels: Record<string, GemmFn>, f32: Float32Array): void {
+    this.forwardGemm = kernels[`${name}f`];
+    this.updateGemm = kernels[`${name}u`];
+    this.inputGemm = kernels[`${name}d`];
+    this.f32 = f32;
+    if (this.pool) this.argmax = new Int32Array(this.rowsP * this.outputStride);
+  }
+
+  /** Kernel `[size, size, channels, filters]` and bias in; padding stays zero. */
+  setWeights(kernel: Float32Array, bias: Float32Array): void {
+    const f = this.f32;
+    const { filters } = this.plan;
+    const k = kernel.length / filters;
+    f.fill(0, this.w, this.w + this.kP * this.outP);
+    f.fill(0, this.b, this.b + this.outP);
+    for (let r = 0; r < k; r++)
+      f.set(kernel.subarray(r * filters, (r + 1) * filters), this.w + r * this.outP);
+    f.set(bias, this.b);
+  }
+
+  getWeights(): [Float32Array, Float32Array] {
+    const f = this.f32;
+    const { filters, size, channels } = this.plan;
+    const k = size * size * channels;
+    const kernel = new Float32Array(k * filters);
+    for (let r = 0; r < k; r++)
+      kernel.set(f.subarray(this.w + r * this.outP, this.w + r * this.outP + filters), r * filters);
+    return [kernel, f.slice(this.b, this.b + filters)];
+  }
+
+  /** Rows [i0, i1) of the kernel copied transposed into `wt` (before the update changes it). */
+  transpose(i0: number, i1: number): void {
+    if (!this.inputGrad) return;
+    const f = this.f32;
+    const { outP, kP } = this;
+    for (let i = i0; i < i1; i++) {
+      const row = this.w + i * outP;
+      for (let j = 0; j < outP; j++) f[this.wt + j * kP + i] = f[row + j];
+    }
+  }
+
+  /** Forward for samples [s0, s1): im2col, GEMM (+bias, activation), pooling. */
+  forward(s0: number, s1: number): void {
+    const f = this.f32;
+    const { height, width, channels, size } = this.plan;
+    const { hw, kP, inC } = this;
+    const pad = Math.floor((size - 1) / 2);
+    const inStride = this.inputStride;
+    for (let s = s0; s < s1; s++) {
+      const src = this.input + s * inStride;
+      let row = this.cols + s * hw * kP;
+      for (let oy = 0; oy < height; oy++) {
+        for (let ox = 0; ox < width; ox++, row += kP) {
+          f.fill(0, row, row + kP);
+          for (let ky = 0; ky < size; ky++) {
+            const iy = oy + ky - pad;
+            if (iy < 0 || iy >= height) continue;
+            for (let kx = 0; kx < size; kx++) {
+              const ix = ox + kx - pad;
+              if (ix < 0 || ix >= width) continue;
+              const from = src + (iy * width + ix) * inC;
+              const to = row + (ky * size + kx) * channels;
+              for (let c = 0; c < channels; c++) f[to + c] = f[from + c];
+            }
+          }
+        }
+      }
+    }
+    const m = (s1 - s0) * hw;
+    this.forwardGemm(
+      4 * (this.cols + s0 * hw * kP),
+      4 * this.w,
+      4 * (this.y + s0 * hw * this.outP),
+      4 * this.b,
+      m,
+      4 * this.outP,
+      kP,
+      1,
+    );
+    if (this.pool) this.poolForward(s0, s1);
+  }
+
+  private poolForward(s0: number, s1: number): void {
+    const f = this.f32;
+    const { width } = this.plan;
+    const { outP, pooledH, pooledW, hw } = this;
+    const stride = this.outputStride;
+    for (let s = s0; s < s1; s++) {
+      const base = this.y + s * hw * outP;
+      for (let py = 0; py < pooledH; py++) {
+        for (let px = 0; px < pooledW; px++) {
+          const at = s * stride + (py * pooledW + px) * outP;
+          const p00 = base + (2 * py * width + 2 * px) * outP;
+          for (let c = 0; c < outP; c++) {
+            let best = p00 + c;
+            let v = f[best];
+            for (const off of [outP, width * outP, (width + 1) * outP]) {
+              // The first maximum wins on ties, as TensorFlow's max pooling gradient picks it.
+              if (f[p00 + c + off] > v) {
+                best = p00 + c + off;
+                v = f[best];
+              }
+            }
+            f[this.pooled + at + c] = v;
+            this.argmax[at + c] = best;
+          }
+        }
+      }
+    }
+  }
+
+  /**
+   * Backward for samples [s0, s1) from the gradient of this stage's output (`grad`, `gradStride`
+   * floats per sample, pixels `outP` apart): dz, then (when asked) the input gradient into
+   * `inGrad` (the previous stage's output layout, `inputStride` per sample). `zeros` is a row of
+   * at least `kP` zeros.
+   */
+  backward(s0: number, s1: number, grad: number, gradStride: number, inGrad: number, zeros: number): void {
+    const f = this.f32;
+    const { hw, outP, kP } = this;
+    const relu = this.plan.activation === 'relu';
+    const dz0 = this.dz + s0 * hw * outP;
+    const dz1 = this.dz + s1 * hw * outP;
+    if (this.pool) {
+      f.fill(0, dz0, dz1);
+      const stride = this.outputStride;
+      for (let s = s0; s < s1; s++) {
+        for (let i = 0; i < stride; i++) {
+          const at = this.argmax[s * stride + i];
+          const g = f[grad + s * gradStride + i];
+          f[at - this.y + this.dz] = relu && f[at] <= 0 ? 0 : g;
+        }
+      }
+    } else {
+      for (let s = s0; s < s1; s++) {
+        for (let i = 0; i < hw * outP; i++) {
+          const at = s * hw * outP + i;
+          const g = f[grad + s * gradStride + i];
+          f[this.dz + at] = relu && f[this.y + at] <= 0 ? 0 : g;
+        }
+      }
+    }
+    if (!this.inputGemm) return;
+    const m = (s1 - s0) * hw;
+    this.inputGemm(4 * dz0, 4 * this.wt, 4 * (this.dcols + s0 * hw * kP), 4 * zeros, m, 4 * kP, outP, 1);
+    this.col2im(s0, s1, inGrad);
+  }
+
+  private col2im(s0: number, s1: number, inGrad: number): void {
+    const f = this.f32;
+    const { height, width, channels, size } = this.plan;
+    const { hw, kP, inC } = this;
+    const pad = Math.floor((size - 1) / 2);
+    const inStride = this.inputStride;
+    for (let s = s0; s < s1; s++) {
+      const dst = inGrad + s * inStride;
+      f.fill(0, dst, dst + inStride);
+      let row = this.dcols + s * hw * kP;
+      for (let oy = 0; oy < height; oy++) {
+        for (let ox = 0; ox < width; ox++, row += kP) {
+          for (let ky = 0; ky < size; ky++) {
+            const iy = oy + ky - pad;
+            if (iy < 0 || iy >= height) continue;
+            for (let kx = 0; kx < size; kx++) {
+              const ix = ox + kx - pad;
+              if (ix < 0 || ix >= width) continue;
+              const to = dst + (iy * width + ix) * inC;
+              const from = row + (ky * size + kx) * channels;
+              for (let c = 0; c < channels; c++) f[to + c] += f[from + c];
+            }
+          }
+        }
+      }
+    }
+  }
+
+  /** The SGD step on filter blocks [c0, c1) (of GEMM_COLS) from the whole batch's dz. */
+  update(c0: number, c1: number, rowsP: number, learningRate: number): void {
+    if (c0 === c1) return;
+    const f = this.f32;
+    const { hw, outP, kP } = this;
+    const j0 = c0 * GEMM_COLS;
+    const j1 = c1 * GEMM_COLS;
+    const w = 4 * (this.w + j0);
+    this.updateGemm(4 * this.cols, 4 * (this.dz + j0), w, w, kP, 4 * (j1 - j0), rowsP * hw, -learningRate);
+    const rows = rowsP * hw;
+    for (let j = j0; j < Math.min(j1, this.plan.filters); j++) {
+      let sum = 0;
+      for (let r = 0; r < rows; r++) sum += f[this.dz + r * outP + j];
+      f[this.b + j] -= learningRate * sum;
+    }
+  }
+}
