@@ -254,7 +254,7 @@ describe('loom operator commands', () => {
     // The same two sites in both jobs, with the software and data fingerprint each claimed.
     expect(compare.stdout).toMatch(/^ +AGENT +ROUNDS A +ROUNDS B +SOFTWARE A +SOFTWARE B +DATA A +DATA B$/m);
     expect(compare.stdout).toMatch(
-      /^ +agent-\S+ +2 +1 +\S+ node v\S+ tfjs-\S+ +\S+ node v\S+ tfjs-\S+ +[0-9a-f]{12} +[0-9a-f]{12}$/m,
+      /^ +agent-\S+ +2 +1 +\S+ node v\S+ [a-z0-9-]+ +\S+ node v\S+ [a-z0-9-]+ +[0-9a-f]{12} +[0-9a-f]{12}$/m,
     );
     const cmp = parsed<{
       settings: { name: string; differs: boolean }[];
