@@ -11,10 +11,8 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { type AgentProcess, stopProcess } from '../cli/agent-process.ts';
-import { initCoordinator, resolveCoordinatorConfig, startCoordinator } from '../coordinator/index.ts';
 import { parseWaves } from '../coordinator/rollouts/index.ts';
-import { createLogger } from '../shared/log/index.ts';
-import { startSites } from './sites.ts';
+import { startBenchCoordinator, startSites } from './sites.ts';
 
 export async function run(argv: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -31,16 +29,7 @@ export async function run(argv: string[]): Promise<void> {
   const waves = parseWaves(values.waves.split(',').map(Number));
   const dir = await mkdtemp(join(tmpdir(), 'loom-bench-rollout-'));
   const procs: AgentProcess[] = [];
-  const coordDir = join(dir, 'coordinator');
-  await initCoordinator({ dataDir: coordDir, hosts: ['127.0.0.1'] });
-  const config = await resolveCoordinatorConfig(coordDir, {
-    host: '127.0.0.1',
-    apiPort: 0,
-    agentPort: 0,
-    enrollRatePerMinute: 0,
-    rolloutTickMs: 20,
-  });
-  const coordinator = await startCoordinator(config, createLogger('silent'));
+  const coordinator = await startBenchCoordinator(dir);
   try {
     const ready = await startSites(coordinator, dir, agents, 64, procs);
     const arch = {

@@ -7,10 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type AgentProcess, stopProcess } from '../cli/agent-process.ts';
-import { initCoordinator, resolveCoordinatorConfig, startCoordinator } from '../coordinator/index.ts';
 import { JOB_DEFAULTS, type JobRecord } from '../coordinator/jobs/index.ts';
-import { createLogger } from '../shared/log/index.ts';
-import { startSites } from './sites.ts';
+import { startBenchCoordinator, startSites } from './sites.ts';
 
 export async function run(argv: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -28,16 +26,7 @@ export async function run(argv: string[]): Promise<void> {
   const examples = values.examples === undefined ? undefined : Number(values.examples);
   const dir = await mkdtemp(join(tmpdir(), 'loom-bench-round-'));
   const procs: AgentProcess[] = [];
-  const coordDir = join(dir, 'coordinator');
-  await initCoordinator({ dataDir: coordDir, hosts: ['127.0.0.1'] });
-  const config = await resolveCoordinatorConfig(coordDir, {
-    host: '127.0.0.1',
-    apiPort: 0,
-    agentPort: 0,
-    // Every site enrolls from this machine's one address.
-    enrollRatePerMinute: 0,
-  });
-  const coordinator = await startCoordinator(config, createLogger('silent'));
+  const coordinator = await startBenchCoordinator(dir);
   try {
     await startSites(coordinator, dir, agents, examples, procs);
     const arch = {

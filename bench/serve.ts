@@ -19,9 +19,8 @@ import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { stopProcess } from '../cli/agent-process.ts';
 import { writeSitePartitions } from '../cli/demo-data.ts';
-import { initCoordinator, resolveCoordinatorConfig, startCoordinator } from '../coordinator/index.ts';
 import { enrollAgent } from '../edge-agent/index.ts';
-import { createLogger } from '../shared/log/index.ts';
+import { startBenchCoordinator } from './sites.ts';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 const ROOT = resolve(HERE, '..');
@@ -280,16 +279,7 @@ export async function run(argv: string[]): Promise<void> {
   const soak = Number(values.soak);
   const dir = await mkdtemp(join(tmpdir(), 'loom-bench-serve-'));
   const targets: Target[] = [];
-  const coordDir = join(dir, 'coordinator');
-  await initCoordinator({ dataDir: coordDir, hosts: ['127.0.0.1'] });
-  const config = await resolveCoordinatorConfig(coordDir, {
-    host: '127.0.0.1',
-    apiPort: 0,
-    agentPort: 0,
-    enrollRatePerMinute: 0,
-    rolloutTickMs: 20,
-  });
-  const coordinator = await startCoordinator(config, createLogger('silent'));
+  const coordinator = await startBenchCoordinator(dir);
   try {
     const { buildModel, initialWeights, modelTopology, toModelJson, toWeightsBin } = await import(
       '../shared/models/index.ts'

@@ -3,8 +3,31 @@
 import { join } from 'node:path';
 import { type AgentProcess, startAgentProcess } from '../cli/agent-process.ts';
 import { writeSitePartitions } from '../cli/demo-data.ts';
-import type { RunningCoordinator } from '../coordinator/index.ts';
+import {
+  initCoordinator,
+  type RunningCoordinator,
+  resolveCoordinatorConfig,
+  startCoordinator,
+} from '../coordinator/index.ts';
 import { enrollAgent } from '../edge-agent/index.ts';
+import { createLogger } from '../shared/log/index.ts';
+
+/**
+ * A silent coordinator on loopback with a new data dir under `dir`, on free ports, taking every
+ * site's enrollment from this machine's one address, judging rollouts every 20 ms.
+ */
+export async function startBenchCoordinator(dir: string): Promise<RunningCoordinator> {
+  const coordDir = join(dir, 'coordinator');
+  await initCoordinator({ dataDir: coordDir, hosts: ['127.0.0.1'] });
+  const config = await resolveCoordinatorConfig(coordDir, {
+    host: '127.0.0.1',
+    apiPort: 0,
+    agentPort: 0,
+    enrollRatePerMinute: 0,
+    rolloutTickMs: 20,
+  });
+  return startCoordinator(config, createLogger('silent'));
+}
 
 /**
  * Starts `agents` sites of `examples` images each (undefined: an equal share of MNIST) under `dir` and waits until every one is online.

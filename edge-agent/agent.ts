@@ -306,18 +306,19 @@ export class EdgeAgent {
     this.retirements = await RetirementBook.open(this.opts.dataDir);
     const host = this.opts.inferenceHost ?? EDGE_AGENT_DEFAULTS.inferenceHost;
     const inferencePort = this.opts.inferencePort ?? EDGE_AGENT_DEFAULTS.inferencePort;
+    // What the REST and the gRPC inference servers share: the same checks, keys, TLS and stats.
+    const serving = {
+      host,
+      revocation: () => this.revocation,
+      serveWhenRevoked,
+      authorize: (header: string | undefined) => apiKeys.authorize(header),
+      stats: this.stats,
+      retirements: this.retirements,
+      ...(this.opts.inferenceTls ? { tls: this.opts.inferenceTls } : {}),
+      log: this.log.child('inference'),
+    };
     try {
-      this.inference = await startInferenceServer(this.server, {
-        host,
-        port: inferencePort,
-        revocation: () => this.revocation,
-        serveWhenRevoked,
-        authorize: (header) => apiKeys.authorize(header),
-        stats: this.stats,
-        retirements: this.retirements,
-        ...(this.opts.inferenceTls ? { tls: this.opts.inferenceTls } : {}),
-        log: this.log.child('inference'),
-      });
+      this.inference = await startInferenceServer(this.server, { ...serving, port: inferencePort });
     } catch (err) {
       throw listenError(err, {
         service: 'the inference server',
@@ -334,17 +335,7 @@ export class EdgeAgent {
     });
     if (this.opts.grpcPort !== undefined) {
       try {
-        this.grpc = await startGrpcInferenceServer(this.server, {
-          host,
-          port: this.opts.grpcPort,
-          revocation: () => this.revocation,
-          serveWhenRevoked,
-          authorize: (header) => apiKeys.authorize(header),
-          stats: this.stats,
-          retirements: this.retirements,
-          ...(this.opts.inferenceTls ? { tls: this.opts.inferenceTls } : {}),
-          log: this.log.child('inference'),
-        });
+        this.grpc = await startGrpcInferenceServer(this.server, { ...serving, port: this.opts.grpcPort });
       } catch (err) {
         throw listenError(err, {
           service: 'the gRPC inference server',
