@@ -247,7 +247,10 @@ export class JobService extends EventEmitter<JobEvents> {
   async cancel(id: string, by: string): Promise<JobRecord> {
     const job = await this.opts.store.get(id);
     const run = this.running.get(id);
-    if (!run) throw new LoomError('LOOM_ERR_CONFLICT', `job ${id} is ${job.state} and cannot be cancelled`);
+    // The record can say the job ended a moment before its runner has left `running`.
+    const ended = job.state !== 'pending' && job.state !== 'running';
+    if (!run || ended)
+      throw new LoomError('LOOM_ERR_CONFLICT', `job ${id} is ${job.state} and cannot be cancelled`);
     run.cancelledBy ??= by;
     run.controller.abort();
     await run.done;
