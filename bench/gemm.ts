@@ -1,5 +1,6 @@
 // Benchmark of the fast training path's matrix product against TensorFlow.js's wasm matMul, on the
-// shapes one MLP training step multiplies (batch × 784 · 784 × 200, its transposed-A gradient) and 512³.
+// shapes one MLP training step multiplies (batch × 784 · 784 × 200, its transposed-A gradient), 512³
+// and the CNN's largest.
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { instantiateGemms, kernelMemory } from '../edge-agent/training/fast/gemm-kernel.ts';
@@ -18,10 +19,14 @@ interface Result {
 /** [M, N, K, A transposed]; M, N, K already padded to the kernel's blocks. */
 const SHAPES: readonly [number, number, number, boolean][] = [
   [12, 208, 784, false],
+  [12, 512, 3136, false],
   [32, 208, 784, false],
   [784, 208, 12, true],
   [784, 208, 32, true],
   [512, 512, 512, false],
+  // The CNN's: its dense layer of 512 at batch 10, the second convolution forward and its update.
+  [1960, 64, 800, false],
+  [800, 64, 1960, true],
 ];
 
 function timeIt(fn: () => void, flops: number): number {

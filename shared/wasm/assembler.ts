@@ -80,6 +80,8 @@ export const op = {
   /** Moves lanes 2 and 3 of an f32x4 to lanes 0 and 1 (both operands are the same vector). */
   shuffleHighToLow: [0xfd, ...uleb(0x0d), 8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15],
   f32x4Splat: [0xfd, ...uleb(0x13)],
+  /** `a·b + c` (relaxed SIMD: fused where the CPU has FMA). */
+  f32x4RelaxedMadd: [0xfd, ...uleb(0x105)],
   f64x2ExtractLane: (lane: number) => [0xfd, ...uleb(0x21), lane],
   v128Or: [0xfd, ...uleb(0x50)],
   v128AnyTrue: [0xfd, ...uleb(0x53)],

@@ -3,4 +3,4 @@
 export type { FuncDef, MemoryImport } from './assembler.ts';
 export { assembleModule, F32, F64, I32, op, sleb, uleb, V128 } from './assembler.ts';
 export type { WasmMemory, WasmModule } from './runtime.ts';
-export { compileModule, createMemory, instantiateWithMemory } from './runtime.ts';
+export { compileModule, createMemory, instantiateWithMemory, relaxedSimdAvailable } from './runtime.ts';

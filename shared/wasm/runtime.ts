@@ -1,4 +1,5 @@
 // The subset of the WebAssembly JS API the kernels use (the project's TypeScript libs do not declare it).
+import { setFlagsFromString } from 'node:v8';
 
 /** A WebAssembly memory: plain, or shared between worker threads. */
 export interface WasmMemory {
@@ -7,6 +8,7 @@ export interface WasmMemory {
 }
 
 interface WasmApi {
+  validate(bytes: Uint8Array): boolean;
   Module: new (bytes: Uint8Array) => object;
   Instance: new (
     module: object,
@@ -42,3 +44,22 @@ export function createMemory(descriptor: {
 }): WasmMemory {
   return new wasm.Memory(descriptor);
 }
+
+/**
+ * Whether modules may use relaxed SIMD (`f32x4.relaxed_madd`, one fused multiply-add on CPUs with
+ * FMA). Node 22 has it on; Node 20's V8 has the finished feature behind a flag, turned on here
+ * (process-wide, before any module that uses it compiles). `LOOM_WASM_RELAXED_SIMD=0` turns it off.
+ * `probe` is a module that uses it.
+ */
+export function relaxedSimdAvailable(probe: () => Uint8Array): boolean {
+  if (relaxedSimd === undefined) {
+    if (process.env.LOOM_WASM_RELAXED_SIMD === '0') relaxedSimd = false;
+    else {
+      const bytes = probe();
+      if (!wasm.validate(bytes)) setFlagsFromString('--experimental-wasm-relaxed-simd');
+      relaxedSimd = wasm.validate(bytes);
+    }
+  }
+  return relaxedSimd;
+}
+let relaxedSimd: boolean | undefined;

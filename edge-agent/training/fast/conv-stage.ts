@@ -201,15 +201,24 @@ export class ConvStage {
         for (let px = 0; px < pooledW; px++) {
           const at = s * stride + (py * pooledW + px) * outP;
           const p00 = base + (2 * py * width + 2 * px) * outP;
+          const right = outP;
+          const below = width * outP;
           for (let c = 0; c < outP; c++) {
-            let best = p00 + c;
-            let v = f[best];
-            for (const off of [outP, width * outP, (width + 1) * outP]) {
-              // The first maximum wins on ties, as TensorFlow's max pooling gradient picks it.
-              if (f[p00 + c + off] > v) {
-                best = p00 + c + off;
-                v = f[best];
-              }
+            // The first maximum wins on ties, as TensorFlow's max pooling gradient picks it.
+            const p = p00 + c;
+            let best = p;
+            let v = f[p];
+            if (f[p + right] > v) {
+              best = p + right;
+              v = f[best];
+            }
+            if (f[p + below] > v) {
+              best = p + below;
+              v = f[best];
+            }
+            if (f[p + below + right] > v) {
+              best = p + below + right;
+              v = f[best];
             }
             f[this.pooled + at + c] = v;
             this.argmax[at + c] = best;

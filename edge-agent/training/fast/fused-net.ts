@@ -22,7 +22,11 @@ interface DenseSlot {
   plan: DenseLayerPlan;
   inP: number;
   outP: number;
-  /** kernel [inP, outP], bias [outP], the kernel transposed [outP, inP] (for the input gradient). */
+  /**
+   * kernel [inP, outP], bias [outP], the kernel transposed [outP, inP] (for the input gradient;
+   * -1 without). The SGD step updates both copies with the same products summed in the same
+   * order, so they stay exact transposes of each other without a transpose per step.
+   */
   w: number;
   b: number;
   wt: number;
@@ -34,6 +38,7 @@ interface DenseSlot {
   forward: GemmFn;
   update: GemmFn;
   inputGrad?: GemmFn;
+  updateTransposed?: GemmFn;
 }
 
 /**
@@ -168,7 +173,7 @@ export class FusedNet {
         ldi: s.outP * 4,
         relu: false,
       };
-      if (l > 0 || front)
+      if (l > 0 || front) {
         shapes[`d${l}`] = {
           saRow: s.outP * 4,
           saCol: 4,
@@ -177,6 +182,16 @@ export class FusedNet {
           ldi: 0,
           relu: false,
         };
+        // wt[k, i] -= rate · Σr dz[r, k] · x[r, i]: A is dz transposed, B the layer's input.
+        shapes[`t${l}`] = {
+          saRow: 4,
+          saCol: s.outP * 4,
+          ldb: s.inP * 4,
+          ldc: s.inP * 4,
+          ldi: s.inP * 4,
+          relu: false,
+        };
+      }
     });
     const kernels = instantiateGemms(shapes, this.memory);
     pending.forEach((s, l) => {
@@ -185,6 +200,7 @@ export class FusedNet {
         forward: kernels[`f${l}`],
         update: kernels[`u${l}`],
         inputGrad: kernels[`d${l}`],
+        updateTransposed: kernels[`t${l}`],
       });
     });
     this.f32 = new Float32Array(this.memory.buffer);
@@ -215,6 +231,12 @@ export class FusedNet {
       for (let i = 0; i < inputs; i++)
         f.set(kernel.subarray(i * units, (i + 1) * units), s.w + this.denseRow(l, i) * s.outP);
       f.set(weights[at + 2 * l + 1].data, s.b);
+      if (s.wt < 0) return;
+      f.fill(0, s.wt, s.wt + s.outP * s.inP);
+      for (let i = 0; i < s.inP; i++) {
+        const row = s.w + i * s.outP;
+        for (let k = 0; k < units; k++) f[s.wt + k * s.inP + i] = f[row + k];
+      }
     });
   }
 
@@ -261,26 +283,20 @@ export class FusedNet {
   }
 
   /**
-   * Phase 1 of a step, part `part` of `parts`: copies the kernels the input gradients need
-   * (transposed) before the update changes them. Every part must end before phase 2.
+   * Phase 1 of a step, part `part` of `parts`: copies the convolution kernels the input
+   * gradients need (transposed) before the update changes them (small: the dense layers keep
+   * their transposed copy up to date in the update). Every part must end before phase 2.
    */
   transposePart(part: number, parts: number): void {
-    const f = this.f32;
     for (let i = 1; i < this.stages.length; i++) {
       const [k0, k1] = share(this.stages[i].kP, part, parts);
       this.stages[i].transpose(k0, k1);
     }
-    for (let l = this.stages.length > 0 ? 0 : 1; l < this.slots.length; l++) {
-      const s = this.slots[l];
-      // After convolutions the first layer's rows are padded pixels: all of them are copied.
-      const ins = l === 0 ? s.inP : s.plan.inputs;
-      const { units } = s.plan;
-      const [i0, i1] = share(ins, part, parts);
-      for (let i = i0; i < i1; i++) {
-        const row = s.w + i * s.outP;
-        for (let k = 0; k < units; k++) f[s.wt + k * s.inP + i] = f[row + k];
-      }
-    }
+  }
+
+  /** Whether a step needs phase 1 (and the barrier after it). */
+  get needsTranspose(): boolean {
+    return this.stages.length > 1;
   }
 
   /**
@@ -390,6 +406,8 @@ export class FusedNet {
       const j1 = c1 * GEMM_COLS;
       const w = bytes(s.w + j0);
       s.update(bytes(s.x), bytes(s.dz + j0), w, w, s.inP, bytes(j1 - j0), rowsP, -learningRate);
+      const wt = bytes(s.wt + j0 * s.inP);
+      s.updateTransposed?.(bytes(s.dz + j0), bytes(s.x), wt, wt, j1 - j0, bytes(s.inP), rowsP, -learningRate);
       for (let j = j0; j < Math.min(j1, s.plan.units); j++) {
         let sum = 0;
         for (let r = 0; r < rowsP; r++) sum += f[s.dz + r * s.outP + j];

@@ -19,8 +19,10 @@ export function trainPart(job: SharedTrainingJob, onFirstBatch?: () => void): bo
     let correct = 0;
     for (let from = 0; from < count; from += batchSize) {
       const rows = Math.min(batchSize, count - from);
-      net.transposePart(part, parts);
-      barrier.wait();
+      if (net.needsTranspose) {
+        net.transposePart(part, parts);
+        barrier.wait();
+      }
       const loss = net.rowsPart(part, parts, job.x, job.labels, order, from, rows);
       lossSum += loss.lossSum;
       correct += loss.correct;
