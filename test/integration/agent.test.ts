@@ -216,7 +216,7 @@ describe('the edge agent', () => {
       roundTimeoutSec: 60,
       // Many short epochs: a few seconds of training, and the event loop turns the renewal
       // needs come between epochs, so it completes well before the task does.
-      epochs: 300,
+      epochs: 1000,
       batchSize: 1,
       learningRate: 0.05,
     });
