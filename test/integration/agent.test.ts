@@ -53,15 +53,19 @@ describe('the edge agent', () => {
   let cluster: TestCluster;
   const agents: EdgeAgent[] = [];
 
-  /** Enrolls an agent with CSV data; `prepare` may fill its data dir before it starts. */
+  /**
+   * Enrolls an agent with `rows` rows of CSV data; `prepare` may fill its data dir before it
+   * starts.
+   */
   async function startCsvAgent(
     name: string,
     value: (i: number) => number,
     prepare?: (dataDir: string) => Promise<void>,
+    rows = 24,
   ): Promise<EdgeAgent> {
     const { dataDir } = await cluster.enroll(name);
     const dataPath = join(dataDir, 'data.csv');
-    await writeFile(dataPath, csv(24, value));
+    await writeFile(dataPath, csv(rows, value));
     await prepare?.(dataDir);
     const agent = new EdgeAgent({ dataDir, dataPath, inferencePort: 0, log: silent });
     agents.push(agent);
@@ -84,7 +88,8 @@ describe('the edge agent', () => {
   });
 
   it('reports a diverged update as rejected without losing its connection', async () => {
-    const steady = await startCsvAgent('steady', calm);
+    // Enough rows that the renewal test's task trains for seconds, whatever the kernels' speed.
+    const steady = await startCsvAgent('steady', calm, undefined, 240);
     const diverging = await startCsvAgent('diverging', explosive);
     await cluster.waitForAgents(2);
     const divergingId = diverging.status().agentId;
@@ -214,8 +219,8 @@ describe('the edge agent', () => {
       clientsPerRound: 1,
       minClients: 1,
       roundTimeoutSec: 60,
-      // Many short epochs: a few seconds of training, and the event loop turns the renewal
-      // needs come between epochs, so it completes well before the task does.
+      // Many short epochs over 216 examples: several seconds of training, and the event loop
+      // turns the renewal needs come between epochs, so it completes well before the task does.
       epochs: 1000,
       batchSize: 1,
       learningRate: 0.05,
