@@ -22,7 +22,9 @@ const GEMM_VECTORS = 2;
 /** Columns of C computed together: N must be a multiple of this. */
 export const GEMM_COLS = 4 * GEMM_VECTORS;
 /** Steps of k per loop turn: K must be a multiple of this. */
-export const GEMM_UNROLL = 4;
+export const GEMM_UNROLL = 1;
+/** Bytes of one block of GEMM_COLS columns in a row. */
+const BLOCK_BYTES = 4 * GEMM_COLS;
 
 /** The byte strides of one product, fixed when its kernel is generated so loads take immediate offsets. */
 export interface GemmShape {
@@ -33,6 +35,14 @@ export interface GemmShape {
   ldb: number;
   ldc: number;
   ldi: number;
+  /**
+   * Bytes from one block of GEMM_COLS columns to the next in B, C and INIT; by default the next
+   * 32 bytes of the row. A packed matrix keeps each block's rows contiguous (`ldb` 32 and `sbBlock`
+   * rows · 32), so a product with few rows of A streams B instead of striding through it.
+   */
+  sbBlock?: number;
+  scBlock?: number;
+  siBlock?: number;
   /** `max(·, 0)` on the result. */
   relu: boolean;
 }
@@ -53,10 +63,10 @@ const KK = 10;
 const PB = 11;
 const PC = 12;
 const PI = 13;
-const PA = 14; // GEMM_ROWS of them
-const I32_LOCALS = 6 + GEMM_ROWS;
+const PA = 14;
+const I32_LOCALS = 7;
 // v128 locals.
-const ACC = PA + GEMM_ROWS; // GEMM_ROWS × GEMM_VECTORS
+const ACC = PA + 1; // GEMM_ROWS × GEMM_VECTORS
 const BV = ACC + GEMM_ROWS * GEMM_VECTORS; // GEMM_VECTORS
 const AV = BV + GEMM_VECTORS;
 const ALPHA_V = AV + 1;
@@ -64,36 +74,42 @@ const V128_LOCALS = GEMM_ROWS * GEMM_VECTORS + GEMM_VECTORS + 2;
 
 const acc = (r: number, v: number): number => ACC + r * GEMM_VECTORS + v;
 
-/** GEMM_UNROLL steps of k at immediate offsets, then every pointer moves on by as many steps. */
-function kSteps(s: GemmShape, fused: boolean): number[] {
+/**
+ * One step of k: GEMM_VECTORS loads of B, and per row of A one broadcast at an immediate offset
+ * from the one A pointer. Unrolled by hand the loop runs slower: V8 then hoists every load of the
+ * turn and spills the accumulators; one step a turn keeps all of them in registers (and V8 unrolls
+ * it itself).
+ */
+function kStep(s: GemmShape, fused: boolean): number[] {
   const code: number[] = [];
-  for (let u = 0; u < GEMM_UNROLL; u++) {
-    for (let v = 0; v < GEMM_VECTORS; v++) {
-      code.push(...op.get(PB), ...op.v128Load(u * s.ldb + 16 * v), ...op.set(BV + v));
-    }
-    for (let r = 0; r < GEMM_ROWS; r++) {
-      code.push(...op.get(PA + r), ...op.v128Load32Splat(u * s.saCol), ...op.set(AV));
-      for (let v = 0; v < GEMM_VECTORS; v++) {
-        if (fused) code.push(...op.get(AV), ...op.get(BV + v), ...op.get(acc(r, v)), ...op.f32x4RelaxedMadd);
-        else
-          code.push(...op.get(acc(r, v)), ...op.get(AV), ...op.get(BV + v), ...op.f32x4Mul, ...op.f32x4Add);
-        code.push(...op.set(acc(r, v)));
-      }
-    }
-  }
+  for (let v = 0; v < GEMM_VECTORS; v++) code.push(...op.get(PB), ...op.v128Load(16 * v), ...op.set(BV + v));
   for (let r = 0; r < GEMM_ROWS; r++) {
-    code.push(...op.get(PA + r), ...op.i32Const(GEMM_UNROLL * s.saCol), ...op.i32Add, ...op.set(PA + r));
+    code.push(...op.get(PA), ...op.v128Load32Splat(r * s.saRow), ...op.set(AV));
+    for (let v = 0; v < GEMM_VECTORS; v++) {
+      if (fused) code.push(...op.get(AV), ...op.get(BV + v), ...op.get(acc(r, v)), ...op.f32x4RelaxedMadd);
+      else code.push(...op.get(acc(r, v)), ...op.get(AV), ...op.get(BV + v), ...op.f32x4Mul, ...op.f32x4Add);
+      code.push(...op.set(acc(r, v)));
+    }
   }
-  code.push(...op.get(PB), ...op.i32Const(GEMM_UNROLL * s.ldb), ...op.i32Add, ...op.set(PB));
+  code.push(...op.get(PA), ...op.i32Const(s.saCol), ...op.i32Add, ...op.set(PA));
+  code.push(...op.get(PB), ...op.i32Const(s.ldb), ...op.i32Add, ...op.set(PB));
   return code;
+}
+
+/** `base + J / BLOCK_BYTES · block` (J counts bytes of a plain row, BLOCK_BYTES a block). */
+function blockOffset(base: number[], block: number): number[] {
+  if (block === BLOCK_BYTES) return [...base, ...op.get(J), ...op.i32Add];
+  return [...base, ...op.get(J), ...op.i32Const(block / BLOCK_BYTES), ...op.i32Mul, ...op.i32Add];
 }
 
 /**
  * `C[i, j] = INIT[i, j] + alpha · Σk A[i, k] · B[k, j]` (then `max(·, 0)` when `relu`) for
- * i < m, j < nBytes / 4, k < k. m, nBytes / 4 and k must be multiples of GEMM_ROWS,
- * GEMM_COLS and GEMM_UNROLL.
+ * i < m, j < nBytes / 4, k < k. m and nBytes / 4 must be multiples of GEMM_ROWS and GEMM_COLS.
  */
 function gemmBody(s: GemmShape, fused: boolean): number[] {
+  const sb = s.sbBlock ?? BLOCK_BYTES;
+  const sc = s.scBlock ?? BLOCK_BYTES;
+  const si = s.siBlock ?? BLOCK_BYTES;
   const code: number[] = [...op.get(ALPHA), ...op.f32x4Splat, ...op.set(ALPHA_V)];
   code.push(...op.i32Const(0), ...op.set(I), ...op.block, ...op.loop);
   code.push(...op.get(I), ...op.get(M), ...op.i32GeU, ...op.brIf(1));
@@ -102,22 +118,23 @@ function gemmBody(s: GemmShape, fused: boolean): number[] {
   for (let r = 0; r < GEMM_ROWS; r++) {
     for (let v = 0; v < GEMM_VECTORS; v++) code.push(...op.v128Const0, ...op.set(acc(r, v)));
   }
-  // PA[r] = A + (i + r)·saRow.
+  // PA = A + i·saRow (row r of the block at r·saRow from it), PB = B + block j.
   code.push(...op.get(A), ...op.get(I), ...op.i32Const(s.saRow), ...op.i32Mul, ...op.i32Add, ...op.set(PA));
-  for (let r = 1; r < GEMM_ROWS; r++) {
-    code.push(...op.get(PA + r - 1), ...op.i32Const(s.saRow), ...op.i32Add, ...op.set(PA + r));
-  }
-  code.push(...op.get(B), ...op.get(J), ...op.i32Add, ...op.set(PB));
+  code.push(...blockOffset(op.get(B), sb), ...op.set(PB));
   code.push(...op.get(K), ...op.set(KK), ...op.block, ...op.loop);
   code.push(...op.get(KK), ...op.i32Eqz, ...op.brIf(1));
-  code.push(...kSteps(s, fused));
-  code.push(...op.get(KK), ...op.i32Const(GEMM_UNROLL), ...op.i32Sub, ...op.set(KK), ...op.br(0));
+  code.push(...kStep(s, fused));
+  code.push(...op.get(KK), ...op.i32Const(1), ...op.i32Sub, ...op.set(KK), ...op.br(0));
   code.push(...op.end, ...op.end);
-  // Epilogue: PC = C + i·ldc + j, PI = INIT + i·ldi + j.
-  code.push(...op.get(C), ...op.get(I), ...op.i32Const(s.ldc), ...op.i32Mul, ...op.i32Add, ...op.get(J));
-  code.push(...op.i32Add, ...op.set(PC));
-  code.push(...op.get(INIT), ...op.get(I), ...op.i32Const(s.ldi), ...op.i32Mul, ...op.i32Add, ...op.get(J));
-  code.push(...op.i32Add, ...op.set(PI));
+  // Epilogue: PC = C + i·ldc + block j, PI = INIT + i·ldi + block j.
+  code.push(
+    ...blockOffset([...op.get(C), ...op.get(I), ...op.i32Const(s.ldc), ...op.i32Mul, ...op.i32Add], sc),
+  );
+  code.push(...op.set(PC));
+  code.push(
+    ...blockOffset([...op.get(INIT), ...op.get(I), ...op.i32Const(s.ldi), ...op.i32Mul, ...op.i32Add], si),
+  );
+  code.push(...op.set(PI));
   for (let r = 0; r < GEMM_ROWS; r++) {
     for (let v = 0; v < GEMM_VECTORS; v++) {
       code.push(...op.get(PC), ...op.get(PI), ...op.v128Load(r * s.ldi + 16 * v));
@@ -126,7 +143,7 @@ function gemmBody(s: GemmShape, fused: boolean): number[] {
       code.push(...op.v128Store(r * s.ldc + 16 * v));
     }
   }
-  code.push(...op.get(J), ...op.i32Const(16 * GEMM_VECTORS), ...op.i32Add, ...op.set(J), ...op.br(0));
+  code.push(...op.get(J), ...op.i32Const(BLOCK_BYTES), ...op.i32Add, ...op.set(J), ...op.br(0));
   code.push(...op.end, ...op.end);
   code.push(...op.get(I), ...op.i32Const(GEMM_ROWS), ...op.i32Add, ...op.set(I), ...op.br(0));
   code.push(...op.end, ...op.end);
@@ -135,8 +152,10 @@ function gemmBody(s: GemmShape, fused: boolean): number[] {
 
 function gemmDef(name: string, shape: GemmShape, fused: boolean): FuncDef {
   for (const [key, value] of Object.entries(shape)) {
-    if (key !== 'relu' && (!Number.isSafeInteger(value) || value < 0 || value % 4 !== 0))
-      throw new TypeError(`GEMM stride ${key} must be a non-negative multiple of 4 bytes`);
+    if (key === 'relu') continue;
+    const unit = key.endsWith('Block') ? BLOCK_BYTES : 4;
+    if (!Number.isSafeInteger(value) || value < 0 || value % unit !== 0)
+      throw new TypeError(`GEMM stride ${key} must be a non-negative multiple of ${unit} bytes`);
   }
   return {
     name,
