@@ -61,6 +61,7 @@ export const op = {
   i32Sub: [0x6b],
   i32Mul: [0x6c],
   i32GeU: [0x4f],
+  i32GtU: [0x4b],
   i32LtU: [0x49],
   i32Eqz: [0x45],
   f32Load: (offset: number) => [0x2a, 2, ...uleb(offset)],

@@ -25,6 +25,7 @@ function check(
   relu: boolean,
   initRows: boolean,
   shared: boolean,
+  columnsOuter = false,
 ) {
   const memory = kernelMemory(1 << 20, shared);
   const a = 0;
@@ -38,6 +39,7 @@ function check(
     ldc: n * 4,
     ldi: initRows ? n * 4 : 0,
     relu,
+    columnsOuter,
   };
   const { gemm } = instantiateGemms({ gemm: shape }, memory);
   const f = new Float32Array(memory.buffer);
@@ -66,6 +68,17 @@ describe('fast-path matrix product', () => {
 
   it('multiplies a transposed A and accumulates into C (the SGD step on a kernel)', () => {
     check(GEMM_ROWS * 5, GEMM_COLS * 2, GEMM_UNROLL * 3, true, false, true, false);
+  });
+
+  it('computes the rows past the last whole block of GEMM_ROWS one by one', () => {
+    for (const m of [1, 3, GEMM_ROWS + 1, GEMM_ROWS * 2 + 3]) {
+      check(m, GEMM_COLS * 2, 7, false, false, false, false);
+      check(m, GEMM_COLS, 5, true, true, true, false);
+    }
+  });
+
+  it('gives the same product with the column blocks in the outer loop', () => {
+    for (const m of [2, GEMM_ROWS * 3 + 1]) check(m, GEMM_COLS * 3, 6, true, false, true, false, true);
   });
 
   it('runs on a memory shared between threads', () => {

@@ -2,13 +2,13 @@
 // and the GEMM kernel forward (bias and ReLU fused), pooling with its argmax kept, and backward the
 // pooling scatter, the ReLU mask, the input gradient (GEMM then col2im) and the weight gradient
 // (transposed-A GEMM) folded into the SGD step.
-import { GEMM_COLS, type GemmFn, type GemmShape } from './gemm-kernel.ts';
+import { ADD_INTO, type AddIntoFn, GEMM_COLS, type GemmFn, type GemmShape } from './gemm-kernel.ts';
 import type { ConvLayerPlan } from './plan.ts';
 
 const padCols = (n: number): number => Math.ceil(n / GEMM_COLS) * GEMM_COLS;
 
 /**
- * Buffers (float offsets into the shared memory) of one convolution over a batch of `rowsP`
+ * Buffers (float offsets into the shared memory) of one convolution over a batch of `batchSize`
  * samples. Rows of `cols`, `y` and `dz` are output pixels, sample after sample (`hw` per sample),
  * so a part of the batch's samples is a contiguous block of rows.
  */
@@ -24,9 +24,9 @@ export class ConvStage {
   readonly wt: number;
   readonly y: number;
   readonly dz: number;
-  /** dLoss/dcols, [rowsP·hw, kP], when the input gradient is needed. */
+  /** dLoss/dcols, [batchSize·hw, kP], when the input gradient is needed. */
   readonly dcols: number;
-  /** The pooled output, [rowsP, pooledHw·outP], or -1 without pooling. */
+  /** The pooled output, [batchSize, pooledHw·outP], or -1 without pooling. */
   readonly pooled: number;
   readonly pooledH: number;
   readonly pooledW: number;
@@ -35,6 +35,7 @@ export class ConvStage {
   private forwardGemm!: GemmFn;
   private updateGemm!: GemmFn;
   private inputGemm?: GemmFn;
+  private addInto!: AddIntoFn;
   private f32: Float32Array = new Float32Array(0);
 
   /**
@@ -48,14 +49,14 @@ export class ConvStage {
     readonly inputStride: number,
     readonly inC: number,
     readonly inputGrad: boolean,
-    readonly rowsP: number,
+    readonly batchSize: number,
     alloc: (floats: number) => number,
   ) {
     const { height, width, channels, size, filters } = plan;
     this.hw = height * width;
     this.kP = padCols(size * size * channels);
     this.outP = padCols(filters);
-    const rows = rowsP * this.hw;
+    const rows = batchSize * this.hw;
     this.cols = alloc(rows * this.kP);
     this.w = alloc(this.kP * this.outP);
     this.b = alloc(this.outP);
@@ -65,7 +66,7 @@ export class ConvStage {
     this.dcols = inputGrad ? alloc(rows * this.kP) : -1;
     this.pooledH = pool ? Math.floor(height / 2) : height;
     this.pooledW = pool ? Math.floor(width / 2) : width;
-    this.pooled = pool ? alloc(rowsP * this.pooledH * this.pooledW * this.outP) : -1;
+    this.pooled = pool ? alloc(batchSize * this.pooledH * this.pooledW * this.outP) : -1;
   }
 
   /** The output buffer and its floats per sample (pixels `outP` apart). */
@@ -108,12 +109,13 @@ export class ConvStage {
     return shapes;
   }
 
-  attach(name: string, kernels: Record<string, GemmFn>, f32: Float32Array): void {
+  attach(name: string, kernels: Record<string, GemmFn> & { [ADD_INTO]: AddIntoFn }, f32: Float32Array): void {
+    this.addInto = kernels[ADD_INTO];
     this.forwardGemm = kernels[`${name}f`];
     this.updateGemm = kernels[`${name}u`];
     this.inputGemm = kernels[`${name}d`];
     this.f32 = f32;
-    if (this.pool) this.argmax = new Int32Array(this.rowsP * this.outputStride);
+    if (this.pool) this.argmax = new Int32Array(this.batchSize * this.outputStride);
   }
 
   /** Kernel `[size, size, channels, filters]` and bias in; padding stays zero. */
@@ -156,21 +158,38 @@ export class ConvStage {
     const { hw, kP, inC } = this;
     const pad = Math.floor((size - 1) / 2);
     const inStride = this.inputStride;
+    // A row of cols is `size` spans (one per ky) of `size · channels` floats; in each, the taps
+    // that fall inside the image are consecutive pixels, so one copy when pixels are `channels`
+    // floats apart (inC === channels), a copy per pixel otherwise. cols' padding columns stay zero.
+    const span = size * channels;
     for (let s = s0; s < s1; s++) {
       const src = this.input + s * inStride;
       let row = this.cols + s * hw * kP;
       for (let oy = 0; oy < height; oy++) {
         for (let ox = 0; ox < width; ox++, row += kP) {
-          f.fill(0, row, row + kP);
+          const kx0 = Math.max(0, pad - ox);
+          const kx1 = Math.min(size, width + pad - ox);
           for (let ky = 0; ky < size; ky++) {
+            const to = row + ky * span;
             const iy = oy + ky - pad;
-            if (iy < 0 || iy >= height) continue;
-            for (let kx = 0; kx < size; kx++) {
-              const ix = ox + kx - pad;
-              if (ix < 0 || ix >= width) continue;
-              const from = src + (iy * width + ix) * inC;
-              const to = row + (ky * size + kx) * channels;
-              for (let c = 0; c < channels; c++) f[to + c] = f[from + c];
+            if (iy < 0 || iy >= height) {
+              f.fill(0, to, to + span);
+              continue;
+            }
+            if (kx0 > 0) f.fill(0, to, to + kx0 * channels);
+            if (kx1 < size) f.fill(0, to + kx1 * channels, to + span);
+            const from = src + (iy * width + ox + kx0 - pad) * inC;
+            if (inC === channels) {
+              const n = (kx1 - kx0) * channels;
+              const at = to + kx0 * channels;
+              if (n >= 32) f.copyWithin(at, from, from + n);
+              else for (let c = 0; c < n; c++) f[at + c] = f[from + c];
+            } else {
+              for (let kx = kx0; kx < kx1; kx++) {
+                const p = from + (kx - kx0) * inC;
+                const at = to + kx * channels;
+                for (let c = 0; c < channels; c++) f[at + c] = f[p + c];
+              }
             }
           }
         }
@@ -271,21 +290,31 @@ export class ConvStage {
     const { hw, kP, inC } = this;
     const pad = Math.floor((size - 1) / 2);
     const inStride = this.inputStride;
+    const span = size * channels;
     for (let s = s0; s < s1; s++) {
       const dst = inGrad + s * inStride;
       f.fill(0, dst, dst + inStride);
       let row = this.dcols + s * hw * kP;
       for (let oy = 0; oy < height; oy++) {
         for (let ox = 0; ox < width; ox++, row += kP) {
+          const kx0 = Math.max(0, pad - ox);
+          const kx1 = Math.min(size, width + pad - ox);
           for (let ky = 0; ky < size; ky++) {
             const iy = oy + ky - pad;
             if (iy < 0 || iy >= height) continue;
-            for (let kx = 0; kx < size; kx++) {
-              const ix = ox + kx - pad;
-              if (ix < 0 || ix >= width) continue;
-              const to = dst + (iy * width + ix) * inC;
-              const from = row + (ky * size + kx) * channels;
-              for (let c = 0; c < channels; c++) f[to + c] += f[from + c];
+            const from = row + ky * span + kx0 * channels;
+            const to = dst + (iy * width + ox + kx0 - pad) * inC;
+            if (inC === channels) {
+              const n = (kx1 - kx0) * channels;
+              const vec = n & ~3;
+              this.addInto(4 * to, 4 * from, 4 * vec);
+              for (let c = vec; c < n; c++) f[to + c] += f[from + c];
+            } else {
+              for (let kx = 0; kx < kx1 - kx0; kx++) {
+                const p = to + kx * inC;
+                const q = from + kx * channels;
+                for (let c = 0; c < channels; c++) f[p + c] += f[q + c];
+              }
             }
           }
         }
@@ -293,16 +322,16 @@ export class ConvStage {
     }
   }
 
-  /** The SGD step on filter blocks [c0, c1) (of GEMM_COLS) from the whole batch's dz. */
-  update(c0: number, c1: number, rowsP: number, learningRate: number): void {
+  /** The SGD step on filter blocks [c0, c1) (of GEMM_COLS) from the dz of the batch's `samples`. */
+  update(c0: number, c1: number, samples: number, learningRate: number): void {
     if (c0 === c1) return;
     const f = this.f32;
     const { hw, outP, kP } = this;
     const j0 = c0 * GEMM_COLS;
     const j1 = c1 * GEMM_COLS;
     const w = 4 * (this.w + j0);
-    this.updateGemm(4 * this.cols, 4 * (this.dz + j0), w, w, kP, 4 * (j1 - j0), rowsP * hw, -learningRate);
-    const rows = rowsP * hw;
+    const rows = samples * hw;
+    this.updateGemm(4 * this.cols, 4 * (this.dz + j0), w, w, kP, 4 * (j1 - j0), rows, -learningRate);
     for (let j = j0; j < Math.min(j1, this.plan.filters); j++) {
       let sum = 0;
       for (let r = 0; r < rows; r++) sum += f[this.dz + r * outP + j];

@@ -3,19 +3,11 @@
 // backward and the SGD update over them without leaving that memory.
 import type { WasmMemory } from '../../../shared/wasm/index.ts';
 import { ConvStage } from './conv-stage.ts';
-import {
-  GEMM_COLS,
-  GEMM_ROWS,
-  type GemmFn,
-  type GemmShape,
-  instantiateGemms,
-  kernelMemory,
-} from './gemm-kernel.ts';
+import { GEMM_COLS, type GemmFn, type GemmShape, instantiateGemms, kernelMemory } from './gemm-kernel.ts';
 import { type BatchLoss, softmaxCrossEntropy } from './loss.ts';
 import type { DenseLayerPlan, TrainingPlan } from './plan.ts';
 
 const padCols = (n: number): number => Math.ceil(n / GEMM_COLS) * GEMM_COLS;
-const padRows = (n: number): number => Math.ceil(n / GEMM_ROWS) * GEMM_ROWS;
 
 /**
  * Float offset of `[i, j]` in a packed matrix of `rows` rows: blocks of GEMM_COLS columns one
@@ -65,7 +57,6 @@ export class FusedNet {
   /** Where the examples are copied in: the first stage's input, or the first dense layer's. */
   private input = 0;
   private inputStride = 0;
-  private readonly rowsP: number;
   /**
    * The input gradient of a layer, [rows, dxStride], before the previous layer's activation
    * mask. One row stride for every layer, so threads on different layers never overlap.
@@ -94,7 +85,6 @@ export class FusedNet {
   ) {
     if (!Number.isSafeInteger(batchSize) || batchSize < 1)
       throw new TypeError('batchSize must be a positive integer');
-    this.rowsP = padRows(batchSize);
     let next = 0;
     const alloc = (floats: number): number => {
       const at = next;
@@ -109,12 +99,12 @@ export class FusedNet {
       if (layer.kind !== 'conv2d') return;
       const pool = plan.layers[i + 1]?.kind === 'maxpool2d';
       const prev = this.stages[this.stages.length - 1];
-      const input = prev ? prev.output : alloc(this.rowsP * plan.inputs);
+      const input = prev ? prev.output : alloc(batchSize * plan.inputs);
       const inStride = prev ? prev.outputStride : plan.inputs;
       if (!prev) {
         this.input = input;
         this.inputStride = plan.inputs;
-      } else this.stageGrads.push(alloc(this.rowsP * inStride));
+      } else this.stageGrads.push(alloc(batchSize * inStride));
       const stage = new ConvStage(
         layer,
         pool,
@@ -122,7 +112,7 @@ export class FusedNet {
         inStride,
         prev ? prev.outP : layer.channels,
         !!prev,
-        this.rowsP,
+        batchSize,
         alloc,
       );
       this.stages.push(stage);
@@ -137,7 +127,7 @@ export class FusedNet {
     }));
     const front = this.stages.length > 0;
     if (!front) {
-      x = alloc(this.rowsP * layout[0].inP);
+      x = alloc(batchSize * layout[0].inP);
       this.input = x;
       this.inputStride = layout[0].inP;
     }
@@ -146,14 +136,14 @@ export class FusedNet {
       const w = alloc(inP * outP);
       const b = alloc(outP);
       const wt = pending.length > 0 || front ? alloc(outP * inP) : -1;
-      const y = alloc(this.rowsP * outP);
-      const dz = alloc(this.rowsP * outP);
+      const y = alloc(batchSize * outP);
+      const dz = alloc(batchSize * outP);
       pending.push({ plan: layer, inP, outP, w, b, wt, x, y, dz });
       widest = Math.max(widest, inP, outP);
       x = y;
     }
     this.dxStride = widest;
-    this.dx = alloc(this.rowsP * widest);
+    this.dx = alloc(batchSize * widest);
     this.zeros = alloc(widest);
     this.bytes = next * 4;
     if (memory === 'measure') {
@@ -186,6 +176,7 @@ export class FusedNet {
         ldi: block,
         siBlock: block * s.inP,
         relu: false,
+        columnsOuter: true,
       };
       if (l > 0 || front) {
         shapes[`d${l}`] = {
@@ -207,6 +198,7 @@ export class FusedNet {
           ldi: block,
           siBlock: block * s.outP,
           relu: false,
+          columnsOuter: true,
         };
       }
     });
@@ -319,8 +311,9 @@ export class FusedNet {
 
   /**
    * Phase 2, part `part` of `parts`: for this part's rows of the batch, forward, loss and the
-   * backward chain of activation gradients. Rows go by blocks of GEMM_ROWS, so parts never
-   * share a block. Every part must end before phase 3.
+   * backward chain of activation gradients. The batch's rows are split evenly, to the row (the
+   * kernels take any number of rows), so padding is never computed. Every part must end before
+   * phase 3.
    */
   rowsPart(
     part: number,
@@ -332,25 +325,19 @@ export class FusedNet {
     rows: number,
   ): BatchLoss {
     const f = this.f32;
-    const rowsP = padRows(rows);
-    const [b0, b1] = share(rowsP / GEMM_ROWS, part, parts);
-    const r0 = b0 * GEMM_ROWS;
-    const r1 = b1 * GEMM_ROWS;
+    const [r0, r1] = share(rows, part, parts);
     if (r0 === r1) return { lossSum: 0, correct: 0 };
     const { inputs } = this.plan;
-    const real = Math.max(0, Math.min(rows, r1) - r0);
-    const batchLabels = new Int32Array(real);
+    const m = r1 - r0;
+    const batchLabels = new Int32Array(m);
     const into = this.input;
     const stride = this.inputStride;
-    for (let r = 0; r < real; r++) {
+    for (let r = 0; r < m; r++) {
       const e = order[from + r0 + r];
       f.set(x.subarray(e * inputs, (e + 1) * inputs), into + (r0 + r) * stride);
       batchLabels[r] = labels[e];
     }
-    // Padding rows take no part in the gradient (their dz is zero) but must not hold a NaN.
-    f.fill(0, into + (r0 + real) * stride, into + r1 * stride);
     for (const stage of this.stages) stage.forward(r0, r1);
-    const m = r1 - r0;
     const bytes = (floats: number): number => floats * 4;
     for (const s of this.slots) {
       s.forward(
@@ -367,8 +354,7 @@ export class FusedNet {
     const last = this.slots[this.slots.length - 1];
     const logits = f.subarray(last.y + r0 * last.outP, last.y + r1 * last.outP);
     const grad = f.subarray(last.dz + r0 * last.outP, last.dz + r1 * last.outP);
-    grad.fill(0, real * last.outP);
-    const loss = softmaxCrossEntropy(logits, grad, batchLabels, real, rows, this.plan.classes, last.outP);
+    const loss = softmaxCrossEntropy(logits, grad, batchLabels, m, rows, this.plan.classes, last.outP);
     for (let l = this.slots.length - 1; l >= 0; l--) {
       const s = this.slots[l];
       const dx = this.dx + r0 * this.dxStride;
@@ -411,11 +397,10 @@ export class FusedNet {
    */
   updatePart(part: number, parts: number, rows: number, learningRate: number): void {
     const f = this.f32;
-    const rowsP = padRows(rows);
     const bytes = (floats: number): number => floats * 4;
     for (const stage of this.stages) {
       const [c0, c1] = share(stage.outP / GEMM_COLS, part, parts);
-      stage.update(c0, c1, rowsP, learningRate);
+      stage.update(c0, c1, rows, learningRate);
     }
     for (const s of this.slots) {
       const [c0, c1] = share(s.outP / GEMM_COLS, part, parts);
@@ -423,12 +408,12 @@ export class FusedNet {
       const j0 = c0 * GEMM_COLS;
       const j1 = c1 * GEMM_COLS;
       const w = bytes(s.w + packed(s.inP, 0, j0));
-      s.update(bytes(s.x), bytes(s.dz + j0), w, w, s.inP, bytes(j1 - j0), rowsP, -learningRate);
+      s.update(bytes(s.x), bytes(s.dz + j0), w, w, s.inP, bytes(j1 - j0), rows, -learningRate);
       const wt = bytes(s.wt + packed(s.outP, j0, 0));
-      s.updateTransposed?.(bytes(s.dz + j0), bytes(s.x), wt, wt, j1 - j0, bytes(s.inP), rowsP, -learningRate);
+      s.updateTransposed?.(bytes(s.dz + j0), bytes(s.x), wt, wt, j1 - j0, bytes(s.inP), rows, -learningRate);
       for (let j = j0; j < Math.min(j1, s.plan.units); j++) {
         let sum = 0;
-        for (let r = 0; r < rowsP; r++) sum += f[s.dz + r * s.outP + j];
+        for (let r = 0; r < rows; r++) sum += f[s.dz + r * s.outP + j];
         f[s.b + j] -= learningRate * sum;
       }
     }

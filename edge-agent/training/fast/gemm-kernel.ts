@@ -15,7 +15,10 @@ import {
   type WasmModule,
 } from '../../../shared/wasm/index.ts';
 
-/** Rows of C computed together (each row's A element is broadcast once per k). */
+/**
+ * Rows of C computed together (each row's A element is broadcast once per k); the rows left over
+ * when m is not a multiple of this go one at a time.
+ */
 export const GEMM_ROWS = 4;
 /** f32x4 vectors of C per row computed together. */
 const GEMM_VECTORS = 2;
@@ -45,6 +48,11 @@ export interface GemmShape {
   siBlock?: number;
   /** `max(·, 0)` on the result. */
   relu: boolean;
+  /**
+   * Column blocks in the outer loop, rows inside: for a packed C of many rows (the SGD step on a
+   * dense kernel), which then walks C block by block instead of touching every block per row.
+   */
+  columnsOuter?: boolean;
 }
 
 // Parameters.
@@ -80,10 +88,10 @@ const acc = (r: number, v: number): number => ACC + r * GEMM_VECTORS + v;
  * turn and spills the accumulators; one step a turn keeps all of them in registers (and V8 unrolls
  * it itself).
  */
-function kStep(s: GemmShape, fused: boolean): number[] {
+function kStep(s: GemmShape, fused: boolean, rows: number): number[] {
   const code: number[] = [];
   for (let v = 0; v < GEMM_VECTORS; v++) code.push(...op.get(PB), ...op.v128Load(16 * v), ...op.set(BV + v));
-  for (let r = 0; r < GEMM_ROWS; r++) {
+  for (let r = 0; r < rows; r++) {
     code.push(...op.get(PA), ...op.v128Load32Splat(r * s.saRow), ...op.set(AV));
     for (let v = 0; v < GEMM_VECTORS; v++) {
       if (fused) code.push(...op.get(AV), ...op.get(BV + v), ...op.get(acc(r, v)), ...op.f32x4RelaxedMadd);
@@ -102,20 +110,13 @@ function blockOffset(base: number[], block: number): number[] {
   return [...base, ...op.get(J), ...op.i32Const(block / BLOCK_BYTES), ...op.i32Mul, ...op.i32Add];
 }
 
-/**
- * `C[i, j] = INIT[i, j] + alpha · Σk A[i, k] · B[k, j]` (then `max(·, 0)` when `relu`) for
- * i < m, j < nBytes / 4, k < k. m and nBytes / 4 must be multiples of GEMM_ROWS and GEMM_COLS.
- */
-function gemmBody(s: GemmShape, fused: boolean): number[] {
+/** One tile of `rows` rows of C at row I, column block J: `C = INIT + alpha · A · B` on it (then ReLU). */
+function tile(s: GemmShape, fused: boolean, rows: number): number[] {
   const sb = s.sbBlock ?? BLOCK_BYTES;
   const sc = s.scBlock ?? BLOCK_BYTES;
   const si = s.siBlock ?? BLOCK_BYTES;
-  const code: number[] = [...op.get(ALPHA), ...op.f32x4Splat, ...op.set(ALPHA_V)];
-  code.push(...op.i32Const(0), ...op.set(I), ...op.block, ...op.loop);
-  code.push(...op.get(I), ...op.get(M), ...op.i32GeU, ...op.brIf(1));
-  code.push(...op.i32Const(0), ...op.set(J), ...op.block, ...op.loop);
-  code.push(...op.get(J), ...op.get(N), ...op.i32GeU, ...op.brIf(1));
-  for (let r = 0; r < GEMM_ROWS; r++) {
+  const code: number[] = [];
+  for (let r = 0; r < rows; r++) {
     for (let v = 0; v < GEMM_VECTORS; v++) code.push(...op.v128Const0, ...op.set(acc(r, v)));
   }
   // PA = A + i·saRow (row r of the block at r·saRow from it), PB = B + block j.
@@ -123,7 +124,7 @@ function gemmBody(s: GemmShape, fused: boolean): number[] {
   code.push(...blockOffset(op.get(B), sb), ...op.set(PB));
   code.push(...op.get(K), ...op.set(KK), ...op.block, ...op.loop);
   code.push(...op.get(KK), ...op.i32Eqz, ...op.brIf(1));
-  code.push(...kStep(s, fused));
+  code.push(...kStep(s, fused, rows));
   code.push(...op.get(KK), ...op.i32Const(1), ...op.i32Sub, ...op.set(KK), ...op.br(0));
   code.push(...op.end, ...op.end);
   // Epilogue: PC = C + i·ldc + block j, PI = INIT + i·ldi + block j.
@@ -135,7 +136,7 @@ function gemmBody(s: GemmShape, fused: boolean): number[] {
     ...blockOffset([...op.get(INIT), ...op.get(I), ...op.i32Const(s.ldi), ...op.i32Mul, ...op.i32Add], si),
   );
   code.push(...op.set(PI));
-  for (let r = 0; r < GEMM_ROWS; r++) {
+  for (let r = 0; r < rows; r++) {
     for (let v = 0; v < GEMM_VECTORS; v++) {
       code.push(...op.get(PC), ...op.get(PI), ...op.v128Load(r * s.ldi + 16 * v));
       code.push(...op.get(ALPHA_V), ...op.get(acc(r, v)), ...op.f32x4Mul, ...op.f32x4Add);
@@ -143,16 +144,51 @@ function gemmBody(s: GemmShape, fused: boolean): number[] {
       code.push(...op.v128Store(r * s.ldc + 16 * v));
     }
   }
+  return code;
+}
+
+/** `body` for I = 0, rows, 2·rows… while `I + rows <= M`; I is left at the first row not done. */
+function rowLoop(rows: number, body: number[]): number[] {
+  const code: number[] = [...op.block, ...op.loop];
+  code.push(...op.get(I), ...op.i32Const(rows), ...op.i32Add, ...op.get(M), ...op.i32GtU, ...op.brIf(1));
+  code.push(...body);
+  code.push(...op.get(I), ...op.i32Const(rows), ...op.i32Add, ...op.set(I), ...op.br(0));
+  code.push(...op.end, ...op.end);
+  return code;
+}
+
+/** `body` for every column block J < N. */
+function columnLoop(body: number[]): number[] {
+  const code: number[] = [...op.i32Const(0), ...op.set(J), ...op.block, ...op.loop];
+  code.push(...op.get(J), ...op.get(N), ...op.i32GeU, ...op.brIf(1));
+  code.push(...body);
   code.push(...op.get(J), ...op.i32Const(BLOCK_BYTES), ...op.i32Add, ...op.set(J), ...op.br(0));
   code.push(...op.end, ...op.end);
-  code.push(...op.get(I), ...op.i32Const(GEMM_ROWS), ...op.i32Add, ...op.set(I), ...op.br(0));
-  code.push(...op.end, ...op.end);
+  return code;
+}
+
+/**
+ * `C[i, j] = INIT[i, j] + alpha · Σk A[i, k] · B[k, j]` (then `max(·, 0)` when `relu`) for
+ * i < m, j < nBytes / 4, k < k: blocks of GEMM_ROWS rows, then one block of the rows left
+ * (each row count has its own tile, so few rows still keep several sums in flight). nBytes / 4
+ * must be a multiple of GEMM_COLS.
+ */
+function gemmBody(s: GemmShape, fused: boolean): number[] {
+  const code: number[] = [...op.get(ALPHA), ...op.f32x4Splat, ...op.set(ALPHA_V)];
+  const counts = Array.from({ length: GEMM_ROWS }, (_, i) => GEMM_ROWS - i);
+  if (s.columnsOuter) {
+    const rows = counts.flatMap((r) => rowLoop(r, tile(s, fused, r)));
+    code.push(...columnLoop([...op.i32Const(0), ...op.set(I), ...rows]));
+  } else {
+    code.push(...op.i32Const(0), ...op.set(I));
+    for (const r of counts) code.push(...rowLoop(r, columnLoop(tile(s, fused, r))));
+  }
   return code;
 }
 
 function gemmDef(name: string, shape: GemmShape, fused: boolean): FuncDef {
   for (const [key, value] of Object.entries(shape)) {
-    if (key === 'relu') continue;
+    if (key === 'relu' || key === 'columnsOuter') continue;
     const unit = key.endsWith('Block') ? BLOCK_BYTES : 4;
     if (!Number.isSafeInteger(value) || value < 0 || value % unit !== 0)
       throw new TypeError(`GEMM stride ${key} must be a non-negative multiple of ${unit} bytes`);
@@ -181,6 +217,26 @@ export type GemmFn = (
   alpha: number,
 ) => void;
 
+/** `dst[i] += src[i]` for `nBytes / 4` floats (nBytes a multiple of 16): col2im's sums. */
+export type AddIntoFn = (dst: number, src: number, nBytes: number) => void;
+
+/** The name of the AddIntoFn every kernel module also exports (no shape may take it). */
+export const ADD_INTO = 'addInto';
+
+function addIntoDef(): FuncDef {
+  // Parameters dst, src, n; local p (bytes done).
+  const [DST, SRC, NB, P] = [0, 1, 2, 3];
+  const code: number[] = [...op.i32Const(0), ...op.set(P), ...op.block, ...op.loop];
+  code.push(...op.get(P), ...op.get(NB), ...op.i32GeU, ...op.brIf(1));
+  code.push(...op.get(DST), ...op.get(P), ...op.i32Add);
+  code.push(...op.get(DST), ...op.get(P), ...op.i32Add, ...op.v128Load(0));
+  code.push(...op.get(SRC), ...op.get(P), ...op.i32Add, ...op.v128Load(0));
+  code.push(...op.f32x4Add, ...op.v128Store(0));
+  code.push(...op.get(P), ...op.i32Const(16), ...op.i32Add, ...op.set(P), ...op.br(0));
+  code.push(...op.end, ...op.end);
+  return { name: ADD_INTO, params: [I32, I32, I32], results: [], locals: [[1, I32]], body: code };
+}
+
 const PROBE_SHAPE: GemmShape = { saRow: 16, saCol: 4, ldb: 32, ldc: 32, ldi: 0, relu: false };
 
 /**
@@ -202,8 +258,9 @@ export function gemmModuleBytes(
   shared: boolean,
   fused = fusedKernels(),
 ): Uint8Array {
+  if (ADD_INTO in shapes) throw new TypeError(`"${ADD_INTO}" is the name of the module's own helper`);
   return assembleModule(
-    Object.entries(shapes).map(([name, shape]) => gemmDef(name, shape, fused)),
+    [...Object.entries(shapes).map(([name, shape]) => gemmDef(name, shape, fused)), addIntoDef()],
     shared ? { shared: true, maximumPages: MAX_KERNEL_PAGES } : {},
   );
 }
@@ -220,7 +277,7 @@ const MAX_COMPILED = 32;
 export function instantiateGemms<Names extends string>(
   shapes: Readonly<Record<Names, GemmShape>>,
   memory: WasmMemory,
-): Record<Names, GemmFn> {
+): Record<Names, GemmFn> & { [ADD_INTO]: AddIntoFn } {
   const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
   const fused = fusedKernels();
   const key = `${shared}|${fused}|${JSON.stringify(shapes)}`;
@@ -230,7 +287,9 @@ export function instantiateGemms<Names extends string>(
     if (compiled.size >= MAX_COMPILED) compiled.delete(compiled.keys().next().value as string);
     compiled.set(key, module);
   }
-  return instantiateWithMemory(module, memory) as unknown as Record<Names, GemmFn>;
+  return instantiateWithMemory(module, memory) as unknown as Record<Names, GemmFn> & {
+    [ADD_INTO]: AddIntoFn;
+  };
 }
 
 /** A memory of at least `bytes` bytes, shared between threads when asked. */
