@@ -73,29 +73,41 @@ const PC = 12;
 const PI = 13;
 const PA = 14;
 const I32_LOCALS = 7;
-// v128 locals.
-const ACC = PA + 1; // GEMM_ROWS × GEMM_VECTORS
-const BV = ACC + GEMM_ROWS * GEMM_VECTORS; // GEMM_VECTORS
-const AV = BV + GEMM_VECTORS;
+// v128 locals: at most MAX_ACC sums, a tile's B vectors, A's broadcast, alpha.
+const MAX_ACC = Math.max(GEMM_ROWS * GEMM_VECTORS, 8);
+/**
+ * f32x4 vectors per row of a tile of `rows` rows: fewer rows, wider tiles (whole blocks of
+ * GEMM_COLS), so about as many sums stay in flight.
+ */
+const tileVectors = (rows: number): number => (rows >= 3 ? GEMM_VECTORS : rows === 2 ? 4 : 8);
+const ACC = PA + 1;
+const BV = ACC + MAX_ACC;
+const AV = BV + tileVectors(2);
 const ALPHA_V = AV + 1;
-const V128_LOCALS = GEMM_ROWS * GEMM_VECTORS + GEMM_VECTORS + 2;
+const V128_LOCALS = MAX_ACC + tileVectors(2) + 2;
 
-const acc = (r: number, v: number): number => ACC + r * GEMM_VECTORS + v;
+/** Byte offset of vector v of a tile's row from the row's first block (blocks `block` bytes apart). */
+const vectorOffset = (v: number, block: number): number =>
+  Math.floor(v / GEMM_VECTORS) * block + 16 * (v % GEMM_VECTORS);
 
 /**
- * One step of k: GEMM_VECTORS loads of B, and per row of A one broadcast at an immediate offset
+ * One step of k: the tile's loads of B, and per row of A one broadcast at an immediate offset
  * from the one A pointer. Unrolled by hand the loop runs slower: V8 then hoists every load of the
- * turn and spills the accumulators; one step a turn keeps all of them in registers (and V8 unrolls
- * it itself).
+ * turn and spills the sums; one step a turn keeps all of them in registers (and V8 unrolls it
+ * itself). A one-row tile uses each B vector once and keeps none.
  */
-function kStep(s: GemmShape, fused: boolean, rows: number): number[] {
+function kStep(s: GemmShape, fused: boolean, rows: number, vectors: number): number[] {
+  const sb = s.sbBlock ?? BLOCK_BYTES;
+  const acc = (r: number, v: number): number => ACC + r * vectors + v;
+  const loadB = (v: number): number[] => [...op.get(PB), ...op.v128Load(vectorOffset(v, sb))];
   const code: number[] = [];
-  for (let v = 0; v < GEMM_VECTORS; v++) code.push(...op.get(PB), ...op.v128Load(16 * v), ...op.set(BV + v));
+  if (rows > 1) for (let v = 0; v < vectors; v++) code.push(...loadB(v), ...op.set(BV + v));
   for (let r = 0; r < rows; r++) {
     code.push(...op.get(PA), ...op.v128Load32Splat(r * s.saRow), ...op.set(AV));
-    for (let v = 0; v < GEMM_VECTORS; v++) {
-      if (fused) code.push(...op.get(AV), ...op.get(BV + v), ...op.get(acc(r, v)), ...op.f32x4RelaxedMadd);
-      else code.push(...op.get(acc(r, v)), ...op.get(AV), ...op.get(BV + v), ...op.f32x4Mul, ...op.f32x4Add);
+    for (let v = 0; v < vectors; v++) {
+      const bv = rows > 1 ? op.get(BV + v) : loadB(v);
+      if (fused) code.push(...op.get(AV), ...bv, ...op.get(acc(r, v)), ...op.f32x4RelaxedMadd);
+      else code.push(...op.get(acc(r, v)), ...op.get(AV), ...bv, ...op.f32x4Mul, ...op.f32x4Add);
       code.push(...op.set(acc(r, v)));
     }
   }
@@ -110,21 +122,25 @@ function blockOffset(base: number[], block: number): number[] {
   return [...base, ...op.get(J), ...op.i32Const(block / BLOCK_BYTES), ...op.i32Mul, ...op.i32Add];
 }
 
-/** One tile of `rows` rows of C at row I, column block J: `C = INIT + alpha · A · B` on it (then ReLU). */
-function tile(s: GemmShape, fused: boolean, rows: number): number[] {
+/**
+ * One tile of `rows` rows and `vectors` f32x4 vectors of C at row I, column J:
+ * `C = INIT + alpha · A · B` on it (then ReLU).
+ */
+function tile(s: GemmShape, fused: boolean, rows: number, vectors: number): number[] {
   const sb = s.sbBlock ?? BLOCK_BYTES;
   const sc = s.scBlock ?? BLOCK_BYTES;
   const si = s.siBlock ?? BLOCK_BYTES;
+  const acc = (r: number, v: number): number => ACC + r * vectors + v;
   const code: number[] = [];
   for (let r = 0; r < rows; r++) {
-    for (let v = 0; v < GEMM_VECTORS; v++) code.push(...op.v128Const0, ...op.set(acc(r, v)));
+    for (let v = 0; v < vectors; v++) code.push(...op.v128Const0, ...op.set(acc(r, v)));
   }
   // PA = A + i·saRow (row r of the block at r·saRow from it), PB = B + block j.
   code.push(...op.get(A), ...op.get(I), ...op.i32Const(s.saRow), ...op.i32Mul, ...op.i32Add, ...op.set(PA));
   code.push(...blockOffset(op.get(B), sb), ...op.set(PB));
   code.push(...op.get(K), ...op.set(KK), ...op.block, ...op.loop);
   code.push(...op.get(KK), ...op.i32Eqz, ...op.brIf(1));
-  code.push(...kStep(s, fused, rows));
+  code.push(...kStep(s, fused, rows, vectors));
   code.push(...op.get(KK), ...op.i32Const(1), ...op.i32Sub, ...op.set(KK), ...op.br(0));
   code.push(...op.end, ...op.end);
   // Epilogue: PC = C + i·ldc + block j, PI = INIT + i·ldi + block j.
@@ -137,11 +153,11 @@ function tile(s: GemmShape, fused: boolean, rows: number): number[] {
   );
   code.push(...op.set(PI));
   for (let r = 0; r < rows; r++) {
-    for (let v = 0; v < GEMM_VECTORS; v++) {
-      code.push(...op.get(PC), ...op.get(PI), ...op.v128Load(r * s.ldi + 16 * v));
+    for (let v = 0; v < vectors; v++) {
+      code.push(...op.get(PC), ...op.get(PI), ...op.v128Load(r * s.ldi + vectorOffset(v, si)));
       code.push(...op.get(ALPHA_V), ...op.get(acc(r, v)), ...op.f32x4Mul, ...op.f32x4Add);
       if (s.relu) code.push(...op.v128Const0, ...op.f32x4Max);
-      code.push(...op.v128Store(r * s.ldc + 16 * v));
+      code.push(...op.v128Store(r * s.ldc + vectorOffset(v, sc)));
     }
   }
   return code;
@@ -157,31 +173,49 @@ function rowLoop(rows: number, body: number[]): number[] {
   return code;
 }
 
-/** `body` for every column block J < N. */
-function columnLoop(body: number[]): number[] {
-  const code: number[] = [...op.i32Const(0), ...op.set(J), ...op.block, ...op.loop];
-  code.push(...op.get(J), ...op.get(N), ...op.i32GeU, ...op.brIf(1));
+/** `body` for J = J, J + width… while `J + width <= N` (bytes); J is left at the first column not done. */
+function columnLoop(widthBytes: number, body: number[]): number[] {
+  const code: number[] = [...op.block, ...op.loop];
+  code.push(
+    ...op.get(J),
+    ...op.i32Const(widthBytes),
+    ...op.i32Add,
+    ...op.get(N),
+    ...op.i32GtU,
+    ...op.brIf(1),
+  );
   code.push(...body);
-  code.push(...op.get(J), ...op.i32Const(BLOCK_BYTES), ...op.i32Add, ...op.set(J), ...op.br(0));
+  code.push(...op.get(J), ...op.i32Const(widthBytes), ...op.i32Add, ...op.set(J), ...op.br(0));
   code.push(...op.end, ...op.end);
+  return code;
+}
+
+/** Every column of a row block of `rows` rows: wide tiles, then GEMM_COLS wide ones for the rest. */
+function rowBlock(s: GemmShape, fused: boolean, rows: number): number[] {
+  const vectors = tileVectors(rows);
+  const code: number[] = [...op.i32Const(0), ...op.set(J)];
+  code.push(...columnLoop(16 * vectors, tile(s, fused, rows, vectors)));
+  if (vectors > GEMM_VECTORS) code.push(...columnLoop(BLOCK_BYTES, tile(s, fused, rows, GEMM_VECTORS)));
   return code;
 }
 
 /**
  * `C[i, j] = INIT[i, j] + alpha · Σk A[i, k] · B[k, j]` (then `max(·, 0)` when `relu`) for
- * i < m, j < nBytes / 4, k < k: blocks of GEMM_ROWS rows, then one block of the rows left
- * (each row count has its own tile, so few rows still keep several sums in flight). nBytes / 4
+ * i < m, j < nBytes / 4, k < k: blocks of GEMM_ROWS rows, then one block of the rows left,
+ * whose tiles are wider (so few rows still keep as many sums in flight). Each C element is summed
+ * over k in order whatever its tile, so a split of the rows never changes a result. nBytes / 4
  * must be a multiple of GEMM_COLS.
  */
 function gemmBody(s: GemmShape, fused: boolean): number[] {
   const code: number[] = [...op.get(ALPHA), ...op.f32x4Splat, ...op.set(ALPHA_V)];
   const counts = Array.from({ length: GEMM_ROWS }, (_, i) => GEMM_ROWS - i);
   if (s.columnsOuter) {
-    const rows = counts.flatMap((r) => rowLoop(r, tile(s, fused, r)));
-    code.push(...columnLoop([...op.i32Const(0), ...op.set(I), ...rows]));
+    const rows = counts.flatMap((r) => rowLoop(r, tile(s, fused, r, GEMM_VECTORS)));
+    code.push(...op.i32Const(0), ...op.set(J));
+    code.push(...columnLoop(BLOCK_BYTES, [...op.i32Const(0), ...op.set(I), ...rows]));
   } else {
     code.push(...op.i32Const(0), ...op.set(I));
-    for (const r of counts) code.push(...rowLoop(r, columnLoop(tile(s, fused, r))));
+    for (const r of counts) code.push(...rowLoop(r, rowBlock(s, fused, r)));
   }
   return code;
 }
