@@ -64,6 +64,17 @@ export const op = {
   i32GtU: [0x4b],
   i32LtU: [0x49],
   i32Eqz: [0x45],
+  i32LtS: [0x48],
+  i32GtS: [0x4a],
+  i32And: [0x71],
+  i32Load: (offset: number) => [0x28, 2, ...uleb(offset)],
+  i32Store: (offset: number) => [0x36, 2, ...uleb(offset)],
+  f32Gt: [0x5e],
+  f32Le: [0x5f],
+  f32Add: [0x92],
+  f32Mul: [0x94],
+  /** Pushes a float32 constant (little-endian IEEE bits). */
+  f32Const: (value: number) => [0x43, ...new Uint8Array(new Float32Array([value]).buffer)],
   f32Load: (offset: number) => [0x2a, 2, ...uleb(offset)],
   f32Store: (offset: number) => [0x38, 2, ...uleb(offset)],
   f64Add: [0xa0],
@@ -78,6 +89,18 @@ export const op = {
   /** Loads one float32 and fills every lane with it. */
   v128Load32Splat: (offset: number) => [0xfd, ...uleb(0x09), 2, ...uleb(offset)],
   v128Const0: [0xfd, ...uleb(0x0c), ...new Array<number>(16).fill(0)],
+  /** Pushes a v128 of four int32 lanes. */
+  i32x4Const: (lanes: readonly [number, number, number, number]) => [
+    0xfd,
+    ...uleb(0x0c),
+    ...new Uint8Array(new Int32Array(lanes).buffer),
+  ],
+  i32x4Splat: [0xfd, ...uleb(0x11)],
+  i32x4Add: [0xfd, ...uleb(0xae)],
+  /** Lanes of the first operand where the third (a mask) is set, of the second elsewhere. */
+  v128Bitselect: [0xfd, ...uleb(0x52)],
+  /** Per lane, all ones where a > b (false when either is NaN). */
+  f32x4Gt: [0xfd, ...uleb(0x44)],
   /** Moves lanes 2 and 3 of an f32x4 to lanes 0 and 1 (both operands are the same vector). */
   shuffleHighToLow: [0xfd, ...uleb(0x0d), 8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15],
   f32x4Splat: [0xfd, ...uleb(0x13)],

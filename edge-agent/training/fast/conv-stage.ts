@@ -2,7 +2,8 @@
 // and the GEMM kernel forward (bias and ReLU fused), pooling with its argmax kept, and backward the
 // pooling scatter, the ReLU mask, the input gradient (GEMM then col2im) and the weight gradient
 // (transposed-A GEMM) folded into the SGD step.
-import { ADD_INTO, type AddIntoFn, GEMM_COLS, type GemmFn, type GemmShape } from './gemm-kernel.ts';
+import type { ConvKernels } from './conv-kernels.ts';
+import { GEMM_COLS, type GemmFn, type GemmShape } from './gemm-kernel.ts';
 import type { ConvLayerPlan } from './plan.ts';
 
 const padCols = (n: number): number => Math.ceil(n / GEMM_COLS) * GEMM_COLS;
@@ -30,12 +31,12 @@ export class ConvStage {
   readonly pooled: number;
   readonly pooledH: number;
   readonly pooledW: number;
-  /** Per pooled value, the float offset in `y` of the maximum. */
-  private argmax = new Int32Array(0);
+  /** Per pooled value (int32, same layout as `pooled`), the byte address in `y` of the maximum. */
+  readonly argmax: number;
   private forwardGemm!: GemmFn;
   private updateGemm!: GemmFn;
   private inputGemm?: GemmFn;
-  private addInto!: AddIntoFn;
+  private helpers!: ConvKernels;
   private f32: Float32Array = new Float32Array(0);
 
   /**
@@ -67,6 +68,7 @@ export class ConvStage {
     this.pooledH = pool ? Math.floor(height / 2) : height;
     this.pooledW = pool ? Math.floor(width / 2) : width;
     this.pooled = pool ? alloc(batchSize * this.pooledH * this.pooledW * this.outP) : -1;
+    this.argmax = pool ? alloc(batchSize * this.pooledH * this.pooledW * this.outP) : -1;
   }
 
   /** The output buffer and its floats per sample (pixels `outP` apart). */
@@ -109,13 +111,12 @@ export class ConvStage {
     return shapes;
   }
 
-  attach(name: string, kernels: Record<string, GemmFn> & { [ADD_INTO]: AddIntoFn }, f32: Float32Array): void {
-    this.addInto = kernels[ADD_INTO];
+  attach(name: string, kernels: Record<string, GemmFn> & ConvKernels, f32: Float32Array): void {
+    this.helpers = kernels;
     this.forwardGemm = kernels[`${name}f`];
     this.updateGemm = kernels[`${name}u`];
     this.inputGemm = kernels[`${name}d`];
     this.f32 = f32;
-    if (this.pool) this.argmax = new Int32Array(this.batchSize * this.outputStride);
   }
 
   /** Kernel `[size, size, channels, filters]` and bias in; padding stays zero. */
@@ -153,48 +154,23 @@ export class ConvStage {
 
   /** Forward for samples [s0, s1): im2col, GEMM (+bias, activation), pooling. */
   forward(s0: number, s1: number): void {
-    const f = this.f32;
     const { height, width, channels, size } = this.plan;
     const { hw, kP, inC } = this;
     const pad = Math.floor((size - 1) / 2);
     const inStride = this.inputStride;
-    // A row of cols is `size` spans (one per ky) of `size · channels` floats; in each, the taps
-    // that fall inside the image are consecutive pixels, so one copy when pixels are `channels`
-    // floats apart (inC === channels), a copy per pixel otherwise. cols' padding columns stay zero.
-    const span = size * channels;
-    for (let s = s0; s < s1; s++) {
-      const src = this.input + s * inStride;
-      let row = this.cols + s * hw * kP;
-      for (let oy = 0; oy < height; oy++) {
-        for (let ox = 0; ox < width; ox++, row += kP) {
-          const kx0 = Math.max(0, pad - ox);
-          const kx1 = Math.min(size, width + pad - ox);
-          for (let ky = 0; ky < size; ky++) {
-            const to = row + ky * span;
-            const iy = oy + ky - pad;
-            if (iy < 0 || iy >= height) {
-              f.fill(0, to, to + span);
-              continue;
-            }
-            if (kx0 > 0) f.fill(0, to, to + kx0 * channels);
-            if (kx1 < size) f.fill(0, to + kx1 * channels, to + span);
-            const from = src + (iy * width + ox + kx0 - pad) * inC;
-            if (inC === channels) {
-              const n = (kx1 - kx0) * channels;
-              const at = to + kx0 * channels;
-              if (n >= 32) f.copyWithin(at, from, from + n);
-              else for (let c = 0; c < n; c++) f[at + c] = f[from + c];
-            } else {
-              for (let kx = kx0; kx < kx1; kx++) {
-                const p = from + (kx - kx0) * inC;
-                const at = to + kx * channels;
-                for (let c = 0; c < channels; c++) f[at + c] = f[p + c];
-              }
-            }
-          }
-        }
-      }
-    }
+    this.helpers.im2col(
+      4 * (this.input + s0 * inStride),
+      4 * (this.cols + s0 * hw * kP),
+      s1 - s0,
+      height,
+      width,
+      channels,
+      inC,
+      size,
+      pad,
+      4 * kP,
+      4 * inStride,
+    );
     const m = (s1 - s0) * hw;
     this.forwardGemm(
       4 * (this.cols + s0 * hw * kP),
@@ -210,41 +186,20 @@ export class ConvStage {
   }
 
   private poolForward(s0: number, s1: number): void {
-    const f = this.f32;
     const { width } = this.plan;
     const { outP, pooledH, pooledW, hw } = this;
-    const stride = this.outputStride;
-    for (let s = s0; s < s1; s++) {
-      const base = this.y + s * hw * outP;
-      for (let py = 0; py < pooledH; py++) {
-        for (let px = 0; px < pooledW; px++) {
-          const at = s * stride + (py * pooledW + px) * outP;
-          const p00 = base + (2 * py * width + 2 * px) * outP;
-          const right = outP;
-          const below = width * outP;
-          for (let c = 0; c < outP; c++) {
-            // The first maximum wins on ties, as TensorFlow's max pooling gradient picks it.
-            const p = p00 + c;
-            let best = p;
-            let v = f[p];
-            if (f[p + right] > v) {
-              best = p + right;
-              v = f[best];
-            }
-            if (f[p + below] > v) {
-              best = p + below;
-              v = f[best];
-            }
-            if (f[p + below + right] > v) {
-              best = p + below + right;
-              v = f[best];
-            }
-            f[this.pooled + at + c] = v;
-            this.argmax[at + c] = best;
-          }
-        }
-      }
-    }
+    const first = s0 * this.outputStride;
+    this.helpers.maxPool(
+      4 * (this.y + s0 * hw * outP),
+      4 * (this.pooled + first),
+      4 * (this.argmax + first),
+      s1 - s0,
+      pooledH,
+      pooledW,
+      4 * width * outP,
+      4 * outP,
+      4 * hw * outP,
+    );
   }
 
   /**
@@ -262,13 +217,15 @@ export class ConvStage {
     if (this.pool) {
       f.fill(0, dz0, dz1);
       const stride = this.outputStride;
-      for (let s = s0; s < s1; s++) {
-        for (let i = 0; i < stride; i++) {
-          const at = this.argmax[s * stride + i];
-          const g = f[grad + s * gradStride + i];
-          f[at - this.y + this.dz] = relu && f[at] <= 0 ? 0 : g;
-        }
-      }
+      this.helpers.poolScatter(
+        4 * (this.argmax + s0 * stride),
+        4 * (grad + s0 * gradStride),
+        s1 - s0,
+        stride,
+        4 * gradStride,
+        4 * (this.dz - this.y),
+        relu ? 1 : 0,
+      );
     } else {
       for (let s = s0; s < s1; s++) {
         for (let i = 0; i < hw * outP; i++) {
@@ -307,7 +264,7 @@ export class ConvStage {
             if (inC === channels) {
               const n = (kx1 - kx0) * channels;
               const vec = n & ~3;
-              this.addInto(4 * to, 4 * from, 4 * vec);
+              this.helpers.addInto(4 * to, 4 * from, 4 * vec);
               for (let c = vec; c < n; c++) f[to + c] += f[from + c];
             } else {
               for (let kx = 0; kx < kx1 - kx0; kx++) {
@@ -332,7 +289,11 @@ export class ConvStage {
     const w = 4 * (this.w + j0);
     const rows = samples * hw;
     this.updateGemm(4 * this.cols, 4 * (this.dz + j0), w, w, kP, 4 * (j1 - j0), rows, -learningRate);
-    for (let j = j0; j < Math.min(j1, this.plan.filters); j++) {
+    // The bias gradient, column sums of dz, on the filters of these blocks (padding stays zero).
+    const end = Math.min(j1, this.plan.filters);
+    const vectors = Math.max(0, (end - j0) & ~3);
+    this.helpers.sumRows(4 * (this.dz + j0), rows, 4 * outP, 4 * vectors, 4 * (this.b + j0), -learningRate);
+    for (let j = j0 + vectors; j < end; j++) {
       let sum = 0;
       for (let r = 0; r < rows; r++) sum += f[this.dz + r * outP + j];
       f[this.b + j] -= learningRate * sum;

@@ -14,6 +14,7 @@ import {
   type WasmMemory,
   type WasmModule,
 } from '../../../shared/wasm/index.ts';
+import { CONV_KERNEL_NAMES, type ConvKernels, convKernelDefs } from './conv-kernels.ts';
 
 /**
  * Rows of C computed together (each row's A element is broadcast once per k); the rows left over
@@ -251,26 +252,6 @@ export type GemmFn = (
   alpha: number,
 ) => void;
 
-/** `dst[i] += src[i]` for `nBytes / 4` floats (nBytes a multiple of 16): col2im's sums. */
-export type AddIntoFn = (dst: number, src: number, nBytes: number) => void;
-
-/** The name of the AddIntoFn every kernel module also exports (no shape may take it). */
-export const ADD_INTO = 'addInto';
-
-function addIntoDef(): FuncDef {
-  // Parameters dst, src, n; local p (bytes done).
-  const [DST, SRC, NB, P] = [0, 1, 2, 3];
-  const code: number[] = [...op.i32Const(0), ...op.set(P), ...op.block, ...op.loop];
-  code.push(...op.get(P), ...op.get(NB), ...op.i32GeU, ...op.brIf(1));
-  code.push(...op.get(DST), ...op.get(P), ...op.i32Add);
-  code.push(...op.get(DST), ...op.get(P), ...op.i32Add, ...op.v128Load(0));
-  code.push(...op.get(SRC), ...op.get(P), ...op.i32Add, ...op.v128Load(0));
-  code.push(...op.f32x4Add, ...op.v128Store(0));
-  code.push(...op.get(P), ...op.i32Const(16), ...op.i32Add, ...op.set(P), ...op.br(0));
-  code.push(...op.end, ...op.end);
-  return { name: ADD_INTO, params: [I32, I32, I32], results: [], locals: [[1, I32]], body: code };
-}
-
 const PROBE_SHAPE: GemmShape = { saRow: 16, saCol: 4, ldb: 32, ldc: 32, ldi: 0, relu: false };
 
 /**
@@ -292,9 +273,10 @@ export function gemmModuleBytes(
   shared: boolean,
   fused = fusedKernels(),
 ): Uint8Array {
-  if (ADD_INTO in shapes) throw new TypeError(`"${ADD_INTO}" is the name of the module's own helper`);
+  for (const name of CONV_KERNEL_NAMES)
+    if (name in shapes) throw new TypeError(`"${name}" is the name of one of the module's own helpers`);
   return assembleModule(
-    [...Object.entries(shapes).map(([name, shape]) => gemmDef(name, shape, fused)), addIntoDef()],
+    [...Object.entries(shapes).map(([name, shape]) => gemmDef(name, shape, fused)), ...convKernelDefs()],
     shared ? { shared: true, maximumPages: MAX_KERNEL_PAGES } : {},
   );
 }
@@ -311,7 +293,7 @@ const MAX_COMPILED = 32;
 export function instantiateGemms<Names extends string>(
   shapes: Readonly<Record<Names, GemmShape>>,
   memory: WasmMemory,
-): Record<Names, GemmFn> & { [ADD_INTO]: AddIntoFn } {
+): Record<Names, GemmFn> & ConvKernels {
   const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
   const fused = fusedKernels();
   const key = `${shared}|${fused}|${JSON.stringify(shapes)}`;
@@ -321,9 +303,7 @@ export function instantiateGemms<Names extends string>(
     if (compiled.size >= MAX_COMPILED) compiled.delete(compiled.keys().next().value as string);
     compiled.set(key, module);
   }
-  return instantiateWithMemory(module, memory) as unknown as Record<Names, GemmFn> & {
-    [ADD_INTO]: AddIntoFn;
-  };
+  return instantiateWithMemory(module, memory) as unknown as Record<Names, GemmFn> & ConvKernels;
 }
 
 /** A memory of at least `bytes` bytes, shared between threads when asked. */
