@@ -1,5 +1,5 @@
-// A model of 200 MB trains and deploys: its weights go to the agent, its update comes back and the
-// new version goes out again, each in chunks well under the 64 MiB frame limit (one frame of the
+// A model of 200 MB trains and rolls out: its weights go to the agent, its update comes back and
+// the new version goes out again through a rollout, each in chunks well under the 64 MiB frame limit (one frame of the
 // whole would be refused by both sides).
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -36,7 +36,7 @@ afterAll(async () => {
 });
 
 describe('a 200 MB model', () => {
-  it('trains a round through chunked transfers both ways and is deployed to the site', async () => {
+  it('trains a round through chunked transfers both ways and rolls out to the site', async () => {
     // Nothing held out (16 examples): the job trains on them all and skips its evaluation, so this
     // test times the transfers of one round and one deployment only.
     const model = await cluster.api<{ paramCount: number }>('/v1/models', {
@@ -62,8 +62,25 @@ describe('a 200 MB model', () => {
     const v2 = await cluster.coordinator.registry.getVersion('wide', 2);
     expect(v2.paramCount).toBe(model.paramCount);
 
-    // The job deploys its version: 200 MB more, to the site, which then serves it.
-    await cluster.coordinator.deployments.deploy('wide', 2);
+    // A rollout through the API sends the version to the site: 200 MB more, in chunks under
+    // the frame limit, checked against the signed manifest before the site serves it.
+    const rollout = await cluster.api<{ id: string }>('/v1/rollouts', {
+      model: 'wide',
+      version: 2,
+      target: { all: true },
+      waves: [100],
+      healthWindowSec: 0.3,
+    });
+    let state = '';
+    await waitUntil(
+      async () => {
+        state = (await cluster.coordinator.rollouts.get(rollout.id)).state;
+        return state !== 'running';
+      },
+      300_000,
+      'the rollout of wide@2 to end',
+    );
+    expect(state).toBe('completed');
     await waitUntil(
       () => agent.status().models.some((m) => m.name === 'wide' && m.version === 2),
       300_000,
