@@ -60,6 +60,14 @@ export async function run(argv: string[]): Promise<void> {
     const done = await coordinator.jobs.get(job.id);
     const rows = done.rounds.map((r) => {
       const overhead = r.durationMs - r.trainMs;
+      // The slowest agent's round trip, split: its training, and the rest of the trip (transfers
+      // both ways, the agent's decoding and encoding); what is left of the round is the
+      // coordinator's own work before the tasks go out and after the last result comes in.
+      const slowest = r.participants.reduce(
+        (a, p) => (p.roundTripMs > a.roundTripMs ? p : a),
+        r.participants[0],
+      );
+      const inFlight = slowest ? slowest.roundTripMs - slowest.trainMs : 0;
       return {
         round: r.round,
         agents: r.participants.length,
@@ -67,13 +75,15 @@ export async function run(argv: string[]): Promise<void> {
         trainMs: r.trainMs,
         overheadMs: overhead,
         overheadPct: (100 * overhead) / r.durationMs,
+        inFlightMs: inFlight,
+        coordinatorMs: slowest ? r.durationMs - slowest.roundTripMs : overhead,
       };
     });
     for (const row of rows) {
       if (values.json) console.log(JSON.stringify({ bench: 'round', ...row }));
       else
         console.log(
-          `round ${row.round}: ${row.agents} agents, ${row.roundMs} ms = ${row.trainMs} ms agent training + ${row.overheadMs} ms coordinator overhead (${row.overheadPct.toFixed(1)}%)`,
+          `round ${row.round}: ${row.agents} agents, ${row.roundMs} ms = ${row.trainMs} ms agent training + ${row.overheadMs} ms coordinator overhead (${row.overheadPct.toFixed(1)}%; slowest agent's trip ${row.inFlightMs} ms beyond its training, coordinator alone ${row.coordinatorMs} ms)`,
         );
     }
     const mean = rows.reduce((a, r) => a + r.overheadPct, 0) / rows.length;
