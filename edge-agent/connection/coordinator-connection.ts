@@ -23,6 +23,11 @@ import {
 } from '../../shared/protocol/index.ts';
 import { type BackoffOptions, backoffDelay } from './backoff.ts';
 
+/** Fills a frame's masking key with zeros (see connect). */
+function zeroMask(mask: Buffer): void {
+  mask.fill(0);
+}
+
 export interface CoordinatorConnectionOptions {
   /** wss://host:port/v1/agent */
   url: string;
@@ -198,6 +203,11 @@ export class CoordinatorConnection extends EventEmitter<ConnectionEvents> {
       rejectUnauthorized: true,
       maxPayload: this.opts.maxPayloadBytes ?? DEFAULT_MAX_FRAME_BYTES,
       handshakeTimeout: 15_000,
+      // RFC 6455 masks a client's frames so that script in a browser cannot shape the bytes a
+      // proxy on the path reads as HTTP. Inside TLS no proxy reads them, and this client is not a
+      // browser: a zero mask, which both ends skip, saves XOR-ing every update twice in
+      // JavaScript (about 10 ms per 10 MB on each side).
+      ...(this.opts.url.startsWith('wss:') ? { generateMask: zeroMask } : {}),
     });
     this.ws = ws;
     this.wsCertPem = this.opts.certPem;
