@@ -118,6 +118,42 @@ export const op = {
   f64x2Mul: [0xfd, ...uleb(0xf2)],
 } as const;
 
+/** `while (cond) body`: `cond` pushes an i32; `body` leaves the stack as it found it. */
+export function whileLoop(cond: readonly number[], body: readonly number[]): number[] {
+  return [
+    ...op.block,
+    ...op.loop,
+    ...cond,
+    ...op.i32Eqz,
+    ...op.brIf(1),
+    ...body,
+    ...op.br(0),
+    ...op.end,
+    ...op.end,
+  ];
+}
+
+/**
+ * `for (i = start; i < n; i += step) body` over i32 locals `i` and `n` (unsigned compare);
+ * `start` pushes the first value.
+ */
+export function forLoop(
+  i: number,
+  start: readonly number[],
+  n: number,
+  step: number,
+  body: readonly number[],
+): number[] {
+  return [
+    ...start,
+    ...op.set(i),
+    ...whileLoop(
+      [...op.get(i), ...op.get(n), ...op.i32LtU],
+      [...body, ...op.get(i), ...op.i32Const(step), ...op.i32Add, ...op.set(i)],
+    ),
+  ];
+}
+
 /** One exported function: its signature, extra locals (type and count) and body (without the final `end`). */
 export interface FuncDef {
   name: string;

@@ -1,6 +1,6 @@
 // Public door of shared/wasm.
 
 export type { FuncDef, MemoryImport } from './assembler.ts';
-export { assembleModule, F32, F64, I32, op, sleb, uleb, V128 } from './assembler.ts';
+export { assembleModule, F32, F64, forLoop, I32, op, sleb, uleb, V128, whileLoop } from './assembler.ts';
 export type { WasmMemory, WasmModule } from './runtime.ts';
 export { compileModule, createMemory, instantiateWithMemory, relaxedSimdAvailable } from './runtime.ts';

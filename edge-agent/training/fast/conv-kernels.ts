@@ -2,7 +2,7 @@
 // kernels (same module, same memory): col2im's sums, the bias gradient's column sums, 2×2 max
 // pooling with its argmax, and the pooling gradient's scatter. In JavaScript they cost about a
 // sixth of a CNN step; here a few percent.
-import { F32, type FuncDef, I32, op, V128 } from '../../../shared/wasm/index.ts';
+import { F32, type FuncDef, forLoop, I32, op, V128, whileLoop } from '../../../shared/wasm/index.ts';
 
 /** `dst[i] += src[i]` for `nBytes / 4` floats (nBytes a multiple of 16): col2im's sums. */
 export type AddIntoFn = (dst: number, src: number, nBytes: number) => void;
@@ -80,52 +80,6 @@ export interface ConvKernels {
   poolScatter: PoolScatterFn;
 }
 
-/** The names the helpers take in a kernel module (no GEMM shape may take one). */
-export const CONV_KERNEL_NAMES: readonly (keyof ConvKernels)[] = [
-  'addInto',
-  'im2col',
-  'sumRows',
-  'maxPool',
-  'poolScatter',
-];
-
-/** `while (i < n) { body; i += step }` from i = `start`, all locals; `body` must leave the stack empty. */
-function loop(i: number, start: number[], n: number, step: number, body: number[]): number[] {
-  return [
-    ...start,
-    ...op.set(i),
-    ...op.block,
-    ...op.loop,
-    ...op.get(i),
-    ...op.get(n),
-    ...op.i32GeU,
-    ...op.brIf(1),
-    ...body,
-    ...op.get(i),
-    ...op.i32Const(step),
-    ...op.i32Add,
-    ...op.set(i),
-    ...op.br(0),
-    ...op.end,
-    ...op.end,
-  ];
-}
-
-/** `while (cond) body`; `cond` pushes an i32, `body` leaves the stack empty. */
-function whileLoop(cond: number[], body: number[]): number[] {
-  return [
-    ...op.block,
-    ...op.loop,
-    ...cond,
-    ...op.i32Eqz,
-    ...op.brIf(1),
-    ...body,
-    ...op.br(0),
-    ...op.end,
-    ...op.end,
-  ];
-}
-
 const zero = op.i32Const(0);
 const addTo = (local: number, value: number[]): number[] => [
   ...op.get(local),
@@ -136,7 +90,7 @@ const addTo = (local: number, value: number[]): number[] => [
 
 function addIntoDef(): FuncDef {
   const [DST, SRC, NB, P] = [0, 1, 2, 3];
-  const body = loop(P, zero, NB, 16, [
+  const body = forLoop(P, zero, NB, 16, [
     ...op.get(DST),
     ...op.get(P),
     ...op.i32Add,
@@ -245,7 +199,7 @@ function im2colDef(): FuncDef {
     ),
     ...op.br(1),
     ...op.end,
-    ...loop(
+    ...forLoop(
       KX,
       op.get(KX0),
       KX1,
@@ -298,7 +252,7 @@ function im2colDef(): FuncDef {
     ...op.i32LtS,
     ...op.select,
     ...op.set(KX1),
-    ...loop(KY, zero, SIZE, 1, kernelRow),
+    ...forLoop(KY, zero, SIZE, 1, kernelRow),
     ...addTo(ROW, op.get(KPB)),
   ];
   const body = [
@@ -308,10 +262,10 @@ function im2colDef(): FuncDef {
     ...op.set(CHB),
     ...op.get(COLS),
     ...op.set(ROW),
-    ...loop(SI, zero, S, 1, [
+    ...forLoop(SI, zero, S, 1, [
       ...add(op.get(SRC), mul(op.get(SI), op.get(INSTRIDE))),
       ...op.set(BASE),
-      ...loop(OY, zero, H, 1, loop(OX, zero, W, 1, outputPixel)),
+      ...forLoop(OY, zero, H, 1, forLoop(OX, zero, W, 1, outputPixel)),
     ]),
   ];
   return {
@@ -326,7 +280,7 @@ function im2colDef(): FuncDef {
 function sumRowsDef(): FuncDef {
   const [SRC, ROWS, LD, NB, DST, ALPHA] = [0, 1, 2, 3, 4, 5];
   const [J, R, P, ACC] = [6, 7, 8, 9];
-  const rows = loop(R, zero, ROWS, 1, [
+  const rows = forLoop(R, zero, ROWS, 1, [
     ...op.get(ACC),
     ...op.get(P),
     ...op.v128Load(0),
@@ -334,7 +288,7 @@ function sumRowsDef(): FuncDef {
     ...op.set(ACC),
     ...addTo(P, op.get(LD)),
   ]);
-  const columns = loop(J, zero, NB, 16, [
+  const columns = forLoop(J, zero, NB, 16, [
     ...op.v128Const0,
     ...op.set(ACC),
     ...op.get(SRC),
@@ -400,7 +354,7 @@ function maxPoolDef(): FuncDef {
   const right = op.get(PIX);
   const below = op.get(ROW);
   const belowRight = [...op.get(ROW), ...op.get(PIX), ...op.i32Add];
-  const channels = loop(C, zero, PIX, 16, [
+  const channels = forLoop(C, zero, PIX, 16, [
     ...op.get(BASE),
     ...op.get(C),
     ...op.i32Add,
@@ -446,12 +400,12 @@ function maxPoolDef(): FuncDef {
     ...op.i32Add,
     ...op.set(BASE),
   ];
-  const body = loop(
+  const body = forLoop(
     SI,
     zero,
     S,
     1,
-    loop(PY, zero, PH, 1, loop(PX, zero, PW, 1, [...windowBase, ...channels])),
+    forLoop(PY, zero, PH, 1, forLoop(PX, zero, PW, 1, [...windowBase, ...channels])),
   );
   return {
     name: 'maxPool',
@@ -468,7 +422,7 @@ function maxPoolDef(): FuncDef {
 function poolScatterDef(): FuncDef {
   const [ARG, GRAD, S, PER, GSB, DELTA, RELU] = [0, 1, 2, 3, 4, 5, 6];
   const [SI, I, G, ADDR] = [7, 8, 9, 10];
-  const each = loop(I, zero, PER, 1, [
+  const each = forLoop(I, zero, PER, 1, [
     ...op.get(ARG),
     ...op.i32Load(0),
     ...op.tee(ADDR),
@@ -489,7 +443,7 @@ function poolScatterDef(): FuncDef {
     ...addTo(ARG, op.i32Const(4)),
     ...addTo(G, op.i32Const(4)),
   ]);
-  const body = loop(SI, zero, S, 1, [
+  const body = forLoop(SI, zero, S, 1, [
     ...op.get(GRAD),
     ...op.get(SI),
     ...op.get(GSB),
@@ -507,7 +461,12 @@ function poolScatterDef(): FuncDef {
   };
 }
 
-/** The helpers' definitions, for a kernel module. */
-export function convKernelDefs(): FuncDef[] {
-  return [addIntoDef(), im2colDef(), sumRowsDef(), maxPoolDef(), poolScatterDef()];
+/** The helpers' definitions, for a kernel module, each named as its ConvKernels member. */
+export function convKernelDefs(): (FuncDef & { name: keyof ConvKernels })[] {
+  return [addIntoDef(), im2colDef(), sumRowsDef(), maxPoolDef(), poolScatterDef()] as (FuncDef & {
+    name: keyof ConvKernels;
+  })[];
 }
+
+/** The names the helpers take in a kernel module (no GEMM shape may take one). */
+export const CONV_KERNEL_NAMES: readonly (keyof ConvKernels)[] = convKernelDefs().map((d) => d.name);

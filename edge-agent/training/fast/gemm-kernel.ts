@@ -74,13 +74,13 @@ const PC = 12;
 const PI = 13;
 const PA = 14;
 const I32_LOCALS = 7;
-// v128 locals: at most MAX_ACC sums, a tile's B vectors, A's broadcast, alpha.
-const MAX_ACC = Math.max(GEMM_ROWS * GEMM_VECTORS, 8);
 /**
  * f32x4 vectors per row of a tile of `rows` rows: fewer rows, wider tiles (whole blocks of
  * GEMM_COLS), so about as many sums stay in flight.
  */
 const tileVectors = (rows: number): number => (rows >= 3 ? GEMM_VECTORS : rows === 2 ? 4 : 8);
+// v128 locals: the sums of the largest tile, a tile's B vectors, A's broadcast, alpha.
+const MAX_ACC = Math.max(...Array.from({ length: GEMM_ROWS }, (_, i) => (i + 1) * tileVectors(i + 1)));
 const ACC = PA + 1;
 const BV = ACC + MAX_ACC;
 const AV = BV + tileVectors(2);
