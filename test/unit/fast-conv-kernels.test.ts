@@ -71,6 +71,54 @@ describe('fast-path convolution helpers', () => {
     }
   });
 
+  it('col2im adds each row of cols back into the image gradient, in row order, dropping outside taps', () => {
+    for (const [height, width, channels, inC, size] of [
+      [5, 4, 1, 1, 5],
+      [7, 7, 3, 8, 5],
+      [6, 5, 8, 8, 3],
+    ]) {
+      const { kernels, f } = helpers();
+      const samples = 2;
+      const pad = Math.floor((size - 1) / 2);
+      const inStride = height * width * inC + 5;
+      const kP = Math.ceil((size * size * channels) / 8) * 8;
+      const img = 16;
+      const cols = img + samples * inStride + 3;
+      const next = random(height * 17 + channels);
+      for (let i = 0; i < samples * height * width * kP; i++) f[cols + i] = next();
+      f.fill(0, img, img + samples * inStride);
+      kernels.col2im(
+        4 * img,
+        4 * cols,
+        samples,
+        height,
+        width,
+        channels,
+        inC,
+        size,
+        pad,
+        4 * kP,
+        4 * inStride,
+      );
+      const want = new Float32Array(samples * inStride);
+      for (let s = 0; s < samples; s++)
+        for (let oy = 0; oy < height; oy++)
+          for (let ox = 0; ox < width; ox++) {
+            const row = cols + ((s * height + oy) * width + ox) * kP;
+            for (let ky = 0; ky < size; ky++)
+              for (let kx = 0; kx < size; kx++) {
+                const iy = oy + ky - pad;
+                const ix = ox + kx - pad;
+                if (iy < 0 || iy >= height || ix < 0 || ix >= width) continue;
+                for (let c = 0; c < channels; c++)
+                  want[s * inStride + (iy * width + ix) * inC + c] +=
+                    f[row + (ky * size + kx) * channels + c];
+              }
+          }
+      expect(Array.from(f.subarray(img, img + samples * inStride))).toEqual(Array.from(want));
+    }
+  });
+
   it('max-pools 2×2 windows, the first maximum winning ties and a NaN never replacing a value', () => {
     const { kernels, f, i32 } = helpers();
     const [samples, height, width, c] = [2, 5, 6, 8];

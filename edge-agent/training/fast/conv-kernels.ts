@@ -4,8 +4,6 @@
 // sixth of a CNN step; here a few percent.
 import { F32, type FuncDef, forLoop, I32, op, V128, whileLoop } from '../../../shared/wasm/index.ts';
 
-/** `dst[i] += src[i]` for `nBytes / 4` floats (nBytes a multiple of 16): col2im's sums. */
-export type AddIntoFn = (dst: number, src: number, nBytes: number) => void;
 /**
  * `dst[j] += alpha · Σ_r src[r·ld + j]` for `nBytes / 4` columns (nBytes a multiple of 16): a
  * bias gradient folded into the SGD step. Each column is summed in row order, in float32.
@@ -73,8 +71,13 @@ export type Im2colFn = (
 ) => void;
 
 export interface ConvKernels {
-  addInto: AddIntoFn;
   im2col: Im2colFn;
+  /**
+   * The reverse of im2col for the input gradient: the rows of `cols` added, tap by tap and in
+   * row order, into the `samples` images from `src` (zeroed by the caller); taps that fall
+   * outside an image are dropped. Same parameters as im2col.
+   */
+  col2im: Im2colFn;
   sumRows: SumRowsFn;
   maxPool: MaxPoolFn;
   poolScatter: PoolScatterFn;
@@ -88,28 +91,14 @@ const addTo = (local: number, value: number[]): number[] => [
   ...op.set(local),
 ];
 
-function addIntoDef(): FuncDef {
-  const [DST, SRC, NB, P] = [0, 1, 2, 3];
-  const body = forLoop(P, zero, NB, 16, [
-    ...op.get(DST),
-    ...op.get(P),
-    ...op.i32Add,
-    ...op.get(DST),
-    ...op.get(P),
-    ...op.i32Add,
-    ...op.v128Load(0),
-    ...op.get(SRC),
-    ...op.get(P),
-    ...op.i32Add,
-    ...op.v128Load(0),
-    ...op.f32x4Add,
-    ...op.v128Store(0),
-  ]);
-  return { name: 'addInto', params: [I32, I32, I32], results: [], locals: [[1, I32]], body };
-}
-
-function im2colDef(): FuncDef {
-  const [SRC, COLS, S, H, W, CH, INC, SIZE, PAD, KPB, INSTRIDE] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+/**
+ * im2col (`scatter` false): each row of cols gathers its taps from the image, zeros outside it.
+ * col2im (`scatter` true): each row of cols adds its taps into the image gradient (which the
+ * caller zeroed) and taps outside the image are dropped. Same loops, same order of sums as the
+ * rows of cols.
+ */
+function patchDef(scatter: boolean): FuncDef {
+  const [IMG, COLS, S, H, W, CH, INC, SIZE, PAD, KPB, INSTRIDE] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
   const [SI, OY, OX, KY, ROW, TO, IY, KX0, KX1, BASE, D, SP, NB, KX, SPANB, CHB] = [
     11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26,
   ];
@@ -117,60 +106,43 @@ function im2colDef(): FuncDef {
     terms.flatMap((t, i) => (i === 0 ? t : [...t, ...op.i32Add]));
   const mul = (a: number[], b: number[]): number[] => [...a, ...b, ...op.i32Mul];
   const step = (local: number, bytes: number): number[] => addTo(local, op.i32Const(bytes));
-  const shrink = (bytes: number): number[] => [
-    ...op.get(NB),
-    ...op.i32Const(bytes),
-    ...op.i32Sub,
-    ...op.set(NB),
-  ];
-  // Zeros, then copies, of NB bytes (a multiple of 4) at D (from SP): whole vectors, then floats.
-  const fill = (dst: number[], bytes: number[]): number[] => [
-    ...dst,
-    ...op.set(D),
-    ...bytes,
-    ...op.set(NB),
-    ...whileLoop(
-      [...op.get(NB), ...op.i32Const(16), ...op.i32GeU],
-      [...op.get(D), ...op.v128Const0, ...op.v128Store(0), ...step(D, 16), ...shrink(16)],
-    ),
-    ...whileLoop(op.get(NB), [
+  // NB bytes (a multiple of 4) at D: zeros, a copy from SP, or SP added in; whole vectors, then floats.
+  const span = (kind: 'zero' | 'copy' | 'add', dst: number[], src: number[], bytes: number[]): number[] => {
+    const value = (vector: boolean): number[] => {
+      const load = vector ? op.v128Load(0) : op.f32Load(0);
+      if (kind === 'zero') return vector ? [...op.v128Const0] : op.f32Const(0);
+      if (kind === 'copy') return [...op.get(SP), ...load];
+      return [...op.get(D), ...load, ...op.get(SP), ...load, ...(vector ? op.f32x4Add : op.f32Add)];
+    };
+    const turn = (bytesPerTurn: number): number[] => [
       ...op.get(D),
-      ...op.f32Const(0),
-      ...op.f32Store(0),
-      ...step(D, 4),
-      ...shrink(4),
-    ]),
-  ];
-  const copy = (dst: number[], src: number[], bytes: number[]): number[] => [
-    ...dst,
-    ...op.set(D),
-    ...src,
-    ...op.set(SP),
-    ...bytes,
-    ...op.set(NB),
-    ...whileLoop(
-      [...op.get(NB), ...op.i32Const(16), ...op.i32GeU],
-      [
-        ...op.get(D),
-        ...op.get(SP),
-        ...op.v128Load(0),
-        ...op.v128Store(0),
-        ...step(D, 16),
-        ...step(SP, 16),
-        ...shrink(16),
-      ],
-    ),
-    ...whileLoop(op.get(NB), [
-      ...op.get(D),
-      ...op.get(SP),
-      ...op.f32Load(0),
-      ...op.f32Store(0),
-      ...step(D, 4),
-      ...step(SP, 4),
-      ...shrink(4),
-    ]),
-  ];
-  // The input pixel of tap kx in this kernel row: BASE + ((IY·W + OX + kx − PAD)·INC)·4.
+      ...value(bytesPerTurn === 16),
+      ...(bytesPerTurn === 16 ? op.v128Store(0) : op.f32Store(0)),
+      ...step(D, bytesPerTurn),
+      ...(kind === 'zero' ? [] : step(SP, bytesPerTurn)),
+      ...op.get(NB),
+      ...op.i32Const(bytesPerTurn),
+      ...op.i32Sub,
+      ...op.set(NB),
+    ];
+    return [
+      ...dst,
+      ...op.set(D),
+      ...src,
+      ...(src.length > 0 ? op.set(SP) : []),
+      ...bytes,
+      ...op.set(NB),
+      ...whileLoop([...op.get(NB), ...op.i32Const(16), ...op.i32GeU], turn(16)),
+      ...whileLoop(op.get(NB), turn(4)),
+    ];
+  };
+  const zeros = (dst: number[], bytes: number[]): number[] => (scatter ? [] : span('zero', dst, [], bytes));
+  // Taps from `kx` on, `bytes` of them: between this row of cols (at TO) and the image.
+  const taps = (kx: number[], bytes: number[]): number[] => {
+    const inCols = add(op.get(TO), mul(kx, op.get(CHB)));
+    return scatter ? span('add', pixel(kx), inCols, bytes) : span('copy', inCols, pixel(kx), bytes);
+  };
+  // The image pixel of tap kx in this kernel row: BASE + ((IY·W + OX + kx − PAD)·INC)·4.
   const pixel = (kx: number[]): number[] =>
     add(
       op.get(BASE),
@@ -180,32 +152,22 @@ function im2colDef(): FuncDef {
       ),
     );
   const inside = [
-    ...fill(op.get(TO), mul(op.get(KX0), op.get(CHB))),
-    ...fill(
+    ...zeros(op.get(TO), mul(op.get(KX0), op.get(CHB))),
+    ...zeros(
       add(op.get(TO), mul(op.get(KX1), op.get(CHB))),
       mul([...op.get(SIZE), ...op.get(KX1), ...op.i32Sub], op.get(CHB)),
     ),
-    // One copy of the taps when they are contiguous (inC === channels), one per tap otherwise.
+    // One span of taps when they are contiguous (inC === channels), one per tap otherwise.
     ...op.block,
     ...op.block,
     ...op.get(INC),
     ...op.get(CH),
     ...op.i32Sub,
     ...op.brIf(0),
-    ...copy(
-      add(op.get(TO), mul(op.get(KX0), op.get(CHB))),
-      pixel(op.get(KX0)),
-      mul([...op.get(KX1), ...op.get(KX0), ...op.i32Sub], op.get(CHB)),
-    ),
+    ...taps(op.get(KX0), mul([...op.get(KX1), ...op.get(KX0), ...op.i32Sub], op.get(CHB))),
     ...op.br(1),
     ...op.end,
-    ...forLoop(
-      KX,
-      op.get(KX0),
-      KX1,
-      1,
-      copy(add(op.get(TO), mul(op.get(KX), op.get(CHB))), pixel(op.get(KX)), op.get(CHB)),
-    ),
+    ...forLoop(KX, op.get(KX0), KX1, 1, taps(op.get(KX), op.get(CHB))),
     ...op.end,
   ];
   const kernelRow = [
@@ -217,7 +179,7 @@ function im2colDef(): FuncDef {
     ...op.set(IY),
     ...op.block,
     ...op.block,
-    // A kernel row above or below the image (IY < 0 wraps above H) is all zeros.
+    // A kernel row above or below the image (IY < 0 wraps above H): zeros, or nothing to add.
     ...op.get(IY),
     ...op.get(H),
     ...op.i32GeU,
@@ -225,7 +187,7 @@ function im2colDef(): FuncDef {
     ...inside,
     ...op.br(1),
     ...op.end,
-    ...fill(op.get(TO), op.get(SPANB)),
+    ...zeros(op.get(TO), op.get(SPANB)),
     ...op.end,
   ];
   const outputPixel = [
@@ -263,13 +225,13 @@ function im2colDef(): FuncDef {
     ...op.get(COLS),
     ...op.set(ROW),
     ...forLoop(SI, zero, S, 1, [
-      ...add(op.get(SRC), mul(op.get(SI), op.get(INSTRIDE))),
+      ...add(op.get(IMG), mul(op.get(SI), op.get(INSTRIDE))),
       ...op.set(BASE),
       ...forLoop(OY, zero, H, 1, forLoop(OX, zero, W, 1, outputPixel)),
     ]),
   ];
   return {
-    name: 'im2col',
+    name: scatter ? 'col2im' : 'im2col',
     params: new Array<number>(11).fill(I32),
     results: [],
     locals: [[16, I32]],
@@ -463,7 +425,7 @@ function poolScatterDef(): FuncDef {
 
 /** The helpers' definitions, for a kernel module, each named as its ConvKernels member. */
 export function convKernelDefs(): (FuncDef & { name: keyof ConvKernels })[] {
-  return [addIntoDef(), im2colDef(), sumRowsDef(), maxPoolDef(), poolScatterDef()] as (FuncDef & {
+  return [patchDef(false), patchDef(true), sumRowsDef(), maxPoolDef(), poolScatterDef()] as (FuncDef & {
     name: keyof ConvKernels;
   })[];
 }

@@ -242,41 +242,23 @@ export class ConvStage {
   }
 
   private col2im(s0: number, s1: number, inGrad: number): void {
-    const f = this.f32;
     const { height, width, channels, size } = this.plan;
     const { hw, kP, inC } = this;
-    const pad = Math.floor((size - 1) / 2);
     const inStride = this.inputStride;
-    const span = size * channels;
-    for (let s = s0; s < s1; s++) {
-      const dst = inGrad + s * inStride;
-      f.fill(0, dst, dst + inStride);
-      let row = this.dcols + s * hw * kP;
-      for (let oy = 0; oy < height; oy++) {
-        for (let ox = 0; ox < width; ox++, row += kP) {
-          const kx0 = Math.max(0, pad - ox);
-          const kx1 = Math.min(size, width + pad - ox);
-          for (let ky = 0; ky < size; ky++) {
-            const iy = oy + ky - pad;
-            if (iy < 0 || iy >= height) continue;
-            const from = row + ky * span + kx0 * channels;
-            const to = dst + (iy * width + ox + kx0 - pad) * inC;
-            if (inC === channels) {
-              const n = (kx1 - kx0) * channels;
-              const vec = n & ~3;
-              this.helpers.addInto(4 * to, 4 * from, 4 * vec);
-              for (let c = vec; c < n; c++) f[to + c] += f[from + c];
-            } else {
-              for (let kx = 0; kx < kx1 - kx0; kx++) {
-                const p = to + kx * inC;
-                const q = from + kx * channels;
-                for (let c = 0; c < channels; c++) f[p + c] += f[q + c];
-              }
-            }
-          }
-        }
-      }
-    }
+    this.f32.fill(0, inGrad + s0 * inStride, inGrad + s1 * inStride);
+    this.helpers.col2im(
+      4 * (inGrad + s0 * inStride),
+      4 * (this.dcols + s0 * hw * kP),
+      s1 - s0,
+      height,
+      width,
+      channels,
+      inC,
+      size,
+      Math.floor((size - 1) / 2),
+      4 * kP,
+      4 * inStride,
+    );
   }
 
   /** The SGD step on filter blocks [c0, c1) (of GEMM_COLS) from the dz of the batch's `samples`. */
