@@ -2,7 +2,7 @@
 // and the GEMM kernel forward (bias and ReLU fused), pooling with its argmax kept, and backward the
 // pooling scatter, the ReLU mask, the input gradient (GEMM then col2im) and the weight gradient
 // (transposed-A GEMM) folded into the SGD step.
-import type { ConvKernels } from './conv-kernels.ts';
+import type { ConvKernels, Im2colFn } from './conv-kernels.ts';
 import { GEMM_COLS, type GemmFn, type GemmShape } from './gemm-kernel.ts';
 import type { ConvLayerPlan } from './plan.ts';
 
@@ -154,23 +154,8 @@ export class ConvStage {
 
   /** Forward for samples [s0, s1): im2col, GEMM (+bias, activation), pooling. */
   forward(s0: number, s1: number): void {
-    const { height, width, channels, size } = this.plan;
-    const { hw, kP, inC } = this;
-    const pad = Math.floor((size - 1) / 2);
-    const inStride = this.inputStride;
-    this.helpers.im2col(
-      4 * (this.input + s0 * inStride),
-      4 * (this.cols + s0 * hw * kP),
-      s1 - s0,
-      height,
-      width,
-      channels,
-      inC,
-      size,
-      pad,
-      4 * kP,
-      4 * inStride,
-    );
+    const { hw, kP } = this;
+    this.patches(this.helpers.im2col, this.input, this.cols, s0, s1);
     const m = (s1 - s0) * hw;
     this.forwardGemm(
       4 * (this.cols + s0 * hw * kP),
@@ -242,22 +227,26 @@ export class ConvStage {
   }
 
   private col2im(s0: number, s1: number, inGrad: number): void {
-    const { height, width, channels, size } = this.plan;
-    const { hw, kP, inC } = this;
     const inStride = this.inputStride;
     this.f32.fill(0, inGrad + s0 * inStride, inGrad + s1 * inStride);
-    this.helpers.col2im(
-      4 * (inGrad + s0 * inStride),
-      4 * (this.dcols + s0 * hw * kP),
+    this.patches(this.helpers.col2im, inGrad, this.dcols, s0, s1);
+  }
+
+  /** im2col or col2im between samples [s0, s1) of `image` (this stage's input layout) and `cols`. */
+  private patches(kernel: Im2colFn, image: number, cols: number, s0: number, s1: number): void {
+    const { height, width, channels, size } = this.plan;
+    kernel(
+      4 * (image + s0 * this.inputStride),
+      4 * (cols + s0 * this.hw * this.kP),
       s1 - s0,
       height,
       width,
       channels,
-      inC,
+      this.inC,
       size,
       Math.floor((size - 1) / 2),
-      4 * kP,
-      4 * inStride,
+      4 * this.kP,
+      4 * this.inputStride,
     );
   }
 
